@@ -1,0 +1,80 @@
+"""What every tool is: a name, a pydantic input model, a spec per provider, and `run`.
+
+Tools validate their arguments first, then act; every failure is a `ToolResult` with
+`is_error=True` worded for the model, never an exception out of `run`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+
+class ToolResult(BaseModel):
+    """The outcome of one tool call, as the model will read it."""
+
+    content: str
+    is_error: bool = False
+
+
+@dataclass
+class ToolContext:
+    """What a tool may touch: the work tree root and a cancel flag set on interrupt."""
+
+    cwd: Path
+    cancel: threading.Event = field(default_factory=threading.Event)
+    # Per-session state a tool keeps between calls (e.g. the persistent bash shell),
+    # keyed by tool name. Owned by the session; tools create their entry lazily.
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """A callable capability. Implementations live in this package."""
+
+    name: str
+    input_model: type[BaseModel]
+
+    def description(self) -> str:
+        """Text the model reads about the tool (used for JSON-schema providers)."""
+
+    def anthropic_spec(self) -> dict[str, Any]:
+        """The tool entry for the Messages API (built-in type where one exists)."""
+
+    def openai_spec(self) -> dict[str, Any]:
+        """The tool entry for Chat Completions: {"type": "function", "function": {...}}."""
+
+    def is_read_only(self, args: dict[str, Any]) -> bool:
+        """True when this call cannot change the work tree (no checkpoint, allowed in plan mode)."""
+
+    def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Validate `args`, act, and return the result. Never raises for bad input."""
+
+
+def function_spec(name: str, description: str, input_model: type[BaseModel]) -> dict[str, Any]:
+    """A Chat Completions function tool from a pydantic input model."""
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": input_model.model_json_schema(),
+        },
+    }
+
+
+def validation_message(tool: str, err: Exception) -> str:
+    """A pydantic validation error, worded for the model."""
+    from pydantic import ValidationError
+
+    if isinstance(err, ValidationError):
+        parts = []
+        for e in err.errors():
+            loc = ".".join(str(p) for p in e["loc"]) or "input"
+            parts.append(f"{loc}: {e['msg']}")
+        return f"Invalid input for {tool}: " + "; ".join(parts)
+    return f"Invalid input for {tool}: {err}"
