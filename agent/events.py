@@ -1,0 +1,223 @@
+"""The one event model: everything that happens in a session is one of these.
+
+The loop yields them; the session log stores them (all but the streaming deltas); the headless
+printer, the SDK and the UI consume the same stream. Resume replays the log into the
+conversation, so the log is the only source of truth.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from agent.messages import Message
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ts: str = Field(default_factory=now_iso)
+    # Position in the session log, assigned when the session records the event (0-based).
+    seq: int | None = None
+
+    # Streaming deltas are shown live but never written to the log: the final block is.
+    ephemeral: bool = Field(default=False, exclude=True, repr=False)
+
+
+class SessionStarted(_Event):
+    type: Literal["session_start"] = "session_start"
+    session_id: str
+    cwd: str
+    model: str
+    permission_mode: str
+    forked_from: str | None = None
+    version: str = "0.1.0"
+
+
+class UserMessage(_Event):
+    type: Literal["user"] = "user"
+    text: str
+    turn: int
+
+
+class TextDelta(_Event):
+    type: Literal["text_delta"] = "text_delta"
+    text: str
+    ephemeral: bool = Field(default=True, exclude=True, repr=False)
+
+
+class ThinkingDelta(_Event):
+    type: Literal["thinking_delta"] = "thinking_delta"
+    text: str
+    ephemeral: bool = Field(default=True, exclude=True, repr=False)
+
+
+class AssistantMessage(_Event):
+    """A complete model reply (or the partial one kept when a turn was interrupted)."""
+
+    type: Literal["assistant"] = "assistant"
+    message: Message
+    stop_reason: str | None
+    model: str
+    turn: int
+
+
+class ToolCall(_Event):
+    type: Literal["tool_call"] = "tool_call"
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class PermissionDecision(_Event):
+    type: Literal["permission"] = "permission"
+    tool_use_id: str
+    tool: str
+    decision: Literal["allow", "deny"]
+    reason: str = ""
+    # Who decided: mode, rule, callback, hook, headless.
+    source: str
+
+
+class ToolResult(_Event):
+    type: Literal["tool_result"] = "tool_result"
+    tool_use_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+class Usage(_Event):
+    """Tokens and cost of one model call, with the session's running totals."""
+
+    type: Literal["usage"] = "usage"
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cost_usd: float = 0.0
+    session_input_tokens: int = 0
+    session_output_tokens: int = 0
+    session_cache_read_input_tokens: int = 0
+    session_cache_creation_input_tokens: int = 0
+    session_cost_usd: float = 0.0
+
+
+class Retry(_Event):
+    """A model call is being retried: whatever it streamed so far is void."""
+
+    type: Literal["retry"] = "retry"
+    attempt: int
+    delay_s: float
+    reason: str
+
+
+class Error(_Event):
+    type: Literal["error"] = "error"
+    message: str
+    # api, auth, model, incomplete, tool, internal, compaction, ...
+    kind: str = "api"
+
+
+class TurnEnd(_Event):
+    type: Literal["turn_end"] = "turn_end"
+    # end_turn, max_turns, max_tokens, refusal, interrupted, error, context_window
+    reason: str
+    turns: int
+    result: str = ""
+
+
+class FileChange(BaseModel):
+    path: str
+    status: str = "M"
+    added: int = 0
+    deleted: int = 0
+
+
+class Checkpoint(_Event):
+    type: Literal["checkpoint"] = "checkpoint"
+    id: str
+    turn: int
+    label: str
+    # turn_start, before_tool, before_rewind
+    reason: str
+    files: list[FileChange] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    created_commit: bool = True
+
+
+class Rewind(_Event):
+    """The conversation (and/or code) went back to a checkpoint; `undo` marks an undo-rewind."""
+
+    type: Literal["rewind"] = "rewind"
+    checkpoint: str
+    restore: Literal["code", "conversation", "both"]
+    # The checkpoint event's seq in this log: the conversation is rebuilt as it was there.
+    to_seq: int | None = None
+    # The snapshot taken of the state before the restore (what undo-rewind brings back).
+    saved_checkpoint: str | None = None
+    undo: bool = False
+
+
+class ContextEdit(_Event):
+    """Old tool results (or thinking) cleared from what the model sees; the log keeps them."""
+
+    type: Literal["context_edit"] = "context_edit"
+    # server: Anthropic applied it; client: we applied it to the view we send.
+    source: Literal["server", "client"]
+    applied_edits: list[dict[str, Any]] = Field(default_factory=list)
+    cleared_tool_uses: int = 0
+    cleared_input_tokens: int = 0
+
+
+class Compaction(_Event):
+    """The conversation before `boundary_seq` is replaced, in what the model sees, by `summary`."""
+
+    type: Literal["compaction"] = "compaction"
+    summary: str
+    boundary_seq: int
+    tokens_before: int = 0
+    tokens_after: int = 0
+    trigger: Literal["auto", "manual"] = "auto"
+
+
+Event = Annotated[
+    Union[
+        SessionStarted,
+        UserMessage,
+        TextDelta,
+        ThinkingDelta,
+        AssistantMessage,
+        ToolCall,
+        PermissionDecision,
+        ToolResult,
+        Usage,
+        Retry,
+        Error,
+        TurnEnd,
+        Checkpoint,
+        Rewind,
+        ContextEdit,
+        Compaction,
+    ],
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(line: str | bytes) -> Event:
+    """One log line back into its event (raises pydantic.ValidationError when malformed)."""
+    return EVENT_ADAPTER.validate_json(line)
+
+
+def dump_event(event: _Event) -> str:
+    """One event as a single JSON line (no trailing newline)."""
+    return event.model_dump_json(exclude_none=False)
