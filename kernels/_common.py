@@ -1,0 +1,55 @@
+"""Helpers shared by the host wrappers: precondition checks and the interpreter switch."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import KernelInputError
+
+
+def interpreting() -> bool:
+    """True when Triton runs kernels on the CPU interpreter (TRITON_INTERPRET=1).
+
+    The wrappers pass this as a constexpr: under the interpreter of triton 3.9 a
+    `tl.dot` of two bf16 operands returns garbage, so kernels upcast the operands
+    to float32 there and keep bf16/FP8 on the GPU.
+    """
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def check(ok: bool, message: str) -> None:
+    """Raise KernelInputError(message) unless ok (asserts vanish under -O, this does not)."""
+    if not ok:
+        raise KernelInputError(message)
+
+
+def check_tensor(name: str, t: object, ndim: int, dtypes: tuple[torch.dtype, ...]) -> torch.Tensor:
+    """Check that t is a tensor of ndim dimensions and one of dtypes; return it."""
+    check(isinstance(t, torch.Tensor), f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    assert isinstance(t, torch.Tensor)
+    check(t.dim() == ndim, f"{name} must have {ndim} dimensions, got shape {tuple(t.shape)}")
+    names = ", ".join(str(d).replace("torch.", "") for d in dtypes)
+    check(t.dtype in dtypes, f"{name} must be {names}, got {str(t.dtype).replace('torch.', '')}")
+    return t
+
+
+def check_same_device(**tensors: torch.Tensor) -> torch.device:
+    """Check that all tensors live on one device, and that it is CUDA unless interpreting."""
+    devices = {name: t.device for name, t in tensors.items()}
+    first = next(iter(devices.values()))
+    for name, dev in devices.items():
+        check(dev == first, f"{name} is on {dev} but the other inputs are on {first}")
+    if not interpreting():
+        check(first.type == "cuda", f"inputs are on {first}; these Triton kernels need a CUDA device "
+              "(or TRITON_INTERPRET=1 for the CPU interpreter)")
+    return first
+
+
+def next_pow2(n: int) -> int:
+    """Smallest power of two >= n (and >= 1)."""
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+FP8_DTYPES = tuple(d for d in (getattr(torch, "float8_e4m3fn", None),) if d is not None)

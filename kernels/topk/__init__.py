@@ -1,0 +1,5 @@
+"""Exact row-wise top-k by radix select (used by the lightning indexer)."""
+
+from .kernel import radix_topk
+
+__all__ = ["radix_topk"]

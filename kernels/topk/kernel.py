@@ -1,0 +1,207 @@
+"""Exact row-wise top-k indices by radix select, in Triton.
+
+Each float32 score is mapped to an int32 key whose signed order is the float order.
+Three histogram passes over the row pin down the k-th largest key 11, 11 and 10 bits
+at a time (2048 bins; each pass only counts keys that match the prefix fixed so far),
+then a collect pass writes every index whose key is above that threshold and as many
+as are still needed of those equal to it. Nothing of size (rows, row length) is
+allocated: the work space is three 2048-bin histograms and two counters per row.
+
+A row may be split over several programs (grid axis 1) so that one long row (decode,
+batch 1) still fills the GPU; their histograms meet through atomic adds, and output
+slots are handed out by atomic counters. With one split the same kernels use plain
+stores and local counters, and need no zeroed work space.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .._common import check, check_same_device, check_tensor, next_pow2
+
+NUM_BINS = 2048
+
+
+@triton.jit
+def _ordered_key(x):
+    # Signed int32 whose order is the float order: negative floats flip their
+    # magnitude bits (more negative -> smaller key); -0.0 sorts just below +0.0.
+    i = x.to(tl.int32, bitcast=True)
+    return tl.where(i < 0, i ^ 0x7FFFFFFF, i)
+
+
+@triton.jit
+def _select_bin(hist, need, NB: tl.constexpr):
+    # The bin holding the need-th largest element, and how many of those still
+    # to take from inside that bin (the bins above it are taken whole).
+    bins = tl.arange(0, NB)
+    at_or_above = tl.sum(hist) - tl.cumsum(hist, 0) + hist  # (NB,) non-increasing
+    b = tl.sum((at_or_above >= need).to(tl.int32)) - 1
+    above = tl.sum(tl.where(bins > b, hist, 0))
+    return b, need - above
+
+
+@triton.jit
+def _prefix(hist_row, topk, ROUND: tl.constexpr, NB: tl.constexpr):
+    # Recompute from the finished histograms of earlier rounds the key prefix the
+    # threshold must have, and how many elements with that prefix are still needed.
+    bins = tl.arange(0, NB)
+    need = topk
+    prefix = topk * 0
+    if ROUND >= 1:
+        b0, need = _select_bin(tl.load(hist_row + bins), need, NB)
+        prefix = b0 - 1024
+    if ROUND >= 2:
+        b1, need = _select_bin(tl.load(hist_row + NB + bins), need, NB)
+        prefix = (prefix << 11) | b1
+    if ROUND >= 3:
+        b2, need = _select_bin(tl.load(hist_row + 2 * NB + bins), need, NB)
+        prefix = (prefix << 10) | b2
+    return prefix, need
+
+
+@triton.jit
+def _radix_hist_kernel(
+    s_ptr, len_ptr, hist_ptr, topk, n_cols, seg, stride_s,
+    ROUND: tl.constexpr, SPLITS: tl.constexpr, BLOCK: tl.constexpr, NB: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    sp = tl.program_id(1)
+    length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)  # lengths outside [0, L] are clamped
+    if length > topk:  # shorter rows take every element; they need no histogram
+        hist_row = hist_ptr + row * (3 * NB)
+        prefix, need = _prefix(hist_row, topk, ROUND, NB)
+        bins = tl.arange(0, NB)
+        hist = tl.zeros([NB], dtype=tl.int32)
+        start = sp * seg
+        end = tl.minimum(start + seg, length)
+        for off in range(start, end, BLOCK):
+            offs = off + tl.arange(0, BLOCK)
+            m = offs < end
+            key = _ordered_key(tl.load(s_ptr + row * stride_s + offs, mask=m, other=0.0))
+            if ROUND == 0:
+                b = (key >> 21) + 1024
+                sel = m
+            elif ROUND == 1:
+                b = (key >> 10) & 0x7FF
+                sel = m & ((key >> 21) == prefix)
+            else:
+                b = key & 0x3FF
+                sel = m & ((key >> 10) == prefix)
+            # Unselected elements are counted in bin 0 and taken out again: this
+            # avoids histogram's mask argument, which older Triton releases lack.
+            n_out = BLOCK - tl.sum(sel.to(tl.int32))
+            hist += tl.histogram(tl.where(sel, b, 0), NB) - tl.where(bins == 0, n_out, 0)
+        if SPLITS == 1:
+            tl.store(hist_row + ROUND * NB + bins, hist)
+        else:
+            tl.atomic_add(hist_row + ROUND * NB + bins, hist)
+
+
+@triton.jit
+def _radix_collect_kernel(
+    s_ptr, len_ptr, hist_ptr, cnt_ptr, out_ptr, topk, n_cols, seg, stride_s, stride_o,
+    SPLITS: tl.constexpr, BLOCK: tl.constexpr, NB: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    sp = tl.program_id(1)
+    length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)  # lengths outside [0, L] are clamped
+    out_row = out_ptr + row * stride_o
+    start = sp * seg
+    end = tl.minimum(start + seg, length)
+    if length <= topk:
+        # Every element is taken, at its own position; the rest of the row is -1.
+        for off in range(start, end, BLOCK):
+            offs = off + tl.arange(0, BLOCK)
+            tl.store(out_row + offs, offs, mask=offs < end)
+        if sp == 0:
+            for off in range(length, topk, BLOCK):
+                offs = off + tl.arange(0, BLOCK)
+                tl.store(out_row + offs, tl.full([BLOCK], -1, tl.int32), mask=offs < topk)
+    else:
+        thr, need_eq = _prefix(hist_ptr + row * (3 * NB), topk, 3, NB)
+        n_gt_total = topk - need_eq
+        gt_base = tl.zeros([], dtype=tl.int32)
+        eq_base = tl.zeros([], dtype=tl.int32)
+        for off in range(start, end, BLOCK):
+            offs = off + tl.arange(0, BLOCK)
+            m = offs < end
+            key = _ordered_key(tl.load(s_ptr + row * stride_s + offs, mask=m, other=0.0))
+            gt = (m & (key > thr)).to(tl.int32)
+            eq = (m & (key == thr)).to(tl.int32)
+            n_gt = tl.sum(gt)
+            n_eq = tl.sum(eq)
+            if SPLITS == 1:
+                g0 = gt_base
+                e0 = eq_base
+                gt_base += n_gt
+                eq_base += n_eq
+            else:
+                g0 = tl.atomic_add(cnt_ptr + row * 2, n_gt)
+                e0 = tl.atomic_add(cnt_ptr + row * 2 + 1, n_eq)
+            g_pos = g0 + tl.cumsum(gt, 0) - 1
+            tl.store(out_row + g_pos, offs, mask=gt > 0)
+            e_pos = e0 + tl.cumsum(eq, 0) - 1
+            tl.store(out_row + n_gt_total + e_pos, offs, mask=(eq > 0) & (e_pos < need_eq))
+
+
+def _default_splits(rows: int, max_len: int, block: int, device: torch.device) -> int:
+    """Split long rows when there are too few rows to cover the SMs twice."""
+    if device.type != "cuda":
+        return 1
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    if rows >= 2 * sms:
+        return 1
+    return max(1, min(triton.cdiv(2 * sms, rows), triton.cdiv(max_len, 4 * block)))
+
+
+def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
+                splits: int | None = None, block: int = 1024, num_warps: int = 4) -> torch.Tensor:
+    """Host wrapper without checks (callers inside the package check first): fills out (R, topk)."""
+    R, L = scores.shape
+    if R == 0:
+        return out
+    if splits is None:
+        splits = _default_splits(R, L, block, scores.device)
+    seg = triton.cdiv(triton.cdiv(max(L, 1), splits), block) * block
+    splits = max(1, triton.cdiv(max(L, 1), seg))
+    if splits == 1:
+        work = torch.empty((R, 3 * NUM_BINS + 2), dtype=torch.int32, device=scores.device)
+    else:
+        work = torch.zeros((R, 3 * NUM_BINS + 2), dtype=torch.int32, device=scores.device)
+    hist, cnt = work[:, : 3 * NUM_BINS], work[:, 3 * NUM_BINS:]
+    grid = (R, splits)
+    for rnd in range(3):
+        _radix_hist_kernel[grid](scores, lengths, hist, topk, L, seg, scores.stride(0),
+                                 ROUND=rnd, SPLITS=splits, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
+    _radix_collect_kernel[grid](scores, lengths, hist, cnt, out, topk, L, seg, scores.stride(0), out.stride(0),
+                                SPLITS=splits, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
+    return out
+
+
+def radix_topk(scores: torch.Tensor, lengths: torch.Tensor, topk: int) -> torch.Tensor:
+    """Indices of the topk largest entries of each row's first lengths[r] scores.
+
+    Args:
+        scores: (R, L) float32, rows contiguous; entries at or past lengths[r] are never read.
+        lengths: (R,) int32 visible prefix of each row (clamped to [0, L]).
+        topk: number of indices per row.
+
+    Returns:
+        (R, topk) int32 column indices, in no particular order; a row with lengths[r] < topk
+        lists 0 .. lengths[r]-1 and pads with -1. Ties at the threshold are broken arbitrarily.
+    """
+    check_tensor("scores", scores, 2, (torch.float32,))
+    check_tensor("lengths", lengths, 1, (torch.int32,))
+    check_same_device(scores=scores, lengths=lengths)
+    check(scores.stride(1) == 1, "scores must be contiguous in its last dimension")
+    check(lengths.shape[0] == scores.shape[0],
+          f"lengths must be (R={scores.shape[0]},), got {tuple(lengths.shape)}")
+    check(isinstance(topk, int) and topk >= 1, f"topk must be a positive int, got {topk!r}")
+    out = torch.empty((scores.shape[0], topk), dtype=torch.int32, device=scores.device)
+    return radix_topk_(scores, lengths.contiguous(), topk, out)
+
+
+__all__ = ["radix_topk", "radix_topk_", "next_pow2"]
