@@ -150,6 +150,9 @@ class Checkpoint(_Event):
     reason: str
     files: list[FileChange] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
+    # The code snapshot in the checkpoint store; several checkpoints (one per turn, say) can
+    # share one snapshot when nothing changed between them.
+    code_ref: str | None = None
     created_commit: bool = True
 
 

@@ -1,0 +1,45 @@
+"""The session's side of checkpoints: snapshot the work tree and describe it as an event.
+
+Each checkpoint event gets its own id (what users type), pointing at a code snapshot in the
+store (`code_ref`); when nothing changed, several checkpoints share one snapshot, so a turn that
+changed nothing still has its own point to rewind the conversation to.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from agent import events as ev
+
+
+class Checkpointer:
+    """Wraps the project's CheckpointStore (opened on first use: it needs git)."""
+
+    def __init__(self, cwd: Path, home: Path, *, size_cap: int) -> None:
+        self.cwd = cwd
+        self.home = home
+        self.size_cap = size_cap
+        self._store = None
+
+    @property
+    def store(self):
+        if self._store is None:
+            from checkpoints import CheckpointStore
+
+            self._store = CheckpointStore(self.cwd, self.home, size_cap=self.size_cap)
+        return self._store
+
+    def snapshot(self, session_id: str, turn: int, label: str, reason: str) -> ev.Checkpoint:
+        cp = self.store.snapshot(session_id=session_id, turn=turn, label=label, reason=reason)
+        return ev.Checkpoint(
+            id=secrets.token_hex(4),
+            turn=turn,
+            label=label,
+            reason=reason,
+            files=[ev.FileChange(path=f.path, status=f.status, added=f.added_lines or 0,
+                                 deleted=f.deleted_lines or 0) for f in cp.files],
+            skipped=[s.path for s in cp.skipped],
+            code_ref=cp.id,
+            created_commit=not cp.unchanged,
+        )

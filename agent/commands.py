@@ -1,0 +1,173 @@
+"""Subcommands: sessions, checkpoints, rewind, undo-rewind, diff, demo.
+
+None of them calls a model, so none needs an API key: they open the session with an offline
+stand-in provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+from typing import Sequence
+
+from agent.cli import print_json
+from agent.errors import UsageError
+
+
+class _Offline:
+    """Stands in for the provider where no model is called."""
+
+    name = "offline"
+    context_window = 200_000
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def stream(self, request):  # pragma: no cover - never called
+        raise UsageError("this command does not call a model")
+
+    async def count_tokens(self, request) -> None:
+        return None
+
+    def cost(self, usage) -> float:
+        return 0.0
+
+
+def _parser(name: str, help_text: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"godwit {name}", description=help_text)
+    p.add_argument("--cwd", metavar="DIR", help="project directory (default: current)")
+    return p
+
+
+def _session_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--session", metavar="ID", help="session id (default: the newest here)")
+
+
+def _agent(args: argparse.Namespace):
+    from agent.sdk import Agent
+
+    cwd = Path(args.cwd or os.getcwd())
+    session = getattr(args, "session", None)
+    return Agent(cwd=cwd, provider=_Offline(""), session_id=session,
+                 continue_latest=session is None)
+
+
+def run_subcommand(name: str, argv: Sequence[str]) -> int:
+    return {"sessions": _sessions, "checkpoints": _checkpoints, "rewind": _rewind,
+            "undo-rewind": _undo, "diff": _diff, "demo": _demo}[name](list(argv))
+
+
+def _sessions(argv: list[str]) -> int:
+    p = _parser("sessions", "List this project's sessions, newest activity first.")
+    p.add_argument("--json", action="store_true", help="print one JSON array")
+    p.add_argument("--all", action="store_true", help="every project's sessions")
+    args = p.parse_args(argv)
+    from agent.session import godwit_home, list_sessions
+
+    cwd = Path(args.cwd or os.getcwd()).resolve()
+    rows = list_sessions(godwit_home(), None if args.all else cwd)
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("No sessions yet in this directory.")
+        return 0
+    print(f"{'ID':<24} {'STARTED':<20} {'LAST ACTIVITY':<20} {'TURNS':>5}  FIRST PROMPT")
+    for r in rows:
+        print(f"{r['id']:<24} {_short(r['created']):<20} {_short(r['last_activity']):<20} "
+              f"{r['turns']:>5}  {r['first_prompt'][:60]}")
+    return 0
+
+
+def _short(ts: str | None) -> str:
+    return (ts or "")[:19].replace("T", " ")
+
+
+def _checkpoints(argv: list[str]) -> int:
+    p = _parser("checkpoints", "List the checkpoints of a session (default: the newest here).")
+    _session_arg(p)
+    p.add_argument("--json", action="store_true", help="print one JSON array")
+    p.add_argument("--prune", action="store_true", help="delete old checkpoints")
+    p.add_argument("--older-than", default="30d", metavar="AGE",
+                   help="with --prune: age such as 30d, 12h, 90m (default 30d)")
+    args = p.parse_args(argv)
+    from agent import rewind
+
+    if args.prune:
+        cwd = Path(args.cwd or os.getcwd()).resolve()
+        report = rewind.prune(cwd, args.older_than)
+        print_json(report) if args.json else print(report["message"])
+        return 0
+    with _agent(args) as agent:
+        rows = agent.checkpoints()
+        if args.json:
+            print_json(rows)
+            return 0
+        if not rows:
+            print("No checkpoints in this session.")
+            return 0
+        print(f"{'ID':<14} {'CREATED':<20} {'TURN':>4}  {'FILES':>5}  LABEL")
+        for r in rows:
+            print(f"{r['id']:<14} {_short(r['created']):<20} {r['turn']:>4}  "
+                  f"{len(r.get('files', [])):>5}  {r['label'][:60]}")
+        size = rows[-1].get("store_size_bytes")
+        if size is not None:
+            print(f"\nStore size: {size / 2**20:.1f} MiB")
+    return 0
+
+
+def _rewind(argv: list[str]) -> int:
+    p = _parser("rewind", "Restore code, conversation or both to a checkpoint (undo with "
+                "`godwit undo-rewind`).")
+    p.add_argument("checkpoint", help="checkpoint id (a unique prefix is enough)")
+    _session_arg(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--code", dest="restore", action="store_const", const="code")
+    g.add_argument("--conversation", dest="restore", action="store_const", const="conversation")
+    g.add_argument("--both", dest="restore", action="store_const", const="both")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    with _agent(args) as agent:
+        report = agent.rewind(args.checkpoint, args.restore or "both")
+    print_json(report) if args.json else print(report["message"])
+    return 0
+
+
+def _undo(argv: list[str]) -> int:
+    p = _parser("undo-rewind", "Undo the last rewind of a session, exactly.")
+    _session_arg(p)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    with _agent(args) as agent:
+        report = agent.undo_rewind()
+    print_json(report) if args.json else print(report["message"])
+    return 0
+
+
+def _diff(argv: list[str]) -> int:
+    p = _parser("diff", "Show what `godwit rewind CHECKPOINT --code` would change.")
+    p.add_argument("checkpoint")
+    _session_arg(p)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    with _agent(args) as agent:
+        report = agent.diff(args.checkpoint)
+    if args.json:
+        print_json(report)
+    else:
+        print(report["text"] or "No differences: the work tree matches the checkpoint.")
+    return 0
+
+
+def _demo(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="godwit demo", description=(
+        "Run a scripted session offline (no API key) on a small project it creates under "
+        "GODWIT_HOME/demo/: the agent finds and fixes a bug, with checkpoints you can rewind."))
+    p.add_argument("--output-format", choices=("text", "stream-json"), default="text")
+    p.add_argument("--fast", action="store_true", help="no typing delay")
+    args = p.parse_args(argv)
+    from agent.demo import run_demo
+
+    return asyncio.run(run_demo(args.output_format, delay=0.0 if args.fast else 0.02))

@@ -1,0 +1,111 @@
+"""Context editing and compaction wired into a live session (the policy is in agent/context.py).
+
+Before each model call: the policy makes the view to send (client clearing, or Anthropic's
+context_management body); a clearing step is logged; when the window is nearly full, the
+conversation is compacted first. After the call: what the server cleared is logged. The log
+always keeps everything, so rewind and resume are unaffected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent import events as ev
+from agent.compaction import CompactionResult, compact_or_error
+from agent.context import ContextPolicy, ContextSettings
+from agent.errors import ConfigError
+from agent.providers.base import ModelRequest, ModelResponse
+
+
+class ContextRuntime:
+    """One per session: the policy plus the session-facing steps the loop calls."""
+
+    def __init__(self, settings: ContextSettings, provider: Any) -> None:
+        self.settings = settings
+        self.policy = ContextPolicy(settings, provider)
+
+    @classmethod
+    def from_settings(cls, settings: Any, provider: Any) -> "ContextRuntime":
+        try:
+            ctx = ContextSettings.model_validate(settings.context or {})
+        except ValidationError as exc:
+            raise ConfigError(f"Invalid context settings: {exc}") from exc
+        return cls(ctx, provider)
+
+    def restore(self, events: list[ev._Event]) -> None:
+        self.policy.restore(events)
+
+    async def prepare(self, rt, request: ModelRequest) -> ModelRequest:
+        """The request to send now; compacts first when the window is nearly full."""
+        if not self.settings.enabled and not self.settings.auto_compact:
+            return request
+        prepared = await self.policy.prepare(request)
+        if prepared.compact:
+            done = await self._compact(rt, "auto", None)
+            if done:
+                prepared = await self.policy.prepare(rt.full_request())
+        if prepared.event is not None:
+            await rt.emit(prepared.event, sync=True)
+        if not self.settings.enabled:
+            return request.model_copy(update={"context_management": None})
+        return prepared.request
+
+    async def observe(self, rt, sent: ModelRequest, response: ModelResponse) -> None:
+        event = self.policy.observe(sent, response)
+        if event is not None:
+            await rt.emit(event, sync=True)
+
+    async def recover_window(self, rt) -> bool:
+        """The model said the window overflowed: compact once and let the loop retry."""
+        return await self._compact(rt, "auto", None)
+
+    async def _compact(self, rt, trigger: str, instructions: str | None) -> bool:
+        messages, seqs = rt.session.conversation.message_seqs()
+        outcome = await compact_or_error(
+            rt.provider, messages, keep_last_turns=self.settings.compact_keep_last_turns,
+            keep_tokens=int(self.policy.window * self.settings.compact_keep_fraction) or None,
+            instructions=instructions, counter=self.policy.counter,
+        )
+        if isinstance(outcome, ev.Error):
+            await rt.emit(outcome, sync=True)
+            return False
+        assert isinstance(outcome, CompactionResult)
+        boundary = seqs[outcome.cut_index] if outcome.cut_index < len(seqs) else None
+        if boundary is None:
+            boundary = rt.session.log.next_seq
+        await rt.usage(outcome.usage, outcome.model or rt.provider.model)
+        await rt.emit(ev.Compaction(summary=outcome.summary, boundary_seq=boundary,
+                                    tokens_before=outcome.tokens_before,
+                                    tokens_after=outcome.tokens_after, trigger=trigger),
+                      sync=True)
+        return True
+
+    def breakdown(self, rt) -> dict[str, Any]:
+        memory = ""
+        return self.policy.breakdown(rt.full_request(), memory).model_dump()
+
+
+async def compact_async(rt, instructions: str | None) -> dict[str, Any]:
+    """Compact by hand (`Agent.compact()`, `godwit -p --compact`)."""
+    ctx: ContextRuntime = rt.context
+    before = len(rt.session.events)
+    ok = await ctx._compact(rt, "manual", instructions)
+    new = rt.session.events[before:]
+    if ok:
+        event = next(e for e in new if isinstance(e, ev.Compaction))
+        return {"status": "compacted", "tokens_before": event.tokens_before,
+                "tokens_after": event.tokens_after, "boundary_seq": event.boundary_seq}
+    error = next((e for e in new if isinstance(e, ev.Error)), None)
+    return {"status": "failed", "message": error.message if error else "nothing to compact"}
+
+
+def compact_now(rt, instructions: str | None) -> dict[str, Any]:
+    return asyncio.run(compact_async(rt, instructions))
+
+
+def breakdown(rt) -> dict[str, Any]:
+    """Where the window goes: system prompt, tools, memory, conversation, tool results, free."""
+    return rt.context.breakdown(rt)

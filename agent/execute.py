@@ -1,0 +1,146 @@
+"""One tool call, start to finish: hooks, permission, checkpoint, run, result.
+
+Every path ends in exactly one ToolResult event, so a call is answered once and never run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+
+from agent import events as ev
+from agent.hooks import PreToolDecision, ToolCallInfo, call
+from agent.messages import ToolUseBlock
+from agent.runtime import Runtime
+from tools.base import ToolResult
+
+# How long an interrupted tool gets to stop (bash kills its process group) before we move on.
+STOP_GRACE_S = 5.0
+
+
+async def execute(rt: Runtime, block: ToolUseBlock, turn: int) -> ev.ToolResult:
+    """Run one tool call under the session's rules and log its result."""
+    await rt.emit(ev.ToolCall(id=block.id, name=block.name, input=block.input))
+    try:
+        result = await _decide_and_run(rt, block, turn)
+    except _Stopped as stopped:
+        # Interrupted while running: the partial output is still this call's one answer.
+        await rt.emit(ev.ToolResult(tool_use_id=block.id, name=block.name,
+                                    content=stopped.result.content, is_error=True), sync=True)
+        raise asyncio.CancelledError() from None
+    return await rt.emit(
+        ev.ToolResult(tool_use_id=block.id, name=block.name, content=result.content,
+                      is_error=result.is_error),
+        sync=True,
+    )
+
+
+async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolResult:
+    if block.input_error:
+        return ToolResult(is_error=True, content=(
+            f"Your call to {block.name} could not be run: its input was not valid JSON "
+            f"({block.input_error}). Send the call again with a valid JSON object."))
+    tool = rt.tool(block.name)
+    if tool is None:
+        names = ", ".join(t.name for t in rt.tools)
+        return ToolResult(is_error=True, content=f"There is no tool named {block.name!r}. "
+                          f"Available tools: {names}.")
+    info = ToolCallInfo(id=block.id, name=block.name, input=dict(block.input), session_id=rt.id)
+    for hook in rt.hooks.before_tool:
+        decision = await call(hook, info)
+        if isinstance(decision, PreToolDecision):
+            if decision.deny is not None:
+                await _decision(rt, block, "deny", decision.deny, "hook")
+                return ToolResult(is_error=True, content=f"Denied: {decision.deny}")
+            if decision.input is not None:
+                info.input = dict(decision.input)
+    args = info.input
+    read_only = _read_only(tool, args)
+    if not await _permitted(rt, block, args, read_only):
+        return ToolResult(is_error=True, content=_denied_text(rt, block.name))
+    if not read_only:
+        await rt.checkpoint(turn, f"before {block.name}: {_brief(args)}", "before_tool")
+    result = await run_tool(rt, tool, args)
+    for hook in rt.hooks.after_tool:
+        await call(hook, info, result)
+    return result
+
+
+def _read_only(tool, args: dict) -> bool:
+    try:
+        return bool(tool.is_read_only(args))
+    except Exception:  # noqa: BLE001 - a malformed call counts as writing: the safe side
+        return False
+
+
+async def _permitted(rt: Runtime, block: ToolUseBlock, args: dict, read_only: bool) -> bool:
+    verdict = rt.policy.check(block.name, args, read_only)
+    if verdict.decision != "ask":
+        await _decision(rt, block, verdict.decision, verdict.reason, verdict.source)
+        return verdict.decision == "allow"
+    if rt.approver is None:
+        await _decision(rt, block, "deny", f"{verdict.reason}; no one to ask (headless)",
+                        "headless")
+        return False
+    answer = rt.approver(block.name, args, verdict.reason)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    await _decision(rt, block, "allow" if answer else "deny",
+                    "approved by the user" if answer else "denied by the user", "callback")
+    return bool(answer)
+
+
+async def _decision(rt: Runtime, block: ToolUseBlock, decision: str, reason: str,
+                    source: str) -> None:
+    await rt.emit(ev.PermissionDecision(tool_use_id=block.id, tool=block.name,
+                                        decision=decision, reason=reason, source=source))
+
+
+def _denied_text(rt: Runtime, name: str) -> str:
+    decision = next(e for e in reversed(rt.session.events) if isinstance(e, ev.PermissionDecision))
+    return (f"Permission to use {name} was denied ({decision.reason}). Do not retry the same "
+            "call; continue without it or explain what you need and why.")
+
+
+async def run_tool(rt: Runtime, tool, args: dict) -> ToolResult:
+    """Run a (blocking) tool in a worker thread; on interrupt, tell it to stop and wait for it."""
+    ctx = rt.tool_ctx
+    ctx.cancel.clear()
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(None, _safe_run, tool, args, ctx)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        ctx.cancel.set()
+        try:
+            result = await asyncio.wait_for(asyncio.shield(future), STOP_GRACE_S)
+        except (asyncio.TimeoutError, concurrent.futures.CancelledError):
+            result = ToolResult(is_error=True, content=f"{tool.name} did not stop within "
+                                f"{STOP_GRACE_S:.0f} s of the interrupt; its output is lost.")
+        if "interrupt" not in result.content.lower():
+            result = ToolResult(is_error=True, content=result.content + "\n[interrupted by the user]")
+        raise _Stopped(result) from None
+
+
+class _Stopped(Exception):
+    """A tool call cut short by an interrupt, carrying what it produced."""
+
+    def __init__(self, result: ToolResult) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
+def _safe_run(tool, args: dict, ctx) -> ToolResult:
+    try:
+        result = tool.run(args, ctx)
+    except Exception as exc:  # noqa: BLE001 - a tool bug becomes a result the model can read
+        return ToolResult(is_error=True, content=f"{tool.name} failed: {type(exc).__name__}: {exc}")
+    if not isinstance(result, ToolResult):
+        return ToolResult(content=str(result))
+    return result
+
+
+def _brief(args: dict) -> str:
+    text = str(args.get("command") or args.get("path") or args)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,68 @@
+"""`godwit` with no -p: the Textual UI when it is available, else a plain line-mode session."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from agent import events as ev
+
+
+def run_interactive(agent, first_prompt: str | None = None) -> int:
+    try:
+        from agent.ui import run_app  # the Textual UI (agent/ui/)
+    except ImportError:
+        run_app = None
+    if run_app is not None and sys.stdin.isatty() and sys.stdout.isatty():
+        return run_app(agent, first_prompt)
+    return asyncio.run(_line_mode(agent, first_prompt))
+
+
+async def _ask(name: str, args: dict, reason: str) -> bool:
+    shown = args.get("command") or args.get("path") or args
+    answer = await asyncio.to_thread(input, f"\nAllow {name}: {shown}? ({reason}) [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def _line_mode(agent, first_prompt: str | None) -> int:
+    """Read prompts line by line; stream replies; ask before edits and commands."""
+    agent.options.approver = _ask
+    rt = agent.runtime()
+    rt.approver = _ask
+    out = sys.stdout
+    out.write(f"godwit — session {rt.id} in {rt.cwd} ({rt.settings.model}). "
+              "Ctrl-D to quit, Ctrl-C to interrupt.\n")
+    prompt = first_prompt
+    while True:
+        if prompt is None:
+            try:
+                prompt = await asyncio.to_thread(input, "\n> ")
+            except EOFError:
+                out.write("\n")
+                return 0
+        if not prompt.strip():
+            prompt = None
+            continue
+        try:
+            async for event in agent.stream(prompt):
+                _show(event, out)
+        except KeyboardInterrupt:
+            agent.cancel()
+        prompt = None
+
+
+def _show(event: ev._Event, out) -> None:
+    if isinstance(event, ev.TextDelta):
+        out.write(event.text)
+    elif isinstance(event, ev.ToolCall):
+        shown = event.input.get("command") or event.input.get("path") or ""
+        out.write(f"\n  ⏺ {event.name} {shown}\n")
+    elif isinstance(event, ev.ToolResult):
+        first = event.content.strip().splitlines()[:1]
+        mark = "✗" if event.is_error else "✓"
+        out.write(f"  {mark} {first[0][:100] if first else ''}\n")
+    elif isinstance(event, ev.Error):
+        out.write(f"\n[error] {event.message}\n")
+    elif isinstance(event, ev.TurnEnd):
+        out.write(f"\n[{event.reason}]\n")
+    out.flush()

@@ -1,0 +1,113 @@
+"""The agent loop: run → step → query the model → execute tool calls. Reads top to bottom.
+
+`run` handles one user prompt until the model ends its turn, `max_turns` model calls were made,
+a model call fails for good, or the user interrupts (task cancellation). Whatever happens, the
+turn ends with a TurnEnd event and the log is synced; an interrupt keeps the partial reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent import events as ev
+from agent.errors import ProviderError
+from agent.execute import execute
+from agent.messages import Message, TextBlock
+from agent.providers.base import ModelRequest, ModelResponse
+from agent.runtime import Runtime
+
+# Stop reasons after which the model has more to say if we call it again.
+CONTINUE = {"tool_use", "pause_turn"}
+
+
+async def run(rt: Runtime, prompt: str, *, max_turns: int | None = None) -> ev.TurnEnd:
+    """Handle one user prompt; returns the TurnEnd event (also emitted)."""
+    turn = rt.session.conversation.turns + 1
+    # The turn's checkpoint is logged before its prompt, so rewinding to it restores the
+    # conversation as it was before the prompt was sent.
+    await rt.checkpoint(turn, prompt, "turn_start")
+    await rt.emit(ev.UserMessage(text=prompt, turn=turn), sync=True)
+    calls = 0
+    try:
+        while True:
+            if max_turns is not None and calls >= max_turns:
+                return await _end(rt, "max_turns", calls)
+            calls += 1
+            stop = await step(rt, turn)
+            if stop in CONTINUE:
+                continue
+            return await _end(rt, stop or "end_turn", calls)
+    except asyncio.CancelledError:
+        return await _end(rt, "interrupted", calls)
+    except ProviderError as exc:
+        await rt.emit(ev.Error(message=str(exc), kind=exc.kind))
+        return await _end(rt, "error", calls)
+
+
+async def step(rt: Runtime, turn: int) -> str | None:
+    """One model call and the tool calls it asked for; returns the stop reason."""
+    request = await rt.request()
+    response = await query(rt, turn, request)
+    await rt.emit(ev.AssistantMessage(message=response.message, stop_reason=response.stop_reason,
+                                      model=response.model, turn=turn), sync=True)
+    await rt.usage(response.usage, response.model)
+    if rt.context is not None:
+        await rt.context.observe(rt, request, response)
+    uses = response.message.tool_uses()
+    for block in uses:
+        await execute(rt, block, turn)
+    if uses:
+        # Every call was answered; the model decides what comes next, even after max_tokens
+        # (a call cut off by max_tokens was answered with an error it can read).
+        return "tool_use"
+    if response.stop_reason == "model_context_window_exceeded" and rt.context is not None:
+        if await rt.context.recover_window(rt):
+            return "pause_turn"
+    return response.stop_reason
+
+
+async def query(rt: Runtime, turn: int, request: ModelRequest) -> ModelResponse:
+    """Stream one model call, passing deltas on. An interrupt keeps what streamed so far."""
+    text: list[str] = []
+    thinking: list[str] = []
+    try:
+        async for item in rt.provider.stream(request):
+            if isinstance(item, ModelResponse):
+                return item
+            if isinstance(item, ev.Retry):
+                text.clear()
+                thinking.clear()
+            elif isinstance(item, ev.TextDelta):
+                text.append(item.text)
+            elif isinstance(item, ev.ThinkingDelta):
+                thinking.append(item.text)
+            await rt.emit(item)
+    except asyncio.CancelledError:
+        await _keep_partial(rt, turn, "".join(thinking), "".join(text))
+        raise
+    raise ProviderError("The model's reply ended without a final message.", kind="incomplete")
+
+
+async def _keep_partial(rt: Runtime, turn: int, thinking: str, text: str) -> None:
+    # Unsigned thinking cannot be sent back to Anthropic, so a partial reply keeps its text only;
+    # the reasoning stays visible in the log's text as a note.
+    if not text and not thinking:
+        return
+    blocks = [TextBlock(text=text + "\n[interrupted]")] if text else []
+    if thinking and not text:
+        blocks = [TextBlock(text="[interrupted while thinking]")]
+    await rt.emit(ev.AssistantMessage(message=Message(role="assistant", content=blocks),
+                                      stop_reason="interrupted", model=rt.provider.model,
+                                      turn=turn), sync=True)
+
+
+async def _end(rt: Runtime, reason: str, calls: int) -> ev.TurnEnd:
+    result = ""
+    for event in reversed(rt.session.events):
+        if isinstance(event, ev.AssistantMessage):
+            result = event.message.text()
+            break
+        if isinstance(event, ev.UserMessage):
+            break
+    end = await rt.emit(ev.TurnEnd(reason=reason, turns=calls, result=result), sync=True)
+    return end  # type: ignore[return-value]

@@ -1,0 +1,48 @@
+"""The system prompt: who the agent is, where it runs, and the project's own instructions."""
+
+from __future__ import annotations
+
+import platform
+from datetime import date
+from pathlib import Path
+
+BASE = """You are Godwit, a coding agent working in the user's repository through tools.
+
+How to work:
+- Read before you change: view files and search (glob, grep) to understand the code first.
+- Make focused edits with str_replace_based_edit_tool; old_str must match the file exactly once.
+- Use bash to run tests, builds and commands. Commands run in a persistent shell in the work tree;
+  the user may have to approve commands and edits.
+- Every change you make is checkpointed and can be rolled back by the user, but still avoid
+  destructive commands (rm -rf, git reset --hard, force pushes) unless explicitly asked.
+- When a tool returns an error, read it and correct your call rather than repeating it.
+- Keep answers short. When the task is done, say what you changed and how you checked it."""
+
+
+def project_instructions(cwd: Path) -> tuple[str, str] | None:
+    """`AGENTS.md` at the repo root, or `CLAUDE.md` when there is no AGENTS.md."""
+    for name in ("AGENTS.md", "CLAUDE.md"):
+        path = Path(cwd) / name
+        if path.is_file():
+            try:
+                return name, path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
+    return None
+
+
+def system_prompt(cwd: Path, *, extra: str | None = None, memory_hint: str | None = None) -> str:
+    parts = [BASE]
+    parts.append(
+        f"Environment: working directory {Path(cwd).resolve()}; platform "
+        f"{platform.system()} {platform.release()}; today is {date.today().isoformat()}."
+    )
+    found = project_instructions(cwd)
+    if found:
+        name, text = found
+        parts.append(f"Project instructions from {name} (follow them):\n\n{text.strip()}")
+    if memory_hint:
+        parts.append(memory_hint)
+    if extra:
+        parts.append(extra.strip())
+    return "\n\n".join(parts)

@@ -1,0 +1,159 @@
+"""Rewind: restore code, conversation or both to a checkpoint, and undo that.
+
+Code goes through the checkpoint store (which snapshots the current state first, so the restore
+can be undone); conversation is a Rewind event in the append-only log, from which the
+conversation view is rebuilt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent import events as ev
+from agent.errors import GodwitError, UsageError
+from agent.runtime import Runtime
+
+RESTORES = ("code", "conversation", "both")
+
+
+def _checkpoint_events(rt: Runtime) -> list[ev.Checkpoint]:
+    return [e for e in rt.session.events if isinstance(e, ev.Checkpoint)]
+
+
+def find_checkpoint(rt: Runtime, ref: str) -> ev.Checkpoint:
+    """A checkpoint of this session by id or unique prefix (its code snapshot id works too)."""
+    ref = ref.strip()
+    if not ref:
+        raise UsageError("Give a checkpoint id (see `godwit checkpoints`).")
+    cps = _checkpoint_events(rt)
+    exact = [c for c in cps if c.id == ref]
+    if exact:
+        return exact[-1]
+    by_prefix = {c.id: c for c in cps if c.id.startswith(ref)}
+    if len(by_prefix) == 1:
+        return next(iter(by_prefix.values()))
+    if len(by_prefix) > 1:
+        raise UsageError(f"Checkpoint id {ref!r} is ambiguous: {', '.join(sorted(by_prefix))}")
+    by_code = [c for c in cps if c.code_ref and c.code_ref.startswith(ref)]
+    if by_code:
+        return by_code[-1]
+    raise UsageError(f"No checkpoint {ref!r} in session {rt.id}. `godwit checkpoints` lists them.")
+
+
+def _store(rt: Runtime):
+    if rt.checkpointer is None:
+        raise UsageError("Checkpoints are turned off for this session (settings: checkpoints).")
+    return rt.checkpointer.store
+
+
+def _wrap(exc: Exception) -> GodwitError:
+    return GodwitError(f"Checkpoint store: {exc}")
+
+
+def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
+    rows = []
+    size = None
+    if rt.checkpointer is not None:
+        from checkpoints import CheckpointError
+
+        try:
+            size = _store(rt).size_bytes()
+        except CheckpointError:
+            size = None
+    for c in _checkpoint_events(rt):
+        rows.append({
+            "id": c.id, "created": c.ts, "turn": c.turn, "label": c.label, "reason": c.reason,
+            "code_ref": c.code_ref, "changed": c.created_commit,
+            "files": [f.model_dump() for f in c.files], "skipped": c.skipped,
+            "store_size_bytes": size,
+        })
+    return rows
+
+
+def diff(rt: Runtime, ref: str) -> dict[str, Any]:
+    from checkpoints import CheckpointError
+
+    cp = find_checkpoint(rt, ref)
+    try:
+        d = _store(rt).diff(cp.code_ref)
+    except CheckpointError as exc:
+        raise _wrap(exc) from exc
+    return {"checkpoint": cp.id, "code_ref": cp.code_ref,
+            "files": [f.model_dump(mode="json") for f in d.files],
+            "conflicts": [c.model_dump(mode="json") for c in d.conflicts], "text": d.patch}
+
+
+async def rewind(rt: Runtime, ref: str, restore: str = "both") -> dict[str, Any]:
+    """Restore `restore` (code, conversation or both) to checkpoint `ref`."""
+    if restore not in RESTORES:
+        raise UsageError(f"restore must be one of {', '.join(RESTORES)}, not {restore!r}")
+    cp = find_checkpoint(rt, ref)
+    saved = None
+    changed: list[dict] = []
+    if restore in ("code", "both"):
+        from checkpoints import CheckpointError
+
+        if cp.code_ref is None:
+            raise UsageError(f"Checkpoint {cp.id} has no code snapshot (checkpoints were off); "
+                             "rewind its conversation with --conversation.")
+        try:
+            result = _store(rt).restore(cp.code_ref)
+        except CheckpointError as exc:
+            raise _wrap(exc) from exc
+        saved = result.pre_restore_id
+        changed = [f.model_dump(mode="json") for f in result.changed]
+    await rt.emit(ev.Rewind(checkpoint=cp.id, restore=restore, to_seq=cp.seq,
+                            saved_checkpoint=saved), sync=True)
+    what = {"code": "Code", "conversation": "Conversation", "both": "Code and conversation"}
+    return {"checkpoint": cp.id, "restore": restore, "saved_checkpoint": saved,
+            "changed": changed, "prompt": cp.label if cp.reason == "turn_start" else None,
+            "message": f"{what[restore]} restored to checkpoint {cp.id} (turn {cp.turn}: "
+                       f"{cp.label[:60]}). Undo with `godwit undo-rewind`."}
+
+
+def _last_rewind(rt: Runtime) -> ev.Rewind | None:
+    stack: list[ev.Rewind] = []
+    for e in rt.session.events:
+        if isinstance(e, ev.Rewind):
+            if e.undo:
+                if stack:
+                    stack.pop()
+            else:
+                stack.append(e)
+    return stack[-1] if stack else None
+
+
+async def undo_rewind(rt: Runtime) -> dict[str, Any]:
+    """Bring back exactly what the last rewind replaced."""
+    last = _last_rewind(rt)
+    if last is None:
+        raise UsageError(f"Nothing to undo: session {rt.id} has no rewind to undo.")
+    if last.restore in ("code", "both"):
+        from checkpoints import CheckpointError
+
+        try:
+            _store(rt).restore(last.saved_checkpoint)
+        except CheckpointError as exc:
+            raise _wrap(exc) from exc
+    await rt.emit(ev.Rewind(checkpoint=last.checkpoint, restore=last.restore, undo=True,
+                            saved_checkpoint=last.saved_checkpoint), sync=True)
+    return {"checkpoint": last.checkpoint, "restore": last.restore, "undo": True,
+            "message": f"Undid the rewind to {last.checkpoint} ({last.restore})."}
+
+
+def prune(cwd: Path, older_than: str) -> dict[str, Any]:
+    """Drop checkpoints older than `older_than` (e.g. 30d) from this project's store."""
+    from checkpoints import CheckpointError, CheckpointStore, parse_duration
+
+    from agent.session import godwit_home
+
+    try:
+        result = CheckpointStore(cwd, godwit_home()).prune(parse_duration(older_than))
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) if isinstance(exc, ValueError) else _wrap(exc) from exc
+    data = result.model_dump(mode="json")
+    data["message"] = (f"Removed {len(result.removed)} checkpoint(s) older than {older_than}; "
+                       f"{result.kept} kept. Store: {result.size_before / 2**20:.1f} MiB -> "
+                       f"{result.size_after / 2**20:.1f} MiB.")
+    return data

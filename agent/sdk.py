@@ -1,0 +1,230 @@
+"""The Python SDK: `from agent import Agent`.
+
+    agent = Agent(cwd="repo", model="anthropic:claude-sonnet-4-5", permission_mode="acceptEdits")
+    result = agent.run("fix the failing test")
+    print(result.result, result.usage, result.cost_usd)
+
+    async for event in agent.stream("and now the docs"):
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable
+
+from pydantic import BaseModel, Field
+
+from agent import events as ev
+from agent import loop
+from agent.build import Options, open_runtime
+from agent.errors import UsageError
+from agent.hooks import Hooks
+from agent.permissions import Approver
+from agent.runtime import Runtime
+
+
+class RunResult(BaseModel):
+    """What `Agent.run` returns (and the headless `result` line carries)."""
+
+    session_id: str
+    result: str
+    is_error: bool
+    stop_reason: str
+    num_turns: int
+    duration_ms: int
+    usage: dict[str, int] = Field(default_factory=dict)
+    cost_usd: float = 0.0
+    errors: list[str] = Field(default_factory=list)
+
+
+class Agent:
+    """A Godwit session you can drive from Python."""
+
+    def __init__(
+        self,
+        cwd: str | Path = ".",
+        *,
+        model: str | None = None,
+        permission_mode: str | None = None,
+        system_prompt: str | None = None,
+        max_turns: int | None = None,
+        tools: Iterable[Any] = (),
+        hooks: Hooks | None = None,
+        can_use_tool: Approver | None = None,
+        base_url: str | None = None,
+        thinking_budget: int | None = None,
+        settings: dict[str, Any] | None = None,
+        provider: Any = None,
+        home: str | Path | None = None,
+        session_id: str | None = None,
+        fork: bool = False,
+        continue_latest: bool = False,
+    ) -> None:
+        overrides = dict(settings or {})
+        for key, value in (("model", model), ("permission_mode", permission_mode),
+                           ("system_prompt", system_prompt), ("max_turns", max_turns),
+                           ("base_url", base_url), ("thinking_budget", thinking_budget)):
+            if value is not None:
+                overrides[key] = value
+        self.options = Options(
+            cwd=Path(cwd), overrides=overrides, extra_tools=list(tools), hooks=hooks or Hooks(),
+            approver=can_use_tool, provider=provider,
+            home=Path(home) if home is not None else None, resume=session_id, fork=fork,
+            continue_latest=continue_latest,
+        )
+        self._rt: Runtime | None = None
+        self._task: asyncio.Task | None = None
+        self._task_loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def resume(cls, session_id: str, **kwargs: Any) -> "Agent":
+        """Continue a saved session (a unique id prefix is enough)."""
+        agent = cls(session_id=session_id, **kwargs)
+        agent.runtime()  # fail now, not at the first prompt, if the session cannot be read
+        return agent
+
+    def runtime(self) -> Runtime:
+        """The live session, opened (or resumed) on first use."""
+        with self._lock:
+            if self._rt is None:
+                self._rt = open_runtime(self.options)
+            return self._rt
+
+    @property
+    def session_id(self) -> str:
+        return self.runtime().id
+
+    @property
+    def events(self) -> list[ev._Event]:
+        return list(self.runtime().session.events)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The conversation the model will see next, as plain dicts."""
+        return [m.model_dump() for m in self.runtime().session.conversation.messages()]
+
+    # -- running -----------------------------------------------------------------------
+
+    async def stream(self, prompt: str) -> AsyncIterator[ev._Event]:
+        """Run one prompt, yielding every event as it happens (deltas included)."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise UsageError("prompt must be a non-empty string")
+        rt = self.runtime()
+        if self._task is not None and not self._task.done():
+            raise UsageError("this Agent is already running a prompt; await it or cancel() it")
+        queue: asyncio.Queue = asyncio.Queue()
+        done = object()
+
+        async def produce() -> None:
+            try:
+                await loop.run(rt, prompt, max_turns=rt.settings.max_turns)
+            finally:
+                queue.put_nowait(done)
+
+        rt.sink = queue.put_nowait
+        self._task_loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(produce())
+        try:
+            while (item := await queue.get()) is not done:
+                yield item
+            await self._task
+        finally:
+            rt.sink = None
+            if not self._task.done():
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+
+    async def arun(self, prompt: str) -> RunResult:
+        """Run one prompt to its end and return the result."""
+        start = time.monotonic()
+        first_usage = len(self.runtime().session.events)
+        end: ev.TurnEnd | None = None
+        errors: list[str] = []
+        async for event in self.stream(prompt):
+            if isinstance(event, ev.TurnEnd):
+                end = event
+            elif isinstance(event, ev.Error):
+                errors.append(event.message)
+        assert end is not None  # the loop always ends a turn
+        return self._result(end, errors, start, first_usage)
+
+    def run(self, prompt: str) -> RunResult:
+        """Blocking `arun` for scripts (not from inside a running event loop)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun(prompt))
+        raise UsageError("Agent.run() was called inside an event loop; use `await agent.arun()`")
+
+    def cancel(self) -> None:
+        """Interrupt the running prompt: the partial reply is kept, a running tool is stopped."""
+        task, task_loop = self._task, self._task_loop
+        if task is None or task.done() or task_loop is None:
+            return
+        task_loop.call_soon_threadsafe(task.cancel)
+
+    def _result(self, end: ev.TurnEnd, errors: list[str], start: float, since: int) -> RunResult:
+        rt = self.runtime()
+        usage = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0,
+                 "cache_creation_input_tokens": 0}
+        cost = 0.0
+        for event in rt.session.events[since:]:
+            if isinstance(event, ev.Usage):
+                for key in usage:
+                    usage[key] += getattr(event, key)
+                cost += event.cost_usd
+        is_error = end.reason in ("error", "interrupted", "max_turns", "refusal")
+        return RunResult(
+            session_id=rt.id, result=end.result, is_error=is_error, stop_reason=end.reason,
+            num_turns=end.turns, duration_ms=int((time.monotonic() - start) * 1000),
+            usage=usage, cost_usd=round(cost, 6), errors=errors,
+        )
+
+    # -- checkpoints and context (agent/rewind.py, agent/context_runtime.py) --------------
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        from agent import rewind
+
+        return rewind.list_checkpoints(self.runtime())
+
+    def diff(self, checkpoint: str) -> dict[str, Any]:
+        from agent import rewind
+
+        return rewind.diff(self.runtime(), checkpoint)
+
+    def rewind(self, checkpoint: str, restore: str = "both") -> dict[str, Any]:
+        from agent import rewind
+
+        return asyncio.run(rewind.rewind(self.runtime(), checkpoint, restore))
+
+    def undo_rewind(self) -> dict[str, Any]:
+        from agent import rewind
+
+        return asyncio.run(rewind.undo_rewind(self.runtime()))
+
+    def compact(self, instructions: str | None = None) -> dict[str, Any]:
+        from agent import context_runtime
+
+        return asyncio.run(context_runtime.compact_now(self.runtime(), instructions))
+
+    def context_usage(self) -> dict[str, Any]:
+        from agent import context_runtime
+
+        return context_runtime.breakdown(self.runtime())
+
+    def close(self) -> None:
+        if self._rt is not None:
+            self._rt.close()
+            self._rt = None
+
+    def __enter__(self) -> "Agent":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
