@@ -191,6 +191,17 @@ def _launch(q2, kv_rows, indices2, bt, lens, q_per_seq, sm_scale, dv, num_splits
     return out, lse
 
 
+def _output(name: str, given: torch.Tensor | None, shape: tuple, dtype: torch.dtype,
+            device: torch.device) -> torch.Tensor:
+    """The caller's preallocated output after checking it, or a fresh torch.empty one."""
+    if given is None:
+        return torch.empty(shape, dtype=dtype, device=device)
+    check(isinstance(given, torch.Tensor) and tuple(given.shape) == tuple(shape) and given.dtype == dtype,
+          f"{name} must be a {tuple(shape)} {str(dtype).replace('torch.', '')} tensor")
+    check(given.is_contiguous() and given.device == device, f"{name} must be contiguous and on {device}")
+    return given
+
+
 def _check_dims(q: torch.Tensor, dv: int) -> None:
     D = q.shape[-1]
     check(isinstance(dv, int) and dv > 0 and dv == next_pow2(dv) and dv >= 16,
@@ -202,7 +213,8 @@ def _check_dims(q: torch.Tensor, dv: int) -> None:
 
 
 def sparse_mla(q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scale: float, dv: int = 512,
-               *, config: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               *, out: torch.Tensor | None = None, lse: torch.Tensor | None = None,
+               config: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse MLA prefill: each query attends to the kv rows its indices name.
 
     Args:
@@ -212,6 +224,7 @@ def sparse_mla(q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scal
             are skipped (the indexer pads with -1).
         sm_scale: softmax scale applied to q . k.
         dv: value width (the first dv columns of each gathered kv row).
+        out, lse: optional preallocated outputs (contiguous, shapes and dtypes as returned).
         config: optional tile overrides (BH, BK, num_warps, num_stages), for benchmarks.
 
     Returns:
@@ -230,8 +243,8 @@ def sparse_mla(q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scal
     check(indices.shape[1] >= 1, "topk must be >= 1")
     check(math.isfinite(sm_scale) and sm_scale > 0, f"sm_scale must be a positive finite number, got {sm_scale}")
     _check_dims(q, dv)
-    out = torch.empty((T, H, dv), dtype=q.dtype, device=q.device)
-    lse = torch.empty((T, H), dtype=torch.float32, device=q.device)
+    out = _output("out", out, (T, H, dv), q.dtype, q.device)
+    lse = _output("lse", lse, (T, H), torch.float32, q.device)
     if T == 0:
         return out, lse
     dummy = indices  # block table and lengths are unused unless paged
@@ -240,7 +253,8 @@ def sparse_mla(q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scal
 
 def sparse_mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tensor, seq_lens: torch.Tensor,
                       indices: torch.Tensor, sm_scale: float, dv: int = 512, num_splits: int | None = None,
-                      *, config: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      *, out: torch.Tensor | None = None, lse: torch.Tensor | None = None,
+                      config: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse MLA decode over a paged latent cache, split over the top-k list and merged.
 
     Args:
@@ -255,6 +269,8 @@ def sparse_mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torc
         sm_scale: softmax scale.
         dv: value width.
         num_splits: how many programs share one query's top-k list; None picks enough to fill the GPU.
+        out, lse: optional preallocated outputs (contiguous, shapes and dtypes as returned), e.g. for
+            CUDA-graph capture.
 
     Returns:
         out: (B, H, dv) or (B, S, H, dv) q.dtype, and lse: (B, H) or (B, S, H) float32.
@@ -285,8 +301,8 @@ def sparse_mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torc
     q2 = q.reshape(B * S, H, D)  # (B*S, H, D)
     idx2 = indices.reshape(B * S, topk).contiguous()  # (B*S, topk)
     kv_rows = kv_cache.view(-1, D)  # (num_blocks * block_size, D)
-    out = torch.empty((B * S, H, dv), dtype=q.dtype, device=q.device)
-    lse = torch.empty((B * S, H), dtype=torch.float32, device=q.device)
+    out = _output("out", out, (*q.shape[:-1], dv), q.dtype, q.device).view(B * S, H, dv)
+    lse = _output("lse", lse, tuple(q.shape[:-1]), torch.float32, q.device).view(B * S, H)
     if B * S > 0:
         if num_splits is None:
             num_splits = _default_splits(B * S, H, topk, q.device)

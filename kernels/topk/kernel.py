@@ -181,17 +181,20 @@ def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: tor
     return out
 
 
-def radix_topk(scores: torch.Tensor, lengths: torch.Tensor, topk: int) -> torch.Tensor:
+def radix_topk(scores: torch.Tensor, lengths: torch.Tensor, topk: int, *, out: torch.Tensor | None = None,
+               splits: int | None = None) -> torch.Tensor:
     """Indices of the topk largest entries of each row's first lengths[r] scores.
 
     Args:
         scores: (R, L) float32, rows contiguous; entries at or past lengths[r] are never read.
         lengths: (R,) int32 visible prefix of each row (clamped to [0, L]).
         topk: number of indices per row.
+        out: optional preallocated (R, topk) int32 contiguous output.
+        splits: programs per row (None: enough to fill the GPU when rows are few).
 
     Returns:
-        (R, topk) int32 column indices, in no particular order; a row with lengths[r] < topk
-        lists 0 .. lengths[r]-1 and pads with -1. Ties at the threshold are broken arbitrarily.
+        (R, topk) int32 column indices, in no particular order within the first
+        min(lengths[r], topk) slots; a row with lengths[r] < topk lists 0 .. lengths[r]-1 and pads with -1. Ties at the threshold are broken arbitrarily.
     """
     check_tensor("scores", scores, 2, (torch.float32,))
     check_tensor("lengths", lengths, 1, (torch.int32,))
@@ -200,8 +203,14 @@ def radix_topk(scores: torch.Tensor, lengths: torch.Tensor, topk: int) -> torch.
     check(lengths.shape[0] == scores.shape[0],
           f"lengths must be (R={scores.shape[0]},), got {tuple(lengths.shape)}")
     check(isinstance(topk, int) and topk >= 1, f"topk must be a positive int, got {topk!r}")
-    out = torch.empty((scores.shape[0], topk), dtype=torch.int32, device=scores.device)
-    return radix_topk_(scores, lengths.contiguous(), topk, out)
+    check(splits is None or (isinstance(splits, int) and splits >= 1), f"splits must be >= 1, got {splits!r}")
+    shape = (scores.shape[0], topk)
+    if out is None:
+        out = torch.empty(shape, dtype=torch.int32, device=scores.device)
+    check(isinstance(out, torch.Tensor) and tuple(out.shape) == shape and out.dtype == torch.int32
+          and out.is_contiguous() and out.device == scores.device,
+          f"out must be a contiguous {shape} int32 tensor on {scores.device}")
+    return radix_topk_(scores, lengths.contiguous(), topk, out, splits=splits)
 
 
 __all__ = ["radix_topk", "radix_topk_", "next_pow2"]

@@ -1,0 +1,71 @@
+"""Lightning indexer (prefill and paged decode) against the plain-PyTorch reference.
+
+Top-k results are compared as sets with `topk_mismatch`: keys whose exact scores differ
+from the k-th score by less than rtol * max|score| may be swapped, because the kernel
+sums heads in another order (float32 rounding, about 1e-7 relative per operation;
+rtol 1e-5 is a hundred times that and far below the typical gap between neighbours).
+"""
+
+import pytest
+import torch
+
+from kernels import KernelInputError, lightning_indexer, lightning_indexer_paged
+from kernels.indexer import naive
+from kernels.testing import poison_, topk_mismatch
+
+RTOL = 1e-5
+FP8 = torch.float8_e4m3fn
+
+
+@pytest.mark.parametrize("T,N,topk,dtype", [(63, 257, 16, torch.bfloat16), (65, 500, 64, FP8)])
+def test_indexer_matches_naive(device, T, N, topk, dtype):
+    Hi, Di = 4, 32
+    q = torch.randn(T, Hi, Di, device=device).to(dtype)
+    k = torch.randn(N, Di, device=device).to(dtype)
+    weights = torch.randn(T, Hi, device=device)
+    k_scale = torch.rand(N, device=device) + 0.5 if dtype == FP8 else None
+    # Positions of a prefill chunk after some cached tokens, plus a few out-of-range ones.
+    q_pos = torch.arange(T, device=device) + (N - T) // 2
+    q_pos[0], q_pos[1], q_pos[-1] = -1, 3, N + 10
+    out = poison_(torch.empty(T, topk, dtype=torch.int32, device=device))
+    lightning_indexer(q, k, weights, topk, q_pos, k_scale, out=out)
+    scores = naive.index_scores(q, k, weights, k_scale)
+    lengths = (q_pos + 1).clamp(0, N)
+    assert topk_mismatch(out, scores, lengths, topk, RTOL) is None
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, FP8])
+def test_paged_indexer_matches_naive(device, dtype):
+    B, Hi, Di, page, topk = 4, 4, 32, 16, 16
+    num_blocks, max_blocks = 50, 12
+    k_cache = torch.randn(num_blocks, page, Di, device=device).to(dtype)
+    k_scale = torch.rand(num_blocks, page, device=device) + 0.5
+    block_table = torch.randperm(num_blocks, device=device)[: B * max_blocks].view(B, max_blocks).to(torch.int32)
+    seq_lens = torch.tensor([5, 16, 100, 190], dtype=torch.int32, device=device)
+    q = torch.randn(B, Hi, Di, device=device).to(dtype)
+    weights = torch.randn(B, Hi, device=device)
+    out = poison_(torch.empty(B, topk, dtype=torch.int32, device=device))
+    lightning_indexer_paged(q, k_cache, weights, topk, block_table, seq_lens, k_scale, out=out)
+    for b in range(B):
+        n = int(seq_lens[b])
+        keys = naive.paged_keys(k_cache, block_table, n, b)  # (n, Di)
+        scales = naive.paged_keys(k_scale, block_table, n, b)  # (n,)
+        scores = naive.index_scores(q[b : b + 1], keys, weights[b : b + 1], scales)  # (1, n)
+        assert topk_mismatch(out[b : b + 1], scores, seq_lens[b : b + 1], topk, RTOL) is None
+
+
+def test_indexer_rejects_bad_input(device):
+    q = torch.randn(3, 4, 32, device=device, dtype=torch.bfloat16)
+    k = torch.randn(10, 32, device=device, dtype=torch.bfloat16)
+    w = torch.randn(3, 4, device=device)
+    pos = torch.arange(3, device=device)
+    with pytest.raises(KernelInputError, match="k must be bfloat16"):
+        lightning_indexer(q, k.float(), w, 4, pos)
+    with pytest.raises(KernelInputError, match="weights must be \\(T, Hi\\)"):
+        lightning_indexer(q, k, w[:, :2], 4, pos)
+    with pytest.raises(KernelInputError, match="q_pos must be int64"):
+        lightning_indexer(q, k, w, 4, pos.int())
+    with pytest.raises(KernelInputError, match="head dim must be a power of two"):
+        lightning_indexer(q[..., :24], k[:, :24], w, 4, pos)
+    with pytest.raises(KernelInputError, match="k_scale must be"):
+        lightning_indexer(q, k, w, 4, pos, torch.ones(9, device=device))
