@@ -21,7 +21,7 @@ BASH_TOOLS = {"bash"}
 _ALIASES = {"edit": "str_replace_based_edit_tool", "write": "str_replace_based_edit_tool",
             "bash": "bash", "glob": "glob", "grep": "grep", "memory": "memory"}
 # Shell syntax that joins or nests commands: every part must be allowed on its own.
-_SPLIT = re.compile(r"&&|\|\||;|\||\n|&(?!>)")
+_SPLIT = re.compile(r"&&|\|\||;|\||\n|(?<![<>&])&(?![>&])")
 _NESTED = re.compile(r"\$\(|`|<\(|>\(")
 
 
@@ -62,13 +62,14 @@ class Rule:
 
 
 def _command_matches(pattern: str, command: str) -> bool:
-    """Prefix match at a word boundary; `:*` or `*` at the end is the explicit prefix form."""
-    prefix = re.sub(r"(:\*|\*)$", "", pattern).strip()
+    """`git status` matches that command and its arguments (a word boundary follows); a
+    trailing `:*` or `*` is a plain prefix (`npm run test:*` matches `npm run test:unit`)."""
     command = command.strip()
-    if command == prefix:
-        return True
-    return command.startswith(prefix) and (prefix.endswith(" ") or command[len(prefix)].isspace()
-                                           or not prefix[-1:].isalnum())
+    if pattern.endswith("*"):
+        prefix = pattern[:-2] if pattern.endswith(":*") else pattern[:-1]
+        return command.startswith(prefix.strip())
+    prefix = pattern.strip()
+    return command == prefix or (command.startswith(prefix) and command[len(prefix)].isspace())
 
 
 def split_command(command: str) -> list[str]:

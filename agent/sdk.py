@@ -219,7 +219,11 @@ class Agent:
         return context_runtime.breakdown(self.runtime())
 
     def close(self) -> None:
+        """End the session's processes (the bash shell) and close the log; using the Agent
+        again reopens the same session."""
         if self._rt is not None:
+            self.options.resume = self._rt.id
+            self.options.continue_latest = self.options.fork = False
             self._rt.close()
             self._rt = None
 
