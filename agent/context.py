@@ -284,10 +284,14 @@ class ClientContextEditor:
         answered = [tid for tid in uses if tid in results]
         keep = self.settings.keep_tool_uses
         protected = set(answered[len(answered) - keep :]) if keep else set()
+        # Free at least `clear_at_least`, and enough to get back under the trigger, so that the
+        # following calls send an unchanged prefix instead of clearing again at once.
+        minimum = self.settings.clear_at_least_tokens
+        need = max(minimum, tokens - self.trigger)
         chosen: list[str] = []
         freed = 0
         for tid in answered:
-            if freed >= self.settings.clear_at_least_tokens and chosen:
+            if chosen and self.counter.scale(freed) >= need:
                 break
             if tid in cleared or tid in protected or uses[tid].name in excluded:
                 continue
@@ -297,7 +301,7 @@ class ClientContextEditor:
             chosen.append(tid)
             freed += gain
         # Like the server: a step that cannot free `clear_at_least` is not worth a cache miss.
-        if not chosen or freed < self.settings.clear_at_least_tokens:
+        if not chosen or self.counter.scale(freed) < minimum:
             return EditResult(view, tokens=tokens)
         cleared.update(chosen)
         view = self._view(messages, cleared, uses, sizes)

@@ -31,12 +31,19 @@ def test_below_trigger_the_view_is_the_conversation_itself():
     assert res.tokens < SMALL.trigger_tokens
 
 
-def test_over_trigger_clears_oldest_until_clear_at_least_and_keeps_last():
-    msgs = session(30)
+def _just_over(trigger_margin: int, steps: int = 30):
+    """Settings whose trigger sits `trigger_margin` tokens below `session(steps)`."""
+    msgs = session(steps)
+    tokens = ClientContextEditor(SMALL).counter.estimate_messages(msgs)
+    return msgs, SMALL.model_copy(update={"trigger_tokens": tokens - trigger_margin})
+
+
+def test_just_over_trigger_clears_oldest_until_clear_at_least():
+    msgs, settings = _just_over(100)
     before = _dump(msgs)
-    editor = ClientContextEditor(SMALL)
+    editor = ClientContextEditor(settings)
     res = editor.apply(msgs, set())
-    # Oldest first, just enough for 5,000 tokens: five results of ~1,150 tokens each.
+    # Oldest first, just enough for 5,000 tokens: five results of ~1,100 tokens each.
     assert res.newly_cleared == [f"toolu_{i:03d}" for i in range(5)]
     assert 5_000 <= res.freed_tokens < 5_000 + 1_200
     assert res.tokens == editor.counter.estimate_messages(res.messages)
@@ -50,15 +57,28 @@ def test_over_trigger_clears_oldest_until_clear_at_least_and_keeps_last():
     assert ev.applied_edits[0]["cleared_tool_use_ids"] == res.newly_cleared
 
 
+def test_far_over_trigger_clears_back_under_it_in_one_step():
+    msgs = session(60)  # ~70k tokens against a 20k trigger
+    editor = ClientContextEditor(SMALL)
+    res = editor.apply(msgs, set())
+    assert res.tokens <= SMALL.trigger_tokens
+    # ...and not much further: one result less would still be over.
+    assert res.tokens > SMALL.trigger_tokens - 1_200
+    assert res.newly_cleared == [f"toolu_{i:03d}" for i in range(len(res.newly_cleared))]
+    again = editor.apply(msgs, set(res.newly_cleared))
+    assert again.newly_cleared == []
+
+
 def test_keep_protects_the_most_recent_tool_uses():
     msgs = session(8)  # ~9,500 tokens
     settings = ContextSettings(trigger_tokens=1_000, keep_tool_uses=3, clear_at_least_tokens=100_000)
     res = ClientContextEditor(settings).apply(msgs, set())
     assert res.newly_cleared == []  # 5 clearable results cannot free 100k: nothing is cleared
-    # A tiny clear_at_least clears one result per step, the oldest.
-    settings = ContextSettings(trigger_tokens=1_000, keep_tool_uses=3, clear_at_least_tokens=1)
+    # A tiny clear_at_least just over the trigger clears one result, the oldest.
+    msgs, settings = _just_over(10, steps=8)
+    settings = settings.model_copy(update={"clear_at_least_tokens": 1})
     assert ClientContextEditor(settings).apply(msgs, set()).newly_cleared == ["toolu_000"]
-    # Five clearable results free ~5,500 tokens: all five go, the last three stay.
+    # Far over the trigger all five clearable results go; the last three stay.
     settings = ContextSettings(trigger_tokens=1_000, keep_tool_uses=3, clear_at_least_tokens=5_000)
     res = ClientContextEditor(settings).apply(msgs, set())
     assert res.newly_cleared == [f"toolu_{i:03d}" for i in range(5)]
@@ -130,9 +150,10 @@ def test_clear_tool_inputs_replaces_inputs_of_cleared_calls_only():
     for tid in res.newly_cleared:
         assert inputs[tid] == CLEARED_INPUT
     assert inputs["toolu_019"] == big
-    # Inputs count towards what is freed: fewer calls are needed than without.
+    # Inputs count towards what is freed.
     without = ClientContextEditor(SMALL).apply(msgs, set())
-    assert len(res.newly_cleared) < len(without.newly_cleared)
+    assert res.freed_tokens > without.freed_tokens + 50_000
+    assert res.tokens < without.tokens - 50_000
     # And the originals are untouched.
     assert all(b.input == big for m in msgs for b in m.content if isinstance(b, ToolUseBlock))
 
