@@ -8,7 +8,6 @@ always keeps everything, so rewind and resume are unaffected.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from pydantic import ValidationError
@@ -100,10 +99,6 @@ async def compact_async(rt, instructions: str | None) -> dict[str, Any]:
                 "tokens_after": event.tokens_after, "boundary_seq": event.boundary_seq}
     error = next((e for e in new if isinstance(e, ev.Error)), None)
     return {"status": "failed", "message": error.message if error else "nothing to compact"}
-
-
-def compact_now(rt, instructions: str | None) -> dict[str, Any]:
-    return asyncio.run(compact_async(rt, instructions))
 
 
 def breakdown(rt) -> dict[str, Any]:

@@ -80,6 +80,9 @@ class Agent:
         self._task: asyncio.Task | None = None
         self._task_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        # The blocking methods share one event loop: the SDK clients' connection pools are
+        # bound to the loop they were first used on.
+        self._runner: asyncio.Runner | None = None
 
     # -- construction -------------------------------------------------------------------
 
@@ -156,11 +159,18 @@ class Agent:
 
     def run(self, prompt: str) -> RunResult:
         """Blocking `arun` for scripts (not from inside a running event loop)."""
+        return self._blocking(self.arun(prompt), "run", "arun")
+
+    def _blocking(self, coro, name: str, async_name: str):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(prompt))
-        raise UsageError("Agent.run() was called inside an event loop; use `await agent.arun()`")
+            if self._runner is None:
+                self._runner = asyncio.Runner()
+            return self._runner.run(coro)
+        coro.close()
+        raise UsageError(f"Agent.{name}() was called inside an event loop; "
+                         f"use `await agent.{async_name}()`")
 
     def cancel(self) -> None:
         """Interrupt the running prompt: the partial reply is kept, a running tool is stopped."""
@@ -199,19 +209,31 @@ class Agent:
         return rewind.diff(self.runtime(), checkpoint)
 
     def rewind(self, checkpoint: str, restore: str = "both") -> dict[str, Any]:
+        """Restore code, conversation or both to `checkpoint`; undo with `undo_rewind()`."""
+        return self._blocking(self.arewind(checkpoint, restore), "rewind", "arewind")
+
+    async def arewind(self, checkpoint: str, restore: str = "both") -> dict[str, Any]:
         from agent import rewind
 
-        return asyncio.run(rewind.rewind(self.runtime(), checkpoint, restore))
+        return await rewind.rewind(self.runtime(), checkpoint, restore)
 
     def undo_rewind(self) -> dict[str, Any]:
+        """Bring back exactly what the last rewind replaced."""
+        return self._blocking(self.aundo_rewind(), "undo_rewind", "aundo_rewind")
+
+    async def aundo_rewind(self) -> dict[str, Any]:
         from agent import rewind
 
-        return asyncio.run(rewind.undo_rewind(self.runtime()))
+        return await rewind.undo_rewind(self.runtime())
 
     def compact(self, instructions: str | None = None) -> dict[str, Any]:
+        """Summarise the older conversation now (what the model sees; the log keeps all)."""
+        return self._blocking(self.acompact(instructions), "compact", "acompact")
+
+    async def acompact(self, instructions: str | None = None) -> dict[str, Any]:
         from agent import context_runtime
 
-        return asyncio.run(context_runtime.compact_now(self.runtime(), instructions))
+        return await context_runtime.compact_async(self.runtime(), instructions)
 
     def context_usage(self) -> dict[str, Any]:
         from agent import context_runtime
@@ -226,6 +248,9 @@ class Agent:
             self.options.continue_latest = self.options.fork = False
             self._rt.close()
             self._rt = None
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
 
     def __enter__(self) -> "Agent":
         return self
