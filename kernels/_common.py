@@ -53,3 +53,23 @@ def next_pow2(n: int) -> int:
 
 
 FP8_DTYPES = tuple(d for d in (getattr(torch, "float8_e4m3fn", None),) if d is not None)
+
+
+def debug_report(name: str, handle: object) -> None:
+    """Print a compiled kernel's registers, spills and shared memory when GODWIT_KERNEL_DEBUG is set.
+
+    The benchmark sets it to see register pressure without a profiler; launches return the
+    compiled kernel on the GPU (the CPU interpreter returns nothing, and nothing is printed).
+    """
+    if not os.environ.get("GODWIT_KERNEL_DEBUG") or handle is None:
+        return
+    meta = getattr(handle, "metadata", None)
+    shared = getattr(meta, "shared", None) if meta is not None else None
+    line = f"[kernel] {name}: regs {getattr(handle, 'n_regs', '?')}, spills {getattr(handle, 'n_spills', '?')}, " \
+           f"shared {shared} B"
+    if line not in _REPORTED:
+        _REPORTED.add(line)
+        print(line, flush=True)
+
+
+_REPORTED: set[str] = set()  # lines already printed, so a benchmark loop prints each once

@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._common import FP8_DTYPES, check, check_same_device, check_tensor, interpreting, next_pow2
+from .._common import FP8_DTYPES, check, check_same_device, check_tensor, debug_report, interpreting, next_pow2
 from ..topk.kernel import radix_topk_
 
 SCORE_BUDGET = 1 << 30  # bytes of float32 scores held at once (256M scores)
@@ -145,7 +145,9 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
     # Lengths of the visible prefixes, clamped to [0, N]; the top-k kernels read no further.
     lengths = (q_pos + 1).clamp(0, N).to(torch.int32)  # (T,)
     width = max(N, 1)
-    chunk = cfg.get("chunk") or max(bt, (SCORE_BUDGET // (4 * width)) // bt * bt)
+    # Rows per chunk: the score block stays within SCORE_BUDGET, and the grid's second axis
+    # (chunk / BT programs) within CUDA's 65535.
+    chunk = cfg.get("chunk") or max(bt, min(SCORE_BUDGET // (4 * width), 65535 * bt) // bt * bt)
     scores = torch.empty((min(chunk, triton.cdiv(T, bt) * bt), width), dtype=torch.float32, device=q.device)
     ks = k_scale if k_scale is not None else weights
     for c0 in range(0, T, chunk):
@@ -153,7 +155,7 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
         rows = c1 - c0
         if N > 0:
             grid = (triton.cdiv(N, bn), triton.cdiv(rows, bt))
-            _indexer_scores_kernel[grid](
+            handle = _indexer_scores_kernel[grid](
                 q[c0:c1], k, ks, weights[c0:c1], q_pos[c0:c1], lengths, lengths, scores,
                 rows, N, HI,
                 q.stride(0), q.stride(1), k.stride(0), weights.stride(0), scores.stride(0), 0,
@@ -161,6 +163,7 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
                 BT=bt, BN=bn, HP=max(16, next_pow2(HI)), DI=DI, UPCAST=interpreting(),
                 num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
             )
+            debug_report(f"indexer scores {cfg}", handle)
         radix_topk_(scores[:rows], lengths[c0:c1], topk, out[c0:c1], block=cfg.get("topk_block", 1024))
     return out
 

@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._common import check, check_same_device, check_tensor, interpreting, next_pow2
+from .._common import check, check_same_device, check_tensor, debug_report, interpreting, next_pow2
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
@@ -170,7 +170,7 @@ def _launch(q2, kv_rows, indices2, bt, lens, q_per_seq, sm_scale, dv, num_splits
         l_t, l_s = lse.stride(0), 0
         o_buf, l_buf = out, lse
     grid = (T * num_hb, num_splits)
-    _sparse_mla_kernel[grid](
+    handle = _sparse_mla_kernel[grid](
         q2, kv_rows, indices2, bt, lens, o_buf, l_buf,
         sm_scale * LOG2E, kv_rows.shape[0], H, topk, chunk, q_per_seq,
         q2.stride(0), q2.stride(1), kv_rows.stride(0), indices2.stride(0), bt.stride(0),
@@ -179,6 +179,7 @@ def _launch(q2, kv_rows, indices2, bt, lens, q_per_seq, sm_scale, dv, num_splits
         BH=bh, BK=bk, DV=dv, DR=D - dv, UPCAST=interpreting(),
         num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
     )
+    debug_report(f"sparse_mla {cfg} paged={paged} split={split}", handle)
     if split:
         mbh = 16
         mhb = triton.cdiv(H, mbh)

@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._common import check, check_same_device, check_tensor, next_pow2
+from .._common import check, check_same_device, check_tensor, debug_report, next_pow2
 
 NUM_BINS = 2048
 
@@ -174,8 +174,9 @@ def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: tor
     hist, cnt = work[:, : 3 * NUM_BINS], work[:, 3 * NUM_BINS:]
     grid = (R, splits)
     for rnd in range(3):
-        _radix_hist_kernel[grid](scores, lengths, hist, topk, L, seg, scores.stride(0),
+        handle = _radix_hist_kernel[grid](scores, lengths, hist, topk, L, seg, scores.stride(0),
                                  ROUND=rnd, SPLITS=splits, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
+    debug_report(f"radix hist splits={splits} block={block}", handle)
     _radix_collect_kernel[grid](scores, lengths, hist, cnt, out, topk, L, seg, scores.stride(0), out.stride(0),
                                 SPLITS=splits, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
     return out
