@@ -48,6 +48,11 @@ BLOCK_OVERHEAD = 3
 _MAX_RATIO = 4.0
 # Below this many estimated tokens a calibration sample is mostly framing noise; ignore it.
 _MIN_CALIBRATION_TOKENS = 200
+# Texts at least this long are memoised: every request re-counts the whole conversation, and a
+# real tokenizer over a long session's tool output is slow. Python caches a str's hash and a
+# dict hit on the same object is an identity check, so a hit costs next to nothing.
+_MEMO_MIN_CHARS = 256
+_MEMO_MAX_ENTRIES = 8192
 
 
 def heuristic_tokens(text: str) -> int:
@@ -82,6 +87,7 @@ class TokenCounter:
     def __init__(self, count_fn: Callable[[str], int] | None = None) -> None:
         self.count_fn = count_fn
         self.ratio = 1.0
+        self._memo: dict[str, int] = {}
         # The last real figure: input tokens of a request and the raw estimate of its parts, so
         # that the next request can be its real count plus an estimate of what was appended.
         self._anchor_tokens: int | None = None
@@ -94,6 +100,16 @@ class TokenCounter:
         """Tokens of `text` before calibration."""
         if not text:
             return 0
+        if len(text) < _MEMO_MIN_CHARS:
+            return self._count(text)
+        tokens = self._memo.get(text)
+        if tokens is None:
+            if len(self._memo) >= _MEMO_MAX_ENTRIES:
+                self._memo.clear()
+            tokens = self._memo[text] = self._count(text)
+        return tokens
+
+    def _count(self, text: str) -> int:
         if self.count_fn is not None:
             return int(self.count_fn(text))
         return heuristic_tokens(text)

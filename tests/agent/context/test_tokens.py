@@ -153,3 +153,21 @@ async def test_count_request_prefers_the_provider_count():
     assert await count_request(_Counting(777), req, counter) == (777, True)
     tokens, exact = await count_request(_Counting(None), req, counter)
     assert not exact and tokens == counter.estimate_request("s", [], req.messages)
+
+
+def test_long_texts_are_counted_once_by_a_slow_tokenizer():
+    calls = []
+
+    def count(text):
+        calls.append(len(text))
+        return len(text) // 4
+
+    counter = TokenCounter(count_fn=count)
+    msgs = session(20)
+    first = counter.estimate_messages(msgs)
+    n = len(calls)
+    for _ in range(5):
+        assert counter.estimate_messages(msgs) == first
+    # Only the short texts (under 256 characters) are counted again.
+    long_calls = [c for c in calls[n:] if c >= 256]
+    assert long_calls == [] and len(calls) > n
