@@ -42,6 +42,8 @@ class Conversation:
         # Heads saved by rewinds, so an undo-rewind can put them back (a stack).
         self._undo: list[_Node | None] = []
         self.turns = 0
+        # Messages folded so far for the current head; dropped when the head jumps.
+        self._builder: _Builder | None = _Builder()
 
     @classmethod
     def from_events(cls, events: Iterable[ev._Event]) -> "Conversation":
@@ -54,6 +56,8 @@ class Conversation:
         """Advance the conversation by one logged event."""
         if isinstance(event, (ev.UserMessage, ev.AssistantMessage, ev.ToolResult)):
             self._head = _Node(event, self._head)
+            if self._builder is not None:
+                self._builder.add(event)
             if isinstance(event, ev.UserMessage):
                 self.turns = max(self.turns, event.turn)
         elif isinstance(event, ev.Checkpoint):
@@ -67,8 +71,10 @@ class Conversation:
             else:
                 self._undo.append(self._head)
                 self._head = self._target(event)
+            self._builder = None
         elif isinstance(event, ev.Compaction):
             self._compact(event)
+            self._builder = None
 
     def _target(self, event: ev.Rewind) -> _Node | None:
         if event.to_seq is not None and event.to_seq in self._at_seq:
@@ -102,89 +108,111 @@ class Conversation:
         out.reverse()
         return out
 
+    def _folded(self) -> _Builder:
+        if self._builder is None:
+            self._builder = _Builder()
+            for entry in self.entries():
+                self._builder.add(entry)
+        return self._builder
+
     def messages(self) -> list[Message]:
         """The conversation as alternating user/assistant messages, repaired to be sendable."""
-        return build_messages(self.entries())
+        return self._folded().result()
 
     def message_seqs(self) -> tuple[list[Message], list[int | None]]:
         """`messages()` and, for each message, the log seq of the first event in it."""
         seqs: list[int | None] = []
-        return build_messages(self.entries(), seqs), seqs
+        return self._folded().result(seqs), seqs
 
     def can_undo(self) -> bool:
         return bool(self._undo)
 
 
 def build_messages(entries: list[ev._Event], seqs: list[int | None] | None = None) -> list[Message]:
-    """Turn conversation entries into a valid message list.
+    """Turn conversation entries into a valid message list (see `_Builder`)."""
+    builder = _Builder()
+    for entry in entries:
+        builder.add(entry)
+    return builder.result(seqs)
+
+
+class _Builder:
+    """Folds entries into messages, one at a time, so a growing conversation costs O(1) per entry.
 
     Consecutive user-side entries merge into one user message; every tool_use gets a result
     (a call whose result never arrived, because the turn was interrupted or rewound, gets an
-    error result saying so), and results without a matching call are dropped.
+    error result saying so), and results without a matching call are dropped. Only the last
+    message is ever changed by a later entry, so `result` copies just that one.
     """
-    out: list[Message] = []
-    starts: list[int | None] = []  # seq of the first entry of each message in `out`
-    pending: list[str] = []  # tool_use ids of the last assistant message still without result
-    current: list[int | None] = [None]  # seq of the entry being converted
 
-    def user_blocks() -> list:
-        if out and out[-1].role == "user":
-            return out[-1].content
-        msg = Message(role="user", content=[])
-        out.append(msg)
-        starts.append(current[0])
+    def __init__(self) -> None:
+        self.out: list[Message] = []
+        self.starts: list[int | None] = []  # seq of the first entry of each message
+        self.pending: list[str] = []  # tool_use ids of the last assistant message without result
+
+    def _user_blocks(self, seq: int | None) -> list:
+        if self.out and self.out[-1].role == "user":
+            return self.out[-1].content
+        msg = Message.model_construct(role="user", content=[])
+        self.out.append(msg)
+        self.starts.append(seq)
         return msg.content
 
-    def close_pending() -> None:
-        if pending:
-            blocks = user_blocks()
-            for tid in pending:
-                blocks.insert(
-                    _results_end(blocks),
-                    ToolResultBlock(tool_use_id=tid, content=INTERRUPTED_RESULT, is_error=True),
-                )
-            pending.clear()
+    def _close_pending(self, seq: int | None) -> None:
+        if self.pending:
+            _add_interrupted(self._user_blocks(seq), self.pending)
+            self.pending = []
 
-    for entry in entries:
-        # A summary stands where the entries it replaced began.
-        current[0] = entry.boundary_seq if isinstance(entry, ev.Compaction) else entry.seq
+    def add(self, entry: ev._Event) -> None:
         if isinstance(entry, ev.Compaction):
-            close_pending()
-            user_blocks().extend(summary_message(entry.summary).content)
+            # A summary stands where the entries it replaced began.
+            self._close_pending(entry.boundary_seq)
+            self._user_blocks(entry.boundary_seq).extend(summary_message(entry.summary).content)
         elif isinstance(entry, ev.UserMessage):
-            close_pending()
-            user_blocks().append(TextBlock(text=entry.text))
+            self._close_pending(entry.seq)
+            self._user_blocks(entry.seq).append(TextBlock.model_construct(text=entry.text))
         elif isinstance(entry, ev.AssistantMessage):
-            close_pending()
+            self._close_pending(entry.seq)
             content = [b for b in entry.message.content if not _is_empty(b)]
             if not content:
-                continue
-            if out and out[-1].role == "assistant":
-                out[-1].content.extend(content)
+                return
+            if self.out and self.out[-1].role == "assistant":
+                self.out[-1].content.extend(content)
             else:
-                out.append(Message(role="assistant", content=list(content)))
-                starts.append(entry.seq)
-            pending.extend(b.id for b in content if isinstance(b, ToolUseBlock))
+                self.out.append(Message.model_construct(role="assistant", content=list(content)))
+                self.starts.append(entry.seq)
+            self.pending.extend(b.id for b in content if isinstance(b, ToolUseBlock))
         elif isinstance(entry, ev.ToolResult):
-            if entry.tool_use_id not in pending:
-                continue
-            pending.remove(entry.tool_use_id)
-            blocks = user_blocks()
-            blocks.insert(
-                _results_end(blocks),
-                ToolResultBlock(
-                    tool_use_id=entry.tool_use_id, content=entry.content, is_error=entry.is_error
-                ),
-            )
-    close_pending()
-    # An API conversation starts with a user message.
-    while out and out[0].role != "user":
-        out.pop(0)
-        starts.pop(0)
-    keep = [i for i, m in enumerate(out) if m.content]
-    if seqs is not None:
-        seqs[:] = [starts[i] for i in keep]
-    return [out[i] for i in keep]
+            if entry.tool_use_id not in self.pending:
+                return
+            self.pending.remove(entry.tool_use_id)
+            blocks = self._user_blocks(entry.seq)
+            blocks.insert(_results_end(blocks), ToolResultBlock.model_construct(
+                tool_use_id=entry.tool_use_id, content=entry.content, is_error=entry.is_error))
+
+    def result(self, seqs: list[int | None] | None = None) -> list[Message]:
+        out = list(self.out)
+        starts = list(self.starts)
+        if out:
+            last = out[-1]
+            out[-1] = Message.model_construct(role=last.role, content=list(last.content))
+        if self.pending:
+            if not out or out[-1].role != "user":
+                out.append(Message.model_construct(role="user", content=[]))
+                starts.append(None)
+            _add_interrupted(out[-1].content, self.pending)
+        # An API conversation starts with a user message.
+        first = next((i for i, m in enumerate(out) if m.role == "user"), len(out))
+        keep = [i for i in range(first, len(out)) if out[i].content]
+        if seqs is not None:
+            seqs[:] = [starts[i] for i in keep]
+        return [out[i] for i in keep]
+
+
+def _add_interrupted(blocks: list, pending: list[str]) -> None:
+    for tid in pending:
+        blocks.insert(_results_end(blocks), ToolResultBlock.model_construct(
+            tool_use_id=tid, content=INTERRUPTED_RESULT, is_error=True))
 
 
 def _results_end(blocks: list) -> int:

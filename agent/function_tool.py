@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from tools.base import ToolContext, ToolResult, function_spec, validation_message
+from tools.base import ToolContext, ToolResult, function_spec, json_schema, validation_message
 
 
 class FunctionTool:
@@ -36,7 +36,7 @@ class FunctionTool:
 
     def anthropic_spec(self) -> dict[str, Any]:
         return {"name": self.name, "description": self._description,
-                "input_schema": self.input_model.model_json_schema()}
+                "input_schema": json_schema(self.input_model)}
 
     def openai_spec(self) -> dict[str, Any]:
         return function_spec(self.name, self._description, self.input_model)

@@ -110,4 +110,5 @@ async def _end(rt: Runtime, reason: str, calls: int) -> ev.TurnEnd:
         if isinstance(event, ev.UserMessage):
             break
     end = await rt.emit(ev.TurnEnd(reason=reason, turns=calls, result=result), sync=True)
+    rt.durable()
     return end  # type: ignore[return-value]

@@ -102,8 +102,9 @@ class Runtime:
             self.sink(event)
         return event
 
-    def sync(self) -> None:
-        self.session.log.sync()
+    def durable(self) -> None:
+        """Block until the log is on disk (end of a turn)."""
+        self.session.log.wait_durable()
 
     def full_request(self) -> ModelRequest:
         """The next model call with the whole conversation (before any context editing)."""

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -95,35 +96,86 @@ def _first_error(exc: Exception) -> str:
 
 
 class SessionLog:
-    """Appends events to one JSONL file, assigning each its `seq`."""
+    """Appends events to one JSONL file, assigning each its `seq`.
+
+    Every line is written at once (so a killed process loses at most the line in flight).
+    `sync()` asks for the data to reach the disk; the fsync runs on a background thread so
+    the loop does not wait on the disk for each tool result, and `wait_durable()` (at the end
+    of a turn and on close) blocks until everything written so far is on disk.
+    """
 
     def __init__(self, path: Path, next_seq: int = 0) -> None:
         self.path = path
         self.next_seq = next_seq
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._written = 0  # lines written
+        self._synced = 0  # lines known to be on disk
+        self._wanted = 0  # lines a sync was asked for
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
 
     def append(self, event: ev._Event, *, sync: bool = False) -> None:
         if event.ephemeral:
             return
         event.seq = self.next_seq
         line = (ev.dump_event(event) + "\n").encode()
-        # One write per line: a crash leaves at most this line torn.
         written = 0
         while written < len(line):
             written += os.write(self._fd, line[written:])
         self.next_seq += 1
+        with self._cond:
+            self._written += 1
         if sync:
             self.sync()
 
     def sync(self) -> None:
-        os.fsync(self._fd)
+        """Have everything written so far fsynced soon (returns at once)."""
+        with self._cond:
+            self._wanted = self._written
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._syncer, name="godwit-log-sync",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wait_durable(self) -> None:
+        """Block until every line written so far is on disk."""
+        self.sync()
+        with self._cond:
+            while self._synced < self._wanted and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                raise SessionError(f"Cannot write the session log {self.path}: {self._error}")
+
+    def _syncer(self) -> None:
+        while True:
+            with self._cond:
+                while self._wanted <= self._synced and self._fd >= 0:
+                    self._cond.wait()
+                if self._fd < 0:
+                    return
+                target = self._wanted
+                fd = self._fd
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                with self._cond:
+                    self._error = exc
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._synced = max(self._synced, target)
+                self._cond.notify_all()
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+            self.wait_durable()
+            with self._cond:
+                fd, self._fd = self._fd, -1
+                self._cond.notify_all()
+            os.close(fd)
 
 
 def _summary(path: Path) -> dict:
