@@ -6,6 +6,8 @@ Tools validate their arguments first, then act; every failure is a `ToolResult` 
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +57,17 @@ class Tool(Protocol):
         """Validate `args`, act, and return the result. Never raises for bad input."""
 
 
+@functools.lru_cache(maxsize=None)
+def _schema_json(input_model: type[BaseModel]) -> str:
+    return json.dumps(input_model.model_json_schema())
+
+
+def json_schema(input_model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of an input model: computed once (pydantic takes milliseconds), then a
+    fresh copy per call so callers may change it."""
+    return json.loads(_schema_json(input_model))
+
+
 def function_spec(name: str, description: str, input_model: type[BaseModel]) -> dict[str, Any]:
     """A Chat Completions function tool from a pydantic input model."""
     return {
@@ -62,7 +75,7 @@ def function_spec(name: str, description: str, input_model: type[BaseModel]) -> 
         "function": {
             "name": name,
             "description": description,
-            "parameters": input_model.model_json_schema(),
+            "parameters": json_schema(input_model),
         },
     }
 
