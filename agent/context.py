@@ -269,6 +269,9 @@ class ClientContextEditor:
         messages alone.
         """
         estimate = estimate or self.counter.estimate_messages
+        if not self.settings.enabled:
+            # Off means the model sees the conversation as it is, earlier clearing included.
+            return EditResult(list(messages), tokens=estimate(list(messages)))
         cleared = set(cleared)
         uses = _tool_uses(messages)
         results = _result_ids(messages)
@@ -277,7 +280,7 @@ class ClientContextEditor:
         sizes = {tid: self.counter.raw_text(b.content) for tid, b in results.items()}
         view = self._view(messages, cleared, uses, sizes)
         tokens = estimate(view)
-        if not self.settings.enabled or tokens <= self.trigger:
+        if tokens <= self.trigger:
             return EditResult(view, tokens=tokens)
 
         excluded = set(self.settings.exclude_tools)

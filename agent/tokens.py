@@ -88,6 +88,7 @@ class TokenCounter:
         self.count_fn = count_fn
         self.ratio = 1.0
         self._memo: dict[str, int] = {}
+        self._block_memo: dict[int, tuple[Any, Any, int]] = {}
         # The last real figure: input tokens of a request and the raw estimate of its parts, so
         # that the next request can be its real count plus an estimate of what was appended.
         self._anchor_tokens: int | None = None
@@ -115,7 +116,21 @@ class TokenCounter:
         return heuristic_tokens(text)
 
     def raw_block(self, block: Any) -> int:
-        """Tokens of one content block before calibration."""
+        """Tokens of one content block before calibration (memoised per block object: the
+        conversation keeps its blocks across calls, so each is counted once, not once a call)."""
+        payload = _payload(block)
+        hit = self._block_memo.get(id(block))
+        if hit is not None and hit[0] is block and hit[1] is payload:
+            return hit[2]
+        tokens = self._raw_block(block)
+        if len(self._block_memo) >= _MEMO_MAX_ENTRIES:
+            self._block_memo.clear()
+        # The block itself is kept so its id cannot be reused by another object, and its
+        # payload so that a field assigned anew (blocks are mutable) is counted afresh.
+        self._block_memo[id(block)] = (block, payload, tokens)
+        return tokens
+
+    def _raw_block(self, block: Any) -> int:
         if isinstance(block, TextBlock):
             body = self.raw_text(block.text)
         elif isinstance(block, ThinkingBlock):
@@ -280,6 +295,15 @@ async def count_request(provider: Any, request: Any, counter: TokenCounter) -> t
     if exact is not None:
         return int(exact), True
     return counter.estimate_request(request.system, request.tools, request.messages), False
+
+
+def _payload(block: Any) -> Any:
+    """The field whose identity changes when a block's content is replaced."""
+    for name in ("text", "thinking", "data", "content", "input"):
+        value = getattr(block, name, None)
+        if value is not None:
+            return value
+    return None
 
 
 def _json(value: Any) -> str:

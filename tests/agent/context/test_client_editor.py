@@ -167,10 +167,13 @@ def test_pending_call_without_result_is_left_alone():
     assert res.messages[-1] is msgs[-1]
 
 
-def test_disabled_editor_never_clears_but_replays_nothing_either():
+def test_disabled_editor_sends_the_conversation_unedited():
     msgs = session(40)
-    res = ClientContextEditor(SMALL.model_copy(update={"enabled": False})).apply(msgs, set())
-    assert res.newly_cleared == [] and all(a is b for a, b in zip(res.messages, msgs))
+    off = ClientContextEditor(SMALL.model_copy(update={"enabled": False}))
+    for cleared in (set(), {"toolu_000", "toolu_001"}):  # earlier clearing is not replayed
+        res = off.apply(msgs, cleared)
+        assert res.newly_cleared == [] and all(a is b for a, b in zip(res.messages, msgs))
+        assert len(res.messages) == len(msgs) and res.tokens > SMALL.trigger_tokens
 
 
 def test_resume_from_a_real_log_sends_the_same_view(tmp_path):
