@@ -1,4 +1,4 @@
-"""Model providers, chosen by a spec string: `anthropic:ID`, `openai:ID`, `local:PATH`, `scripted:FILE`.
+"""Model providers, chosen by a spec: `anthropic:ID`, `openai:ID`, `local:PATH`, `scripted:FILE`.
 
 Nothing here imports an SDK or torch at module import; each provider imports what it needs when
 it is constructed, so `godwit --help` stays fast.
@@ -34,7 +34,13 @@ def parse_spec(spec: str) -> tuple[str, str]:
             "scripted:FILE (or a bare claude-… id)."
         )
     if not rest.strip():
-        what = "a checkpoint folder" if kind == "local" else "a file" if kind == "scripted" else "a model id"
+        what = (
+            "a checkpoint folder"
+            if kind == "local"
+            else "a file"
+            if kind == "scripted"
+            else "a model id"
+        )
         raise ConfigError(f"Model spec {spec!r} names no {what} after '{kind}:'.")
     return kind, rest.strip()
 
@@ -70,11 +76,15 @@ def make_provider(
     if kind == "anthropic":
         from agent.providers.anthropic import AnthropicProvider
 
-        return _construct(AnthropicProvider, spec, target, api_key=api_key, base_url=base_url, **options)
+        return _construct(
+            AnthropicProvider, spec, target, api_key=api_key, base_url=base_url, **options
+        )
     if kind == "openai":
         from agent.providers.openai_compat import OpenAICompatProvider
 
-        return _construct(OpenAICompatProvider, spec, target, api_key=api_key, base_url=base_url, **options)
+        return _construct(
+            OpenAICompatProvider, spec, target, api_key=api_key, base_url=base_url, **options
+        )
     if kind == "scripted":
         from agent.providers.scripted import ScriptedProvider
 

@@ -55,7 +55,9 @@ class AnthropicProvider:
         thinking_mode: ThinkingMode | None = None,
     ) -> None:
         """Raises ProviderError(kind="auth") when no API key is given or in the environment."""
-        if not (api_key or os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+        if not (
+            api_key or os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
+        ):
             raise ProviderError(
                 "No Anthropic API key: set ANTHROPIC_API_KEY (or pass api_key), "
                 "or choose another provider with --model.",
@@ -86,11 +88,8 @@ class AnthropicProvider:
                 "or the `model` key in settings."
             ),
         )
-        # One notice per model instead of the SDK's DeprecationWarning on every call.
+        # One notice per model here instead of the SDK's DeprecationWarning on every call.
         self.notice = warn_if_retiring(self.info)
-        warnings.filterwarnings(
-            "ignore", message=r"The model '.*' is deprecated", category=DeprecationWarning
-        )
 
     # --- Provider protocol -------------------------------------------------------------------
 
@@ -105,6 +104,7 @@ class AnthropicProvider:
 
         body, betas = self.request_body(request)
         body.pop("max_tokens", None)
+        _silence_sdk_deprecation()
         try:
             if betas:
                 result = await self._client.beta.messages.count_tokens(**body, betas=betas)
@@ -150,7 +150,9 @@ class AnthropicProvider:
         if self.info.thinking == "adaptive":
             return {"type": "adaptive"}, max_tokens
         # A fixed budget must be at least 1024 and below max_tokens: the budget is part of it.
-        budget = max(MIN_THINKING_BUDGET, min(request.thinking_budget, ceiling - MIN_THINKING_BUDGET))
+        budget = max(
+            MIN_THINKING_BUDGET, min(request.thinking_budget, ceiling - MIN_THINKING_BUDGET)
+        )
         if max_tokens <= budget:
             max_tokens = min(ceiling, budget + request.max_tokens)
         return {"type": "enabled", "budget_tokens": budget}, max_tokens
@@ -161,6 +163,7 @@ class AnthropicProvider:
         import httpx2
 
         assembler = StreamAssembler(self.model)
+        _silence_sdk_deprecation()
         try:
             if betas:
                 events = await self._client.beta.messages.create(**body, betas=betas, stream=True)
@@ -168,7 +171,8 @@ class AnthropicProvider:
                 events = await self._client.messages.create(**body, stream=True)
             async with events:
                 async for event in events:
-                    # warnings=False: block types newer than the SDK (compaction, fallback) are fine here.
+                    # warnings=False: block types newer than the SDK's models (compaction,
+                    # fallback) are expected; we read them as plain dicts.
                     for item in assembler.feed(event.to_dict(warnings=False)):
                         yield item
         except (self._sdk.APIError, httpx2.HTTPError) as err:
@@ -183,6 +187,25 @@ class AnthropicProvider:
             # whole (stop_reason=None); a turn without message_stop is retried instead.
             raise Transient("the stream ended before message_stop", kind="incomplete")
         yield assembler.response()
+
+
+_SDK_RETIREMENT_WARNING = r"The model '.*' is deprecated and will reach end-of-life"
+
+
+def _silence_sdk_deprecation() -> None:
+    """Hide the SDK's per-call retirement warning: the provider gave its own notice once.
+
+    Checked before each call, not installed once, because `warnings.catch_warnings` (pytest
+    uses it around every test) restores the filters it found. Only added when missing, since
+    every change to the filters re-arms all "show once" warnings of the process."""
+    for action, message, _category, _module, _line in warnings.filters:
+        if (
+            action == "ignore"
+            and message is not None
+            and message.pattern == _SDK_RETIREMENT_WARNING
+        ):
+            return
+    warnings.filterwarnings("ignore", message=_SDK_RETIREMENT_WARNING, category=DeprecationWarning)
 
 
 def _with_sdk_retirement(info: ModelInfo) -> ModelInfo:
@@ -215,7 +238,9 @@ class StreamAssembler:
         if kind == "message_start":
             message = event.get("message") or {}
             self.model = message.get("model") or self.model
-            self.usage.update({k: v for k, v in (message.get("usage") or {}).items() if v is not None})
+            self.usage.update(
+                {k: v for k, v in (message.get("usage") or {}).items() if v is not None}
+            )
         elif kind == "content_block_start":
             block = dict(event.get("content_block") or {})
             block["_parts"] = []
@@ -224,11 +249,15 @@ class StreamAssembler:
                 # The reply is served by another model than the one asked for.
                 self.model = (block.get("to") or {}).get("model") or self.model
         elif kind == "content_block_delta":
-            return self._delta(self._blocks.setdefault(event["index"], {"_parts": []}), event["delta"])
+            return self._delta(
+                self._blocks.setdefault(event["index"], {"_parts": []}), event["delta"]
+            )
         elif kind == "message_delta":
             delta = event.get("delta") or {}
             self.stop_reason = delta.get("stop_reason") or self.stop_reason
-            self.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+            self.usage.update(
+                {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
+            )
             edits = (event.get("context_management") or {}).get("applied_edits")
             if edits:
                 self.applied_edits = list(edits)

@@ -85,7 +85,7 @@ class OpenAICompatProvider:
         self.send_reasoning = send_reasoning
         self.max_tokens_param = max_tokens_param
         self._ctx = ErrorContext(
-            provider=f"The OpenAI-compatible server at {self._client.base_url}",
+            provider=f"OpenAI-compatible server at {self._client.base_url}",
             model=model,
             key_env="OPENAI_API_KEY",
             model_hint=(
@@ -186,7 +186,9 @@ class ChunkAssembler:
                 self._text.append(delta["content"])
                 items.append(TextDelta(text=delta["content"]))
             for piece in delta.get("tool_calls") or []:
-                call = self._calls.setdefault(piece.get("index", 0), {"id": None, "name": "", "args": []})
+                call = self._calls.setdefault(
+                    piece.get("index", 0), {"id": None, "name": "", "args": []}
+                )
                 call["id"] = piece.get("id") or call["id"]
                 function = piece.get("function") or {}
                 call["name"] = function.get("name") or call["name"]

@@ -80,7 +80,9 @@ class Transient(Exception):
         self.kind = kind
 
 
-def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+def parse_retry_after(
+    headers: Mapping[str, str] | None, *, now: float | None = None
+) -> float | None:
     """Seconds the server asks us to wait: `retry-after-ms`, or `retry-after` as seconds or an
     HTTP date. None when absent or unreadable."""
     if not headers:
@@ -134,7 +136,14 @@ def _error_fields(body: Any) -> tuple[str | None, str | None, str | None]:
     return None, None, None
 
 
-_RETIRED_WORDS = ("deprecated", "retired", "no longer", "does not exist", "not found", "unknown model")
+_RETIRED_WORDS = (
+    "deprecated",
+    "retired",
+    "no longer",
+    "does not exist",
+    "not found",
+    "unknown model",
+)
 
 
 def classify(
@@ -143,7 +152,7 @@ def classify(
     headers: Mapping[str, str] | None,
     ctx: ErrorContext,
 ) -> Exception:
-    """The exception one failed response stands for: Transient, ModelUnavailable or ProviderError."""
+    """What one failed response stands for: Transient, ModelUnavailable or ProviderError."""
     etype, message, code = _error_fields(body)
     detail = f"HTTP {status}" if status and status != 200 else "error event"
     if etype:
@@ -157,8 +166,10 @@ def classify(
             status=status,
         )
     model_named = "model" in lowered or etype == "not_found_error"
-    if (status == 404 and model_named) or "model_not_found" in (etype, code) or (
-        status == 400 and "model" in lowered and any(w in lowered for w in _RETIRED_WORDS)
+    if (
+        (status == 404 and model_named)
+        or "model_not_found" in (etype, code)
+        or (status == 400 and "model" in lowered and any(w in lowered for w in _RETIRED_WORDS))
     ):
         return ModelUnavailable(
             f"{ctx.provider} does not serve model {ctx.model!r} ({text}). {ctx.model_hint}",
@@ -170,8 +181,14 @@ def classify(
         return Transient(text, status=status, retry_after=parse_retry_after(headers))
     if status is not None and status >= 500:
         return Transient(text, status=status, retry_after=parse_retry_after(headers))
-    if "prompt is too long" in lowered or "context length" in lowered or "context window" in lowered:
-        return ProviderError(f"{ctx.provider}: the prompt is too long ({text})", kind="context", status=status)
+    if (
+        "prompt is too long" in lowered
+        or "context length" in lowered
+        or "context window" in lowered
+    ):
+        return ProviderError(
+            f"{ctx.provider}: the prompt is too long ({text})", kind="context", status=status
+        )
     return ProviderError(f"{ctx.provider} rejected the request ({text})", status=status)
 
 
@@ -203,7 +220,9 @@ def translate_sdk_error(err: BaseException, sdk: ModuleType, ctx: ErrorContext) 
 Attempt = Callable[[], AsyncIterator[StreamItem]]
 
 
-async def stream_with_retries(attempt: Attempt, policy: RetryPolicy, ctx: ErrorContext) -> AsyncIterator[StreamItem]:
+async def stream_with_retries(
+    attempt: Attempt, policy: RetryPolicy, ctx: ErrorContext
+) -> AsyncIterator[StreamItem]:
     """Run `attempt` until one finishes, announcing each retry with a `Retry` item.
 
     `attempt` streams one model call and raises `Transient` when it should be tried again; it
@@ -219,7 +238,7 @@ async def stream_with_retries(attempt: Attempt, policy: RetryPolicy, ctx: ErrorC
         except Transient as failure:
             if retries >= policy.max_retries:
                 raise ProviderError(
-                    f"{ctx.provider} call to {ctx.model} failed after {retries + 1} "
+                    f"Model call to {ctx.model} ({ctx.provider}) failed after {retries + 1} "
                     f"attempt{'s' if retries else ''}: {failure.reason}",
                     kind=failure.kind,
                     status=failure.status,

@@ -1,4 +1,4 @@
-"""A real HTTP server on 127.0.0.1 that speaks the Anthropic Messages API and OpenAI Chat Completions.
+"""A real HTTP server on 127.0.0.1 speaking Anthropic's Messages API and OpenAI Chat Completions.
 
 The runtime's tests point the official SDKs at it by base URL. It replays a queue of scripted
 replies (see `tests.fakes.replies`), injects the faults each reply asks for, and logs every
@@ -75,7 +75,7 @@ class FakeLLMServer:
         self._httpd = ThreadingHTTPServer((self._host, 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
         self._thread.start()
         return self
@@ -156,9 +156,7 @@ class FakeLLMServer:
             if self._queue:
                 return self._queue.popleft()
         # A clear, non-retryable answer so a test with too short a script fails fast.
-        return http_error(
-            400, message=f"fake LLM server: no scripted reply left for POST {path}"
-        )
+        return http_error(400, message=f"fake LLM server: no scripted reply left for POST {path}")
 
     def _next_count(self) -> int | Reply | None:
         with self._lock:
@@ -176,7 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # keep test output clean
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": "not here"}})
+        self._send_json(
+            404, {"type": "error", "error": {"type": "not_found_error", "message": "not here"}}
+        )
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         parts = urlsplit(self.path)
@@ -197,7 +197,10 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_json(
                     404,
-                    {"type": "error", "error": {"type": "not_found_error", "message": f"no route {parts.path}"}},
+                    {
+                        "type": "error",
+                        "error": {"type": "not_found_error", "message": f"no route {parts.path}"},
+                    },
                 )
         except (_Stop, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -222,9 +225,13 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.raw_json is not None:
                 self._send_json(200, reply.raw_json)
             elif openai:
-                self._send_json(200, render.openai_json(reply, model, self.fake._new_id("chatcmpl-fake")))
+                self._send_json(
+                    200, render.openai_json(reply, model, self.fake._new_id("chatcmpl-fake"))
+                )
             else:
-                self._send_json(200, render.anthropic_json(reply, model, self.fake._new_id("msg_fake_")))
+                self._send_json(
+                    200, render.anthropic_json(reply, model, self.fake._new_id("msg_fake_"))
+                )
             return
         if reply.raw_sse is not None:
             # Recorded bodies are replayed event by event so that faults still apply.
@@ -232,7 +239,9 @@ class _Handler(BaseHTTPRequestHandler):
             wire = [c.encode() for c in chunks]
         elif openai:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            events = render.openai_events(reply, model, self.fake._new_id("chatcmpl-fake"), include_usage)
+            events = render.openai_events(
+                reply, model, self.fake._new_id("chatcmpl-fake"), include_usage
+            )
             wire = [render.encode_event(n, d) for n, d in events]
         else:
             events = render.anthropic_events(reply, model, self.fake._new_id("msg_fake_"))
@@ -270,7 +279,11 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.truncate_after is not None and count >= reply.truncate_after:
                 break
             if reply.error_event_after is not None and count >= reply.error_event_after:
-                event = render.openai_error_event(reply) if openai else render.anthropic_error_event(reply)
+                event = (
+                    render.openai_error_event(reply)
+                    if openai
+                    else render.anthropic_error_event(reply)
+                )
                 self._write_chunk(render.encode_event(*event))
                 break
             if reply.event_delay_s:

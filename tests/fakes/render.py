@@ -77,7 +77,9 @@ def anthropic_events(reply: Reply, model: str, msg_id: str) -> list[SSEvent]:
     for index, block in enumerate(reply.blocks):
         if isinstance(block, Text):
             start: dict[str, Any] = {"type": "text", "text": ""}
-            deltas = [{"type": "text_delta", "text": p} for p in _pieces(block.text, reply.text_chunk)]
+            deltas = [
+                {"type": "text_delta", "text": p} for p in _pieces(block.text, reply.text_chunk)
+            ]
         elif isinstance(block, Thinking):
             start = {"type": "thinking", "thinking": "", "signature": ""}
             deltas = [

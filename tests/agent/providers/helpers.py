@@ -57,7 +57,11 @@ def godwit_tools() -> list[StandInTool]:
 
 
 def request(*messages: Message, **kw: Any) -> ModelRequest:
-    return ModelRequest(system=kw.pop("system", "You are a test."), messages=list(messages) or [Message.user("hi")], **kw)
+    return ModelRequest(
+        system=kw.pop("system", "You are a test."),
+        messages=list(messages) or [Message.user("hi")],
+        **kw,
+    )
 
 
 async def collect(provider: Any, req: ModelRequest) -> list[Any]:

@@ -36,7 +36,9 @@ async def test_tool_use_input_split_mid_key(claude, llm_server):
     _, resp = await replay(claude, llm_server, "tool_use_response.txt")
     text, tool = resp.message.content
     assert text.text == "I'll check the current weather in Paris for you."
-    assert tool == ToolUseBlock(id="toolu_01NRLabsLyVHZPKxbKvkfSMn", name="get_weather", input={"location": "Paris"})
+    assert tool == ToolUseBlock(
+        id="toolu_01NRLabsLyVHZPKxbKvkfSMn", name="get_weather", input={"location": "Paris"}
+    )
     assert resp.stop_reason == "tool_use"
     assert resp.usage.output_tokens == 65
 
@@ -90,7 +92,9 @@ async def test_fallback_names_the_serving_model(claude, llm_server):
     assert resp.message.content == [TextBlock(text="Hello there!")]
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in STREAMS.glob("*.txt")) if STREAMS.is_dir() else [])
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in STREAMS.glob("*.txt")) if STREAMS.is_dir() else []
+)
 async def test_cut_recording_is_retried_not_returned(claude, llm_server, name):
     """Any recording cut before message_stop is an incomplete turn: retried, then whole."""
     body = (STREAMS / name).read_text()

@@ -35,7 +35,10 @@ def _breakpoints(body: dict) -> list[str]:
 
 def _unmarked(messages: list[dict]) -> list[dict]:
     return [
-        {**m, "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]]}
+        {
+            **m,
+            "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]],
+        }
         for m in messages
     ]
 
@@ -47,10 +50,15 @@ def _agentic_history(turns: int) -> list[Message]:
         history.append(
             Message(
                 role="assistant",
-                content=[TextBlock(text=f"step {n}"), ToolUseBlock(id=f"t{n}", name="bash", input={"command": "ls"})],
+                content=[
+                    TextBlock(text=f"step {n}"),
+                    ToolUseBlock(id=f"t{n}", name="bash", input={"command": "ls"}),
+                ],
             )
         )
-        history.append(Message(role="user", content=[ToolResultBlock(tool_use_id=f"t{n}", content=f"out {n}")]))
+        history.append(
+            Message(role="user", content=[ToolResultBlock(tool_use_id=f"t{n}", content=f"out {n}")])
+        )
     return history
 
 
@@ -58,8 +66,18 @@ async def test_tools_sent_with_builtin_types(claude, llm_server):
     llm_server.push(say("ok"))
     await collect(claude, request(tools=godwit_tools()))
     tools = llm_server.requests[-1].body["tools"]
-    assert [t["name"] for t in tools] == ["str_replace_based_edit_tool", "bash", "memory", "glob", "grep"]
-    assert [t.get("type") for t in tools[:3]] == ["text_editor_20250728", "bash_20250124", "memory_20250818"]
+    assert [t["name"] for t in tools] == [
+        "str_replace_based_edit_tool",
+        "bash",
+        "memory",
+        "glob",
+        "grep",
+    ]
+    assert [t.get("type") for t in tools[:3]] == [
+        "text_editor_20250728",
+        "bash_20250124",
+        "memory_20250818",
+    ]
     # glob and grep are ordinary (custom) tools with a JSON schema.
     assert tools[3]["input_schema"]["type"] == "object" and "type" not in tools[3]
 
@@ -84,7 +102,9 @@ async def test_previous_moving_end_is_this_calls_cache_read(claude, llm_server):
     assert f"messages[{last_of_first}][0]" in _breakpoints(first)
     assert f"messages[{last_of_first}][0]" in _breakpoints(second)
     # ... and what precedes it is identical apart from the markers (which are not content).
-    assert _unmarked(first["messages"][: last_of_first + 1]) == _unmarked(second["messages"][: last_of_first + 1])
+    assert _unmarked(first["messages"][: last_of_first + 1]) == _unmarked(
+        second["messages"][: last_of_first + 1]
+    )
 
 
 @pytest.mark.parametrize("turns", [0, 1, 5])
@@ -98,7 +118,9 @@ async def test_never_more_than_four_breakpoints(claude, llm_server, turns):
 
 async def test_breakpoint_skips_thinking_blocks(claude, llm_server):
     llm_server.push(say("ok"))
-    prefill = Message(role="assistant", content=[TextBlock(text="x"), ThinkingBlock(thinking="t", signature="s")])
+    prefill = Message(
+        role="assistant", content=[TextBlock(text="x"), ThinkingBlock(thinking="t", signature="s")]
+    )
     await collect(claude, request(Message.user("q"), prefill))
     last = llm_server.requests[-1].body["messages"][-1]["content"]
     assert "cache_control" in last[0] and "cache_control" not in last[1]
@@ -135,10 +157,15 @@ async def test_thinking_streams_and_signature_goes_back_unchanged(sonnet45, llm_
     signature = "EqQBCkYIARgCIkB+opaque/sig=="
     llm_server.push(think_then_say("Let me think.", "Answer.", signature=signature), say("ok"))
     first = final(await collect(sonnet45, request(thinking_budget=2_000)))
-    assert first.message.content == [ThinkingBlock(thinking="Let me think.", signature=signature), TextBlock(text="Answer.")]
+    assert first.message.content == [
+        ThinkingBlock(thinking="Let me think.", signature=signature),
+        TextBlock(text="Answer."),
+    ]
     redacted = RedactedThinkingBlock(data="ENCRYPTED==")
     replayed = Message(role="assistant", content=[*first.message.content, redacted])
-    await collect(sonnet45, request(Message.user("hi"), replayed, Message.user("more"), thinking_budget=2_000))
+    await collect(
+        sonnet45, request(Message.user("hi"), replayed, Message.user("more"), thinking_budget=2_000)
+    )
     sent = llm_server.requests[-1].body["messages"][1]["content"]
     assert sent[0] == {"type": "thinking", "thinking": "Let me think.", "signature": signature}
     assert sent[2]["type"] == "redacted_thinking" and sent[2]["data"] == "ENCRYPTED=="
@@ -146,14 +173,34 @@ async def test_thinking_streams_and_signature_goes_back_unchanged(sonnet45, llm_
 
 async def test_unsigned_thinking_from_another_provider_is_not_sent(claude, llm_server):
     llm_server.push(say("ok"))
-    foreign = Message(role="assistant", content=[ThinkingBlock(thinking="r1 reasoning"), TextBlock(text="hi")])
+    foreign = Message(
+        role="assistant", content=[ThinkingBlock(thinking="r1 reasoning"), TextBlock(text="hi")]
+    )
     await collect(claude, request(Message.user("a"), foreign, Message.user("b")))
     assert [b["type"] for b in llm_server.requests[-1].body["messages"][1]["content"]] == ["text"]
 
 
 async def test_context_management_body_and_beta_header(claude, llm_server):
-    config = {"edits": [{"type": "clear_tool_uses_20250919", "trigger": {"type": "input_tokens", "value": 100000}}]}
-    llm_server.push(say("ok", applied_edits=[{"type": "clear_tool_uses_20250919", "cleared_tool_uses": 3, "cleared_input_tokens": 900}]))
+    config = {
+        "edits": [
+            {
+                "type": "clear_tool_uses_20250919",
+                "trigger": {"type": "input_tokens", "value": 100000},
+            }
+        ]
+    }
+    llm_server.push(
+        say(
+            "ok",
+            applied_edits=[
+                {
+                    "type": "clear_tool_uses_20250919",
+                    "cleared_tool_uses": 3,
+                    "cleared_input_tokens": 900,
+                }
+            ],
+        )
+    )
     resp = final(await collect(claude, request(context_management=config)))
     sent = llm_server.requests[-1]
     assert sent.body["context_management"] == config
@@ -172,18 +219,40 @@ async def test_tool_results_and_errors_sent_back(claude, llm_server):
     llm_server.push(say("ok"))
     history = [
         Message.user("go"),
-        Message(role="assistant", content=[ToolUseBlock(id="t1", name="bash", input={"command": "false"})]),
-        Message(role="user", content=[ToolResultBlock(tool_use_id="t1", content="exit 1", is_error=True)]),
+        Message(
+            role="assistant",
+            content=[ToolUseBlock(id="t1", name="bash", input={"command": "false"})],
+        ),
+        Message(
+            role="user",
+            content=[ToolResultBlock(tool_use_id="t1", content="exit 1", is_error=True)],
+        ),
     ]
     await collect(claude, request(*history))
     body = llm_server.requests[-1].body
-    assert body["messages"][1]["content"][0] == {"type": "tool_use", "id": "t1", "name": "bash", "input": {"command": "false"}}
+    assert body["messages"][1]["content"][0] == {
+        "type": "tool_use",
+        "id": "t1",
+        "name": "bash",
+        "input": {"command": "false"},
+    }
     result = body["messages"][2]["content"][0]
-    assert result["tool_use_id"] == "t1" and result["is_error"] is True and result["content"] == "exit 1"
+    assert (
+        result["tool_use_id"] == "t1"
+        and result["is_error"] is True
+        and result["content"] == "exit 1"
+    )
 
 
 async def test_stop_reasons_pass_through(claude, llm_server):
-    reasons = ["end_turn", "max_tokens", "refusal", "pause_turn", "model_context_window_exceeded", "stop_sequence"]
+    reasons = [
+        "end_turn",
+        "max_tokens",
+        "refusal",
+        "pause_turn",
+        "model_context_window_exceeded",
+        "stop_sequence",
+    ]
     for reason in reasons:
         llm_server.push(say("x", stop_reason=reason))
     got = [final(await collect(claude, request())).stop_reason for _ in reasons]
@@ -191,7 +260,11 @@ async def test_stop_reasons_pass_through(claude, llm_server):
 
 
 async def test_tool_call_round_trip_with_split_input(claude, llm_server):
-    args = {"command": "grep -rn 'def main' src/ | head -n 20", "timeout": 30, "nested": {"a": [1, 2, {"b": "c"}]}}
+    args = {
+        "command": "grep -rn 'def main' src/ | head -n 20",
+        "timeout": 30,
+        "nested": {"a": [1, 2, {"b": "c"}]},
+    }
     for chunk in (1, 3, 7):
         llm_server.push(call("bash", args, text="Searching.", json_chunk=chunk))
     for _ in range(3):
@@ -203,7 +276,17 @@ async def test_tool_call_round_trip_with_split_input(claude, llm_server):
 async def test_usage_and_cost(sonnet45, llm_server):
     from tests.fakes.replies import Usage
 
-    llm_server.push(say("ok", usage=Usage(input_tokens=1000, output_tokens=200, cache_read_input_tokens=50_000, cache_creation_input_tokens=4000)))
+    llm_server.push(
+        say(
+            "ok",
+            usage=Usage(
+                input_tokens=1000,
+                output_tokens=200,
+                cache_read_input_tokens=50_000,
+                cache_creation_input_tokens=4000,
+            ),
+        )
+    )
     resp = final(await collect(sonnet45, request()))
     assert resp.usage.cache_read_input_tokens == 50_000
     assert resp.usage.cache_creation_input_tokens == 4000
@@ -228,7 +311,9 @@ async def test_count_tokens_failure_is_none(claude, llm_server):
 
 
 async def test_model_from_constructor_is_sent(llm_server):
-    provider = AnthropicProvider("claude-opus-4-7", api_key="k", base_url=llm_server.url, retry=FAST)
+    provider = AnthropicProvider(
+        "claude-opus-4-7", api_key="k", base_url=llm_server.url, retry=FAST
+    )
     llm_server.push(say("ok"))
     await collect(provider, request())
     assert llm_server.requests[-1].body["model"] == "claude-opus-4-7"

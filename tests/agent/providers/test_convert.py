@@ -49,7 +49,13 @@ def test_breakpoint_on_empty_system_is_skipped():
 def test_anthropic_messages_drop_what_cannot_go_back():
     messages = [
         Message(role="user", content=[TextBlock(text="")]),
-        Message(role="assistant", content=[ThinkingBlock(thinking="unsigned"), ToolUseBlock(id="t", name="n", input={}, input_error="bad")]),
+        Message(
+            role="assistant",
+            content=[
+                ThinkingBlock(thinking="unsigned"),
+                ToolUseBlock(id="t", name="n", input={}, input_error="bad"),
+            ],
+        ),
     ]
     out = convert.anthropic_messages(messages)
     assert out[0]["content"] == [{"type": "text", "text": "(empty)"}]
@@ -58,12 +64,23 @@ def test_anthropic_messages_drop_what_cannot_go_back():
 
 def test_openai_messages_tool_results_before_text_and_error_marked():
     messages = [
-        Message(role="assistant", content=[ToolUseBlock(id="c", name="bash", input={"command": "x"})]),
-        Message(role="user", content=[TextBlock(text="note"), ToolResultBlock(tool_use_id="c", content="boom", is_error=True)]),
+        Message(
+            role="assistant", content=[ToolUseBlock(id="c", name="bash", input={"command": "x"})]
+        ),
+        Message(
+            role="user",
+            content=[
+                TextBlock(text="note"),
+                ToolResultBlock(tool_use_id="c", content="boom", is_error=True),
+            ],
+        ),
     ]
     out = convert.openai_messages("", messages)
     assert [m["role"] for m in out] == ["assistant", "tool", "user"]
-    assert out[0]["content"] is None and out[0]["tool_calls"][0]["function"]["arguments"] == '{"command": "x"}'
+    assert (
+        out[0]["content"] is None
+        and out[0]["tool_calls"][0]["function"]["arguments"] == '{"command": "x"}'
+    )
     assert out[1]["content"] == "Error: boom"
 
 
@@ -73,8 +90,21 @@ def test_openai_assistant_without_anything_has_empty_content():
 
 
 def test_usage_conversions():
-    u = convert.anthropic_usage({"input_tokens": 5, "output_tokens": None, "cache_read_input_tokens": 7})
-    assert (u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens) == (5, 0, 7, 0)
-    o = convert.openai_usage({"prompt_tokens": 100, "completion_tokens": 4, "prompt_tokens_details": {"cached_tokens": 64}})
+    u = convert.anthropic_usage(
+        {"input_tokens": 5, "output_tokens": None, "cache_read_input_tokens": 7}
+    )
+    assert (
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_read_input_tokens,
+        u.cache_creation_input_tokens,
+    ) == (5, 0, 7, 0)
+    o = convert.openai_usage(
+        {
+            "prompt_tokens": 100,
+            "completion_tokens": 4,
+            "prompt_tokens_details": {"cached_tokens": 64},
+        }
+    )
     assert (o.input_tokens, o.cache_read_input_tokens, o.output_tokens) == (36, 64, 4)
     assert convert.openai_usage(None).input_tokens == 0

@@ -45,7 +45,9 @@ def test_bad_spec_is_a_config_error(spec):
 
 
 def test_anthropic_with_explicit_url_and_key(llm_server):
-    provider = make_provider("anthropic:claude-sonnet-5-5", base_url=llm_server.url, api_key="explicit")
+    provider = make_provider(
+        "anthropic:claude-sonnet-5-5", base_url=llm_server.url, api_key="explicit"
+    )
     assert isinstance(provider, AnthropicProvider)
     assert provider.model == "claude-sonnet-5-5" and provider.context_window == 200_000
 
@@ -61,7 +63,9 @@ async def test_anthropic_from_environment(llm_server, monkeypatch):
 
 
 async def test_max_retries_option(llm_server):
-    provider = make_provider("anthropic:claude-sonnet-5-5", base_url=llm_server.url, api_key="k", max_retries=0)
+    provider = make_provider(
+        "anthropic:claude-sonnet-5-5", base_url=llm_server.url, api_key="k", max_retries=0
+    )
     assert provider.retry.max_retries == 0
     llm_server.push(http_error(529))
     with pytest.raises(ProviderError, match="after 1 attempt:"):
@@ -86,13 +90,17 @@ def test_no_openai_key_without_base_url_is_an_auth_error():
 
 
 def test_openai_with_base_url(llm_server):
-    provider = make_provider("openai:deepseek-chat", base_url=llm_server.openai_url, send_reasoning=True)
+    provider = make_provider(
+        "openai:deepseek-chat", base_url=llm_server.openai_url, send_reasoning=True
+    )
     assert isinstance(provider, OpenAICompatProvider) and provider.send_reasoning
 
 
 def test_option_for_the_wrong_provider(llm_server):
     with pytest.raises(ConfigError, match="send_reasoning"):
-        make_provider("anthropic:claude-sonnet-5-5", base_url=llm_server.url, api_key="k", send_reasoning=True)
+        make_provider(
+            "anthropic:claude-sonnet-5-5", base_url=llm_server.url, api_key="k", send_reasoning=True
+        )
 
 
 def test_scripted(tmp_path):
@@ -118,7 +126,9 @@ def test_importing_the_factory_loads_no_sdk():
         "parse_spec('anthropic:claude-sonnet-4-5');"
         "print(sorted(m for m in ('anthropic', 'openai', 'httpx2', 'torch') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -14,7 +14,9 @@ from tests.fakes.replies import say
 
 def _post(url: str, body: dict, headers: dict | None = None) -> tuple[int, str]:
     data = json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"content-type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=data, headers={"content-type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, resp.read().decode()
@@ -34,7 +36,11 @@ def test_unknown_route_is_404_and_logged(llm_server):
 
 def test_any_auth_is_accepted_and_logged(llm_server):
     llm_server.push(say("hi"))
-    status, text = _post(f"{llm_server.url}/v1/messages", {"model": "m"}, {"x-api-key": "a", "authorization": "Bearer b", "x-unknown": "1"})
+    status, text = _post(
+        f"{llm_server.url}/v1/messages",
+        {"model": "m"},
+        {"x-api-key": "a", "authorization": "Bearer b", "x-unknown": "1"},
+    )
     assert status == 200 and json.loads(text)["content"] == [{"type": "text", "text": "hi"}]
     assert llm_server.requests[-1].headers["x-unknown"] == "1"
 
@@ -46,10 +52,15 @@ def test_openai_route_without_v1(llm_server):
 
 
 def test_count_tokens_estimate_and_script(llm_server):
-    status, text = _post(f"{llm_server.url}/v1/messages/count_tokens", {"model": "m", "messages": [{"role": "user", "content": "x" * 400}]})
+    status, text = _post(
+        f"{llm_server.url}/v1/messages/count_tokens",
+        {"model": "m", "messages": [{"role": "user", "content": "x" * 400}]},
+    )
     assert status == 200 and json.loads(text)["input_tokens"] > 100
     llm_server.push_count(7)
-    assert json.loads(_post(f"{llm_server.url}/v1/messages/count_tokens", {})[1]) == {"input_tokens": 7}
+    assert json.loads(_post(f"{llm_server.url}/v1/messages/count_tokens", {})[1]) == {
+        "input_tokens": 7
+    }
 
 
 def test_script_replaces_and_push_appends():

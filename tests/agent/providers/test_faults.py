@@ -11,15 +11,26 @@ from agent.errors import ModelUnavailable, ProviderError
 from agent.providers.anthropic import AnthropicProvider
 from agent.providers.openai_compat import OpenAICompatProvider
 from agent.providers.retry import RetryPolicy
-from tests.agent.providers.helpers import FAST, collect, final, request, retries, text_after_last_retry
+from tests.agent.providers.helpers import (
+    FAST,
+    collect,
+    final,
+    request,
+    retries,
+    text_after_last_retry,
+)
 from tests.fakes.replies import ToolUse, call, calls, http_error, overloaded, say
 
 
 @pytest.fixture(params=["anthropic", "openai"])
 def provider(request, llm_server):
     if request.param == "anthropic":
-        return AnthropicProvider("claude-sonnet-5-5", api_key="k", base_url=llm_server.url, retry=FAST)
-    return OpenAICompatProvider("deepseek-chat", api_key="k", base_url=llm_server.openai_url, retry=FAST)
+        return AnthropicProvider(
+            "claude-sonnet-5-5", api_key="k", base_url=llm_server.url, retry=FAST
+        )
+    return OpenAICompatProvider(
+        "deepseek-chat", api_key="k", base_url=llm_server.openai_url, retry=FAST
+    )
 
 
 async def test_429_retry_after_seconds_is_honoured(provider, llm_server):
@@ -45,7 +56,9 @@ async def test_retry_after_ms_wins_over_seconds(provider, llm_server):
 
 
 async def test_retry_after_http_date(provider, llm_server):
-    llm_server.push(http_error(503, retry_after=formatdate(time.time() + 1, usegmt=True)), say("done"))
+    llm_server.push(
+        http_error(503, retry_after=formatdate(time.time() + 1, usegmt=True)), say("done")
+    )
     (retry,) = retries(await collect(provider, request()))
     # An HTTP date has one-second resolution: the wait is somewhere up to that second.
     assert 0.0 <= retry.delay_s <= 1.0
@@ -53,7 +66,9 @@ async def test_retry_after_http_date(provider, llm_server):
 
 async def test_retry_after_is_capped(llm_server):
     capped = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=0.2, jitter=0)
-    provider = AnthropicProvider("claude-sonnet-5-5", api_key="k", base_url=llm_server.url, retry=capped)
+    provider = AnthropicProvider(
+        "claude-sonnet-5-5", api_key="k", base_url=llm_server.url, retry=capped
+    )
     llm_server.push(http_error(429, retry_after=3600), say("done"))
     (retry,) = retries(await collect(provider, request()))
     assert retry.delay_s == pytest.approx(0.2)
@@ -86,7 +101,9 @@ async def test_error_event_mid_stream(provider, llm_server):
 
 
 async def test_dropped_connection_mid_stream(provider, llm_server):
-    llm_server.push(call("bash", {"command": "rm -rf build"}, text="Cleaning up.", drop_after=6), say("again"))
+    llm_server.push(
+        call("bash", {"command": "rm -rf build"}, text="Cleaning up.", drop_after=6), say("again")
+    )
     items = await collect(provider, request())
     (retry,) = retries(items)
     assert "dropped" in retry.reason or "connection" in retry.reason
@@ -96,7 +113,9 @@ async def test_dropped_connection_mid_stream(provider, llm_server):
 
 
 async def test_stream_ending_without_final_event(provider, llm_server):
-    llm_server.push(call("bash", {"command": "make"}, truncate_after=5), call("bash", {"command": "make"}))
+    llm_server.push(
+        call("bash", {"command": "make"}, truncate_after=5), call("bash", {"command": "make"})
+    )
     items = await collect(provider, request())
     (retry,) = retries(items)
     assert retry.reason.startswith("the stream ended")
@@ -111,7 +130,9 @@ async def test_slow_chunks_arrive_whole(provider, llm_server):
 
 
 async def test_stalled_stream_times_out_and_is_retried(llm_server):
-    provider = AnthropicProvider("claude-sonnet-5-5", api_key="k", base_url=llm_server.url, retry=FAST, timeout_s=0.3)
+    provider = AnthropicProvider(
+        "claude-sonnet-5-5", api_key="k", base_url=llm_server.url, retry=FAST, timeout_s=0.3
+    )
     llm_server.push(say("stalls", event_delay_s=0.6), say("fine"))
     items = await collect(provider, request())
     assert len(retries(items)) == 1 and "time" in retries(items)[0].reason
@@ -119,7 +140,11 @@ async def test_stalled_stream_times_out_and_is_retried(llm_server):
 
 
 async def test_split_tool_input_assembled(provider, llm_server):
-    args = {"path": "src/app.py", "old_str": "def f():\n    return 1", "new_str": "def f():\n    return 2"}
+    args = {
+        "path": "src/app.py",
+        "old_str": "def f():\n    return 1",
+        "new_str": "def f():\n    return 2",
+    }
     llm_server.push(call("str_replace_based_edit_tool", args, json_chunk=2))
     resp = final(await collect(provider, request()))
     assert resp.message.tool_uses()[0].input == args
@@ -155,13 +180,17 @@ async def test_unknown_model_404(provider, llm_server):
 
 
 async def test_retired_model_400(provider, llm_server):
-    llm_server.push(http_error(400, message="The model claude-2.1 has been retired and is no longer available."))
+    llm_server.push(
+        http_error(400, message="The model claude-2.1 has been retired and is no longer available.")
+    )
     with pytest.raises(ModelUnavailable):
         await collect(provider, request())
 
 
 async def test_anthropic_model_error_names_model_and_fix(llm_server):
-    provider = AnthropicProvider("claude-sonnet-0-1", api_key="k", base_url=llm_server.url, retry=FAST)
+    provider = AnthropicProvider(
+        "claude-sonnet-0-1", api_key="k", base_url=llm_server.url, retry=FAST
+    )
     llm_server.push(http_error(404, message="model: claude-sonnet-0-1"))
     with pytest.raises(ModelUnavailable, match="claude-sonnet-0-1") as caught:
         await collect(provider, request())
@@ -203,7 +232,9 @@ async def test_connection_refused_is_retried_then_reported(llm_server):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     policy = RetryPolicy(max_retries=1, base_delay_s=0.01, jitter=0)
-    provider = AnthropicProvider("claude-sonnet-5-5", api_key="k", base_url=f"http://127.0.0.1:{port}", retry=policy)
+    provider = AnthropicProvider(
+        "claude-sonnet-5-5", api_key="k", base_url=f"http://127.0.0.1:{port}", retry=policy
+    )
     with pytest.raises(ProviderError, match="after 2 attempts: connection failed"):
         await collect(provider, request())
 
@@ -216,3 +247,15 @@ async def test_parallel_tool_calls_survive_a_retry(provider, llm_server):
         ("glob", {"pattern": "**/*.py"}),
         ("grep", {"pattern": "TODO"}),
     ]
+
+
+async def test_consumer_stopping_early_leaves_the_provider_usable(provider, llm_server):
+    from agent.events import TextDelta
+
+    llm_server.push(say("a long answer " * 20, event_delay_s=0.01, text_chunk=5), say("next"))
+    stream = provider.stream(request())
+    async for item in stream:
+        if isinstance(item, TextDelta):
+            break
+    await stream.aclose()  # what an interrupted turn does
+    assert final(await collect(provider, request())).message.text() == "next"

@@ -10,17 +10,33 @@ from agent.providers.anthropic import AnthropicProvider
 from agent.providers.base import TokenUsage
 from agent.providers.models import ModelDeprecationWarning, Prices, claude_info, openai_info
 
-MILLION = TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000, cache_read_input_tokens=1_000_000, cache_creation_input_tokens=1_000_000)
+MILLION = TokenUsage(
+    input_tokens=1_000_000,
+    output_tokens=1_000_000,
+    cache_read_input_tokens=1_000_000,
+    cache_creation_input_tokens=1_000_000,
+)
 
 
 def test_sonnet_45_prices_and_window():
     info = claude_info("claude-sonnet-4-5")
-    assert (info.prices.input, info.prices.output, info.prices.cache_write, info.prices.cache_read) == (3, 15, 3.75, pytest.approx(0.3))
-    assert info.context_window == 200_000 and info.thinking == "enabled" and info.retires == "2026-11-30"
+    assert (
+        info.prices.input,
+        info.prices.output,
+        info.prices.cache_write,
+        info.prices.cache_read,
+    ) == (3, 15, 3.75, pytest.approx(0.3))
+    assert (
+        info.context_window == 200_000
+        and info.thinking == "enabled"
+        and info.retires == "2026-11-30"
+    )
 
 
 def test_snapshot_ids_map_to_their_family():
-    assert claude_info("claude-sonnet-4-5-20250929").prices == claude_info("claude-sonnet-4-5").prices
+    assert (
+        claude_info("claude-sonnet-4-5-20250929").prices == claude_info("claude-sonnet-4-5").prices
+    )
     assert claude_info("claude-sonnet-4-5-20250929").id == "claude-sonnet-4-5-20250929"
 
 
@@ -49,7 +65,9 @@ def test_unknown_models_cost_nothing_and_do_not_crash():
 
 def test_price_arithmetic():
     prices = Prices(input=3, output=15, cache_write=3.75, cache_read=0.3)
-    assert prices.cost(TokenUsage(input_tokens=2_000, output_tokens=1_000)) == pytest.approx(0.006 + 0.015)
+    assert prices.cost(TokenUsage(input_tokens=2_000, output_tokens=1_000)) == pytest.approx(
+        0.006 + 0.015
+    )
     assert prices.cost(MILLION) == pytest.approx(3 + 15 + 3.75 + 0.3)
 
 
@@ -60,7 +78,9 @@ def test_retiring_model_gives_one_notice(llm_server):
     notices = [w for w in caught if issubclass(w.category, ModelDeprecationWarning)]
     assert len(notices) == 1
     text = str(notices[0].message)
-    assert "2026-11-30" in text and "--model anthropic:claude-sonnet-5-5" in text and "\n" not in text
+    assert (
+        "2026-11-30" in text and "--model anthropic:claude-sonnet-5-5" in text and "\n" not in text
+    )
     assert provider.notice == text
 
 

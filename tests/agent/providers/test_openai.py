@@ -14,14 +14,23 @@ from tests.fakes.replies import Reply, Text, Thinking, ToolUse, Usage, calls, sa
 
 
 async def test_streamed_text_usage_and_request(gpt, llm_server):
-    llm_server.push(say("Hello from the fake", usage=Usage(input_tokens=70, output_tokens=9, cache_read_input_tokens=30)))
+    llm_server.push(
+        say(
+            "Hello from the fake",
+            usage=Usage(input_tokens=70, output_tokens=9, cache_read_input_tokens=30),
+        )
+    )
     items = await collect(gpt, request(system="Be brief."))
     resp = final(items)
     assert "".join(i.text for i in items if isinstance(i, TextDelta)) == "Hello from the fake"
     assert resp.message.content == [TextBlock(text="Hello from the fake")]
     assert resp.stop_reason == "end_turn"
     # prompt_tokens (100) minus the cached 30 are fresh input; the cached ones are cache reads.
-    assert (resp.usage.input_tokens, resp.usage.cache_read_input_tokens, resp.usage.output_tokens) == (70, 30, 9)
+    assert (
+        resp.usage.input_tokens,
+        resp.usage.cache_read_input_tokens,
+        resp.usage.output_tokens,
+    ) == (70, 30, 9)
     sent = llm_server.requests[-1]
     assert sent.path == "/v1/chat/completions"
     assert sent.body["stream"] is True and sent.body["stream_options"] == {"include_usage": True}
@@ -33,7 +42,9 @@ async def test_streamed_text_usage_and_request(gpt, llm_server):
 async def test_parallel_tool_calls_assembled_by_index(gpt, llm_server, interleave):
     first = ToolUse("glob", {"pattern": "src/**/*.py"}, id="call_a")
     second = ToolUse("grep", {"pattern": "def main", "path": "src"}, id="call_b")
-    llm_server.push(calls(first, second, text="Looking.", json_chunk=4, interleave_tool_calls=interleave))
+    llm_server.push(
+        calls(first, second, text="Looking.", json_chunk=4, interleave_tool_calls=interleave)
+    )
     resp = final(await collect(gpt, request(tools=godwit_tools())))
     assert resp.message.content == [
         TextBlock(text="Looking."),
@@ -42,7 +53,13 @@ async def test_parallel_tool_calls_assembled_by_index(gpt, llm_server, interleav
     ]
     assert resp.stop_reason == "tool_use"
     tools = llm_server.requests[-1].body["tools"]
-    assert [t["function"]["name"] for t in tools] == ["str_replace_based_edit_tool", "bash", "memory", "glob", "grep"]
+    assert [t["function"]["name"] for t in tools] == [
+        "str_replace_based_edit_tool",
+        "bash",
+        "memory",
+        "glob",
+        "grep",
+    ]
     assert all(t["type"] == "function" for t in tools)
 
 
@@ -53,11 +70,15 @@ async def test_invalid_tool_arguments_become_input_error(gpt, llm_server):
 
 
 async def test_reasoning_content_kept_as_thinking(gpt, llm_server):
-    llm_server.push(Reply(blocks=[Thinking("First, consider the file.", signature=""), Text("Done.")]))
+    llm_server.push(
+        Reply(blocks=[Thinking("First, consider the file.", signature=""), Text("Done.")])
+    )
     items = await collect(gpt, request())
     resp = final(items)
     assert thinking_text(items) == "First, consider the file."
-    assert resp.message.content[0] == ThinkingBlock(thinking="First, consider the file.", signature=None)
+    assert resp.message.content[0] == ThinkingBlock(
+        thinking="First, consider the file.", signature=None
+    )
     assert resp.message.text() == "Done."
 
 
@@ -92,7 +113,10 @@ async def test_multi_turn_conversion(gpt, llm_server):
     assistant = sent[2]
     assert assistant["content"] == "Two lookups."
     assert "reasoning_content" not in assistant  # default: DeepSeek wants earlier reasoning dropped
-    assert [(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in assistant["tool_calls"]] == [
+    assert [
+        (c["id"], c["function"]["name"], json.loads(c["function"]["arguments"]))
+        for c in assistant["tool_calls"]
+    ] == [
         ("c1", "glob", {"pattern": "*.py"}),
         ("c2", "grep", {"pattern": "x"}),
     ]
@@ -102,16 +126,31 @@ async def test_multi_turn_conversion(gpt, llm_server):
 
 
 async def test_reasoning_sent_back_when_asked(llm_server):
-    provider = OpenAICompatProvider("deepseek-reasoner", api_key="k", base_url=llm_server.openai_url, retry=FAST, send_reasoning=True)
+    provider = OpenAICompatProvider(
+        "deepseek-reasoner",
+        api_key="k",
+        base_url=llm_server.openai_url,
+        retry=FAST,
+        send_reasoning=True,
+    )
     llm_server.push(say("ok"))
     await collect(provider, request(*_multi_turn()))
     assert llm_server.requests[-1].body["messages"][2]["reasoning_content"] == "plan"
 
 
 async def test_not_streamed(llm_server):
-    provider = OpenAICompatProvider("deepseek-chat", api_key="k", base_url=llm_server.openai_url, retry=FAST, stream=False)
+    provider = OpenAICompatProvider(
+        "deepseek-chat", api_key="k", base_url=llm_server.openai_url, retry=FAST, stream=False
+    )
     llm_server.push(
-        Reply(blocks=[Thinking("hmm", signature=""), Text("Whole."), ToolUse("bash", {"command": "pwd"}, id="c9")], usage=Usage(input_tokens=5, output_tokens=3)),
+        Reply(
+            blocks=[
+                Thinking("hmm", signature=""),
+                Text("Whole."),
+                ToolUse("bash", {"command": "pwd"}, id="c9"),
+            ],
+            usage=Usage(input_tokens=5, output_tokens=3),
+        ),
     )
     items = await collect(provider, request())
     resp = final(items)
@@ -128,17 +167,24 @@ async def test_not_streamed(llm_server):
 async def test_not_streamed_retries_too(llm_server):
     from tests.fakes.replies import http_error
 
-    provider = OpenAICompatProvider("m", api_key="k", base_url=llm_server.openai_url, retry=FAST, stream=False)
+    provider = OpenAICompatProvider(
+        "m", api_key="k", base_url=llm_server.openai_url, retry=FAST, stream=False
+    )
     llm_server.push(http_error(503), say("fine"))
     assert final(await collect(provider, request())).message.text() == "fine"
 
 
 @pytest.mark.parametrize(
     "reason,expected",
-    [("end_turn", "end_turn"), ("max_tokens", "max_tokens"), ("refusal", "refusal"), ("tool_use", "tool_use")],
+    [
+        ("end_turn", "end_turn"),
+        ("max_tokens", "max_tokens"),
+        ("refusal", "refusal"),
+        ("tool_use", "tool_use"),
+    ],
 )
 async def test_finish_reason_mapping(gpt, llm_server, reason, expected):
-    # The fake maps end_turn->stop, max_tokens->length, refusal->content_filter, tool_use->tool_calls.
+    # The fake sends stop, length, content_filter and tool_calls for these.
     llm_server.push(say("x", stop_reason=reason))
     assert final(await collect(gpt, request())).stop_reason == expected
 
@@ -168,7 +214,13 @@ async def test_thinking_budget_and_context_management_not_sent(gpt, llm_server):
 
 
 async def test_max_completion_tokens_option(llm_server):
-    provider = OpenAICompatProvider("gpt-5", api_key="k", base_url=llm_server.openai_url, retry=FAST, max_tokens_param="max_completion_tokens")
+    provider = OpenAICompatProvider(
+        "gpt-5",
+        api_key="k",
+        base_url=llm_server.openai_url,
+        retry=FAST,
+        max_tokens_param="max_completion_tokens",
+    )
     llm_server.push(say("ok"))
     await collect(provider, request(max_tokens=1234))
     body = llm_server.requests[-1].body
@@ -179,4 +231,6 @@ async def test_count_tokens_is_none_and_cost(gpt):
     from agent.providers.base import TokenUsage
 
     assert await gpt.count_tokens(request()) is None
-    assert gpt.cost(TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000)) == pytest.approx(0.28 + 0.42)
+    assert gpt.cost(TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000)) == pytest.approx(
+        0.28 + 0.42
+    )

@@ -10,7 +10,9 @@ import pytest
 from agent.errors import ModelUnavailable, ProviderError
 from agent.providers.retry import ErrorContext, RetryPolicy, Transient, classify, parse_retry_after
 
-CTX = ErrorContext(provider="Anthropic", model="claude-x", key_env="ANTHROPIC_API_KEY", model_hint="Use --model.")
+CTX = ErrorContext(
+    provider="Anthropic", model="claude-x", key_env="ANTHROPIC_API_KEY", model_hint="Use --model."
+)
 
 
 def test_backoff_doubles_and_is_capped():
@@ -63,7 +65,9 @@ def _body(etype: str, message: str) -> dict:
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 529, 599])
 def test_retryable_statuses_are_transient(status):
-    assert isinstance(classify(status, _body("api_error", "x"), {"retry-after": "2"}, CTX), Transient)
+    assert isinstance(
+        classify(status, _body("api_error", "x"), {"retry-after": "2"}, CTX), Transient
+    )
     assert classify(status, None, {"retry-after": "2"}, CTX).retry_after == 2.0
 
 
@@ -79,10 +83,19 @@ def test_auth_names_the_variable():
 
 
 def test_model_errors():
-    assert isinstance(classify(404, _body("not_found_error", "model: claude-x"), None, CTX), ModelUnavailable)
-    openai_style = {"message": "The model `gpt-9` does not exist", "type": "invalid_request_error", "code": "model_not_found"}
+    assert isinstance(
+        classify(404, _body("not_found_error", "model: claude-x"), None, CTX), ModelUnavailable
+    )
+    openai_style = {
+        "message": "The model `gpt-9` does not exist",
+        "type": "invalid_request_error",
+        "code": "model_not_found",
+    }
     assert isinstance(classify(404, openai_style, None, CTX), ModelUnavailable)
-    assert isinstance(classify(400, _body("invalid_request_error", "model claude-2 is deprecated"), None, CTX), ModelUnavailable)
+    assert isinstance(
+        classify(400, _body("invalid_request_error", "model claude-2 is deprecated"), None, CTX),
+        ModelUnavailable,
+    )
     # A 400 that is not about the model stays a plain error with the server's words.
     plain = classify(400, _body("invalid_request_error", "max_tokens: too large"), None, CTX)
     assert type(plain) is ProviderError and "max_tokens: too large" in str(plain)
