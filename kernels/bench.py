@@ -104,9 +104,9 @@ def bench_mla(sweep: bool) -> None:
     nbytes = q.numel() * 2 + T * H * 512 * 2 + idx.numel() * 4 + T * topk * 576 * 2
     configs = [None]
     if sweep:
-        configs += [dict(BH=64, BK=32, num_warps=8, num_stages=2), dict(BH=64, BK=64, num_warps=8, num_stages=1),
-                    dict(BH=64, BK=32, num_warps=4, num_stages=2), dict(BH=32, BK=64, num_warps=4, num_stages=2),
-                    dict(BH=64, BK=32, num_warps=8, num_stages=3)]
+        # Swept on the H200 on 2026-11-28 (BENCHMARKS.md): every other tile shape was slower or
+        # spilled; BH32/BK64/4 warps (11.0 ms) is the runner-up, kept to watch the spread.
+        configs += [dict(BH=32, BK=64, num_warps=4, num_stages=2)]
     for cfg in configs:
         try:
             ms = bench(lambda: sparse_mla(q, kv, idx, 576**-0.5, config=cfg))
@@ -120,15 +120,27 @@ def bench_mla(sweep: bool) -> None:
 
 def bench_sdpa(T: int, label: str, rep_ms: float = 300.0) -> float:
     """Dense causal attention, DeepSeek's prefill shape (128 heads, q/k 192, v 128), flash backend."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     q = torch.randn(1, 128, T, 192, device="cuda", dtype=torch.bfloat16)
     k = torch.randn(1, 128, T, 192, device="cuda", dtype=torch.bfloat16)
     v = torch.randn(1, 128, T, 128, device="cuda", dtype=torch.bfloat16)
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-        ms = bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), rep_ms=rep_ms)
+    # The flash backend of torch 2.11 wants v as wide as q/k: pad v to 192 with zero columns
+    # (what DeepSeek-style serving does with FA2) and count only the useful 128.
+    v_pad = F.pad(v, (0, 64))
+    how = "flash, v padded to 192"
     flop = 128 * (T * (T + 1) / 2) * 2 * (192 + 128)
     nbytes = (q.numel() + k.numel() + v.numel() + v.numel()) * 2
-    row(f"baseline: {label} ({T} tokens)", ms, flop, nbytes)
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        ms = bench(lambda: F.scaled_dot_product_attention(q, k, v_pad, is_causal=True), rep_ms=rep_ms)
+    row(f"baseline: {label} ({T} tokens, {how})", ms, flop, nbytes)
+    # PyTorch's own choice for the unpadded shape (cuDNN on this machine when it accepts it):
+    # reported too, and the faster of the two is the baseline the speed-up is claimed against.
+    try:
+        ms2 = bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), rep_ms=rep_ms)
+        row(f"baseline: {label} ({T} tokens, PyTorch's default backend, v 128)", ms2, flop, nbytes)
+        ms = min(ms, ms2)
+    except RuntimeError as err:
+        emit(f"| default SDPA backend failed: {str(err)[:120]} |")
     return ms
 
 
@@ -198,9 +210,7 @@ def bench_indexer(sweep: bool) -> dict:
         flop, nbytes = indexer_cost(T, T)
         configs = [None]
         if sweep and T == 32768:
-            configs += [dict(BT=32, BN=128, num_warps=4, num_stages=3), dict(BT=16, BN=64, num_warps=4, num_stages=3),
-                        dict(BT=16, BN=128, num_warps=8, num_stages=3), dict(BT=16, BN=128, num_warps=4,
-                                                                            num_stages=3, topk_block=2048)]
+            configs += [dict(topk_block=1024), dict(topk_block=4096, topk_warps=8), dict(topk_block=2048, topk_warps=8)]
         for cfg in configs:
             try:
                 ms = bench(lambda: lightning_indexer(q, k, w, 2048, q_pos, ks, config=cfg), rep_ms=500 if T < 100000 else 1500)
@@ -255,7 +265,7 @@ def bench_layer(indexer_ms: float | None) -> None:
     sdpa_ms = bench_sdpa(T, "dense SDPA causal", rep_ms=3000)
     total = indexer_ms + mla_ms
     emit(f"\nDSA layer at {T}: indexer {indexer_ms:.1f} ms + sparse MLA {mla_ms:.1f} ms = {total:.1f} ms; "
-         f"dense SDPA {sdpa_ms:.1f} ms; speed-up {sdpa_ms / total:.2f}x (target >= 3.5x)")
+         f"dense SDPA (faster backend) {sdpa_ms:.1f} ms; speed-up {sdpa_ms / total:.2f}x (target >= 3.5x)")
 
 
 def main() -> int:

@@ -78,9 +78,11 @@ def _indexer_scores_kernel(
 
 
 def _scores_config(paged: bool) -> dict:
+    """Tiles of the score kernel and of the top-k passes (H200 sweep of 2026-11-28 in BENCHMARKS.md)."""
     if interpreting():
-        return dict(BT=1 if paged else 4, BN=32, num_warps=4, num_stages=1)
-    return dict(BT=1 if paged else 16, BN=128, num_warps=4, num_stages=3)
+        return dict(BT=1 if paged else 4, BN=32, num_warps=4, num_stages=1, topk_block=1024, topk_warps=4)
+    return dict(BT=1 if paged else 16, BN=128, num_warps=4, num_stages=3,
+                topk_block=1024 if paged else 2048, topk_warps=4)
 
 
 def _output(given: torch.Tensor | None, shape: tuple, device: torch.device) -> torch.Tensor:
@@ -164,7 +166,8 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
                 num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
             )
             debug_report(f"indexer scores {cfg}", handle)
-        radix_topk_(scores[:rows], lengths[c0:c1], topk, out[c0:c1], block=cfg.get("topk_block", 1024))
+        radix_topk_(scores[:rows], lengths[c0:c1], topk, out[c0:c1], block=cfg["topk_block"],
+                    num_warps=cfg["topk_warps"])
     return out
 
 
@@ -224,4 +227,4 @@ def lightning_indexer_paged(q: torch.Tensor, k_cache: torch.Tensor, weights: tor
             BT=1, BN=bn, HP=max(16, next_pow2(HI)), DI=DI, UPCAST=interpreting(),
             num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
         )
-    return radix_topk_(scores, lengths, topk, out, block=cfg.get("topk_block", 1024))
+    return radix_topk_(scores, lengths, topk, out, block=cfg["topk_block"], num_warps=cfg["topk_warps"])

@@ -108,23 +108,26 @@ def _merge_kernel(
     part_ptr, plse_ptr, out_ptr, lse_ptr, H, S,
     stride_pt, stride_ps, stride_ph, stride_lt, stride_ls,
     stride_ot, stride_oh,
-    NUM_HB: tl.constexpr, BH: tl.constexpr, S_P2: tl.constexpr, DV: tl.constexpr,
+    NUM_HB: tl.constexpr, NUM_DB: tl.constexpr, BH: tl.constexpr, BD: tl.constexpr, S_P2: tl.constexpr,
 ):
     # Combine split partials: out = sum_s exp(lse_s - lse) * out_s, lse = logsumexp_s lse_s.
+    # Programs are (row, head block, column block): small pieces, so that a batch of one
+    # sequence still spreads the merge over many SMs.
     pid = tl.program_id(0)
-    pid_h = pid % NUM_HB
-    pid_t = (pid // NUM_HB).to(tl.int64)
+    pid_d = pid % NUM_DB
+    pid_h = (pid // NUM_DB) % NUM_HB
+    pid_t = (pid // (NUM_DB * NUM_HB)).to(tl.int64)
     offs_h = pid_h * BH + tl.arange(0, BH)
     h_mask = offs_h < H
     offs_s = tl.arange(0, S_P2)
-    offs_v = tl.arange(0, DV)
+    offs_v = pid_d * BD + tl.arange(0, BD)
     lse_all = tl.load(plse_ptr + pid_t * stride_lt + offs_s[:, None] * stride_ls + offs_h[None, :],
                       mask=(offs_s[:, None] < S) & h_mask[None, :], other=float("-inf"))  # (S_P2, BH)
     m = tl.max(lse_all, 0)
     has = m > float("-inf")
     m_safe = tl.where(has, m, 0.0)
     denom = tl.sum(tl.exp(lse_all - m_safe[None, :]), 0)
-    acc = tl.zeros([BH, DV], dtype=tl.float32)
+    acc = tl.zeros([BH, BD], dtype=tl.float32)
     for s in range(0, S):
         lse_s = tl.load(plse_ptr + pid_t * stride_lt + s * stride_ls + offs_h, mask=h_mask, other=float("-inf"))
         w = tl.exp(lse_s - m_safe)
@@ -134,8 +137,9 @@ def _merge_kernel(
     out = acc / tl.where(has, denom, 1.0)[:, None]
     tl.store(out_ptr + pid_t * stride_ot + offs_h[:, None] * stride_oh + offs_v[None, :],
              out.to(out_ptr.dtype.element_ty), mask=h_mask[:, None])
-    lse = tl.where(has, m_safe + tl.log(tl.where(has, denom, 1.0)), float("-inf"))
-    tl.store(lse_ptr + pid_t * H + offs_h, lse, mask=h_mask)
+    if pid_d == 0:
+        lse = tl.where(has, m_safe + tl.log(tl.where(has, denom, 1.0)), float("-inf"))
+        tl.store(lse_ptr + pid_t * H + offs_h, lse, mask=h_mask)
 
 
 def _config(H: int, paged: bool) -> dict:
@@ -181,13 +185,13 @@ def _launch(q2, kv_rows, indices2, bt, lens, q_per_seq, sm_scale, dv, num_splits
     )
     debug_report(f"sparse_mla {cfg} paged={paged} split={split}", handle)
     if split:
-        mbh = 16
-        mhb = triton.cdiv(H, mbh)
-        _merge_kernel[(T * mhb,)](
+        mbh, mbd = 4, min(128, dv)
+        mhb, mdb = triton.cdiv(H, mbh), dv // mbd
+        _merge_kernel[(T * mhb * mdb,)](
             part, plse, out, lse, H, num_splits,
             part.stride(0), part.stride(1), part.stride(2), plse.stride(0), plse.stride(1),
             out.stride(0), out.stride(1),
-            NUM_HB=mhb, BH=mbh, S_P2=next_pow2(num_splits), DV=dv, num_warps=4,
+            NUM_HB=mhb, NUM_DB=mdb, BH=mbh, BD=mbd, S_P2=next_pow2(num_splits), num_warps=4,
         )
     return out, lse
 
