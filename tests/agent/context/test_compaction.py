@@ -176,3 +176,17 @@ async def test_empty_or_cut_off_summary():
     result = await compact(StubProvider(reply="partial notes", stop_reason="max_tokens"),
                            session(10))
     assert result.summary.endswith("[The summary was cut off at its length limit.]")
+
+
+async def test_a_second_compaction_folds_the_first_summary_in():
+    provider = StubProvider(reply="## Task\nFirst summary: migrate the loader.")
+    msgs = session(30, size=4000, turn_every=10)
+    first = await compact(provider, msgs, keep_last_turns=1, keep_tokens=20_000)
+    rebuilt = [summary_message(first.summary), *msgs[first.cut_index:]]
+    rebuilt += session(20, size=4000)[1:]  # the session went on
+    provider.reply = "## Task\nSecond summary."
+    second = await compact(provider, rebuilt, keep_last_turns=1, keep_tokens=20_000)
+    assert second.cut_index > 0
+    prompt = provider.requests[-1].messages[0].text()
+    assert "First summary: migrate the loader." in prompt
+    assert prompt.index("First summary") < prompt.index("Step ")

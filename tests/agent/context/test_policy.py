@@ -119,3 +119,26 @@ async def test_breakdown_reflects_the_view_that_is_sent():
     assert edited.memory > 0
     assert edited.total == (edited.system_prompt + edited.tools + edited.memory
                             + edited.conversation + edited.tool_results)
+
+
+async def test_editing_after_a_compaction_uses_the_same_cleared_set():
+    from agent.compaction import compact, summary_message
+
+    provider = StubProvider(reply="## Task\nsummary")
+    policy = ContextPolicy(SETTINGS, provider)
+    msgs = session(40)
+    prep = await policy.prepare(_request(msgs))
+    cleared_before = set(policy.cleared)
+    assert cleared_before
+    result = await compact(provider, msgs, keep_last_turns=1, keep_tokens=25_000,
+                           counter=policy.counter)
+    after = [summary_message(result.summary), *msgs[result.cut_index:]]
+    prep = await policy.prepare(_request(after))
+    # The kept tail is under the trigger: nothing new is cleared, and what was cleared in the
+    # kept part stays cleared (the sent text does not flip back).
+    assert prep.event is None
+    kept_ids = set(result_contents(after))
+    assert kept_ids & cleared_before and kept_ids - cleared_before
+    for tid in kept_ids & cleared_before:
+        assert result_contents(prep.request.messages)[tid].startswith("[Tool result cleared")
+    assert prep.tokens < 20_000
