@@ -109,7 +109,8 @@ def valid_cuts(messages: Sequence[Message]) -> list[int]:
     """
     n = len(messages)
     used_at: dict[str, int] = {}
-    # blocked[i] > 0: some call is open across the cut before i.
+    # Difference array: the running sum at i counts calls made before i whose result comes at
+    # or after i (a cut at i would separate them).
     delta = [0] * (n + 2)
     for i, message in enumerate(messages):
         for b in message.content:
