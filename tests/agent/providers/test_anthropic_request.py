@@ -318,3 +318,21 @@ async def test_model_from_constructor_is_sent(llm_server):
     await collect(provider, request())
     assert llm_server.requests[-1].body["model"] == "claude-opus-4-7"
     assert llm_server.requests[-1].body["stream"] is True
+
+
+async def test_real_tool_specs_when_available(claude, gpt, llm_server, tmp_path):
+    """The tools package's own specs go out unchanged (stand-ins above cover it being absent)."""
+    try:
+        from tools import default_tools
+    except ImportError:
+        pytest.skip("tools package not importable yet")
+    tools = default_tools(tmp_path / "memories")
+    llm_server.push(say("ok"), say("ok"))
+    await collect(claude, request(tools=tools))
+    await collect(gpt, request(tools=tools))
+    anthropic_body, openai_body = (r.body for r in llm_server.model_requests)
+    types = {t["name"]: t.get("type") for t in anthropic_body["tools"]}
+    assert types["str_replace_based_edit_tool"] == "text_editor_20250728"
+    assert types["bash"] == "bash_20250124" and types["memory"] == "memory_20250818"
+    assert types["glob"] is None and types["grep"] is None
+    assert sorted(t["function"]["name"] for t in openai_body["tools"]) == sorted(types)
