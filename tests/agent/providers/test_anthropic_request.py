@@ -336,3 +336,12 @@ async def test_real_tool_specs_when_available(claude, gpt, llm_server, tmp_path)
     assert types["bash"] == "bash_20250124" and types["memory"] == "memory_20250818"
     assert types["glob"] is None and types["grep"] is None
     assert sorted(t["function"]["name"] for t in openai_body["tools"]) == sorted(types)
+
+
+async def test_count_tokens_with_context_management_uses_the_beta(claude, llm_server):
+    llm_server.push_count(99)
+    config = {"edits": [{"type": "clear_tool_uses_20250919"}]}
+    assert await claude.count_tokens(request(context_management=config)) == 99
+    sent = llm_server.requests[-1]
+    assert sent.body["context_management"] == config
+    assert "context-management-2025-06-27" in sent.headers["anthropic-beta"]
