@@ -1,0 +1,60 @@
+"""What the model can call: the tools, a factory for the default set, and session cleanup.
+
+Every tool follows `tools.base.Tool`: `name`, `input_model`, `description()`,
+`anthropic_spec()`, `openai_spec()`, `is_read_only(args)`, `run(args, ctx) -> ToolResult`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .base import Tool, ToolContext, ToolResult, function_spec, validation_message
+from .bash import BashTool
+from .editor import EditorTool
+from .memory import MEMORY_SYSTEM_PROMPT, MemoryConfig, MemoryTool, memory_root
+from .search import GlobTool, GrepTool
+
+__all__ = [
+    "BashTool",
+    "EditorTool",
+    "GlobTool",
+    "GrepTool",
+    "MEMORY_SYSTEM_PROMPT",
+    "MemoryConfig",
+    "MemoryTool",
+    "Tool",
+    "ToolContext",
+    "ToolResult",
+    "close_all",
+    "default_tools",
+    "function_spec",
+    "memory_root",
+    "validation_message",
+]
+
+log = logging.getLogger(__name__)
+
+CLOSERS_KEY = "_closers"
+
+
+def default_tools(memory_root: Path | None) -> list[Tool]:
+    """bash, the editor, glob, grep, and the memory tool when a memory root is given."""
+    tools: list[Tool] = [BashTool(), EditorTool(), GlobTool(), GrepTool()]
+    if memory_root is not None:
+        tools.append(MemoryTool(memory_root))
+    return tools
+
+
+def close_all(ctx: ToolContext) -> None:
+    """End of session: run every closer the tools registered in ctx.state["_closers"]
+    (today: the bash shell). Never raises; safe to call more than once."""
+    closers = ctx.state.get(CLOSERS_KEY)
+    if not isinstance(closers, dict):
+        return
+    for name, close in list(closers.items()):
+        closers.pop(name, None)
+        try:
+            close()
+        except Exception:  # cleanup must go on for the others
+            log.exception("closing tool state %s failed", name)

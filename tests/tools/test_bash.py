@@ -1,0 +1,240 @@
+"""bash: real shells, real process groups."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import tools
+from tools.base import ToolContext
+from tools.bash import BashTool, group_alive
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def bash():
+    return BashTool()
+
+
+@pytest.fixture
+def sctx(tree: Path):
+    c = ToolContext(cwd=tree)
+    yield c
+    tools.close_all(c)
+
+
+def sh(bash: BashTool, ctx: ToolContext, command: str, **kw):
+    return bash.run({"command": command, **kw}, ctx)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in (b"Z", b"X")
+
+
+def test_spec_and_readonly(bash):
+    assert bash.anthropic_spec() == {"type": "bash_20250124", "name": "bash"}
+    params = bash.openai_spec()["function"]["parameters"]
+    assert set(params["properties"]) == {"command", "restart", "timeout"}
+    assert params["properties"]["timeout"]["maximum"] == 600
+    assert not bash.is_read_only({"command": "ls"})
+
+
+def test_output_and_exit_code(bash, sctx):
+    r = sh(bash, sctx, "echo hello; echo oops >&2")
+    assert not r.is_error and r.content == "hello\noops\n"
+    r = sh(bash, sctx, "echo partial; exit_with() { return $1; }; exit_with 3")
+    assert not r.is_error and r.content == "partial\n[exit code 3]"
+    r = sh(bash, sctx, "true")
+    assert r.content == "(no output)"
+    r = sh(bash, sctx, "false")
+    assert r.content == "[exit code 1]" and not r.is_error
+
+
+def test_starts_in_work_tree_and_persists_cwd_and_env(bash, sctx, tree):
+    assert sh(bash, sctx, "pwd").content.strip() == os.path.realpath(tree)
+    (tree / "sub").mkdir()
+    sh(bash, sctx, "cd sub && export GODWIT_T=42 && LOCAL_ONLY=1")
+    assert sh(bash, sctx, "pwd").content.strip() == os.path.realpath(tree / "sub")
+    assert sh(bash, sctx, 'echo "$GODWIT_T/$LOCAL_ONLY"').content == "42/1\n"
+    assert sh(bash, sctx, "bash -c 'echo $GODWIT_T'").content == "42\n"  # exported to children
+
+
+def test_environment(bash, sctx, monkeypatch):
+    monkeypatch.setenv("GODWIT_INHERITED", "yes")
+    out = sh(bash, sctx, 'echo "$GIT_PAGER $PAGER $TERM $GODWIT_INHERITED"').content
+    assert out == "cat cat dumb yes\n"
+
+
+def test_stdin_closed(bash, sctx):
+    t = time.monotonic()
+    r = sh(bash, sctx, "cat; read x; echo rc=$?", timeout=10)
+    assert time.monotonic() - t < 3
+    assert r.content == "rc=1\n"
+    # and the shell still works: the commands did not eat its input
+    assert sh(bash, sctx, "echo alive").content == "alive\n"
+
+
+def test_multiline_heredoc_and_syntax_error(bash, sctx):
+    r = sh(bash, sctx, "cat <<'EOF'\nline $1\nEOF\necho after")
+    assert r.content == "line $1\nafter\n"
+    r = sh(bash, sctx, "echo 'unterminated")
+    assert "bash: line 1: unexpected EOF" in r.content and "[exit code 2]" in r.content
+    assert "godwit-bash" not in r.content  # errors are worded as bash's, not the command file's
+    assert sh(bash, sctx, "echo still fine").content == "still fine\n"
+
+
+def test_command_not_found_is_output(bash, sctx):
+    r = sh(bash, sctx, "no_such_command_godwit")
+    assert "no_such_command_godwit: command not found" in r.content and "[exit code 127]" in r.content
+
+
+def test_timeout_kills_group_including_background_grandchild(bash, sctx, tree):
+    sh(bash, sctx, "cd / && export BEFORE=1")
+    t = time.monotonic()
+    r = sh(bash, sctx, "echo started; sleep 100 & echo bg=$!; sleep 100", timeout=1)
+    took = time.monotonic() - t
+    assert r.is_error
+    assert took < 4, took
+    assert "started" in r.content
+    assert "Command timed out after 1 s" in r.content
+    assert "new shell" in r.content and "reset" in r.content
+    bg = int(r.content.split("bg=")[1].split()[0])
+    deadline = time.monotonic() + 3
+    while _running(bg) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(bg), "the backgrounded sleep survived"
+    # the next call gets a fresh shell: cwd and env reset
+    assert sh(bash, sctx, "pwd").content.strip() == os.path.realpath(tree)
+    assert sh(bash, sctx, 'echo "[$BEFORE]"').content == "[]\n"
+
+
+def test_timeout_kills_nohup_style_subshell(bash, sctx):
+    r = sh(bash, sctx, "( sleep 100 & echo sub=$! ); sleep 100", timeout=1)
+    pid = int(r.content.split("sub=")[1].split()[0])
+    deadline = time.monotonic() + 3
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid)
+
+
+def test_cancel_from_another_thread(bash, sctx):
+    def interrupt():
+        time.sleep(0.5)
+        sctx.cancel.set()
+
+    threading.Thread(target=interrupt).start()
+    t = time.monotonic()
+    r = sh(bash, sctx, "echo before; sleep 30; echo never")
+    took = time.monotonic() - t
+    assert r.is_error
+    assert took < 3, took
+    assert r.content.startswith("before\n")
+    assert "interrupted" in r.content and "never" not in r.content
+    sctx.cancel.clear()
+    assert sh(bash, sctx, "echo next").content == "next\n"
+
+
+def test_cancel_already_set(bash, sctx):
+    sctx.cancel.set()
+    r = sh(bash, sctx, "echo hi > ran.txt")
+    assert r.is_error and "not run" in r.content
+
+
+def test_output_capped_head_and_tail(bash, sctx):
+    r = sh(bash, sctx, "seq 1 100000")
+    assert not r.is_error
+    assert len(r.content) < 31_000
+    assert r.content.startswith("1\n2\n3\n")
+    assert r.content.rstrip().endswith("100000")
+    assert "output truncated" in r.content and "characters" in r.content and "lines" in r.content
+    bash_small = BashTool(max_output_chars=1000)
+    r = sh(bash_small, sctx, "seq 1 1000; (exit 4)")
+    assert len(r.content) < 1400 and r.content.endswith("[exit code 4]")
+
+
+def test_huge_output_bounded_memory(bash, sctx):
+    # 20 MB through the pipe: the middle is dropped as it arrives, counts are exact-ish
+    r = sh(bash, sctx, "head -c 20000000 /dev/zero | tr '\\0' 'x' | fold -w 99; echo END", timeout=60)
+    assert r.content.rstrip().endswith("END")
+    omitted = int(r.content.split("output truncated: ")[1].split()[0])
+    assert 19_900_000 < omitted < 20_300_000
+
+
+def test_restart(bash, sctx, tree):
+    sh(bash, sctx, "cd / && export X=1")
+    r = bash.run({"restart": True}, sctx)
+    assert not r.is_error and "restarted" in r.content
+    assert sh(bash, sctx, 'pwd; echo "[$X]"').content == f"{os.path.realpath(tree)}\n[]\n"
+    r = bash.run({"restart": True, "command": "echo after-restart"}, sctx)
+    assert "restarted" in r.content and r.content.endswith("after-restart\n")
+
+
+def test_exit_restarts_shell(bash, sctx, tree):
+    sh(bash, sctx, "cd /")
+    r = sh(bash, sctx, "echo bye; exit 5")
+    assert not r.is_error and "bye" in r.content and "shell exited (exit code 5)" in r.content
+    assert sh(bash, sctx, "pwd").content.strip() == os.path.realpath(tree)
+
+
+def test_exit_with_background_job_does_not_hang(bash, sctx):
+    t = time.monotonic()
+    r = sh(bash, sctx, "sleep 100 & exit 0", timeout=20)
+    assert time.monotonic() - t < 5
+    assert "shell exited" in r.content
+
+
+def test_argument_errors(bash, sctx):
+    r = bash.run({}, sctx)
+    assert r.is_error and "command is required" in r.content
+    r = bash.run({"command": "   "}, sctx)
+    assert r.is_error and "empty" in r.content
+    r = bash.run({"command": "ls", "timeout": 601}, sctx)
+    assert r.is_error and r.content.startswith("Invalid input for bash") and "timeout" in r.content
+    r = bash.run({"command": "ls", "timeout": 0}, sctx)
+    assert r.is_error
+
+
+def test_close_all_kills_shell(bash, sctx):
+    sh(bash, sctx, "true")
+    shell = sctx.state["bash"]
+    pgid = shell.pgid
+    assert group_alive(pgid)
+    tools.close_all(sctx)
+    assert "bash" not in sctx.state
+    assert not group_alive(pgid)
+    tools.close_all(sctx)  # twice is fine
+    BashTool.close(sctx)
+
+
+def test_sessions_are_separate(bash, tree):
+    a, b = ToolContext(cwd=tree), ToolContext(cwd=tree)
+    try:
+        sh(bash, a, "export WHO=a")
+        assert sh(bash, b, 'echo "[$WHO]"').content == "[]\n"
+        assert sh(bash, a, 'echo "[$WHO]"').content == "[a]\n"
+    finally:
+        tools.close_all(a)
+        tools.close_all(b)
+
+
+def test_binary_and_invalid_utf8_output(bash, sctx):
+    r = sh(bash, sctx, "printf 'ok\\xff\\xfe\\n'")
+    assert r.content.startswith("ok") and "\ufffd" in r.content
+
+
+def test_missing_work_tree_is_a_result(bash, tmp_path):
+    c = ToolContext(cwd=tmp_path / "gone")
+    r = sh(bash, c, "pwd")
+    assert r.is_error and "Could not start bash" in r.content
+    tools.close_all(c)
