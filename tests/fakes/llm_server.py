@@ -17,6 +17,8 @@ connection, while `truncate_after` ends the body cleanly but early.
 
 from __future__ import annotations
 
+import dataclasses
+
 import collections
 import itertools
 import json
@@ -217,6 +219,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _model_call(self, body: dict[str, Any], path: str, *, openai: bool) -> None:
         reply = self.fake._next_reply(path)
+        if reply.usage.input_tokens is None:
+            counted = max(1, len(json.dumps(body)) // 4)
+            reply = dataclasses.replace(
+                reply, usage=dataclasses.replace(reply.usage, input_tokens=counted))
         if reply.status != 200:
             self._send_error_reply(reply, openai=openai)
             return

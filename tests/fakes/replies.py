@@ -61,7 +61,9 @@ ReplyBlock = Union[Text, Thinking, RedactedThinking, ToolUse]
 
 @dataclass
 class Usage:
-    input_tokens: int = 10
+    # None: the server reports about a token per 4 bytes of the request, as a real one would
+    # report a count that grows with the conversation.
+    input_tokens: int | None = None
     output_tokens: int = 5
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
