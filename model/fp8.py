@@ -26,14 +26,25 @@ def block_scale_shape(shape: tuple[int, int], block: tuple[int, int]) -> tuple[i
 
 
 def dequantize_blocks(weight: torch.Tensor, scale_inv: torch.Tensor, block: tuple[int, int],
-                      dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
-    """FP8 weight `(out, in)` and its block scales -> `dtype` weight `(out, in)`."""
+                      dtype: torch.dtype = torch.bfloat16, low_memory: bool = False) -> torch.Tensor:
+    """FP8 weight `(out, in)` and its block scales -> `dtype` weight `(out, in)`.
+
+    `low_memory` converts one row of blocks at a time, so the float32 temporaries stay at
+    `block[0] x in` instead of the whole matrix (the loader uses it to bound host memory).
+    """
     expected = block_scale_shape(tuple(weight.shape), block)
     if tuple(scale_inv.shape) != expected:
         raise ValueError(f"scale shape {tuple(scale_inv.shape)} does not fit weight {tuple(weight.shape)} "
                          f"with blocks {block}: expected {expected}")
-    full = _expand_blocks(scale_inv.float(), tuple(weight.shape), block)
-    return (weight.float() * full).to(dtype)
+    if not low_memory:
+        full = _expand_blocks(scale_inv.float(), tuple(weight.shape), block)
+        return (weight.float() * full).to(dtype)
+    out = torch.empty(weight.shape, dtype=dtype, device=weight.device)
+    cols = scale_inv.float().repeat_interleave(block[1], dim=1)[:, : weight.shape[1]]  # (R, in)
+    for r in range(expected[0]):
+        rows = slice(r * block[0], (r + 1) * block[0])
+        out[rows] = (weight[rows].float() * cols[r]).to(dtype)  # (b0, in)
+    return out
 
 
 def pow2_scale(amax: torch.Tensor) -> torch.Tensor:

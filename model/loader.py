@@ -186,8 +186,13 @@ def _load_shard(path: Path, fname: str, names: list[str], where: dict[str, str],
                 if scale_name not in where:
                     raise CheckpointError(f"{name} is FP8 but the checkpoint has no {scale_name}")
                 scale = _read(path, where[scale_name], scale_name, f if where[scale_name] == fname else None)
-                tensor = dequantize_blocks(tensor, scale, block, want)
-            _assign(model, name, tensor.to(device=device, dtype=want))
+                tensor = dequantize_blocks(tensor, scale, block, want, low_memory=True)
+                owned = tensor.device == device
+            else:
+                owned = False
+            # safetensors hands out tensors backed by the file mapping; an owned copy keeps the
+            # model independent of the file and lets the mapping go when the shard closes.
+            _assign(model, name, tensor if owned else tensor.to(device=device, dtype=want, copy=True))
             del tensor
 
 

@@ -155,13 +155,15 @@ def build_tokenizer(vocab_size: int):
 
 
 def write_tiny_checkpoint(out: str | Path, layers: int = 2, fp8: bool = False, seed: int = 0, shards: int = 2,
-                          hidden: int = 64) -> Path:
-    """Write a complete tiny checkpoint folder and return its path."""
+                          hidden: int = 64, overrides: dict[str, Any] | None = None) -> Path:
+    """Write a complete tiny checkpoint folder and return its path.
+
+    `overrides` replaces config fields (e.g. larger experts for the load-memory benchmark)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer(vocab_size=400)
     vocab = 64 * math.ceil(tok.get_vocab_size() / 64)
-    cfg = tiny_config(layers=layers, fp8=fp8, vocab_size=vocab, hidden=hidden)
+    cfg = {**tiny_config(layers=layers, fp8=fp8, vocab_size=vocab, hidden=hidden), **(overrides or {})}
     tensors: dict[str, torch.Tensor] = {}
     for name, t in random_tensors(cfg, seed).items():
         t = t.to(torch.bfloat16)

@@ -22,6 +22,7 @@ def test_block_quantisation_round_trip():
     # far below the block maximum are subnormal with an absolute step of 2^-9 * scale.
     step = scale.repeat_interleave(32, 0)[:70].repeat_interleave(32, 1)[:, :100] * 2.0**-9
     assert bool(((back - w).abs() <= w.abs() * 2.0**-4 + step).all())
+    assert torch.equal(dequantize_blocks(q, scale, (32, 32), torch.float32, low_memory=True), back)
     with pytest.raises(ValueError, match="scale shape"):
         dequantize_blocks(q, scale[:2], (32, 32))
 
