@@ -157,7 +157,8 @@ def openai_messages(
             elif isinstance(block, TextBlock):
                 texts.append(block.text)
         if texts:
-            out.append({"role": "user", "content": "".join(texts)})
+            # Separate blocks (a compaction summary, then the next prompt) stay separate.
+            out.append({"role": "user", "content": "\n\n".join(texts)})
     return out
 
 

@@ -17,9 +17,8 @@ connection, while `truncate_after` ends the body cleanly but early.
 
 from __future__ import annotations
 
-import dataclasses
-
 import collections
+import dataclasses
 import itertools
 import json
 import socket

@@ -38,7 +38,10 @@ def startup_table() -> None:
         ("import anthropic (baseline)", "import anthropic"),
         ("import openai (baseline)", "import openai"),
         ("import pydantic (floor: every module needs it)", "import pydantic"),
-        ("import agent.providers + parse_spec", "import agent.providers as p; p.parse_spec('anthropic')"),
+        (
+            "import agent.providers + parse_spec",
+            "import agent.providers as p; p.parse_spec('anthropic')",
+        ),
     ]
     print("| what | median of 5, ms |\n|---|---|")
     for label, statement in rows:

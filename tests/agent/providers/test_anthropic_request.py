@@ -13,7 +13,14 @@ from agent.messages import (
     ToolUseBlock,
 )
 from agent.providers.anthropic import AnthropicProvider
-from tests.agent.providers.helpers import FAST, collect, final, godwit_tools, request
+from tests.agent.providers.helpers import (
+    FAST,
+    collect,
+    final,
+    godwit_tools,
+    request,
+    thinking_text,
+)
 from tests.fakes.replies import call, say, think_then_say
 
 
@@ -156,7 +163,9 @@ async def test_no_thinking_field_without_budget(claude, llm_server):
 async def test_thinking_streams_and_signature_goes_back_unchanged(sonnet45, llm_server):
     signature = "EqQBCkYIARgCIkB+opaque/sig=="
     llm_server.push(think_then_say("Let me think.", "Answer.", signature=signature), say("ok"))
-    first = final(await collect(sonnet45, request(thinking_budget=2_000)))
+    items = await collect(sonnet45, request(thinking_budget=2_000))
+    assert thinking_text(items) == "Let me think."
+    first = final(items)
     assert first.message.content == [
         ThinkingBlock(thinking="Let me think.", signature=signature),
         TextBlock(text="Answer."),

@@ -110,14 +110,16 @@ def test_scripted(tmp_path):
     assert provider.name == "scripted"
 
 
-def test_local_without_the_module_is_a_usage_error():
+def test_local_is_routed_and_a_bad_folder_is_a_usage_error(tmp_path):
+    """Without the local module: UsageError saying so; with it: its own error for a bad folder."""
     try:
         import agent.providers.local  # noqa: F401
     except ImportError:
         with pytest.raises(UsageError, match="local provider is not available"):
-            make_provider("local:/nonexistent/checkpoint")
+            make_provider(f"local:{tmp_path}")
     else:
-        pytest.skip("agent.providers.local exists; its own tests cover local:PATH")
+        with pytest.raises(UsageError):
+            make_provider(f"local:{tmp_path}")
 
 
 def test_importing_the_factory_loads_no_sdk():
