@@ -59,7 +59,7 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
     read_only = _read_only(tool, args)
     if not await _permitted(rt, block, args, read_only):
         return ToolResult(is_error=True, content=_denied_text(rt, block.name))
-    if not read_only:
+    if not read_only and getattr(tool, "writes_work_tree", True):
         await rt.checkpoint(turn, f"before {block.name}: {_brief(args)}", "before_tool")
     result = await run_tool(rt, tool, args)
     for hook in rt.hooks.after_tool:

@@ -6,8 +6,6 @@ Nothing here is part of the runtime's contract (that is `tools/base.py`); the to
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import os
 import re
@@ -19,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .base import ToolContext, ToolResult, function_spec, validation_message
+from .base import ToolContext, ToolResult, function_spec, json_schema, validation_message
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +59,6 @@ class ToolInput(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_clean_schema)
 
 
-@functools.lru_cache(maxsize=None)
-def _schema_json(model: type[BaseModel]) -> str:
-    """Computed once per model (pydantic takes milliseconds); callers get a fresh copy."""
-    return json.dumps(model.model_json_schema())
-
-
 class BaseTool:
     """Validation, error wrapping and the JSON-schema specs shared by every tool.
 
@@ -82,7 +74,7 @@ class BaseTool:
         return self.DESCRIPTION
 
     def input_schema(self) -> dict[str, Any]:
-        return json.loads(_schema_json(self.input_model))
+        return json_schema(self.input_model)
 
     def anthropic_spec(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description(), "input_schema": self.input_schema()}

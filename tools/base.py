@@ -36,7 +36,11 @@ class ToolContext:
 
 @runtime_checkable
 class Tool(Protocol):
-    """A callable capability. Implementations live in this package."""
+    """A callable capability. Implementations live in this package.
+
+    A tool may also set `writes_work_tree = False` when its writes land outside the work tree
+    (the memory tool): the runtime then takes no checkpoint before them.
+    """
 
     name: str
     input_model: type[BaseModel]

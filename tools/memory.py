@@ -205,6 +205,9 @@ class MemoryTool(BaseTool):
     def anthropic_spec(self) -> dict[str, Any]:
         return {"type": "memory_20250818", "name": self.name}
 
+    # Memory lives under GODWIT_HOME, not in the work tree: its writes need no checkpoint.
+    writes_work_tree = False
+
     def is_read_only(self, args: dict[str, Any]) -> bool:
         return isinstance(args, dict) and args.get("command") == "view"
 
