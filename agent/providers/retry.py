@@ -227,7 +227,8 @@ async def stream_with_retries(
 
     `attempt` streams one model call and raises `Transient` when it should be tried again; it
     yields its ModelResponse only once the call is complete, so a response is never produced
-    for a broken stream and no tool call is ever executed twice."""
+    for a broken stream and no tool call is ever executed twice. `Retry.attempt` counts the
+    retries (1 = the first retry); after `policy.max_retries` of them, ProviderError."""
     retries = 0
     while True:
         try:
