@@ -1,21 +1,24 @@
 """Exact row-wise top-k indices by radix select, in Triton.
 
 Each float32 score is mapped to an int32 key whose signed order is the float order.
-Four histogram passes over the row pin down the k-th largest key 8 bits at a time
-(256 bins; each pass only counts keys that match the prefix fixed so far), then a
-collect pass writes every index whose key is above that threshold and as many as are
-still needed of those equal to it. Nothing of size (rows, row length) is allocated:
-the work space is four 256-bin histograms and two counters per row.
+Histogram rounds over the row pin down the k-th largest key a few bits at a time
+(each round only counts keys that match the prefix fixed so far); a collect pass then
+writes every index whose key is above that threshold and as many as are still needed
+of those equal to it. Nothing of size (rows, row length) is allocated.
 
-Why 8-bit digits: Triton's histogram costs about (bins / 32) operations per element
-(each thread owns bins/32 bins and popcounts ballots for each). With 2048 bins and
-three passes the top-k took 65 ms of a 32K-token layer on the H200 (2026-11-28); 256
-bins cut the per-element cost eightfold for one extra pass over the row.
+Two drivers:
+- Many rows (prefill): `_radix_topk_row_kernel`, one program per row, all rounds and
+  the collect in one launch, histograms in registers. 5-bit digits (32 bins, 7 rounds):
+  Triton's histogram costs about bins/32 operations per element (each thread owns
+  bins/32 bins and popcounts ballots for each), so few bins are cheap, and blocks with
+  no element matching the prefix skip it, which makes the late rounds one read each.
+- Few long rows (decode, batch 1): the row is split over many programs (grid axis 1);
+  four launches of `_radix_hist_kernel` with 8-bit digits meet through atomic adds into
+  a zeroed (R, 4, 256) work space, and `_radix_collect_kernel` hands out output slots
+  with atomic counters.
 
-A row may be split over several programs (grid axis 1) so that one long row (decode,
-batch 1) still fills the GPU; their histograms meet through atomic adds, and output
-slots are handed out by atomic counters. With one split the same kernels use plain
-stores and local counters, and need no zeroed work space.
+Measured on the H200 (2026-11-28, 32K-token causal layer): 2048-bin digits took 65 ms,
+256-bin digits 12.5 ms; see kernels/BENCHMARKS.md for the current figure.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def _prefix(hist_row, topk, ROUND: tl.constexpr, NB: tl.constexpr):
 @triton.jit
 def _radix_hist_kernel(
     s_ptr, len_ptr, hist_ptr, topk, n_cols, seg, stride_s,
-    ROUND: tl.constexpr, SPLITS: tl.constexpr, BLOCK: tl.constexpr, NB: tl.constexpr,
+    ROUND: tl.constexpr, BLOCK: tl.constexpr, NB: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     sp = tl.program_id(1)
@@ -95,16 +98,13 @@ def _radix_hist_kernel(
             # avoids histogram's mask argument, which older Triton releases lack.
             n_out = BLOCK - tl.sum(sel.to(tl.int32))
             hist += tl.histogram(tl.where(sel, b, 0), NB) - tl.where(bins == 0, n_out, 0)
-        if SPLITS == 1:
-            tl.store(hist_row + ROUND * NB + bins, hist)
-        else:
-            tl.atomic_add(hist_row + ROUND * NB + bins, hist)
+        tl.atomic_add(hist_row + ROUND * NB + bins, hist)
 
 
 @triton.jit
 def _radix_collect_kernel(
     s_ptr, len_ptr, hist_ptr, cnt_ptr, out_ptr, topk, n_cols, seg, stride_s, stride_o,
-    SPLITS: tl.constexpr, BLOCK: tl.constexpr, NB: tl.constexpr,
+    BLOCK: tl.constexpr, NB: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     sp = tl.program_id(1)
@@ -124,28 +124,88 @@ def _radix_collect_kernel(
     else:
         thr, need_eq = _prefix(hist_ptr + row * (4 * NB), topk, 4, NB)
         n_gt_total = topk - need_eq
-        gt_base = tl.zeros([], dtype=tl.int32)
-        eq_base = tl.zeros([], dtype=tl.int32)
         for off in range(start, end, BLOCK):
             offs = off + tl.arange(0, BLOCK)
             m = offs < end
             key = _ordered_key(tl.load(s_ptr + row * stride_s + offs, mask=m, other=0.0))
             gt = (m & (key > thr)).to(tl.int32)
             eq = (m & (key == thr)).to(tl.int32)
-            n_gt = tl.sum(gt)
-            n_eq = tl.sum(eq)
-            if SPLITS == 1:
-                g0 = gt_base
-                e0 = eq_base
-                gt_base += n_gt
-                eq_base += n_eq
-            else:
-                g0 = tl.atomic_add(cnt_ptr + row * 2, n_gt)
-                e0 = tl.atomic_add(cnt_ptr + row * 2 + 1, n_eq)
+            # Output slots are handed out by per-row counters shared by the row's programs.
+            g0 = tl.atomic_add(cnt_ptr + row * 2, tl.sum(gt))
+            e0 = tl.atomic_add(cnt_ptr + row * 2 + 1, tl.sum(eq))
             g_pos = g0 + tl.cumsum(gt, 0) - 1
             tl.store(out_row + g_pos, offs, mask=gt > 0)
             e_pos = e0 + tl.cumsum(eq, 0) - 1
             tl.store(out_row + n_gt_total + e_pos, offs, mask=(eq > 0) & (e_pos < need_eq))
+
+
+@triton.jit
+def _radix_topk_row_kernel(
+    s_ptr, len_ptr, out_ptr, topk, n_cols, stride_s, stride_o,
+    BITS: tl.constexpr, NB: tl.constexpr, ROUNDS: tl.constexpr, BLOCK: tl.constexpr,
+):
+    # One program does a whole row: every radix round and the collect, histograms in
+    # registers, no work space and one launch. Digits are BITS wide (32 bins for 5 bits:
+    # Triton's histogram costs about bins/32 operations per element), and a block with no
+    # element matching the prefix skips the histogram, so the late rounds cost one read.
+    row = tl.program_id(0).to(tl.int64)
+    length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)
+    s_row = s_ptr + row * stride_s
+    out_row = out_ptr + row * stride_o
+    if length <= topk:
+        for off in range(0, length, BLOCK):
+            offs = off + tl.arange(0, BLOCK)
+            tl.store(out_row + offs, offs, mask=offs < length)
+        for off in range(length, topk, BLOCK):
+            offs = off + tl.arange(0, BLOCK)
+            tl.store(out_row + offs, tl.full([BLOCK], -1, tl.int32), mask=offs < topk)
+    else:
+        bins = tl.arange(0, NB)
+        need = topk
+        prefix = topk * 0
+        for r in tl.static_range(ROUNDS):
+            # Round r takes the W bits below the top BITS*r (the last round what is left).
+            if 32 - BITS * (r + 1) >= 0:
+                SH = 32 - BITS * (r + 1)
+                W = BITS
+            else:
+                SH = 0
+                W = 32 - BITS * r
+            hist = tl.zeros([NB], dtype=tl.int32)
+            for off in range(0, length, BLOCK):
+                offs = off + tl.arange(0, BLOCK)
+                m = offs < length
+                key = _ordered_key(tl.load(s_row + offs, mask=m, other=0.0))
+                if r == 0:
+                    b = (key >> SH) + (1 << (BITS - 1))  # the top digit is signed
+                    sel = m
+                else:
+                    b = (key >> SH) & ((1 << W) - 1)
+                    sel = m & ((key >> (SH + W)) == prefix)
+                n_sel = tl.sum(sel.to(tl.int32))
+                if n_sel > 0:
+                    hist += tl.histogram(tl.where(sel, b, 0), NB) - tl.where(bins == 0, BLOCK - n_sel, 0)
+            chosen, need = _select_bin(hist, need, NB)
+            if r == 0:
+                prefix = chosen - (1 << (BITS - 1))
+            else:
+                prefix = (prefix << W) | chosen
+        # prefix is now the k-th largest key itself; need = how many keys equal to it to take.
+        n_gt_total = topk - need
+        gt_base = tl.zeros([], dtype=tl.int32)
+        eq_base = tl.zeros([], dtype=tl.int32)
+        for off in range(0, length, BLOCK):
+            offs = off + tl.arange(0, BLOCK)
+            m = offs < length
+            key = _ordered_key(tl.load(s_row + offs, mask=m, other=0.0))
+            gt = (m & (key > prefix)).to(tl.int32)
+            eq = (m & (key == prefix)).to(tl.int32)
+            g_pos = gt_base + tl.cumsum(gt, 0) - 1
+            tl.store(out_row + g_pos, offs, mask=gt > 0)
+            e_pos = eq_base + tl.cumsum(eq, 0) - 1
+            tl.store(out_row + n_gt_total + e_pos, offs, mask=(eq > 0) & (e_pos < need))
+            gt_base += tl.sum(gt)
+            eq_base += tl.sum(eq)
 
 
 def _default_splits(rows: int, max_len: int, block: int, device: torch.device) -> int:
@@ -159,8 +219,12 @@ def _default_splits(rows: int, max_len: int, block: int, device: torch.device) -
 
 
 def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
-                splits: int | None = None, block: int = 1024, num_warps: int = 4) -> torch.Tensor:
-    """Host wrapper without checks (callers inside the package check first): fills out (R, topk)."""
+                splits: int | None = None, block: int = 1024, num_warps: int = 4, row_bits: int = 5) -> torch.Tensor:
+    """Host wrapper without checks (callers inside the package check first): fills out (R, topk).
+
+    One split per row runs the fused row kernel with row_bits-wide digits; several splits
+    per row (few long rows: decode) run four 8-bit histogram launches and a collect launch.
+    """
     R, L = scores.shape
     if R == 0:
         return out
@@ -169,17 +233,21 @@ def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: tor
     seg = triton.cdiv(triton.cdiv(max(L, 1), splits), block) * block
     splits = max(1, triton.cdiv(max(L, 1), seg))
     if splits == 1:
-        work = torch.empty((R, ROUNDS * NUM_BINS + 2), dtype=torch.int32, device=scores.device)
-    else:
-        work = torch.zeros((R, ROUNDS * NUM_BINS + 2), dtype=torch.int32, device=scores.device)
+        # Many rows: one program per row does everything (see _radix_topk_row_kernel).
+        handle = _radix_topk_row_kernel[(R,)](
+            scores, lengths, out, topk, L, scores.stride(0), out.stride(0),
+            BITS=row_bits, NB=1 << row_bits, ROUNDS=triton.cdiv(32, row_bits), BLOCK=block, num_warps=num_warps)
+        debug_report(f"radix row kernel bits={row_bits} block={block} warps={num_warps}", handle)
+        return out
+    work = torch.zeros((R, ROUNDS * NUM_BINS + 2), dtype=torch.int32, device=scores.device)
     hist, cnt = work[:, : ROUNDS * NUM_BINS], work[:, ROUNDS * NUM_BINS:]
     grid = (R, splits)
     for rnd in range(ROUNDS):
         handle = _radix_hist_kernel[grid](scores, lengths, hist, topk, L, seg, scores.stride(0),
-                                 ROUND=rnd, SPLITS=splits, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
+                                 ROUND=rnd, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
     debug_report(f"radix hist splits={splits} block={block}", handle)
     _radix_collect_kernel[grid](scores, lengths, hist, cnt, out, topk, L, seg, scores.stride(0), out.stride(0),
-                                SPLITS=splits, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
+                                BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
     return out
 
 
