@@ -116,3 +116,19 @@ def test_import_model_is_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def test_loaded_weights_do_not_depend_on_the_files(tiny_dir, tmp_path):
+    """safetensors tensors are views of the file mapping; the loader must own its copies, or
+    rewriting or deleting a checkpoint under a running model would change or break it."""
+    folder = _copy(tiny_dir, tmp_path / "ckpt")
+    m = model.load(folder, dtype=torch.bfloat16)
+    x = torch.arange(20)[None]
+    with torch.no_grad():
+        before = m(x)
+    for shard in folder.glob("*.safetensors"):
+        size = shard.stat().st_size
+        with open(shard, "r+b") as f:  # same inode, so a live mapping would see the new bytes
+            f.write(b"\x00" * size)
+    with torch.no_grad():
+        assert torch.equal(m(x), before)
