@@ -79,9 +79,11 @@ def diff(rt: Runtime, ref: str) -> dict[str, Any]:
         d = _store(rt).diff(cp.code_ref)
     except CheckpointError as exc:
         raise _wrap(exc) from exc
-    return {"checkpoint": cp.id, "code_ref": cp.code_ref,
-            "files": [f.model_dump(mode="json") for f in d.files],
-            "conflicts": [c.model_dump(mode="json") for c in d.conflicts], "text": d.patch}
+    files = [f.model_dump(mode="json", exclude={"patch"}) for f in d.files]
+    summary = "".join(f"{f['status']:>9}  {f['path']}\n" for f in files)
+    return {"checkpoint": cp.id, "code_ref": cp.code_ref, "files": files,
+            "conflicts": [c.model_dump(mode="json") for c in d.conflicts],
+            "text": (summary + "\n" + d.text()) if files else ""}
 
 
 async def rewind(rt: Runtime, ref: str, restore: str = "both") -> dict[str, Any]:
