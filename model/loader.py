@@ -144,7 +144,7 @@ def _check_shapes(path: Path, where: dict[str, str], plan: list[str], targets: d
     by_file: dict[str, list[str]] = defaultdict(list)
     for name in plan:
         by_file[where[name]].append(name)
-        if name + SCALE_SUFFIX in where:
+        if name + SCALE_SUFFIX in where and name + SCALE_SUFFIX not in targets:
             by_file[where[name + SCALE_SUFFIX]].append(name + SCALE_SUFFIX)
     bad = []
     for fname, names in by_file.items():

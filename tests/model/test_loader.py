@@ -132,3 +132,14 @@ def test_loaded_weights_do_not_depend_on_the_files(tiny_dir, tmp_path):
             f.write(b"\x00" * size)
     with torch.no_grad():
         assert torch.equal(m(x), before)
+
+
+def test_wrong_scale_shape_is_named(fp8_dir, tmp_path):
+    folder = _copy(fp8_dir, tmp_path / "ckpt")
+    name = "model.layers.0.self_attn.q_a_proj.weight_scale_inv"
+    _edit_shard(folder, lambda t: t.update({name: torch.ones(7, 7)}) if name in t else None)
+    index = json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"]
+    assert name in index
+    for keep in (False, True):
+        with pytest.raises(CheckpointError, match=rf"{name} has shape \[7, 7\], expected \[2, 2\]"):
+            model.load(folder, keep_fp8=keep)

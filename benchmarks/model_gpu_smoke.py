@@ -1,0 +1,103 @@
+"""The model package on a CUDA device: the CPU tests' equalities, re-checked on the GPU.
+
+    python benchmarks/model_gpu_smoke.py [DEVICE]      (DEVICE defaults to cuda; cpu for a dry run)
+
+Writes tiny checkpoints (bf16 and FP8) into a temporary folder and prints one table row per check:
+CUDA float32 vs CPU float32 and vs transformers on CUDA, absorbed vs expanded MLA in bf16, cached
+decoding vs a full forward, FP8 weights kept vs dequantised, and whether `torch._scaled_mm` accepts
+DeepSeek's block scales (1x128 activations, 128x128 weights) on this GPU and torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import model  # noqa: E402
+from model.fp8 import dequantize_blocks, quantize_blocks, quantize_vectors  # noqa: E402
+from model.generate import decode_step, generate  # noqa: E402
+from model.tiny import write_tiny_checkpoint  # noqa: E402
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).abs().max() / b.float().abs().max())
+
+
+def scaled_mm_probe(dev: str) -> str:
+    """Try a block-scaled FP8 GEMM through torch._scaled_mm; report its error vs dequantise + matmul."""
+    m, k, n = 256, 512, 384
+    a, w = torch.randn(m, k, device=dev), torch.randn(n, k, device=dev) * 0.05
+    wq, ws = quantize_blocks(w, (128, 128))  # (N, K) fp8, (N/128, K/128)
+    aq, as_ = quantize_vectors(a.view(m, k // 128, 128))  # (M, K/128, 128), (M, K/128, 1)
+    aq, as_ = aq.view(m, k), as_.view(m, k // 128)
+    want = (aq.float() * as_.repeat_interleave(128, 1)) @ dequantize_blocks(wq, ws, (128, 128), torch.float32).T
+    try:
+        got = torch._scaled_mm(aq, wq.T, scale_a=as_.contiguous(), scale_b=ws.T.contiguous(), out_dtype=torch.bfloat16)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        return f"not supported here: {str(exc).splitlines()[0][:120]}"
+    return f"works, rel err {rel(got, want):.1e}"
+
+
+@torch.no_grad()
+def main() -> int:
+    logging.disable(logging.WARNING)
+    dev = sys.argv[1] if len(sys.argv) > 1 else "cuda"
+    sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="godwit-gpu-") as tmp:
+        os.environ["GODWIT_HOME"] = tmp
+        bf = write_tiny_checkpoint(Path(tmp) / "bf16", layers=3, seed=0)
+        f8 = write_tiny_checkpoint(Path(tmp) / "fp8", layers=3, seed=0, fp8=True)
+        x = torch.randint(0, 400, (2, 48), generator=torch.Generator().manual_seed(0))
+        cpu = model.load(bf, dtype=torch.float32)(x)
+        g32 = model.load(bf, device=dev, dtype=torch.float32)
+        xg = x.to(dev)
+        rows.append(("CUDA fp32 vs CPU fp32 logits (max rel)", rel(g32(xg).cpu(), cpu)))
+        try:
+            from transformers import DeepseekV32ForCausalLM
+
+            ref = DeepseekV32ForCausalLM.from_pretrained(str(bf), dtype=torch.float32, local_files_only=True).to(dev).eval()
+            rows.append(("CUDA fp32 vs transformers CUDA fp32", rel(g32(xg), ref(xg).logits)))
+            prompt = xg[:1, :12]
+            same = generate(g32, prompt, 32).tolist() == ref.generate(
+                prompt, max_new_tokens=32, min_new_tokens=32, do_sample=False, eos_token_id=None, pad_token_id=0).tolist()
+            rows.append(("greedy 32 tokens equal to transformers (1 = yes)", float(same)))
+        except ImportError as exc:
+            rows.append((f"transformers missing: {exc}", float("nan")))
+        a16 = model.load(bf, device=dev)
+        e16 = model.load(bf, device=dev, attention="expanded")
+        short = xg[:, :8]  # <= index_topk: no selection flips from bf16 rounding
+        rows.append(("bf16 absorbed vs expanded (max rel, 8 tokens)", rel(a16(short), e16(short))))
+        full = g32(xg)
+        cache = g32.new_cache(2, 48)
+        steps = [g32(xg[:, :30], 0, cache)] + [decode_step(g32, xg[:, p], p, cache)[:, None] for p in range(30, 48)]
+        rows.append(("fp32 cached decode vs full forward", rel(torch.cat(steps, 1), full)))
+        kept, deq = model.load(f8, device=dev, keep_fp8=True), model.load(f8, device=dev)
+        rows.append(("FP8 kept vs dequantised on load, bf16 (max rel)", rel(kept(xg), deq(xg))))
+        sync()
+        t0 = time.perf_counter()
+        for p in range(30, 48):
+            decode_step(g32, xg[:, p], p, cache)
+        sync()
+        rows.append(("tiny fp32 decode step, ms (plain PyTorch, 3 layers)", (time.perf_counter() - t0) / 18 * 1e3))
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {torch.cuda.get_device_name() if dev.startswith('cuda') else dev}; "
+          f"torch {torch.__version__}")
+    print()
+    print("| check | value |")
+    print("|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value:.3g} |")
+    print(f"| torch._scaled_mm with 1x128 / 128x128 block scales | {scaled_mm_probe(dev)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
