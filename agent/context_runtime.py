@@ -25,6 +25,8 @@ class ContextRuntime:
     def __init__(self, settings: ContextSettings, provider: Any) -> None:
         self.settings = settings
         self.policy = ContextPolicy(settings, provider)
+        # The turn in which automatic compaction last failed: not retried on every call of it.
+        self._failed_turn: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, provider: Any) -> "ContextRuntime":
@@ -42,10 +44,12 @@ class ContextRuntime:
         if not self.settings.enabled and not self.settings.auto_compact:
             return request
         prepared = await self.policy.prepare(request)
-        if prepared.compact:
-            done = await self._compact(rt, "auto", None)
-            if done:
+        turn = rt.session.conversation.turns
+        if prepared.compact and self._failed_turn != turn:
+            if await self._compact(rt, "auto", None):
                 prepared = await self.policy.prepare(rt.full_request())
+            else:
+                self._failed_turn = turn
         if prepared.event is not None:
             await rt.emit(prepared.event, sync=True)
         if not self.settings.enabled:

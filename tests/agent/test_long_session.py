@@ -161,3 +161,59 @@ def repo_dir(tmp_path):
     root = tmp_path / "repo"
     root.mkdir()
     return root
+
+
+def test_automatic_compaction_when_the_window_fills(repo_dir):
+    """A small window and no editing: the loop compacts on its own before a call overflows."""
+    from agent.compaction import SUMMARY_SYSTEM
+    from agent.providers.scripted import ScriptedProvider, ScriptedTurn
+
+    class Assistant(ScriptedProvider):
+        """Answers every prompt at length, and summary requests with a summary."""
+
+        def _turn(self):
+            request = self.requests[-1]
+            if request.system == SUMMARY_SYSTEM:
+                return ScriptedTurn(text=f"SUMMARY number {len(self.requests)}")
+            return ScriptedTurn(text="word " * 1200)
+
+    provider = Assistant([], context_window=20_000)
+    agent = Agent(cwd=repo_dir, provider=provider, settings={
+        "checkpoints": False, "context": {"enabled": False, "compact_at_fraction": 0.5,
+                                          "compact_keep_last_turns": 1}})
+    for i in range(12):
+        agent.run(f"question {i}")
+    compactions = [e for e in agent.events if isinstance(e, ev.Compaction)]
+    assert compactions and all(c.trigger == "auto" for c in compactions)
+    assert not any(isinstance(e, ev.Error) for e in agent.events)
+    sent = provider.requests[-1]
+    assert sent.system != SUMMARY_SYSTEM
+    assert "SUMMARY number" in sent.messages[0].content[0].text
+    assert not any(getattr(b, "text", None) == "question 0" for m in sent.messages for b in m.content)
+    estimate = len(json.dumps([m.model_dump() for m in sent.messages])) / 3.5
+    assert estimate < 20_000 * 0.6
+
+
+def test_headless_compact_flag_and_context_breakdown(llm_server, repo_dir, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OPENAI_API_KEY": "k",
+           "OPENAI_BASE_URL": llm_server.openai_url}
+    llm_server.push(say("one"), say("two"), say("SUMMARY text"), say("three"))
+    base = [sys.executable, "-m", "agent.cli", "--model", "openai:test-model"]
+    for prompt in ("first", "second"):
+        subprocess.run([*base, "-p", prompt] + (["--continue"] if prompt == "second" else []),
+                       cwd=repo_dir, env=env, check=True, capture_output=True)
+    out = subprocess.run([*base, "--continue", "--compact", "-p", "third", "--output-format",
+                          "json"], cwd=repo_dir, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    payload = json.loads(out.stdout)
+    assert payload["result"] == "three"
+    ctx = payload["context"]
+    parts = ("system_prompt", "tools", "memory", "conversation", "tool_results", "free")
+    assert all(k in ctx for k in parts)
+    assert ctx["total"] + ctx["free"] == ctx["window"]
+    assert "SUMMARY text" in json.dumps(llm_server.model_requests[-1].body)
