@@ -6,7 +6,6 @@ the chosen options need.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,6 @@ from agent.session import (
     open_session,
 )
 from agent.settings import Settings, load_settings
-
-log = logging.getLogger("godwit")
 
 
 @dataclass
@@ -52,9 +49,9 @@ def open_runtime(opts: Options) -> Runtime:
         raise UsageError(f"--cwd {cwd} is not a directory")
     home = (opts.home or godwit_home()).expanduser().resolve()
     settings = load_settings(home, cwd, opts.overrides)
+    # A torn last line of the log is reported through `session.warnings` (the headless
+    # printer and the UI show them).
     session, resumed_from = _session(opts, home, cwd, settings)
-    for warning in session.warnings:
-        log.warning(warning)
     provider = opts.provider or make_provider(settings)
     tools = _tools(settings, home, cwd) + list(opts.extra_tools)
     names = [t.name for t in tools]

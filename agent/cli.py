@@ -67,7 +67,15 @@ def _prompt_text(value: str) -> str:
     return value
 
 
+def _notice(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (a model's retirement date, say) as one line on stderr, not a source excerpt."""
+    print(f"godwit: notice: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    warnings.showwarning = _notice
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         from agent.commands import run_subcommand

@@ -32,6 +32,8 @@ async def _line_mode(agent, first_prompt: str | None) -> int:
     out = sys.stdout
     out.write(f"godwit — session {rt.id} in {rt.cwd} ({rt.settings.model}). "
               "Ctrl-D to quit, Ctrl-C to interrupt.\n")
+    for warning in rt.session.warnings:
+        out.write(f"warning: {warning}\n")
     prompt = first_prompt
     while True:
         if prompt is None:

@@ -166,9 +166,12 @@ def warn_if_retiring(info: ModelInfo) -> str | None:
     notice once per process."""
     if not info.retires:
         return None
+    from datetime import date
+
+    when = "was retired" if date.fromisoformat(str(info.retires)) <= date.today() else "retires"
     notice = (
-        f"Model {info.id} is retired by the provider on {info.retires}; pick a newer one with "
-        "--model anthropic:claude-sonnet-5-5 or the `model` key in settings."
+        f"Model {info.id} {when} on {info.retires} (Anthropic's deprecation schedule); pick a "
+        "newer one with --model anthropic:claude-sonnet-5-5 or the `model` key in settings."
     )
     warnings.warn(notice, ModelDeprecationWarning, stacklevel=3)
     return notice
