@@ -46,7 +46,7 @@ class Options:
 def open_runtime(opts: Options) -> Runtime:
     cwd = Path(opts.cwd).expanduser().resolve()
     if not cwd.is_dir():
-        raise UsageError(f"--cwd {cwd} is not a directory")
+        raise UsageError(f"The working directory {cwd} does not exist or is not a directory")
     home = (opts.home or godwit_home()).expanduser().resolve()
     settings = load_settings(home, cwd, opts.overrides)
     # A torn last line of the log is reported through `session.warnings` (the headless

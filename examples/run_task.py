@@ -19,6 +19,7 @@ from agent.providers.scripted import ScriptedProvider
 
 def main() -> int:
     repo = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="godwit-example-"))
+    repo.mkdir(parents=True, exist_ok=True)
     prompt = sys.argv[2] if len(sys.argv) > 2 else "Create hello.py that prints 'hello', then run it."
     provider = None
     if not os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("GODWIT_MODEL"):

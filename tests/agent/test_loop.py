@@ -260,7 +260,7 @@ def test_usage_errors(repo):
     agent = Agent(cwd=repo, provider=scripted())
     with pytest.raises(UsageError):
         agent.run("   ")
-    with pytest.raises(UsageError, match="not a directory"):
+    with pytest.raises(UsageError, match="is not a directory"):
         Agent(cwd=repo / "missing", provider=scripted()).runtime()
 
 
