@@ -32,18 +32,35 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def scaled_mm_probe(dev: str) -> str:
-    """Try a block-scaled FP8 GEMM through torch._scaled_mm; report its error vs dequantise + matmul."""
-    m, k, n = 256, 512, 384
-    a, w = torch.randn(m, k, device=dev), torch.randn(n, k, device=dev) * 0.05
-    wq, ws = quantize_blocks(w, (128, 128))  # (N, K) fp8, (N/128, K/128)
-    aq, as_ = quantize_vectors(a.view(m, k // 128, 128))  # (M, K/128, 128), (M, K/128, 1)
-    aq, as_ = aq.view(m, k), as_.view(m, k // 128)
-    want = (aq.float() * as_.repeat_interleave(128, 1)) @ dequantize_blocks(wq, ws, (128, 128), torch.float32).T
-    try:
-        got = torch._scaled_mm(aq, wq.T, scale_a=as_.contiguous(), scale_b=ws.T.contiguous(), out_dtype=torch.bfloat16)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        return f"not supported here: {str(exc).splitlines()[0][:120]}"
-    return f"works, rel err {rel(got, want):.1e}"
+    """Block-scaled FP8 GEMM through torch._scaled_mm vs dequantise + float32 matmul."""
+    from model.fp8 import scaled_mm_blockwise
+
+    results = []
+    for m, k, n in ((256, 512, 384), (7, 1536, 7168), (33, 7168, 2048)):
+        a, w = torch.randn(m, k, device=dev), torch.randn(n, k, device=dev) * 0.05
+        wq, ws = quantize_blocks(w, (128, 128))  # (N, K) fp8, (N/128, K/128)
+        aq, as_ = quantize_vectors(a.view(m, k // 128, 128))  # (M, K/128, 128), (M, K/128, 1)
+        a_deq = (aq.float() * as_).view(m, k)
+        want = a_deq @ dequantize_blocks(wq, ws, (128, 128), torch.float32).T
+        try:
+            got = scaled_mm_blockwise(a, wq, ws, torch.bfloat16)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            return f"not supported here: {str(exc).splitlines()[0][:120]}"
+        results.append(f"{m}x{k}x{n}: {rel(got, want):.1e}")
+    return "works; max rel err " + ", ".join(results)
+
+
+@torch.no_grad()
+def fp8_linear_check(dev: str) -> str:
+    """FP8Linear's forward (the FP8 GEMM path on CUDA) against its own dequantised weight."""
+    from model.fp8 import FP8Linear
+
+    lin = FP8Linear(1536, 7168).to(dev)
+    wq, ws = quantize_blocks(torch.randn(7168, 1536, device=dev) * 0.03, (128, 128))
+    lin.weight.data, lin.weight_scale_inv.data = wq, ws
+    x = torch.randn(2, 5, 1536, device=dev, dtype=torch.bfloat16)
+    used = "FP8 GEMM" if lin._gemm_ok(x) else "dequantise"
+    return f"{used}, max rel err {rel(lin(x), x.float() @ lin.dense_weight(torch.float32).T):.1e}"
 
 
 @torch.no_grad()
@@ -96,6 +113,7 @@ def main() -> int:
     for name, value in rows:
         print(f"| {name} | {value:.3g} |")
     print(f"| torch._scaled_mm with 1x128 / 128x128 block scales | {scaled_mm_probe(dev)} |")
+    print(f"| FP8Linear(1536 -> 7168) on (2, 5, 1536) bf16 vs dequantise + matmul | {fp8_linear_check(dev)} |")
     return 0
 
 

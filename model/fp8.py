@@ -77,12 +77,40 @@ def quantize_vectors(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (x.float() / scale).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn), scale
 
 
+def scaled_mm_blockwise(x: torch.Tensor, weight: torch.Tensor, scale_inv: torch.Tensor,
+                        out_dtype: torch.dtype) -> torch.Tensor:
+    """`x (M, K) @ W^T` as one FP8 GEMM with DeepSeek's scaling: activations quantised per token
+    and 128-column block (1x128), weights per 128x128 block. CUDA (Hopper) only, K and N multiples
+    of 128.
+
+    cuBLASLt wants both scale tensors "outer-dim-major" (stride 1 along the first axis) and the
+    weight scales' K-blocks padded to a multiple of 4; M is padded to a multiple of 4 as well.
+    """
+    m, k = x.shape
+    n = weight.shape[0]
+    blocks = k // 128
+    xq, xs = quantize_vectors(x.reshape(m, blocks, 128))  # (M, K/128, 128), (M, K/128, 1)
+    pad_m = -m % 4
+    xq, xs = xq.reshape(m, k), xs.reshape(m, blocks)  # (M, K), (M, K/128)
+    if pad_m:
+        xq = torch.cat((xq, xq.new_zeros(pad_m, k)))
+        xs = torch.cat((xs, xs.new_ones(pad_m, blocks)))
+    l4 = blocks + (-blocks % 4)
+    ws = scale_inv.new_ones(n // 128, l4)
+    ws[:, :blocks] = scale_inv  # (N/128, L4)
+    out = torch._scaled_mm(xq, weight.t(), scale_a=xs.t().contiguous().t(), scale_b=ws.t(),
+                           out_dtype=out_dtype)  # (M + pad, N)
+    return out[:m]
+
+
 class FP8Linear(nn.Module):
     """`y = x W^T` with `W` kept in FP8 e4m3 and one float32 scale per weight block.
 
-    On every device this dequantises the weight and runs a matmul in the activation dtype, which is
-    exact up to the activation dtype's rounding; the Triton kernels package supplies fused
-    block-scaled FP8 matmuls for the GPU engine.
+    On CUDA with 128x128 blocks and both widths multiples of 128, one block-scaled FP8 GEMM
+    (`scaled_mm_blockwise`, activations quantised per 1x128 as DeepSeek's reference does; checked
+    on an H200 at ~3e-3 relative error vs dequantise + matmul, i.e. bf16 output rounding).
+    Elsewhere (the CPU, tiny test shapes) it dequantises the weight and runs a matmul in the
+    activation dtype, which is exact up to that dtype's rounding.
     """
 
     def __init__(self, in_features: int, out_features: int, block: tuple[int, int] = (128, 128)):
@@ -98,7 +126,15 @@ class FP8Linear(nn.Module):
         return dequantize_blocks(self.weight, self.weight_scale_inv, self.block, dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._gemm_ok(x):
+            flat = x.reshape(-1, self.in_features)  # (N, in)
+            out = scaled_mm_blockwise(flat, self.weight, self.weight_scale_inv, x.dtype)  # (N, out)
+            return out.reshape(*x.shape[:-1], self.out_features)  # (..., out)
         return nn.functional.linear(x, self.dense_weight(x.dtype))
+
+    def _gemm_ok(self, x: torch.Tensor) -> bool:
+        return (x.is_cuda and self.block == (128, 128) and self.in_features % 128 == 0
+                and self.out_features % 128 == 0 and x.dtype in (torch.bfloat16, torch.float16))
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, block={self.block}"
