@@ -28,6 +28,7 @@ import triton
 import triton.language as tl
 
 from .._common import check, check_same_device, check_tensor, debug_report, next_pow2
+from .row import CAND_CAP, radix_topk_rows
 
 NUM_BINS = 256
 ROUNDS = 4  # 4 x 8 bits = the whole 32-bit key
@@ -139,75 +140,6 @@ def _radix_collect_kernel(
             tl.store(out_row + n_gt_total + e_pos, offs, mask=(eq > 0) & (e_pos < need_eq))
 
 
-@triton.jit
-def _radix_topk_row_kernel(
-    s_ptr, len_ptr, out_ptr, topk, n_cols, stride_s, stride_o,
-    BITS: tl.constexpr, NB: tl.constexpr, ROUNDS: tl.constexpr, BLOCK: tl.constexpr,
-):
-    # One program does a whole row: every radix round and the collect, histograms in
-    # registers, no work space and one launch. Digits are BITS wide (32 bins for 5 bits:
-    # Triton's histogram costs about bins/32 operations per element), and a block with no
-    # element matching the prefix skips the histogram, so the late rounds cost one read.
-    row = tl.program_id(0).to(tl.int64)
-    length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)
-    s_row = s_ptr + row * stride_s
-    out_row = out_ptr + row * stride_o
-    if length <= topk:
-        for off in range(0, length, BLOCK):
-            offs = off + tl.arange(0, BLOCK)
-            tl.store(out_row + offs, offs, mask=offs < length)
-        for off in range(length, topk, BLOCK):
-            offs = off + tl.arange(0, BLOCK)
-            tl.store(out_row + offs, tl.full([BLOCK], -1, tl.int32), mask=offs < topk)
-    else:
-        bins = tl.arange(0, NB)
-        need = topk
-        prefix = topk * 0
-        for r in tl.static_range(ROUNDS):
-            # Round r takes the W bits below the top BITS*r (the last round what is left).
-            if 32 - BITS * (r + 1) >= 0:
-                SH = 32 - BITS * (r + 1)
-                W = BITS
-            else:
-                SH = 0
-                W = 32 - BITS * r
-            hist = tl.zeros([NB], dtype=tl.int32)
-            for off in range(0, length, BLOCK):
-                offs = off + tl.arange(0, BLOCK)
-                m = offs < length
-                key = _ordered_key(tl.load(s_row + offs, mask=m, other=0.0))
-                if r == 0:
-                    b = (key >> SH) + (1 << (BITS - 1))  # the top digit is signed
-                    sel = m
-                else:
-                    b = (key >> SH) & ((1 << W) - 1)
-                    sel = m & ((key >> (SH + W)) == prefix)
-                n_sel = tl.sum(sel.to(tl.int32))
-                if n_sel > 0:
-                    hist += tl.histogram(tl.where(sel, b, 0), NB) - tl.where(bins == 0, BLOCK - n_sel, 0)
-            chosen, need = _select_bin(hist, need, NB)
-            if r == 0:
-                prefix = chosen - (1 << (BITS - 1))
-            else:
-                prefix = (prefix << W) | chosen
-        # prefix is now the k-th largest key itself; need = how many keys equal to it to take.
-        n_gt_total = topk - need
-        gt_base = tl.zeros([], dtype=tl.int32)
-        eq_base = tl.zeros([], dtype=tl.int32)
-        for off in range(0, length, BLOCK):
-            offs = off + tl.arange(0, BLOCK)
-            m = offs < length
-            key = _ordered_key(tl.load(s_row + offs, mask=m, other=0.0))
-            gt = (m & (key > prefix)).to(tl.int32)
-            eq = (m & (key == prefix)).to(tl.int32)
-            g_pos = gt_base + tl.cumsum(gt, 0) - 1
-            tl.store(out_row + g_pos, offs, mask=gt > 0)
-            e_pos = eq_base + tl.cumsum(eq, 0) - 1
-            tl.store(out_row + n_gt_total + e_pos, offs, mask=(eq > 0) & (e_pos < need))
-            gt_base += tl.sum(gt)
-            eq_base += tl.sum(eq)
-
-
 def _default_splits(rows: int, max_len: int, block: int, device: torch.device) -> int:
     """Split long rows when there are too few rows to cover the SMs twice."""
     if device.type != "cuda":
@@ -219,10 +151,10 @@ def _default_splits(rows: int, max_len: int, block: int, device: torch.device) -
 
 
 def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
-                splits: int | None = None, block: int = 1024, num_warps: int = 4, row_bits: int = 5) -> torch.Tensor:
+                splits: int | None = None, block: int = 1024, num_warps: int = 4, cand_cap: int = CAND_CAP) -> torch.Tensor:
     """Host wrapper without checks (callers inside the package check first): fills out (R, topk).
 
-    One split per row runs the fused row kernel with row_bits-wide digits; several splits
+    One split per row runs the fused row kernel (cand_cap: its candidate buffer); several splits
     per row (few long rows: decode) run four 8-bit histogram launches and a collect launch.
     """
     R, L = scores.shape
@@ -233,12 +165,8 @@ def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: tor
     seg = triton.cdiv(triton.cdiv(max(L, 1), splits), block) * block
     splits = max(1, triton.cdiv(max(L, 1), seg))
     if splits == 1:
-        # Many rows: one program per row does everything (see _radix_topk_row_kernel).
-        handle = _radix_topk_row_kernel[(R,)](
-            scores, lengths, out, topk, L, scores.stride(0), out.stride(0),
-            BITS=row_bits, NB=1 << row_bits, ROUNDS=triton.cdiv(32, row_bits), BLOCK=block, num_warps=num_warps)
-        debug_report(f"radix row kernel bits={row_bits} block={block} warps={num_warps}", handle)
-        return out
+        # Many rows: one program per row does everything (see row.py).
+        return radix_topk_rows(scores, lengths, topk, out, block=block, num_warps=num_warps, cap=cand_cap)
     work = torch.zeros((R, ROUNDS * NUM_BINS + 2), dtype=torch.int32, device=scores.device)
     hist, cnt = work[:, : ROUNDS * NUM_BINS], work[:, ROUNDS * NUM_BINS:]
     grid = (R, splits)

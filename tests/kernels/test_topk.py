@@ -5,6 +5,7 @@ import torch
 
 from kernels import KernelInputError, radix_topk
 from kernels.testing import poison_, topk_mismatch
+from kernels.topk.kernel import radix_topk_
 
 
 @pytest.mark.parametrize("splits", [1, 3])
@@ -17,6 +18,20 @@ def test_radix_topk_matches_torch_topk(device, splits):
     out = poison_(torch.empty((R, K), dtype=torch.int32, device=device))
     radix_topk(scores, lengths, K, out=out, splits=splits)
     # Radix select is exact on the float32 keys, so no tolerance is needed.
+    assert topk_mismatch(out, scores, lengths, K, rtol=0.0) is None
+
+
+@pytest.mark.parametrize("cap", [4096, 8])
+def test_row_kernel_candidate_buffer_and_its_overflow(device, cap):
+    # The one-program-per-row path keeps the keys sharing the threshold's top bits in a
+    # buffer; with cap 8 the tied rows overflow it and take the whole-row fallback.
+    R, L, K = 5, 700, 100
+    scores = torch.randn(R, L, device=device)
+    scores[0] = scores[0].mul(3).round()  # ties: hundreds of equal keys at the threshold
+    scores[1] = 1.0 + torch.rand(L, device=device) * 1e-3  # a narrow range: all keys share their top bits
+    lengths = torch.tensor([700, 700, 650, 101, 99], dtype=torch.int32, device=device)
+    out = poison_(torch.empty((R, K), dtype=torch.int32, device=device))
+    radix_topk_(scores, lengths, K, out, splits=1, block=128, cand_cap=cap)
     assert topk_mismatch(out, scores, lengths, K, rtol=0.0) is None
 
 

@@ -1,0 +1,180 @@
+"""Row-wise radix top-k for many rows: one program per row, one launch (used by prefill).
+
+Round 0-2 histogram the row's keys 5 bits at a time (32 bins: Triton's histogram costs
+about bins/32 operations per element, so few bins are cheap) and fix the top 15 bits of
+the k-th largest key. One more pass writes every index whose 15-bit prefix is larger
+straight to the output and copies the keys sharing the prefix (the candidates, typically
+a few percent of the row) to a per-row buffer. Rounds 3-6 and the final collect then
+read only that buffer. If a row has more candidates than the buffer holds (heavy ties),
+the same rounds read the whole row instead, filtering on the prefix: slower, same answer.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .._common import debug_report
+
+BITS = 5  # digit width of every round
+NB = 32  # bins per round (1 << BITS)
+FULL_ROUNDS = 3  # rounds over the full row before compaction: 15 bits of prefix
+PREFIX_SHIFT = 32 - BITS * FULL_ROUNDS  # key >> PREFIX_SHIFT is the compacted prefix
+CAND_CAP = 4096  # candidates kept per row
+
+
+@triton.jit
+def _ordered_key(x):
+    # Signed int32 whose order is the float order (negative floats flip their magnitude bits).
+    i = x.to(tl.int32, bitcast=True)
+    return tl.where(i < 0, i ^ 0x7FFFFFFF, i)
+
+
+@triton.jit
+def _select_bin(hist, need, NBINS: tl.constexpr):
+    # The bin holding the need-th largest element, and how many still to take inside it.
+    bins = tl.arange(0, NBINS)
+    at_or_above = tl.sum(hist) - tl.cumsum(hist, 0) + hist  # (NBINS,) non-increasing
+    b = tl.sum((at_or_above >= need).to(tl.int32)) - 1
+    above = tl.sum(tl.where(bins > b, hist, 0))
+    return b, need - above
+
+
+@triton.jit
+def _round_hist(src, n, prefix, SH: tl.constexpr, W: tl.constexpr, FIRST: tl.constexpr,
+                KEYS: tl.constexpr, BLOCK: tl.constexpr, NBINS: tl.constexpr):
+    # Histogram of the W-bit digit at SH of the keys whose bits above SH+W equal prefix.
+    # src holds float scores (KEYS=False) or already-ordered int32 keys (the candidates).
+    bins = tl.arange(0, NBINS)
+    hist = tl.zeros([NBINS], dtype=tl.int32)
+    for off in range(0, n, BLOCK):
+        offs = off + tl.arange(0, BLOCK)
+        m = offs < n
+        if KEYS:
+            key = tl.load(src + offs, mask=m, other=0)
+        else:
+            key = _ordered_key(tl.load(src + offs, mask=m, other=0.0))
+        if FIRST:
+            b = (key >> SH) + (1 << (W - 1))  # the top digit is signed
+            sel = m
+        else:
+            b = (key >> SH) & ((1 << W) - 1)
+            sel = m & ((key >> (SH + W)) == prefix)
+        n_sel = tl.sum(sel.to(tl.int32))
+        if n_sel > 0:  # late rounds select few keys: skip the histogram of empty blocks
+            # Unselected keys land in bin 0 and are taken out again (older Triton's histogram has no mask).
+            hist += tl.histogram(tl.where(sel, b, 0), NBINS) - tl.where(bins == 0, BLOCK - n_sel, 0)
+    return hist
+
+
+@triton.jit
+def _refine_and_collect(src, sidx, n, prefix, need, out_row, base, p15,
+                        KEYS: tl.constexpr, BLOCK: tl.constexpr, NBINS: tl.constexpr,
+                        DIGIT: tl.constexpr, FULL: tl.constexpr):
+    # The remaining rounds over the keys whose top DIGIT*FULL bits equal p15 (the
+    # candidates), then write the `need` largest of them to out_row[base : base + need]:
+    # those above the k-th key first, then as many keys equal to it as still needed.
+    need_all = need
+    for r in tl.static_range(FULL, (32 + DIGIT - 1) // DIGIT):
+        # Round r takes the W bits below the top DIGIT*r (the last round what is left).
+        if 32 - DIGIT * (r + 1) >= 0:
+            SH = 32 - DIGIT * (r + 1)
+            W = DIGIT
+        else:
+            SH = 0
+            W = 32 - DIGIT * r
+        hist = _round_hist(src, n, prefix, SH, W, False, KEYS, BLOCK, NBINS)
+        chosen, need = _select_bin(hist, need, NBINS)
+        prefix = (prefix << W) | chosen
+    # prefix is now the k-th largest key; `need` of the keys equal to it are taken.
+    eq_start = base + need_all - need
+    gt_base = base
+    eq_base = eq_start
+    for off in range(0, n, BLOCK):
+        offs = off + tl.arange(0, BLOCK)
+        m = offs < n
+        if KEYS:
+            key = tl.load(src + offs, mask=m, other=0)
+            idx = tl.load(sidx + offs, mask=m, other=0)
+        else:
+            key = _ordered_key(tl.load(src + offs, mask=m, other=0.0))
+            idx = offs
+        mine = m & ((key >> (32 - DIGIT * FULL)) == p15)
+        gt = (mine & (key > prefix)).to(tl.int32)
+        eq = (mine & (key == prefix)).to(tl.int32)
+        g_pos = gt_base + tl.cumsum(gt, 0) - 1
+        tl.store(out_row + g_pos, idx, mask=gt > 0)
+        e_pos = eq_base + tl.cumsum(eq, 0) - 1
+        tl.store(out_row + e_pos, idx, mask=(eq > 0) & (e_pos < eq_start + need))
+        gt_base += tl.sum(gt)
+        eq_base += tl.sum(eq)
+
+
+@triton.jit
+def _radix_topk_row_kernel(
+    s_ptr, len_ptr, out_ptr, ckey_ptr, cidx_ptr, topk, n_cols, stride_s, stride_o, cap,
+    DIGIT: tl.constexpr, NBINS: tl.constexpr, FULL: tl.constexpr, BLOCK: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)  # lengths outside [0, L] are clamped
+    s_row = s_ptr + row * stride_s
+    out_row = out_ptr + row * stride_o
+    if length <= topk:
+        # Every key is taken, at its own position; the rest of the row is -1.
+        for off in range(0, length, BLOCK):
+            offs = off + tl.arange(0, BLOCK)
+            tl.store(out_row + offs, offs, mask=offs < length)
+        for off in range(length, topk, BLOCK):
+            offs = off + tl.arange(0, BLOCK)
+            tl.store(out_row + offs, tl.full([BLOCK], -1, tl.int32), mask=offs < topk)
+    else:
+        need = topk
+        prefix = topk * 0
+        for r in tl.static_range(FULL):
+            SH = 32 - DIGIT * (r + 1)
+            hist = _round_hist(s_row, length, prefix, SH, DIGIT, r == 0, False, BLOCK, NBINS)
+            chosen, need = _select_bin(hist, need, NBINS)
+            if r == 0:
+                prefix = chosen - (1 << (DIGIT - 1))
+            else:
+                prefix = (prefix << DIGIT) | chosen
+        # Compaction pass: keys with a larger prefix are in the top-k for sure; keys with
+        # this prefix are the candidates for the `need` slots left.
+        ckey = ckey_ptr + row * cap
+        cidx = cidx_ptr + row * cap
+        g_base = tl.zeros([], dtype=tl.int32)
+        c_base = tl.zeros([], dtype=tl.int32)
+        for off in range(0, length, BLOCK):
+            offs = off + tl.arange(0, BLOCK)
+            m = offs < length
+            key = _ordered_key(tl.load(s_row + offs, mask=m, other=0.0))
+            pre = key >> (32 - DIGIT * FULL)
+            gt = (m & (pre > prefix)).to(tl.int32)
+            cand = (m & (pre == prefix)).to(tl.int32)
+            tl.store(out_row + g_base + tl.cumsum(gt, 0) - 1, offs, mask=gt > 0)
+            c_pos = c_base + tl.cumsum(cand, 0) - 1
+            keep = (cand > 0) & (c_pos < cap)
+            tl.store(ckey + c_pos, key, mask=keep)
+            tl.store(cidx + c_pos, offs, mask=keep)
+            g_base += tl.sum(gt)
+            c_base += tl.sum(cand)
+        if c_base <= cap:
+            _refine_and_collect(ckey, cidx, c_base, prefix, need, out_row, g_base, prefix,
+                                True, BLOCK, NBINS, DIGIT, FULL)
+        else:  # too many candidates for the buffer: filter the whole row again (same answer)
+            _refine_and_collect(s_row, cidx, length, prefix, need, out_row, g_base, prefix,
+                                False, BLOCK, NBINS, DIGIT, FULL)
+
+
+def radix_topk_rows(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
+                    block: int = 2048, num_warps: int = 4, cap: int = CAND_CAP) -> torch.Tensor:
+    """Fill out (R, topk) with each row's top-k indices: one program per row (no checks here)."""
+    R, L = scores.shape
+    cap = max(1, min(cap, L))
+    cand = torch.empty((2, R, cap), dtype=torch.int32, device=scores.device)  # keys, indices
+    handle = _radix_topk_row_kernel[(R,)](
+        scores, lengths, out, cand[0], cand[1], topk, L, scores.stride(0), out.stride(0), cap,
+        DIGIT=BITS, NBINS=NB, FULL=FULL_ROUNDS, BLOCK=block, num_warps=num_warps)
+    debug_report(f"radix row kernel block={block} warps={num_warps} cap={cap}", handle)
+    return out
