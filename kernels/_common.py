@@ -65,8 +65,10 @@ def debug_report(name: str, handle: object) -> None:
         return
     meta = getattr(handle, "metadata", None)
     shared = getattr(meta, "shared", None) if meta is not None else None
+    ptx = (getattr(handle, "asm", None) or {}).get("ptx", "")
+    mma = f"wgmma x{ptx.count('wgmma.mma_async')}, mma.sync x{ptx.count('mma.sync')}" if ptx else "no ptx"
     line = f"[kernel] {name}: regs {getattr(handle, 'n_regs', '?')}, spills {getattr(handle, 'n_spills', '?')}, " \
-           f"shared {shared} B"
+           f"shared {shared} B, {mma}"
     if line not in _REPORTED:
         _REPORTED.add(line)
         print(line, flush=True)

@@ -106,7 +106,7 @@ def bench_mla(sweep: bool) -> None:
     if sweep:
         # Swept on the H200 on 2026-11-28 (BENCHMARKS.md): every other tile shape was slower or
         # spilled; BH32/BK64/4 warps (11.0 ms) is the runner-up, kept to watch the spread.
-        configs += [dict(BH=32, BK=64, num_warps=4, num_stages=2)]
+        configs += [dict(BH=32, BK=64, num_warps=4, num_stages=2), dict(BH=64, BK=128, num_warps=8, num_stages=1)]
     for cfg in configs:
         try:
             ms = bench(lambda: sparse_mla(q, kv, idx, 576**-0.5, config=cfg))
@@ -158,7 +158,7 @@ def bench_decode() -> None:
         lse = torch.empty(B, H, device="cuda")
         flop = mla_flop(B, H, topk)
         nbytes = q.numel() * 2 + out.numel() * 2 + idx.numel() * 4 + B * topk * 576 * 2
-        for splits in (None, 1, 2, 4) if B > 1 else (None, 16, 32, 64):
+        for splits in (None, 2) if B > 1 else (None, 16):
             ms = bench(lambda: sparse_mla_decode(q, cache, bt, lens, idx, 576**-0.5, num_splits=splits,
                                                  out=out, lse=lse), graph=True)
             row(f"triton decode B{B}, cache {max_len}, splits {splits or 'auto'}", ms, flop, nbytes)
@@ -211,7 +211,7 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
         configs = [None]
         if sweep and T == 32768:
             # Swept 2026-11-28: topk_block 1024 (21.6 ms), 4096 with 8 warps (23.8), 2048 with 8 warps (23.7).
-            configs += [dict(topk_block=2048, topk_warps=2), dict(topk_block=1024, topk_warps=2)]
+            configs += [dict(topk_block=1024), dict(topk_block=2048, topk_warps=8)]
         for cfg in configs:
             try:
                 ms = bench(lambda: lightning_indexer(q, k, w, 2048, q_pos, ks, config=cfg), rep_ms=500 if T < 100000 else 1500)
