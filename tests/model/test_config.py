@@ -95,3 +95,22 @@ def test_save_pretrained_folder_loads_and_matches(reference, tmp_path):
     ours = model.load(tmp_path, dtype=torch.float32)
     x = torch.randint(0, 400, (1, 40), generator=torch.Generator().manual_seed(0))
     assert rel_err(ours(x), reference(x).logits) < 1e-4
+
+
+def test_release_scale_architecture_on_meta(released):
+    """At the released width, our module's tensors are exactly the release's names and shapes
+    (the MTP layer aside), and the parameter count is DeepSeek-V3's 671B plus the indexers."""
+    from model.tiny import checkpoint_shapes
+    from model.transformer import DeepseekV32
+
+    cfg = read_config(RELEASED)
+    with torch.device("meta"):
+        m = DeepseekV32(cfg)
+    ours = {n: tuple(t.shape) for n, t in m.named_parameters()}
+    ours.update({n: tuple(t.shape) for n, t in m.named_buffers() if n != "inv_freq"})
+    release = {n: s for n, s in checkpoint_shapes(released).items() if not n.startswith("model.layers.61.")}
+    assert ours == release
+    total = sum(t.numel() for t in m.parameters())
+    indexer = sum(t.numel() for n, t in m.named_parameters() if ".indexer." in n)
+    assert indexer == 61 * (1536 * 64 * 128 + 7168 * 128 + 2 * 128 + 7168 * 64)
+    assert round((total - indexer) / 1e9) == 671
