@@ -21,6 +21,10 @@ from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenU
 from agent.providers.convert import openai_messages
 
 
+# Prompt tokens run through the model per forward call while prefilling.
+PREFILL_CHUNK = 1024
+
+
 class LocalProvider:
     """Greedy generation with the in-process model; one request at a time."""
 
@@ -131,7 +135,7 @@ class LocalProvider:
         """Worker thread: greedy decode, pushing (n_tokens, text) pieces, then None."""
         import torch
 
-        from model.generate import decode_step, prefill
+        from model.generate import decode_step
 
         def put(item: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
@@ -140,7 +144,13 @@ class LocalProvider:
             with self._lock, torch.inference_mode():
                 prompt = torch.tensor([ids], dtype=torch.long, device=self.device)
                 cache = self.net.new_cache(1, len(ids) + budget)
-                logits = prefill(self.net, prompt, cache)
+                # Chunked prefill: attention scores stay (chunk, T), not (T, T).
+                for start in range(0, len(ids) - PREFILL_CHUNK, PREFILL_CHUNK):
+                    if stop.is_set():
+                        break
+                    self.net(prompt[:, start:start + PREFILL_CHUNK], start=start, cache=cache)
+                last = max(0, (len(ids) - 1) // PREFILL_CHUNK * PREFILL_CHUNK)
+                logits = self.net(prompt[:, last:], start=last, cache=cache)[:, -1]
                 decoder = self.tokenizer.stream()
                 eos = self.tokenizer.eos_id
                 for step in range(budget):
