@@ -142,13 +142,15 @@ class StreamParser:
         pos, _, marker = min(hits)  # earliest; the longest marker wins a tie
         if marker == DSML_OPEN:
             rest = self._buf[pos:]
-            if CALLS_START.startswith(rest) and not final:
+            end = rest.find(">", 0, 64)
+            if not final and (CALLS_START.startswith(rest) or (end < 0 and len(rest) < 64)):
                 self._emit(events, self._buf[:pos])
                 self._buf = rest
-                return False  # wait for enough text to tell which marker this is
-            events.append(ParseError(f"unknown DSML marker {rest[:40]!r} outside a {CALLS_START} block", rest[:40]))
-            self._emit(events, self._buf[: pos + len(DSML_OPEN)])
-            self._buf = self._buf[pos + len(DSML_OPEN):]
+                return False  # wait until the whole tag (or 64 characters) is here
+            tag = rest[: end + 1] if end >= 0 else rest[:64]
+            events.append(ParseError(f"unknown DSML marker {tag!r} outside a {CALLS_START} block", tag))
+            self._emit(events, self._buf[: pos + len(tag)])  # kept as visible text
+            self._buf = self._buf[pos + len(tag):]
             return True
         self._emit(events, self._buf[:pos])
         self._buf = self._buf[pos + len(marker):]

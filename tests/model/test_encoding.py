@@ -131,3 +131,26 @@ def test_bad_conversations_are_clear_errors():
         encode_messages([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{"}}]}])
     with pytest.raises(EncodingError, match="function tool"):
         encode_messages([{"role": "system", "content": "", "tools": [{"type": "function"}]}])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_chunking_never_changes_the_result(golden, seed):
+    import random
+
+    messages, _ = golden
+    rng = random.Random(seed)
+    texts = [completion_of(messages, 4), completion_of(messages, -6),
+             'r</think>x <｜DSML｜nope> y\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name="f">\n'
+             '<｜DSML｜parameter name="a" string="false">[1, 2]</｜DSML｜parameter>\n</｜DSML｜invoke>\n'
+             '<｜DSML｜invoke name="g">\n<｜DSML｜parameter name="b" string="false">{oops</｜DSML｜parameter>\n'
+             '</｜DSML｜invoke>\n</｜DSML｜function_calls>tail']
+    for text in texts:
+        whole = parse_completion(text)
+        parser, events, pos = StreamParser(), [], 0
+        while pos < len(text):
+            step = rng.randint(1, 12)
+            events += parser.feed(text[pos:pos + step])
+            pos += step
+        streamed = collect(events + parser.finish())
+        assert normalised(streamed) == normalised(whole)
+        assert streamed["parse_errors"] == whole["parse_errors"]
