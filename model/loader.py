@@ -59,7 +59,7 @@ def load_checkpoint(path: str | Path, device: Any = "cpu", dtype: torch.dtype | 
         by_file[where[name]].append(name)
     for fname, names in by_file.items():
         _load_shard(path, fname, names, where, model, targets, block, device, dtype)
-    if cfg.tie_word_embeddings and "lm_head.weight" not in where:
+    if cfg.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
     model.inv_freq = model.inv_freq.to(device)
     leftover = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
@@ -114,6 +114,8 @@ def _plan(cfg: ModelConfig, where: dict[str, str], targets: dict[str, torch.Tens
         m = _LAYER.match(name)
         if m and int(m.group(1)) >= cfg.num_hidden_layers:
             skipped.append(name)
+        elif name == "lm_head.weight" and cfg.tie_word_embeddings:
+            log.warning("tie_word_embeddings is set: ignoring the stored lm_head.weight")
         elif name not in targets and not (name.endswith(SCALE_SUFFIX) and name[: -len(SCALE_SUFFIX)] in where):
             unexpected.append(name)
     if skipped:

@@ -23,11 +23,12 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _edit_shard(folder: Path, edit) -> None:
-    """Rewrite the first shard through `edit(dict of tensors)` and keep the index consistent."""
+def _edit_shard(folder: Path, edit, containing: str | None = None) -> None:
+    """Rewrite one shard (the first, or the one holding `containing`) through `edit(dict of
+    tensors)` and keep the index consistent."""
     index_path = folder / "model.safetensors.index.json"
     index = json.loads(index_path.read_text())
-    shard = sorted(set(index["weight_map"].values()))[0]
+    shard = index["weight_map"][containing] if containing else sorted(set(index["weight_map"].values()))[0]
     with safe_open(str(folder / shard), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     edit(tensors)
@@ -143,3 +144,17 @@ def test_wrong_scale_shape_is_named(fp8_dir, tmp_path):
     for keep in (False, True):
         with pytest.raises(CheckpointError, match=rf"{name} has shape \[7, 7\], expected \[2, 2\]"):
             model.load(folder, keep_fp8=keep)
+
+
+def test_tied_embeddings(tiny_dir, tmp_path):
+    folder = _copy(tiny_dir, tmp_path / "ckpt")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["tie_word_embeddings"] = True
+    (folder / "config.json").write_text(json.dumps(cfg))
+    m = model.load(folder, dtype=torch.float32)
+    assert m.lm_head.weight is m.model.embed_tokens.weight
+    _edit_shard(folder, lambda t: t.pop("lm_head.weight"), containing="lm_head.weight")
+    index = json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"]
+    assert "lm_head.weight" not in index
+    m = model.load(folder, dtype=torch.float32)
+    assert m.lm_head.weight is m.model.embed_tokens.weight
