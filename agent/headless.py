@@ -10,6 +10,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from typing import Any, TextIO
 
 from agent import events as ev
@@ -60,8 +61,6 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
         start_seq = len(rt.session.events)
         result = None
         errors: list[str] = []
-        import time
-
         t0 = time.monotonic()
         async for event in agent.stream(prompt):
             if output_format == "stream-json":
@@ -79,7 +78,7 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
             if isinstance(event, ev.TurnEnd):
                 result = event
         assert result is not None
-        run = agent._result(result, errors, t0, start_seq)
+        run = agent.result_of(result, errors, t0, start_seq)
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)

@@ -155,7 +155,7 @@ class Agent:
             elif isinstance(event, ev.Error):
                 errors.append(event.message)
         assert end is not None  # the loop always ends a turn
-        return self._result(end, errors, start, first_usage)
+        return self.result_of(end, errors, start, first_usage)
 
     def run(self, prompt: str) -> RunResult:
         """Blocking `arun` for scripts (not from inside a running event loop)."""
@@ -179,7 +179,8 @@ class Agent:
             return
         task_loop.call_soon_threadsafe(task.cancel)
 
-    def _result(self, end: ev.TurnEnd, errors: list[str], start: float, since: int) -> RunResult:
+    def result_of(self, end: ev.TurnEnd, errors: list[str], start: float, since: int) -> RunResult:
+        """The RunResult of a turn that ended with `end`, counting usage logged after `since`."""
         rt = self.runtime()
         usage = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0,
                  "cache_creation_input_tokens": 0}
