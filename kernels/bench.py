@@ -94,6 +94,11 @@ def torch_sparse_mla(q, kv, idx, scale, chunk=256):
     return out
 
 
+def _mla_default_lazy() -> bool:
+    from kernels.mla.kernel import _config
+    return bool(_config(128, False)["LAZY"])
+
+
 def bench_mla(sweep: bool) -> None:
     T, N, H, topk = 4096, 131072, 128, 2048
     header(f"Sparse MLA prefill: {T} queries over a {N}-row cache, H {H}, topk {topk}")
@@ -104,9 +109,9 @@ def bench_mla(sweep: bool) -> None:
     nbytes = q.numel() * 2 + T * H * 512 * 2 + idx.numel() * 4 + T * topk * 576 * 2
     configs = [None]
     if sweep:
-        # Swept on the H200 on 2026-11-28 (BENCHMARKS.md): every other tile shape was slower or
-        # spilled; BH32/BK64/4 warps (11.0 ms) is the runner-up, kept to watch the spread.
-        configs += [dict(BH=32, BK=64, num_warps=4, num_stages=2), dict(BH=64, BK=128, num_warps=8, num_stages=1)]
+        # Tile shapes were swept on the H200 on 2026-11-28 (BENCHMARKS.md); what is left to
+        # compare is the lazy rescaling switch.
+        configs += [dict(LAZY=not _mla_default_lazy())]
     for cfg in configs:
         try:
             ms = bench(lambda: sparse_mla(q, kv, idx, 576**-0.5, config=cfg))
@@ -158,10 +163,10 @@ def bench_decode() -> None:
         lse = torch.empty(B, H, device="cuda")
         flop = mla_flop(B, H, topk)
         nbytes = q.numel() * 2 + out.numel() * 2 + idx.numel() * 4 + B * topk * 576 * 2
-        for splits in (None, 2) if B > 1 else (None, 16):
+        for splits, cfg in ((None, None), (None, {"LAZY": not _mla_default_lazy()})):
             ms = bench(lambda: sparse_mla_decode(q, cache, bt, lens, idx, 576**-0.5, num_splits=splits,
-                                                 out=out, lse=lse), graph=True)
-            row(f"triton decode B{B}, cache {max_len}, splits {splits or 'auto'}", ms, flop, nbytes)
+                                                 out=out, lse=lse, config=cfg), graph=True)
+            row(f"triton decode B{B}, cache {max_len}, splits {splits or 'auto'}, {cfg or 'default'}", ms, flop, nbytes)
         rows = cache.view(-1, 576)
         phys = (bt.gather(1, (idx // page).long()).long() * page + (idx % page)).int()
 
@@ -210,8 +215,8 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
         flop, nbytes = indexer_cost(T, T)
         configs = [None]
         if sweep and T == 32768:
-            # Swept 2026-11-28: topk_block 1024 (21.6 ms), 4096 with 8 warps (23.8), 2048 with 8 warps (23.7).
-            configs += [dict(topk_block=1024), dict(topk_block=2048, topk_warps=8)]
+            # Swept 2026-11-28 with the row kernel: topk_block 1024 17.9 ms, 2048 20.5, 2048 with 8 warps 20.2.
+            configs += [dict(topk_block=2048)]
         for cfg in configs:
             try:
                 ms = bench(lambda: lightning_indexer(q, k, w, 2048, q_pos, ks, config=cfg), rep_ms=500 if T < 100000 else 1500)

@@ -55,7 +55,7 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @checked
-def check_sparse_mla(T=4096, N=131072, H=128, topk=2048):
+def check_sparse_mla(T=4096, N=131072, H=128, topk=2048, config=None):
     dev = "cuda"
     q = torch.randn(T, H, 576, device=dev, dtype=torch.bfloat16)
     kv = torch.randn(N, 576, device=dev, dtype=torch.bfloat16)
@@ -64,18 +64,18 @@ def check_sparse_mla(T=4096, N=131072, H=128, topk=2048):
     idx[7] = -1
     out = poison_(torch.empty(T, H, 512, device=dev, dtype=torch.bfloat16))
     lse = poison_(torch.empty(T, H, device=dev))
-    sparse_mla(q, kv, idx, 576**-0.5, out=out, lse=lse)
+    sparse_mla(q, kv, idx, 576**-0.5, out=out, lse=lse, config=config)
     torch.cuda.synchronize()
     rows = torch.cat([torch.tensor([7], device=dev), torch.randperm(T, device=dev)[:31]])
     ref_out, ref_lse = naive_mla.sparse_mla(q[rows], kv, idx[rows], 576**-0.5)
     e_out, e_lse = rel_err(out[rows], ref_out.float()), rel_err(lse[rows], ref_lse)
     unwritten = int(out.isnan().sum() + lse.isnan().sum())
-    report("sparse_mla prefill 4096 x 128K, H128, topk 2048", e_out < OUT_TOL and e_lse < LSE_TOL and unwritten == 0,
+    report(f"sparse_mla prefill 4096 x 128K, H128, topk 2048, config {config}", e_out < OUT_TOL and e_lse < LSE_TOL and unwritten == 0,
            f"out rel err {e_out:.2e}, lse rel err {e_lse:.2e}, unwritten {unwritten}")
 
 
 @checked
-def check_sparse_mla_decode(B=64, max_len=131072, H=128, topk=2048, page=64, splits=None):
+def check_sparse_mla_decode(B=64, max_len=131072, H=128, topk=2048, page=64, splits=None, config=None):
     dev = "cuda"
     max_blocks = max_len // page
     num_blocks = B * max_blocks
@@ -88,14 +88,15 @@ def check_sparse_mla_decode(B=64, max_len=131072, H=128, topk=2048, page=64, spl
     idx[:, -5:] = -1
     out = poison_(torch.empty(B, H, 512, device=dev, dtype=torch.bfloat16))
     lse = poison_(torch.empty(B, H, device=dev))
-    sparse_mla_decode(q, cache, block_table, seq_lens, idx, 576**-0.5, num_splits=splits, out=out, lse=lse)
+    sparse_mla_decode(q, cache, block_table, seq_lens, idx, 576**-0.5, num_splits=splits, out=out, lse=lse,
+                      config=config)
     torch.cuda.synchronize()
     rows = list(range(min(B, 6)))
     ref_out, ref_lse = naive_mla.sparse_mla_decode(q[rows], cache, block_table[rows], seq_lens[rows], idx[rows],
                                                    576**-0.5)
     e_out, e_lse = rel_err(out[rows], ref_out.float()), rel_err(lse[rows], ref_lse)
     unwritten = int(out.isnan().sum() + lse.isnan().sum())
-    report(f"sparse_mla_decode B{B} x {max_len}, page {page}, splits {splits}",
+    report(f"sparse_mla_decode B{B} x {max_len}, page {page}, splits {splits}, config {config}",
            e_out < OUT_TOL and e_lse < LSE_TOL and unwritten == 0,
            f"out rel err {e_out:.2e}, lse rel err {e_lse:.2e}, unwritten {unwritten}")
 
@@ -165,7 +166,9 @@ def main() -> int:
     print(f"GPU: {torch.cuda.get_device_name()}  torch {torch.__version__}", flush=True)
     check_radix_topk()
     check_sparse_mla()
+    check_sparse_mla(config={"LAZY": True})
     check_sparse_mla_decode(B=64)
+    check_sparse_mla_decode(B=64, config={"LAZY": True})
     check_sparse_mla_decode(B=1, splits=None)
     check_sparse_mla_decode(B=3, page=16, splits=7)
     check_indexer()

@@ -82,7 +82,7 @@ def _scores_config(paged: bool) -> dict:
     if interpreting():
         return dict(BT=1 if paged else 4, BN=32, num_warps=4, num_stages=1, topk_block=1024, topk_warps=4)
     return dict(BT=1 if paged else 16, BN=128, num_warps=4, num_stages=3,
-                topk_block=1024 if paged else 2048, topk_warps=4)
+                topk_block=1024, topk_warps=4)
 
 
 def _output(given: torch.Tensor | None, shape: tuple, device: torch.device) -> torch.Tensor:

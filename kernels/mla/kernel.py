@@ -33,7 +33,7 @@ def _sparse_mla_kernel(
     stride_ot, stride_os, stride_oh, stride_lt, stride_ls,
     NUM_HB: tl.constexpr, PAGED: tl.constexpr, PAGE: tl.constexpr, SPLIT: tl.constexpr,
     BH: tl.constexpr, BK: tl.constexpr, DV: tl.constexpr, DR: tl.constexpr,
-    UPCAST: tl.constexpr,
+    UPCAST: tl.constexpr, LAZY: tl.constexpr,
 ):
     # Axis 0 enumerates (row, head block) with the head block fastest, so the
     # programs that gather the same kv rows run side by side and share them in L2.
@@ -86,11 +86,23 @@ def _sparse_mla_kernel(
         s = tl.dot(q_rope, tl.trans(k_rope), s)  # (BH, BK)
         s = tl.where(valid[None, :], s * scale_log2, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, 1))
-        alpha = tl.exp2(m_i - m_new)
-        p = tl.exp2(s - m_new[:, None])
-        l_i = l_i * alpha + tl.sum(p, 1)
-        acc = tl.dot(p.to(k_nope.dtype), k_nope, acc * alpha[:, None])  # (BH, DV)
-        m_i = m_new
+        if LAZY:
+            # Rescale only when some head's maximum grew by more than 2^8: p stays <= 256
+            # (exact in bf16 and float32), and most tiles feed acc to the next dot untouched.
+            if tl.max(m_new - m_i, 0) > 8.0:
+                alpha = tl.exp2(m_i - m_new)
+                acc = acc * alpha[:, None]
+                l_i = l_i * alpha
+                m_i = m_new
+            p = tl.exp2(s - m_i[:, None])
+            l_i = l_i + tl.sum(p, 1)
+            acc = tl.dot(p.to(k_nope.dtype), k_nope, acc)  # (BH, DV)
+        else:
+            alpha = tl.exp2(m_i - m_new)
+            p = tl.exp2(s - m_new[:, None])
+            l_i = l_i * alpha + tl.sum(p, 1)
+            acc = tl.dot(p.to(k_nope.dtype), k_nope, acc * alpha[:, None])  # (BH, DV)
+            m_i = m_new
 
     has = l_i > 0.0
     out = acc / tl.where(has, l_i, 1.0)[:, None]
@@ -143,11 +155,14 @@ def _merge_kernel(
 
 
 def _config(H: int, paged: bool) -> dict:
-    """Tile sizes: 64 heads a program keeps a (64, 512) float32 accumulator in 8 warps."""
+    """Tiles: 64 heads a program keep a (64, 512) float32 accumulator in 8 warps (H200 sweep in BENCHMARKS.md).
+
+    LAZY: rescale the accumulator only when a running maximum grows by more than 2^8.
+    """
     if interpreting():
-        return dict(BH=max(16, min(64, next_pow2(H))), BK=16, num_warps=4, num_stages=1)
+        return dict(BH=max(16, min(64, next_pow2(H))), BK=16, num_warps=4, num_stages=1, LAZY=False)
     bh = 64 if H >= 64 else max(16, next_pow2(H))
-    return dict(BH=bh, BK=64 if not paged else 64, num_warps=8 if bh == 64 else 4, num_stages=2)
+    return dict(BH=bh, BK=64, num_warps=8 if bh == 64 else 4, num_stages=2, LAZY=False)
 
 
 def _launch(q2, kv_rows, indices2, bt, lens, q_per_seq, sm_scale, dv, num_splits, paged, page, out, lse,
@@ -180,7 +195,7 @@ def _launch(q2, kv_rows, indices2, bt, lens, q_per_seq, sm_scale, dv, num_splits
         q2.stride(0), q2.stride(1), kv_rows.stride(0), indices2.stride(0), bt.stride(0),
         o_t, o_s, o_h, l_t, l_s,
         NUM_HB=num_hb, PAGED=paged, PAGE=page, SPLIT=split,
-        BH=bh, BK=bk, DV=dv, DR=D - dv, UPCAST=interpreting(),
+        BH=bh, BK=bk, DV=dv, DR=D - dv, UPCAST=interpreting(), LAZY=cfg.get("LAZY", False),
         num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
     )
     debug_report(f"sparse_mla {cfg} paged={paged} split={split}", handle)

@@ -24,17 +24,22 @@ def random_indices(T, topk, N, device, frac_skip=0.2):
     return idx
 
 
-@pytest.mark.parametrize("T,N,H,topk,dv,dr", [(63, 257, 8, 64, 512, 64), (17, 500, 20, 16, 64, 32)])
-def test_sparse_mla_matches_naive(device, T, N, H, topk, dv, dr):
+@pytest.mark.parametrize("T,N,H,topk,dv,dr,lazy,scale_mul", [
+    (63, 257, 8, 64, 512, 64, False, 1.0),
+    (17, 500, 20, 16, 64, 32, False, 1.0),
+    # Lazy rescaling, with scores spread wide enough (x8) that some tiles do rescale.
+    (33, 257, 8, 64, 512, 64, True, 8.0),
+])
+def test_sparse_mla_matches_naive(device, T, N, H, topk, dv, dr, lazy, scale_mul):
     q = torch.randn(T, H, dv + dr, device=device, dtype=torch.bfloat16)
     kv = torch.randn(N, dv + dr, device=device, dtype=torch.bfloat16)
     idx = random_indices(T, topk, N, device)
     idx[3] = -1  # a query with nothing to attend to: output 0, lse -inf
     idx[5, : topk // 2] = N + 7  # out of range counts as skipped
-    scale = (dv + dr) ** -0.5
+    scale = (dv + dr) ** -0.5 * scale_mul
     out = poison_(torch.empty(T, H, dv, device=device, dtype=torch.bfloat16))
     lse = poison_(torch.empty(T, H, device=device))
-    sparse_mla(q, kv, idx, scale, dv=dv, out=out, lse=lse)
+    sparse_mla(q, kv, idx, scale, dv=dv, out=out, lse=lse, config={"LAZY": lazy})
     ref_out, ref_lse = naive.sparse_mla(q.float(), kv.float(), idx, scale, dv=dv)
     assert rel_err(out, ref_out) < OUT_TOL
     assert rel_err(lse, ref_lse) < LSE_TOL
