@@ -1,0 +1,327 @@
+"""GodwitApp: the transcript, the input box and the status bar around one `Agent`.
+
+The agent reaches the UI only through messages: a worker iterates `Agent.stream(prompt)` on the
+app's event loop and posts each event as an `AgentEvent`; the handlers update the widgets. State
+goes down as attributes (the status bar's reactives, the transcript's entries).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.actions import SkipAction
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+
+from agent import events as ev
+from agent.errors import GodwitError
+from agent.ui import commands
+from agent.ui.approval import make_approver
+from agent.ui.prompt_input import PromptInput
+from agent.ui.rewind import Choice, RewindScreen
+from agent.ui.status import StatusBar
+from agent.ui.transcript import Transcript
+
+# Two presses of Esc (rewind) or Ctrl+C (quit) within this many seconds count as a double.
+DOUBLE_PRESS_S = 0.8
+QUIT_PRESS_S = 2.0
+MODES = ("default", "acceptEdits", "plan")
+
+
+class AgentEvent(Message):
+    """One event from the running prompt (or from a command that logged events)."""
+
+    def __init__(self, event: ev._Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class TurnDone(Message):
+    """The prompt's stream ended; `error` is set when the runtime refused or failed."""
+
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__()
+        self.error = error
+
+
+class GodwitApp(App[int]):
+    """The interactive session. Build it with `agent.ui.make_app`."""
+
+    TITLE = "godwit"
+    CSS = """
+    Screen { layout: vertical; }
+    Transcript { height: 1fr; padding: 0 1; scrollbar-size-vertical: 1; }
+    Transcript > * { height: auto; }
+    Transcript .user { margin-top: 1; text-style: bold; color: $text-primary; }
+    Transcript .assistant { margin-top: 1; }
+    Transcript Markdown { margin: 0; padding: 0; }
+    Transcript .tool { margin-top: 1; }
+    Transcript .tool-decision { color: $text-muted; }
+    Transcript .checkpoint { color: $text-disabled; margin-top: 1; }
+    Transcript .notice { margin-top: 1; color: $text-accent; }
+    Transcript .dim-notice { color: $text-muted; }
+    Transcript .error { margin-top: 1; color: $text-error; text-style: bold; }
+    Transcript .thinking { color: $text-muted; border: none; padding: 0; margin-top: 1; }
+    Transcript .welcome { color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+c", "interrupt", "interrupt / quit", priority=True, show=False),
+        Binding("ctrl+d", "quit_if_empty", "quit", priority=True, show=False),
+        Binding("escape", "escape", "interrupt / rewind", show=False),
+        Binding("shift+tab", "cycle_mode", "permission mode", priority=True, show=False),
+    ]
+
+    busy: reactive[bool] = reactive(False)
+
+    def __init__(self, agent, first_prompt: str | None = None) -> None:
+        super().__init__()
+        self.agent = agent
+        self.first_prompt = first_prompt
+        self._last_escape = 0.0
+        self._last_ctrl_c = 0.0
+
+    # -- layout and start ---------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Transcript(id="transcript")
+        yield PromptInput(id="prompt", placeholder="Ask Godwit… (/help for commands)")
+        yield StatusBar(id="status")
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.query_one(Transcript)
+
+    @property
+    def prompt_input(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    def on_mount(self) -> None:
+        rt = self.agent.runtime()
+        approver = make_approver(self, rt.policy)
+        rt.approver = approver
+        self.agent.options.approver = approver
+        status = self.status
+        # The provider knows the model actually used (a scripted or injected one, say).
+        status.model = getattr(rt.provider, "model", None) or rt.settings.model
+        status.session, status.mode = rt.id, rt.policy.mode
+        self._refresh_totals()
+        self.refresh_context()
+        self.transcript.notice(Text(f"✻ godwit · {rt.cwd.name} · /help for commands"),
+                               "welcome")
+        messages = self.agent.messages()
+        if messages:
+            self.transcript.load_messages(messages)
+            self.transcript.notice(f"resumed session {rt.id}")
+        for warning in rt.session.warnings:
+            self.transcript.notice(f"warning: {warning}", "error")
+        self.prompt_input.focus()
+        if self.first_prompt:
+            self.submit(self.first_prompt)
+
+    # -- sending --------------------------------------------------------------------------------
+
+    @on(PromptInput.Submitted)
+    def _on_submitted(self, message: PromptInput.Submitted) -> None:
+        self.submit(message.text)
+
+    def submit(self, text: str) -> None:
+        """Run a slash command or send a prompt (not while a prompt is running)."""
+        text = text.strip()
+        if not text:
+            return
+        if text.startswith("/"):
+            command, name, arg = commands.parse(text)
+            if command is None:
+                self.transcript.notice(f"Unknown command /{name}; /help lists them.", "error")
+            elif command.needs_idle and self.busy:
+                self.transcript.notice(f"/{name} waits until the prompt finishes.", "error")
+            else:
+                self._run_command(command, arg)
+            return
+        if self.busy:
+            self.transcript.notice("Still working on the last prompt (esc interrupts it).",
+                                   "error")
+            self.prompt_input.text = text
+            return
+        self.busy = True
+        self._run_turn(text)
+
+    @work(group="command")
+    async def _run_command(self, command: commands.Command, arg: str) -> None:
+        result = command.run(self, arg)
+        if result is not None:
+            await result
+
+    @work(exclusive=True, group="turn")
+    async def _run_turn(self, prompt: str) -> None:
+        error = None
+        try:
+            async for event in self.agent.stream(prompt):
+                self.post_message(AgentEvent(event))
+        except GodwitError as exc:
+            error = str(exc)
+        self.post_message(TurnDone(error))
+
+    def on_agent_event(self, message: AgentEvent) -> None:
+        event = message.event
+        self.transcript.show(event)
+        if isinstance(event, ev.Usage):
+            status = self.status
+            status.tokens_in = event.session_input_tokens
+            status.tokens_out = event.session_output_tokens
+            status.cost = event.session_cost_usd
+
+    def on_turn_done(self, message: TurnDone) -> None:
+        if message.error:
+            self.transcript.notice(f"error: {message.error}", "error")
+        self.busy = False
+        self.refresh_context()
+
+    def watch_busy(self, busy: bool) -> None:
+        self.status.busy = busy
+
+    # -- status -----------------------------------------------------------------------------------
+
+    def _refresh_totals(self) -> None:
+        totals = self.agent.runtime().totals
+        status = self.status
+        status.tokens_in, status.tokens_out = totals.input_tokens, totals.output_tokens
+        status.cost = totals.cost_usd
+
+    def refresh_context(self, usage: dict[str, Any] | None = None) -> None:
+        """Show how full the context window is (from `Agent.context_usage()`)."""
+        try:
+            usage = usage or self.agent.context_usage()
+        except GodwitError:
+            return
+        self.status.context_total, self.status.context_window = usage["total"], usage["window"]
+
+    # -- keys ---------------------------------------------------------------------------------------
+
+    def action_interrupt(self) -> None:
+        if self.screen.get_selected_text():
+            raise SkipAction()  # let Ctrl+C copy the selection
+        if self.busy:
+            self.agent.cancel()
+            return
+        if self.screen is self.screen_stack[0] and self.prompt_input.text:
+            self.prompt_input.clear()
+            return
+        now = time.monotonic()
+        if now - self._last_ctrl_c < QUIT_PRESS_S:
+            self.exit(0)
+            return
+        self._last_ctrl_c = now
+        self.status.hint = "press ctrl+c again to quit"
+        self.set_timer(QUIT_PRESS_S, lambda: setattr(self.status, "hint", ""))
+
+    def action_quit_if_empty(self) -> None:
+        if self.screen is self.screen_stack[0] and self.prompt_input.text:
+            raise SkipAction()  # ctrl+d deletes forward in a non-empty input
+        if self.busy:
+            self.agent.cancel()
+        self.exit(0)
+
+    def action_escape(self) -> None:
+        if self.busy:
+            self.agent.cancel()
+            return
+        now = time.monotonic()
+        if now - self._last_escape < DOUBLE_PRESS_S:
+            self._last_escape = 0.0
+            self.open_rewind()
+        else:
+            self._last_escape = now
+
+    def action_cycle_mode(self) -> None:
+        if self.screen is not self.screen_stack[0]:
+            raise SkipAction()
+        policy = self.agent.runtime().policy
+        if policy.mode == "bypassPermissions":
+            # Chosen on the command line on purpose; not something to cycle out of by accident.
+            return
+        policy.mode = MODES[(MODES.index(policy.mode) + 1) % len(MODES)] \
+            if policy.mode in MODES else "default"
+        self.status.mode = policy.mode
+
+    # -- rewind and compaction ------------------------------------------------------------------
+
+    def open_rewind(self) -> None:
+        """Show the checkpoint picker (Esc Esc, /rewind)."""
+        if self.busy:
+            return
+        rows = self.agent.checkpoints()
+        self.push_screen(RewindScreen(rows, self.agent.diff), self._rewind_chosen)
+
+    def _rewind_chosen(self, choice: Choice) -> None:
+        if choice is None:
+            return
+        restore, checkpoint = choice
+        if restore == "undo":
+            self.run_worker(self.undo_rewind(), group="command")
+        else:
+            self.run_worker(self.rewind(checkpoint, restore), group="command")
+
+    async def rewind(self, checkpoint: str, restore: str) -> None:
+        """Restore code, conversation or both; after a conversation rewind the transcript is
+        rebuilt and the prompt of that turn goes back into the input box."""
+        self.busy = True
+        try:
+            result = await self.agent.arewind(checkpoint, restore)
+        except GodwitError as exc:
+            self.transcript.notice(f"rewind failed: {exc}", "error")
+            return
+        finally:
+            self.busy = False
+        if restore in ("conversation", "both"):
+            self.transcript.load_messages(self.agent.messages())
+            if result.get("prompt"):
+                self.prompt_input.text = result["prompt"]
+                self.prompt_input.move_cursor(self.prompt_input.document.end)
+        changed = len(result.get("changed") or [])
+        extra = f" ({changed} file(s) changed)" if restore != "conversation" else ""
+        self.transcript.notice(result["message"].replace("`godwit undo-rewind`", "/undo") + extra)
+        self.refresh_context()
+
+    async def undo_rewind(self) -> None:
+        """Bring back what the last rewind replaced (/undo, u in the picker)."""
+        self.busy = True
+        try:
+            result = await self.agent.aundo_rewind()
+        except GodwitError as exc:
+            self.transcript.notice(f"undo failed: {exc}", "error")
+            return
+        finally:
+            self.busy = False
+        if result["restore"] in ("conversation", "both"):
+            self.transcript.load_messages(self.agent.messages())
+        self.transcript.notice(result["message"])
+        self.refresh_context()
+
+    async def compact(self, instructions: str | None) -> None:
+        """/compact: summarise the older conversation; the events it logs are shown."""
+        before = len(self.agent.events)
+        self.busy = True
+        self.transcript.notice("compacting the conversation…", "dim-notice")
+        try:
+            result = await self.agent.acompact(instructions)
+        except GodwitError as exc:
+            result = {"status": "failed", "message": str(exc)}
+        finally:
+            self.busy = False
+        for event in self.agent.events[before:]:
+            self.post_message(AgentEvent(event))
+        if result["status"] != "compacted" and not any(
+                isinstance(e, ev.Error) for e in self.agent.events[before:]):
+            self.transcript.notice(f"compaction failed: {result.get('message')}", "error")
+        self.refresh_context()

@@ -1,0 +1,110 @@
+"""Asking the user before a tool call: the modal, and the approver callback the runtime awaits.
+
+Keys: y allow once, a allow for the rest of the session (a rule added to the session's policy),
+n or Esc deny.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from agent.permissions import BASH_TOOLS, Rule, split_command
+from agent.ui.format import edit_diff, key_argument
+
+_EDIT = "str_replace_based_edit_tool"
+
+
+def session_rules(name: str, args: dict[str, Any]) -> list[str]:
+    """What "allow for this session" adds: this command (each part of a compound one) for
+    bash, the whole tool otherwise (as Claude Code's "allow all edits this session")."""
+    if name in BASH_TOOLS and isinstance(args.get("command"), str):
+        parts = split_command(args["command"])
+        return [f"bash({part})" for part in parts] or ["bash"]
+    return [name]
+
+
+class ApprovalScreen(ModalScreen[str]):
+    """Shows one tool call; dismisses with "allow", "always" or "deny"."""
+
+    DEFAULT_CSS = """
+    ApprovalScreen { align: center middle; }
+    ApprovalScreen > Vertical {
+        width: 90%; max-width: 110; height: auto; max-height: 90%;
+        border: round $warning; background: $surface; padding: 0 1;
+    }
+    ApprovalScreen .title { text-style: bold; color: $warning; }
+    ApprovalScreen .reason { color: $text-muted; }
+    ApprovalScreen VerticalScroll { height: auto; max-height: 16; margin: 1 0; }
+    ApprovalScreen Horizontal { height: auto; }
+    ApprovalScreen Button { margin-right: 1; min-width: 10; }
+    """
+
+    BINDINGS = [
+        Binding("y", "choose('allow')", "allow once"),
+        Binding("a", "choose('always')", "allow this session"),
+        Binding("n", "choose('deny')", "deny"),
+        Binding("escape", "choose('deny')", "deny", show=False),
+    ]
+
+    def __init__(self, name: str, args: dict[str, Any], reason: str) -> None:
+        super().__init__()
+        self.tool_name, self.args, self.reason = name, args, reason
+
+    def compose(self) -> ComposeResult:
+        rules = ", ".join(session_rules(self.tool_name, self.args))
+        with Vertical():
+            yield Static(Text(f"Allow {self.tool_name}?"), classes="title")
+            with VerticalScroll():
+                yield Static(self._body(), id="approval-body")
+            yield Static(Text(self.reason), classes="reason")
+            with Horizontal():
+                yield Button("Yes (y)", id="allow", variant="success")
+                yield Button(f"Always this session (a): {rules}"[:60], id="always")
+                yield Button("No (n / esc)", id="deny", variant="error")
+
+    def _body(self) -> Text:
+        if self.tool_name == _EDIT and self.args.get("command") != "view":
+            return edit_diff(self.args)
+        if self.tool_name in BASH_TOOLS:
+            return Text("$ " + str(self.args.get("command", "")), style="bold")
+        return Text(key_argument(self.tool_name, self.args))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id)
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
+def make_approver(app: App, policy) -> Any:
+    """The approval callback for the runtime: shows the modal and waits for the answer."""
+
+    async def approve(name: str, args: dict[str, Any], reason: str) -> bool:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def done(choice: str | None) -> None:
+            if not future.done():
+                future.set_result(choice or "deny")
+
+        screen = ApprovalScreen(name, args, reason)
+        app.push_screen(screen, done)
+        try:
+            choice = await future
+        except asyncio.CancelledError:
+            # The turn was interrupted while we asked: take the question away.
+            if screen.is_current:
+                screen.dismiss("deny")
+            raise
+        if choice == "always":
+            policy.allow.extend(Rule.parse(rule) for rule in session_rules(name, args))
+        return choice in ("allow", "always")
+
+    return approve

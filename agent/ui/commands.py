@@ -1,0 +1,87 @@
+"""Slash commands typed in the input box: /help, /compact, /context, /rewind, /undo, /clear,
+/quit. Each is a small function of the app and the text after the command's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from rich.text import Text
+
+from agent.ui.format import compact_number
+
+if TYPE_CHECKING:
+    from agent.ui.app import GodwitApp
+
+KEYS = (
+    "enter send · shift+enter or ctrl+j new line · esc or ctrl+c interrupt · esc esc rewind · "
+    "shift+tab permission mode · ctrl+c twice or ctrl+d quit"
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    run: Callable[["GodwitApp", str], Awaitable[None] | None]
+    # Commands that call the agent wait while a prompt is running.
+    needs_idle: bool = False
+
+
+def _help(app: "GodwitApp", arg: str) -> None:
+    text = Text()
+    for command in COMMANDS.values():
+        text.append(f"/{command.name:<9}", style="bold")
+        text.append(f" {command.help}\n")
+    text.append(KEYS, style="dim")
+    app.transcript.notice(text)
+
+
+async def _compact(app: "GodwitApp", arg: str) -> None:
+    await app.compact(arg.strip() or None)
+
+
+def _context(app: "GodwitApp", arg: str) -> None:
+    usage = app.agent.context_usage()
+    text = Text(f"Context: {compact_number(usage['total'])} of "
+                f"{compact_number(usage['window'])} tokens ({100 * usage['fraction']:.1f}%)\n",
+                style="bold")
+    for part in ("system_prompt", "tools", "memory", "conversation", "tool_results", "free"):
+        text.append(f"  {part.replace('_', ' '):<14} {usage[part]:>9,}\n")
+    text.rstrip()
+    app.transcript.notice(text)
+    app.refresh_context(usage)
+
+
+def _rewind(app: "GodwitApp", arg: str) -> None:
+    app.open_rewind()
+
+
+async def _undo(app: "GodwitApp", arg: str) -> None:
+    await app.undo_rewind()
+
+
+def _clear(app: "GodwitApp", arg: str) -> None:
+    app.transcript.clear()
+
+
+def _quit(app: "GodwitApp", arg: str) -> None:
+    app.exit(0)
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("help", "this list", _help),
+    Command("compact", "[instructions] summarise the older conversation now", _compact, True),
+    Command("context", "where the context window goes", _context),
+    Command("rewind", "pick a checkpoint to restore (also esc esc)", _rewind, True),
+    Command("undo", "undo the last rewind", _undo, True),
+    Command("clear", "clear the screen (the session keeps everything)", _clear),
+    Command("quit", "leave (the session can be resumed with godwit --continue)", _quit),
+)}
+
+
+def parse(line: str) -> tuple[Command | None, str, str]:
+    """`/name args` -> (the command or None, its name as typed, the rest of the line)."""
+    head, _, rest = line.strip()[1:].partition(" ")
+    return COMMANDS.get(head.lower()), head, rest

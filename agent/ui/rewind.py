@@ -1,0 +1,119 @@
+"""The rewind picker: choose a checkpoint, see what restoring its code would change, then
+restore code (c), conversation (v) or both (b); u undoes the last rewind; Esc closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from agent.errors import GodwitError
+from agent.ui.format import diff_text, one_line
+
+# What the picker dismisses with: (restore, checkpoint id), ("undo", None) or None.
+Choice = tuple[str, str | None] | None
+
+
+def checkpoint_row(row: dict[str, Any]) -> Text:
+    """One line of the list: id, turn, label, files the snapshot changed."""
+    text = Text()
+    text.append(row["id"], style="bold")
+    text.append(f"  turn {row['turn']}  ")
+    reason = "" if row.get("reason") == "turn_start" else "· "
+    text.append(reason + one_line(row["label"], 44))
+    if row.get("files"):
+        text.append(f"  ({len(row['files'])} file(s))", style="dim")
+    return text
+
+
+class RewindScreen(ModalScreen[Choice]):
+    """Lists `Agent.checkpoints()` (newest last) beside a preview of `Agent.diff(id)`."""
+
+    DEFAULT_CSS = """
+    RewindScreen { align: center middle; }
+    RewindScreen > Vertical {
+        width: 96%; height: 90%; border: round $accent; background: $surface; padding: 0 1;
+    }
+    RewindScreen .title { text-style: bold; }
+    RewindScreen Horizontal { height: 1fr; }
+    RewindScreen OptionList { width: 1fr; height: 1fr; }
+    RewindScreen VerticalScroll { width: 1fr; height: 1fr; border-left: solid $panel; padding-left: 1; }
+    RewindScreen .keys { color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("c", "choose('code')", "restore code"),
+        Binding("v", "choose('conversation')", "restore conversation"),
+        Binding("b", "choose('both')", "restore both"),
+        Binding("u", "undo", "undo last rewind"),
+        Binding("escape", "close", "close", show=False),
+    ]
+
+    def __init__(self, rows: list[dict[str, Any]], diff: Callable[[str], dict[str, Any]]) -> None:
+        super().__init__()
+        self.rows = rows
+        self._diff = diff
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Rewind to a checkpoint", classes="title")
+            with Horizontal():
+                yield OptionList(*[Option(checkpoint_row(r), id=r["id"]) for r in self.rows])
+                with VerticalScroll():
+                    yield Static(Text("No checkpoints yet." if not self.rows else ""),
+                                 id="rewind-preview")
+            yield Static("↑↓ choose · c code · v conversation · b both · u undo last rewind · "
+                         "esc close", classes="keys")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        if self.rows:
+            options.highlighted = len(self.rows) - 1
+        options.focus()
+
+    @property
+    def selected(self) -> str | None:
+        index = self.query_one(OptionList).highlighted
+        return self.rows[index]["id"] if index is not None and self.rows else None
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_id:
+            self._preview(event.option_id)
+
+    @work(exclusive=True, group="preview")
+    async def _preview(self, checkpoint: str) -> None:
+        row = next(r for r in self.rows if r["id"] == checkpoint)
+        head = Text()
+        head.append(f"checkpoint {checkpoint} · turn {row['turn']}\n", style="bold")
+        head.append(f"{one_line(row['label'], 200)}\n\n")
+        try:
+            # git work: off the UI thread.
+            data = await asyncio.to_thread(self._diff, checkpoint)
+        except GodwitError as exc:
+            head.append(f"No code preview: {exc}\n", style="yellow")
+        else:
+            if data["text"]:
+                head.append("Restoring code would change:\n", style="bold")
+                head.append(diff_text(data["text"]))
+            else:
+                head.append("The code is as it was at this checkpoint.\n", style="dim")
+        self.query_one("#rewind-preview", Static).update(head)
+
+    def action_choose(self, restore: str) -> None:
+        if self.selected is not None:
+            self.dismiss((restore, self.selected))
+
+    def action_undo(self) -> None:
+        self.dismiss(("undo", None))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

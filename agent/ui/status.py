@@ -1,0 +1,67 @@
+"""The status bar: model, session, permission mode, tokens and cost, context fullness, busy.
+
+State comes down as reactive attributes that the app sets; the bar only draws them.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from agent.ui.format import compact_number
+
+_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class StatusBar(Widget):
+    """One line at the bottom of the screen."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
+    """
+
+    model = reactive("")
+    session = reactive("")
+    mode = reactive("default")
+    tokens_in = reactive(0)
+    tokens_out = reactive(0)
+    cost = reactive(0.0)
+    context_total = reactive(0)
+    context_window = reactive(0)
+    busy = reactive(False)
+    hint = reactive("")
+    _frame = reactive(0)
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(0.1, self._tick, pause=True)
+
+    def watch_busy(self, busy: bool) -> None:
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            timer.resume() if busy else timer.pause()
+
+    def _tick(self) -> None:
+        self._frame = (self._frame + 1) % len(_SPINNER)
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.busy:
+            text.append(f"{_SPINNER[self._frame]} working", style="bold yellow")
+        else:
+            text.append("● ready", style="green")
+        text.append(f"  {self.model}  ")
+        mode_style = {"default": "", "acceptEdits": "magenta", "plan": "cyan",
+                      "bypassPermissions": "bold red"}.get(self.mode, "")
+        text.append(f"⏵ {self.mode}", style=mode_style)
+        text.append(f"  ↑{compact_number(self.tokens_in)} ↓{compact_number(self.tokens_out)}"
+                    f"  ${self.cost:.4f}")
+        if self.context_window:
+            pct = 100 * self.context_total / self.context_window
+            style = "red" if pct >= 80 else "yellow" if pct >= 50 else ""
+            text.append(f"  ctx {pct:.0f}% ({compact_number(self.context_total)}/"
+                        f"{compact_number(self.context_window)})", style=style)
+        text.append(f"  {self.session}", style="dim")
+        if self.hint:
+            text.append(f"  {self.hint}", style="italic")
+        return text
