@@ -215,9 +215,8 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
         flop, nbytes = indexer_cost(T, T)
         configs = [None]
         if sweep and T == 32768:
-            # Swept 2026-11-28 with the row kernel: topk_block 1024 17.9 ms, 2048 20.5, 2048 with 8 warps 20.2
-            # (before the side-stream overlap); what is left to compare is the overlap itself.
-            configs += [dict(overlap=False)]
+            # Swept 2026-11-28 with the row kernel: topk_block 1024 17.9 ms, 2048 20.5, 2048 with 8 warps 20.2.
+            configs += [dict(topk_block=2048)]
         for cfg in configs:
             try:
                 ms = bench(lambda: lightning_indexer(q, k, w, 2048, q_pos, ks, config=cfg), rep_ms=500 if T < 100000 else 1500)
