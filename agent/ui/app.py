@@ -132,29 +132,32 @@ class GodwitApp(App[int]):
 
     @on(PromptInput.Submitted)
     def _on_submitted(self, message: PromptInput.Submitted) -> None:
-        self.submit(message.text)
+        if self.submit(message.text):
+            self.prompt_input.clear()
 
-    def submit(self, text: str) -> None:
-        """Run a slash command or send a prompt (not while a prompt is running)."""
+    def submit(self, text: str) -> bool:
+        """Run a slash command or send a prompt; False when it was refused (a prompt while
+        another runs), and then the text stays in the input box."""
         text = text.strip()
         if not text:
-            return
+            return False
         if text.startswith("/"):
             command, name, arg = commands.parse(text)
             if command is None:
                 self.transcript.notice(f"Unknown command /{name}; /help lists them.", "error")
             elif command.needs_idle and self.busy:
                 self.transcript.notice(f"/{name} waits until the prompt finishes.", "error")
+                return False
             else:
                 self._run_command(command, arg)
-            return
+            return True
         if self.busy:
             self.transcript.notice("Still working on the last prompt (esc interrupts it).",
                                    "error")
-            self.prompt_input.text = text
-            return
+            return False
         self.busy = True
         self._run_turn(text)
+        return True
 
     @work(group="command")
     async def _run_command(self, command: commands.Command, arg: str) -> None:

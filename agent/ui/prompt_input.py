@@ -11,7 +11,7 @@ NEWLINE_KEYS = ("shift+enter", "ctrl+j")
 
 
 class PromptInput(TextArea):
-    """A multi-line TextArea that posts `Submitted` on Enter."""
+    """A multi-line TextArea that posts `Submitted` on Enter; the app clears it."""
 
     DEFAULT_CSS = """
     PromptInput { height: auto; max-height: 10; min-height: 3; border: round $primary; }
@@ -34,8 +34,8 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
             if self.text.strip():
+                # The app clears the box when it takes the text (not while a prompt runs).
                 self.post_message(self.Submitted(self.text))
-                self.clear()
             return
         if event.key in NEWLINE_KEYS:
             event.stop()
