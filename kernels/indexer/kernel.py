@@ -7,9 +7,8 @@ tile is loaded once and, for each query of the block, one dot (BN, Di) x (Di, Hi
 the heads on the accumulator's columns so the weighted head sum is a short in-thread
 and in-quad reduction. FP8 operands go straight to the FP8 tensor cores.
 
-Queries are processed in chunks whose (chunk, N) float32 score blocks fit a fixed work
-space (`SCORE_BUDGET` bytes, two blocks so that the top-k of one chunk runs on a side
-stream while the next chunk is scored); `kernels.topk` reduces each row to its top-k by
+Queries are processed in chunks whose (chunk, N) float32 score block fits a fixed work
+space (`SCORE_BUDGET` bytes); `kernels.topk` then reduces each row to its top-k by
 radix select. Memory is O(chunk * N + T * topk), never O(T * N).
 
 (Running the top-k of one chunk on a side stream beside the scores of the next was
@@ -126,8 +125,7 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
         q_pos: (T,) int64; key j is visible to query t iff j <= q_pos[t].
         k_scale: optional (N,) float32 positive per-key scale (the FP8 key's dequantisation scale).
         out: optional preallocated (T, topk) int32 contiguous output.
-        config: optional overrides (BT, BN, num_warps, num_stages, chunk, topk_block, topk_warps,
-            overlap: top-k of one chunk beside the scores of the next, on a side stream), for benchmarks.
+        config: optional tile overrides (BT, BN, num_warps, num_stages, chunk, topk_block), for benchmarks.
 
     Returns:
         (T, topk) int32 indices of the visible keys with the highest
@@ -153,59 +151,27 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
     # Lengths of the visible prefixes, clamped to [0, N]; the top-k kernels read no further.
     lengths = (q_pos + 1).clamp(0, N).to(torch.int32)  # (T,)
     width = max(N, 1)
-    overlap = cfg.get("overlap", True) and q.device.type == "cuda"
-    # Rows per chunk: the score blocks (two when overlapping) stay within SCORE_BUDGET, and the
-    # grid's second axis (chunk / BT programs) within CUDA's 65535.
-    budget = SCORE_BUDGET // (2 if overlap else 1)
-    chunk = cfg.get("chunk") or max(bt, min(budget // (4 * width), 65535 * bt) // bt * bt)
-    n_buf = 2 if overlap else 1
-    scores = torch.empty((n_buf, min(chunk, triton.cdiv(T, bt) * bt), width), dtype=torch.float32, device=q.device)
+    # Rows per chunk: the score block stays within SCORE_BUDGET, and the grid's second axis
+    # (chunk / BT programs) within CUDA's 65535.
+    chunk = cfg.get("chunk") or max(bt, min(SCORE_BUDGET // (4 * width), 65535 * bt) // bt * bt)
+    scores = torch.empty((min(chunk, triton.cdiv(T, bt) * bt), width), dtype=torch.float32, device=q.device)
     ks = k_scale if k_scale is not None else weights
-
-    def score_chunk(c0: int, c1: int, buf: torch.Tensor) -> None:
+    for c0 in range(0, T, chunk):
+        c1 = min(T, c0 + chunk)
         rows = c1 - c0
-        if N == 0:
-            return
-        handle = _indexer_scores_kernel[(triton.cdiv(N, bn), triton.cdiv(rows, bt))](
-            q[c0:c1], k, ks, weights[c0:c1], q_pos[c0:c1], lengths, lengths, buf,
-            rows, N, HI,
-            q.stride(0), q.stride(1), k.stride(0), weights.stride(0), buf.stride(0), 0,
-            PAGED=False, PAGE=1, HAS_KS=k_scale is not None,
-            BT=bt, BN=bn, HP=max(16, next_pow2(HI)), DI=DI, UPCAST=interpreting(),
-            num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
-        )
-        debug_report(f"indexer scores {cfg}", handle)
-
-    def topk_chunk(c0: int, c1: int, buf: torch.Tensor) -> None:
-        radix_topk_(buf[: c1 - c0], lengths[c0:c1], topk, out[c0:c1], block=cfg["topk_block"],
+        if N > 0:
+            grid = (triton.cdiv(N, bn), triton.cdiv(rows, bt))
+            handle = _indexer_scores_kernel[grid](
+                q[c0:c1], k, ks, weights[c0:c1], q_pos[c0:c1], lengths, lengths, scores,
+                rows, N, HI,
+                q.stride(0), q.stride(1), k.stride(0), weights.stride(0), scores.stride(0), 0,
+                PAGED=False, PAGE=1, HAS_KS=k_scale is not None,
+                BT=bt, BN=bn, HP=max(16, next_pow2(HI)), DI=DI, UPCAST=interpreting(),
+                num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
+            )
+            debug_report(f"indexer scores {cfg}", handle)
+        radix_topk_(scores[:rows], lengths[c0:c1], topk, out[c0:c1], block=cfg["topk_block"],
                     num_warps=cfg["topk_warps"])
-
-    chunks = [(c0, min(T, c0 + chunk)) for c0 in range(0, T, chunk)]
-    if not overlap:
-        for c0, c1 in chunks:
-            score_chunk(c0, c1, scores[0])
-            topk_chunk(c0, c1, scores[0])
-        return out
-    # Overlap: the top-k of chunk c (memory and integer work) runs on a side stream while the
-    # scores of chunk c+1 (FP8 tensor cores) run on the main stream, through two score buffers.
-    main = torch.cuda.current_stream(q.device)
-    side = torch.cuda.Stream(device=q.device)
-    scored = [torch.cuda.Event() for _ in range(n_buf)]
-    selected = [torch.cuda.Event() for _ in range(n_buf)]
-    side.wait_stream(main)  # inputs, lengths and buffers are ready
-    for i, (c0, c1) in enumerate(chunks):
-        j = i % n_buf
-        if i >= n_buf:
-            main.wait_event(selected[j])  # the top-k still reading this buffer is done
-        score_chunk(c0, c1, scores[j])
-        scored[j].record(main)
-        with torch.cuda.stream(side):
-            side.wait_event(scored[j])
-            topk_chunk(c0, c1, scores[j])
-            selected[j].record(side)
-    main.wait_stream(side)
-    scores.record_stream(side)  # the allocator must not hand the buffers out before the side stream is done
-    out.record_stream(side)
     return out
 
 
