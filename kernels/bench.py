@@ -1,6 +1,6 @@
 """Benchmarks of the DSA kernels on one GPU, with same-run baselines.
 
-    python -m kernels.bench [--sections ceil,mla,decode,indexer,layer] [--sweep]
+    python -m kernels.bench [--sections ceil,mla,decode,indexer,paged,layer] [--sweep]
 
 Prints, per kernel and size: median time, TFLOP/s, GB/s, the floor (operations over the
 measured matmul rate, bytes over the measured copy bandwidth) and time over floor; then
@@ -236,6 +236,10 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
             ms = bench(lambda: torch_indexer(q, k, w, 2048, q_pos), rep_ms=1500)
             row(f"baseline: PyTorch chunked einsum + torch.topk, {T}", ms, flop, nbytes)
         del q, k, w, ks
+    return times
+
+
+def bench_paged_indexer() -> None:
     header("Paged decode indexer, batch 1, FP8; CUDA-graph replays")
     for L in (32768, 131072):
         page = 64
@@ -245,9 +249,19 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
         bt = torch.randperm(L // page, device="cuda", dtype=torch.int32)[None]
         lens = torch.tensor([L], device="cuda", dtype=torch.int32)
         out = torch.empty(1, 2048, device="cuda", dtype=torch.int32)
+        flop, nbytes = L * 64 * 128 * 2.0, L * 128 + L * 4 + 2048 * 4
         ms = bench(lambda: lightning_indexer_paged(q, kc, w, 2048, bt, lens, ksc, out=out), graph=True)
-        row(f"triton paged indexer B1, {L} keys", ms, L * 64 * 128 * 2.0, L * 128 + L * 4 + 2048 * 4, unit="fp8")
-    return times
+        row(f"triton paged indexer B1, {L} keys", ms, flop, nbytes, unit="fp8")
+        pos = torch.arange(L, device="cuda")
+
+        def baseline():
+            rows = bt[0, pos // page].long() * page + pos % page  # (L,) physical rows
+            keys = kc.view(-1, 128)[rows].to(torch.bfloat16)  # (L, 128)
+            logits = torch.einsum("hd,nd->hn", q[0].to(torch.bfloat16), keys).float().relu()  # (64, L)
+            scores = (w[0] @ logits) * ksc.view(-1)[rows]  # (L,)
+            return scores.topk(2048).indices
+        ms = bench(baseline, graph=True)
+        row(f"baseline: PyTorch gather + einsum + topk, B1, {L} keys", ms, flop, nbytes, unit="fp8")
 
 
 def bench_layer(indexer_ms: float | None) -> None:
@@ -289,6 +303,8 @@ def main() -> int:
     if "decode" in sections:
         bench_decode()
     times = bench_indexer(args.sweep) if "indexer" in sections else {}
+    if "indexer" in sections or "paged" in sections:
+        bench_paged_indexer()
     if "indexer32" in sections:
         bench_indexer(args.sweep, lengths=(32768,))
     if "layer" in sections:

@@ -72,14 +72,14 @@ def _prefix(hist_row, topk, ROUND: tl.constexpr, NB: tl.constexpr):
 
 @triton.jit
 def _radix_hist_kernel(
-    s_ptr, len_ptr, hist_ptr, topk, n_cols, seg, stride_s,
+    s_ptr, len_ptr, hist_ptr, topk, n_cols, seg, stride_s, stride_w,
     ROUND: tl.constexpr, BLOCK: tl.constexpr, NB: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     sp = tl.program_id(1)
     length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)  # lengths outside [0, L] are clamped
     if length > topk:  # shorter rows take every element; they need no histogram
-        hist_row = hist_ptr + row * (4 * NB)
+        hist_row = hist_ptr + row * stride_w
         prefix, need = _prefix(hist_row, topk, ROUND, NB)
         bins = tl.arange(0, NB)
         hist = tl.zeros([NB], dtype=tl.int32)
@@ -104,7 +104,7 @@ def _radix_hist_kernel(
 
 @triton.jit
 def _radix_collect_kernel(
-    s_ptr, len_ptr, hist_ptr, cnt_ptr, out_ptr, topk, n_cols, seg, stride_s, stride_o,
+    s_ptr, len_ptr, hist_ptr, cnt_ptr, out_ptr, topk, n_cols, seg, stride_s, stride_o, stride_w,
     BLOCK: tl.constexpr, NB: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
@@ -123,7 +123,7 @@ def _radix_collect_kernel(
                 offs = off + tl.arange(0, BLOCK)
                 tl.store(out_row + offs, tl.full([BLOCK], -1, tl.int32), mask=offs < topk)
     else:
-        thr, need_eq = _prefix(hist_ptr + row * (4 * NB), topk, 4, NB)
+        thr, need_eq = _prefix(hist_ptr + row * stride_w, topk, 4, NB)
         n_gt_total = topk - need_eq
         for off in range(start, end, BLOCK):
             offs = off + tl.arange(0, BLOCK)
@@ -132,8 +132,8 @@ def _radix_collect_kernel(
             gt = (m & (key > thr)).to(tl.int32)
             eq = (m & (key == thr)).to(tl.int32)
             # Output slots are handed out by per-row counters shared by the row's programs.
-            g0 = tl.atomic_add(cnt_ptr + row * 2, tl.sum(gt))
-            e0 = tl.atomic_add(cnt_ptr + row * 2 + 1, tl.sum(eq))
+            g0 = tl.atomic_add(cnt_ptr + row * stride_w, tl.sum(gt))
+            e0 = tl.atomic_add(cnt_ptr + row * stride_w + 1, tl.sum(eq))
             g_pos = g0 + tl.cumsum(gt, 0) - 1
             tl.store(out_row + g_pos, offs, mask=gt > 0)
             e_pos = e0 + tl.cumsum(eq, 0) - 1
@@ -150,31 +150,48 @@ def _default_splits(rows: int, max_len: int, block: int, device: torch.device) -
     return max(1, min(triton.cdiv(2 * sms, rows), triton.cdiv(max_len, 2 * block)))
 
 
+def split_plan(rows: int, length: int, block: int, device: torch.device, splits: int | None = None) -> tuple[int, int]:
+    """(programs per row, elements per program) that radix_topk_ will use for a (rows, length) score block."""
+    if splits is None:
+        splits = _default_splits(rows, length, block, device)
+    seg = triton.cdiv(triton.cdiv(max(length, 1), splits), block) * block
+    return max(1, triton.cdiv(max(length, 1), seg)), seg
+
+
+def new_work(rows: int, device: torch.device) -> torch.Tensor:
+    """Zeroed work space of the split path: (rows, 4 rounds x 256 bins + 2 counters) int32."""
+    return torch.zeros((rows, ROUNDS * NUM_BINS + 2), dtype=torch.int32, device=device)
+
+
 def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
-                splits: int | None = None, block: int = 1024, num_warps: int = 4, cand_cap: int = CAND_CAP) -> torch.Tensor:
+                splits: int | None = None, block: int = 1024, num_warps: int = 4, cand_cap: int = CAND_CAP,
+                work: torch.Tensor | None = None, first_round: int = 0) -> torch.Tensor:
     """Host wrapper without checks (callers inside the package check first): fills out (R, topk).
 
     One split per row runs the fused row kernel (cand_cap: its candidate buffer); several splits
     per row (few long rows: decode) run four 8-bit histogram launches and a collect launch.
+    A caller that already accumulated the first rounds' histograms into `work` (the paged
+    indexer does round 0 inside its score kernel) passes it with first_round.
     """
     R, L = scores.shape
     if R == 0:
         return out
-    if splits is None:
-        splits = _default_splits(R, L, block, scores.device)
-    seg = triton.cdiv(triton.cdiv(max(L, 1), splits), block) * block
-    splits = max(1, triton.cdiv(max(L, 1), seg))
+    splits, seg = split_plan(R, L, block, scores.device, splits)
     if splits == 1:
         # Many rows: one program per row does everything (see row.py).
         return radix_topk_rows(scores, lengths, topk, out, block=block, num_warps=num_warps, cap=cand_cap)
-    work = torch.zeros((R, ROUNDS * NUM_BINS + 2), dtype=torch.int32, device=scores.device)
+    if work is None:
+        work, first_round = new_work(R, scores.device), 0
     hist, cnt = work[:, : ROUNDS * NUM_BINS], work[:, ROUNDS * NUM_BINS:]
     grid = (R, splits)
-    for rnd in range(ROUNDS):
-        handle = _radix_hist_kernel[grid](scores, lengths, hist, topk, L, seg, scores.stride(0),
+    handle = None
+    for rnd in range(first_round, ROUNDS):
+        handle = _radix_hist_kernel[grid](scores, lengths, hist, topk, L, seg, scores.stride(0), work.stride(0),
                                  ROUND=rnd, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
-    debug_report(f"radix hist splits={splits} block={block}", handle)
+    if handle is not None:
+        debug_report(f"radix hist splits={splits} block={block}", handle)
     _radix_collect_kernel[grid](scores, lengths, hist, cnt, out, topk, L, seg, scores.stride(0), out.stride(0),
+                                work.stride(0),
                                 BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
     return out
 

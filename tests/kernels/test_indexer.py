@@ -34,8 +34,9 @@ def test_indexer_matches_naive(device, T, N, topk, dtype):
     assert topk_mismatch(out, scores, lengths, topk, RTOL) is None
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, FP8])
-def test_paged_indexer_matches_naive(device, dtype):
+@pytest.mark.parametrize("dtype,splits", [(torch.bfloat16, None), (FP8, None), (FP8, 3)])
+def test_paged_indexer_matches_naive(device, dtype, splits):
+    # splits=3 forces the split top-k whose first round the score kernel counts.
     B, Hi, Di, page, topk = 4, 4, 32, 16, 16
     num_blocks, max_blocks = 50, 12
     k_cache = torch.randn(num_blocks, page, Di, device=device).to(dtype)
@@ -45,7 +46,8 @@ def test_paged_indexer_matches_naive(device, dtype):
     q = torch.randn(B, Hi, Di, device=device).to(dtype)
     weights = torch.randn(B, Hi, device=device)
     out = poison_(torch.empty(B, topk, dtype=torch.int32, device=device))
-    lightning_indexer_paged(q, k_cache, weights, topk, block_table, seq_lens, k_scale, out=out)
+    lightning_indexer_paged(q, k_cache, weights, topk, block_table, seq_lens, k_scale, out=out,
+                            config=None if splits is None else {"topk_splits": splits, "topk_block": 32})
     for b in range(B):
         n = int(seq_lens[b])
         keys = naive.paged_keys(k_cache, block_table, n, b)  # (n, Di)
