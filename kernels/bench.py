@@ -163,7 +163,8 @@ def bench_decode() -> None:
         lse = torch.empty(B, H, device="cuda")
         flop = mla_flop(B, H, topk)
         nbytes = q.numel() * 2 + out.numel() * 2 + idx.numel() * 4 + B * topk * 576 * 2
-        for splits, cfg in ((None, None), (None, {"LAZY": not _mla_default_lazy()})):
+        variants = ((None, None), (None, {"BK": 32})) if B == 1 else ((None, None),)
+        for splits, cfg in variants:
             ms = bench(lambda: sparse_mla_decode(q, cache, bt, lens, idx, 576**-0.5, num_splits=splits,
                                                  out=out, lse=lse, config=cfg), graph=True)
             row(f"triton decode B{B}, cache {max_len}, splits {splits or 'auto'}, {cfg or 'default'}", ms, flop, nbytes)

@@ -325,12 +325,12 @@ def sparse_mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torc
     lse = _output("lse", lse, tuple(q.shape[:-1]), torch.float32, q.device).view(B * S, H)
     if B * S > 0:
         if num_splits is None:
-            num_splits = _default_splits(B * S, H, topk, q.device)
+            num_splits = _default_splits(B * S, H, topk, q.device, (config or {}).get("BK", 64))
         _launch(q2, kv_rows, idx2, block_table, seq_lens, S, sm_scale, dv, num_splits, True, page, out, lse, config)
     return out.view(*q.shape[:-1], dv), lse.view(*q.shape[:-1])
 
 
-def _default_splits(rows: int, H: int, topk: int, device: torch.device) -> int:
+def _default_splits(rows: int, H: int, topk: int, device: torch.device, bk: int = 64) -> int:
     """Splits so that rows * head blocks * splits is about one program per SM (tiles of >= 64 indices).
 
     One wave, not two: on the H200 (2026-11-28) batch 64 (128 programs) ran 177 us unsplit,
@@ -342,4 +342,4 @@ def _default_splits(rows: int, H: int, topk: int, device: torch.device) -> int:
     sms = torch.cuda.get_device_properties(device).multi_processor_count
     programs = rows * triton.cdiv(H, 64)
     want = (sms + programs // 2) // programs
-    return max(1, min(want, triton.cdiv(topk, 64)))
+    return max(1, min(want, triton.cdiv(topk, bk)))
