@@ -107,7 +107,7 @@ class GodwitApp(App[int]):
 
     def on_mount(self) -> None:
         rt = self.agent.runtime()
-        approver = make_approver(self, rt.policy)
+        approver = make_approver(self, rt.policy, self.status)
         rt.approver = approver
         self.agent.options.approver = approver
         status = self.status

@@ -84,8 +84,9 @@ class ApprovalScreen(ModalScreen[str]):
         self.dismiss(choice)
 
 
-def make_approver(app: App, policy) -> Any:
-    """The approval callback for the runtime: shows the modal and waits for the answer."""
+def make_approver(app: App, policy, status) -> Any:
+    """The approval callback for the runtime: shows the modal and waits for the answer;
+    `status` (the status bar) says meanwhile that the agent waits for the user."""
 
     async def approve(name: str, args: dict[str, Any], reason: str) -> bool:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -96,6 +97,7 @@ def make_approver(app: App, policy) -> Any:
 
         screen = ApprovalScreen(name, args, reason)
         app.push_screen(screen, done)
+        status.waiting = True
         try:
             choice = await future
         except asyncio.CancelledError:
@@ -103,6 +105,8 @@ def make_approver(app: App, policy) -> Any:
             if screen.is_current:
                 screen.dismiss("deny")
             raise
+        finally:
+            status.waiting = False
         if choice == "always":
             policy.allow.extend(Rule.parse(rule) for rule in session_rules(name, args))
         return choice in ("allow", "always")

@@ -30,6 +30,8 @@ class StatusBar(Widget):
     context_total = reactive(0)
     context_window = reactive(0)
     busy = reactive(False)
+    # The agent waits for the user's answer (approval): no spinner, it is not working.
+    waiting = reactive(False)
     hint = reactive("")
     _frame = reactive(0)
 
@@ -46,7 +48,9 @@ class StatusBar(Widget):
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        if self.busy:
+        if self.waiting:
+            text.append("? waiting for approval", style="bold magenta")
+        elif self.busy:
             text.append(f"{_SPINNER[self._frame]} working", style="bold yellow")
         else:
             text.append("● ready", style="green")

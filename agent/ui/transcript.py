@@ -246,7 +246,7 @@ class Transcript(VerticalScroll):
         note = Notice(f"─ checkpoint {event.id} · turn {event.turn}{where}", "checkpoint")
         # A snapshot before a tool runs is logged after its call: show it above the call.
         pending = [t for t in self._tools.values() if t.result is None]
-        if event.reason == "before_tool" and pending and pending[-1].is_mounted:
+        if event.reason == "before_tool" and pending:
             self.mount(note, before=pending[-1])
         else:
             self.add(note)

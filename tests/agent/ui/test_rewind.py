@@ -56,7 +56,8 @@ async def test_restore_code_from_the_picker_then_undo(repo):
             first = turn_start(agent, 1)
             await pick(pilot, screen, first)
             preview = screen.query_one("#rewind-preview")
-            await wait_for(pilot, lambda: "app.py" in preview.content.plain, what="the diff")
+            await wait_for(pilot, lambda: f"checkpoint {first}" in preview.content.plain,
+                           what="the diff")
             assert "return 42" in preview.content.plain and "new.py" in preview.content.plain
             await pilot.press("c")
             await until_idle(pilot)
@@ -123,7 +124,8 @@ async def test_without_code_checkpoints_code_restore_fails_clearly(repo):
                                     and app.screen)
             await pick(pilot, screen, turn_start(agent, 2))
             preview = screen.query_one("#rewind-preview")
-            await wait_for(pilot, lambda: "No code preview" in preview.content.plain)
+            await wait_for(pilot, lambda: f"checkpoint {screen.selected}" in preview.content.plain
+                           and "No code preview" in preview.content.plain)
             await pilot.press("c")
             await until_idle(pilot)
             assert "rewind failed" in transcript_text(app) and "no code snapshot" in \
