@@ -164,14 +164,12 @@ def new_work(rows: int, device: torch.device) -> torch.Tensor:
 
 
 def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
-                splits: int | None = None, block: int = 1024, num_warps: int = 4, cand_cap: int = CAND_CAP,
-                work: torch.Tensor | None = None, first_round: int = 0) -> torch.Tensor:
+                splits: int | None = None, block: int = 1024, num_warps: int = 4,
+                cand_cap: int = CAND_CAP) -> torch.Tensor:
     """Host wrapper without checks (callers inside the package check first): fills out (R, topk).
 
     One split per row runs the fused row kernel (cand_cap: its candidate buffer); several splits
     per row (few long rows: decode) run four 8-bit histogram launches and a collect launch.
-    A caller that already accumulated the first rounds' histograms into `work` (the paged
-    indexer does round 0 inside its score kernel) passes it with first_round.
     """
     R, L = scores.shape
     if R == 0:
@@ -180,12 +178,11 @@ def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: tor
     if splits == 1:
         # Many rows: one program per row does everything (see row.py).
         return radix_topk_rows(scores, lengths, topk, out, block=block, num_warps=num_warps, cap=cand_cap)
-    if work is None:
-        work, first_round = new_work(R, scores.device), 0
+    work = new_work(R, scores.device)
     hist, cnt = work[:, : ROUNDS * NUM_BINS], work[:, ROUNDS * NUM_BINS:]
     grid = (R, splits)
     handle = None
-    for rnd in range(first_round, ROUNDS):
+    for rnd in range(ROUNDS):
         handle = _radix_hist_kernel[grid](scores, lengths, hist, topk, L, seg, scores.stride(0), work.stride(0),
                                  ROUND=rnd, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
     if handle is not None:

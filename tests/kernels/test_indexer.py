@@ -36,7 +36,7 @@ def test_indexer_matches_naive(device, T, N, topk, dtype):
 
 @pytest.mark.parametrize("dtype,splits", [(torch.bfloat16, None), (FP8, None), (FP8, 3)])
 def test_paged_indexer_matches_naive(device, dtype, splits):
-    # splits=3 forces the split top-k whose first round the score kernel counts.
+    # splits=3 forces the split top-k (several programs per row, atomics), as decode at batch 1 uses.
     B, Hi, Di, page, topk = 4, 4, 32, 16, 16
     num_blocks, max_blocks = 50, 12
     k_cache = torch.randn(num_blocks, page, Di, device=device).to(dtype)
