@@ -60,6 +60,7 @@ class GodwitApp(App[int]):
     Transcript .user { margin-top: 1; text-style: bold; color: $text-primary; }
     Transcript .assistant { margin-top: 1; }
     Transcript Markdown { margin: 0; padding: 0; }
+    Transcript Markdown > *:last-child { margin-bottom: 0; }
     Transcript .tool { margin-top: 1; }
     Transcript .tool-decision { color: $text-muted; }
     Transcript .checkpoint { color: $text-disabled; margin-top: 1; }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Collapsible, Markdown, Static
 
 from agent import events as ev
@@ -82,6 +82,13 @@ class ThinkingEntry(Collapsible):
 class ToolEntry(Vertical):
     """One tool call: name and key argument, the permission decision, the result (expandable)."""
 
+    DEFAULT_CSS = """
+    ToolEntry { height: auto; }
+    ToolEntry Horizontal { height: auto; }
+    ToolEntry .gutter { width: 5; color: $text-muted; }
+    ToolEntry .tool-result { width: 1fr; }
+    """
+
     def __init__(self, tool_id: str, name: str, args: dict[str, Any]) -> None:
         super().__init__(classes="tool")
         self.tool_id, self.tool_name, self.args = tool_id, name, args
@@ -94,13 +101,16 @@ class ToolEntry(Vertical):
         head.append(" " + one_line(key_argument(name, args), 200))
         self._head = Static(head, classes="tool-head")
         self._decision = Static("", classes="tool-decision")
-        self._result = Static(Text("  ⎿ running…", style="dim"), classes="tool-result")
+        self._result = Static(Text("running…", style="dim"), classes="tool-result")
         self._decision.display = False
 
     def compose(self):
         yield self._head
         yield self._decision
-        yield self._result
+        # The result in its own column, so that wrapped lines stay indented under it.
+        with Horizontal():
+            yield Static("  ⎿", classes="gutter")
+            yield self._result
 
     def decision(self, event: ev.PermissionDecision) -> None:
         """Show who allowed or denied the call (quiet for read-only calls the mode allows)."""
@@ -121,11 +131,10 @@ class ToolEntry(Vertical):
         else:
             shown, hidden = preview(self.result)
         text = Text()
-        for i, line in enumerate(shown.splitlines() or ["(no output)"]):
-            text.append("  ⎿ " if i == 0 else "    ")
+        for line in shown.splitlines() or ["(no output)"]:
             text.append(line + "\n", style="red" if self.is_error else "")
         if hidden:
-            text.append(f"    … +{hidden} lines (click to expand)\n", style="dim")
+            text.append(f"… +{hidden} lines (click to expand)\n", style="dim")
         text.rstrip()
         self._result.update(text)
 
