@@ -28,29 +28,10 @@ import triton
 import triton.language as tl
 
 from .._common import check, check_same_device, check_tensor, debug_report, next_pow2
-from .row import CAND_CAP, radix_topk_rows
+from .row import CAND_CAP, _ordered_key, _select_bin, radix_topk_rows
 
 NUM_BINS = 256
 ROUNDS = 4  # 4 x 8 bits = the whole 32-bit key
-
-
-@triton.jit
-def _ordered_key(x):
-    # Signed int32 whose order is the float order: negative floats flip their
-    # magnitude bits (more negative -> smaller key); -0.0 sorts just below +0.0.
-    i = x.to(tl.int32, bitcast=True)
-    return tl.where(i < 0, i ^ 0x7FFFFFFF, i)
-
-
-@triton.jit
-def _select_bin(hist, need, NB: tl.constexpr):
-    # The bin holding the need-th largest element, and how many of those still
-    # to take from inside that bin (the bins above it are taken whole).
-    bins = tl.arange(0, NB)
-    at_or_above = tl.sum(hist) - tl.cumsum(hist, 0) + hist  # (NB,) non-increasing
-    b = tl.sum((at_or_above >= need).to(tl.int32)) - 1
-    above = tl.sum(tl.where(bins > b, hist, 0))
-    return b, need - above
 
 
 @triton.jit
