@@ -6,6 +6,7 @@ resume and after a rewind. It never talks to the agent.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from rich.text import Text
@@ -40,7 +41,11 @@ class AssistantEntry(Vertical):
 
     def append(self, delta: str) -> None:
         self.text += delta
-        self._live.update(Text(self.text))
+
+    def show_live(self) -> None:
+        """Draw the text streamed so far (called at most `Transcript.live_refresh_s` apart)."""
+        if not self.done:
+            self._live.update(Text(self.text))
 
     def finish(self, text: str) -> None:
         """Show the final text as Markdown (streamed text is replaced by the logged one)."""
@@ -70,6 +75,8 @@ class ThinkingEntry(Collapsible):
 
     def append(self, delta: str) -> None:
         self.text += delta
+
+    def show_live(self) -> None:
         self._body.update(Text(self.text))
 
     def finish(self, text: str) -> None:
@@ -154,18 +161,51 @@ class Notice(Static):
 class Transcript(VerticalScroll):
     """Everything shown for the session, newest at the bottom, kept scrolled there."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, live_refresh_s: float = 0.05, max_entries: int = 600,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # Streamed text is redrawn at most this often: redrawing on every delta costs
+        # O(length) each time, so O(length^2) over a long reply (see agent/ui/RESULTS.md).
+        self.live_refresh_s = live_refresh_s
+        # A session of hours makes thousands of entries; Textual slows down with the number of
+        # widgets, so the oldest are dropped from the screen (the session keeps them all).
+        self.max_entries = max_entries
         self._reply: AssistantEntry | None = None
         self._thinking: ThinkingEntry | None = None
         self._tools: dict[str, ToolEntry] = {}
+        self._live_timer = None
+        self._dropped: weakref.WeakSet = weakref.WeakSet()
 
     def on_mount(self) -> None:
         self.anchor()
+        if self.live_refresh_s > 0:
+            self._live_timer = self.set_interval(self.live_refresh_s, self._show_live, pause=True)
 
     def add(self, widget) -> None:
         self.mount(widget)
         self.anchor()
+        # Removal completes later: widgets already on their way out are not counted twice.
+        kept = [w for w in self.children if w not in self._dropped]
+        excess = len(kept) - self.max_entries
+        if excess > 0:
+            dropped = kept[:excess]
+            self._dropped.update(dropped)
+            self._tools = {k: t for k, t in self._tools.items() if t not in self._dropped}
+            self.remove_children(dropped)
+
+    def _streamed(self, entry) -> None:
+        """`entry` got a delta: draw it now or at the next tick."""
+        if self._live_timer is None:
+            entry.show_live()
+        else:
+            self._live_timer.resume()
+
+    def _show_live(self) -> None:
+        live = [e for e in (self._reply, self._thinking) if e is not None]
+        for entry in live:
+            entry.show_live()
+        if not live and self._live_timer is not None:
+            self._live_timer.pause()
 
     def notice(self, text: str | Text, kind: str = "notice") -> Notice:
         note = Notice(text, kind)
@@ -197,12 +237,14 @@ class Transcript(VerticalScroll):
             self._reply = AssistantEntry()
             self.add(self._reply)
         self._reply.append(event.text)
+        self._streamed(self._reply)
 
     def _on_thinking_delta(self, event: ev.ThinkingDelta) -> None:
         if self._thinking is None:
             self._thinking = ThinkingEntry()
             self.add(self._thinking)
         self._thinking.append(event.text)
+        self._streamed(self._thinking)
 
     def _on_assistant(self, event: ev.AssistantMessage) -> None:
         self._finish_message(event.message.model_dump())

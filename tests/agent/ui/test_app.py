@@ -28,7 +28,9 @@ async def test_typed_prompt_streams_reply_then_renders_markdown(repo):
             # While the reply streams, the entry holds a proper prefix of it as plain text.
             entry = await wait_for(pilot, lambda: next(iter(app.query(AssistantEntry)), None),
                                    what="the reply to start")
-            partial = await wait_for(pilot, lambda: not entry.done and entry.text, what="a delta")
+            # What is drawn while streaming is a proper prefix of the reply, as plain text.
+            partial = await wait_for(pilot, lambda: not entry.done and entry._live.content.plain,
+                                     what="streamed text on screen")
             assert REPLY.startswith(partial) and len(partial) < len(REPLY)
             assert app.busy and app.status.busy
             await until_idle(pilot)
@@ -134,6 +136,22 @@ async def test_prompt_while_busy_is_kept_in_the_input(repo):
             await until_idle(pilot)
             assert [e.text for e in agent.events if isinstance(e, ev.UserMessage)] == ["first"]
             assert app.prompt_input.text == "second, typed too early"
+
+
+async def test_oldest_entries_leave_the_screen_but_not_the_session(repo):
+    turns = [{"text": f"reply {i}"} for i in range(6)]
+    with make_agent(repo, turns) as agent:
+        app = make_app(agent)
+        async with app.run_test(size=SIZE) as pilot:
+            app.transcript.max_entries = 8
+            for i in range(6):
+                await send(pilot, f"prompt {i}")
+                await until_idle(pilot)
+            await pilot.pause()
+            assert len(app.transcript.children) == 8
+            text = transcript_text(app)
+            assert "reply 5" in text and "> prompt 0" not in text
+            assert len(agent.messages()) == 12
 
 
 async def test_multiline_input_with_ctrl_j(repo):
