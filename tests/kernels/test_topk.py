@@ -1,5 +1,9 @@
 """Radix top-k against torch.topk on odd sizes, ties, short rows and split rows."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -47,3 +51,11 @@ def test_radix_topk_wrong_input_is_rejected(device):
     with pytest.raises(KernelInputError, match="out must be"):
         radix_topk(scores, torch.ones(3, dtype=torch.int32, device=device), 4, out=out)
     assert bool((out == 7).all())  # a rejected call writes nothing
+
+
+def test_import_kernels_loads_neither_torch_nor_triton():
+    # Godwit with a hosted model must start without torch; the entry points load it lazily.
+    code = "import sys, kernels; print('torch' in sys.modules or 'triton' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "False"
