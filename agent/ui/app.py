@@ -134,6 +134,7 @@ class GodwitApp(App[int]):
     @on(PromptInput.Submitted)
     def _on_submitted(self, message: PromptInput.Submitted) -> None:
         if self.submit(message.text):
+            self.prompt_input.remember(message.text.strip())
             self.prompt_input.clear()
 
     def submit(self, text: str) -> bool:

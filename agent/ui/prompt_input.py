@@ -28,6 +28,38 @@ class PromptInput(TextArea):
     def __init__(self, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus",
                          compact=False, **kwargs)
+        self.sent: list[str] = []
+        # Position while browsing the history with up/down; len(history) = the draft.
+        self._recall = 0
+        self._draft = ""
+
+    def remember(self, text: str) -> None:
+        """Add a sent prompt to the history that up/down walk through."""
+        if text and (not self.sent or self.sent[-1] != text):
+            self.sent.append(text)
+        self._recall = len(self.sent)
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        if not select and self.cursor_location[0] == 0 and self._recall > 0:
+            if self._recall == len(self.sent):
+                self._draft = self.text
+            self._recall -= 1
+            self._show(self.sent[self._recall])
+            return
+        super().action_cursor_up(select)
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        last_row = self.document.line_count - 1
+        if not select and self.cursor_location[0] == last_row and self._recall < len(self.sent):
+            self._recall += 1
+            self._show(self.sent[self._recall] if self._recall < len(self.sent)
+                       else self._draft)
+            return
+        super().action_cursor_down(select)
+
+    def _show(self, text: str) -> None:
+        self.text = text
+        self.move_cursor(self.document.end)
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":

@@ -5,6 +5,8 @@ State comes down as reactive attributes that the app sets; the bar only draws th
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -34,11 +36,13 @@ class StatusBar(Widget):
     waiting = reactive(False)
     hint = reactive("")
     _frame = reactive(0)
+    _since = 0.0
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(0.1, self._tick, pause=True)
 
     def watch_busy(self, busy: bool) -> None:
+        self._since = time.monotonic()
         timer = getattr(self, "_timer", None)
         if timer is not None:
             timer.resume() if busy else timer.pause()
@@ -51,7 +55,8 @@ class StatusBar(Widget):
         if self.waiting:
             text.append("? waiting for approval", style="bold magenta")
         elif self.busy:
-            text.append(f"{_SPINNER[self._frame]} working", style="bold yellow")
+            elapsed = int(time.monotonic() - self._since)
+            text.append(f"{_SPINNER[self._frame]} working {elapsed}s", style="bold yellow")
         else:
             text.append("● ready", style="green")
         text.append(f"  {self.model}  ")

@@ -29,7 +29,7 @@ async def test_typed_prompt_streams_reply_then_renders_markdown(repo):
             entry = await wait_for(pilot, lambda: next(iter(app.query(AssistantEntry)), None),
                                    what="the reply to start")
             # What is drawn while streaming is a proper prefix of the reply, as plain text.
-            partial = await wait_for(pilot, lambda: not entry.done and entry._live.content.plain,
+            partial = await wait_for(pilot, lambda: not entry.done and str(entry._live.content),
                                      what="streamed text on screen")
             assert REPLY.startswith(partial) and len(partial) < len(REPLY)
             assert app.busy and app.status.busy
@@ -269,3 +269,21 @@ def agent_home_sessions(session_id: str):
     from pathlib import Path
 
     return Path(os.environ["GODWIT_HOME"]).rglob(f"{session_id}*.jsonl")
+
+
+async def test_up_and_down_walk_the_prompt_history(repo):
+    with make_agent(repo, [{"text": "one"}, {"text": "two"}]) as agent:
+        app = make_app(agent)
+        async with app.run_test(size=SIZE) as pilot:
+            for text in ("first prompt", "second prompt"):
+                await send(pilot, text)
+                await until_idle(pilot)
+            await pilot.press(*"dra")
+            await pilot.press("up")
+            assert app.prompt_input.text == "second prompt"
+            await pilot.press("up", "up")  # stops at the oldest
+            assert app.prompt_input.text == "first prompt"
+            await pilot.press("down")
+            assert app.prompt_input.text == "second prompt"
+            await pilot.press("down")
+            assert app.prompt_input.text == "dra"  # the draft comes back
