@@ -28,7 +28,7 @@ import triton
 import triton.language as tl
 
 from .._common import check, check_same_device, check_tensor, debug_report, next_pow2
-from .row import CAND_CAP, _ordered_key, _select_bin, radix_topk_rows
+from .row import _ordered_key, _select_bin, radix_topk_rows
 
 NUM_BINS = 256
 ROUNDS = 4  # 4 x 8 bits = the whole 32-bit key
@@ -146,7 +146,7 @@ def new_work(rows: int, device: torch.device) -> torch.Tensor:
 
 def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
                 splits: int | None = None, block: int = 1024, num_warps: int = 4,
-                cand_cap: int = CAND_CAP) -> torch.Tensor:
+                cand_cap: int | None = None, sample: bool = True) -> torch.Tensor:
     """Host wrapper without checks (callers inside the package check first): fills out (R, topk).
 
     One split per row runs the fused row kernel (cand_cap: its candidate buffer); several splits
@@ -158,7 +158,8 @@ def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: tor
     splits, seg = split_plan(R, L, block, scores.device, splits)
     if splits == 1:
         # Many rows: one program per row does everything (see row.py).
-        return radix_topk_rows(scores, lengths, topk, out, block=block, num_warps=num_warps, cap=cand_cap)
+        return radix_topk_rows(scores, lengths, topk, out, block=block, num_warps=num_warps, cap=cand_cap,
+                               sample=sample)
     work = new_work(R, scores.device)
     hist, cnt = work[:, : ROUNDS * NUM_BINS], work[:, ROUNDS * NUM_BINS:]
     grid = (R, splits)

@@ -21,7 +21,8 @@ BITS = 5  # digit width of every round
 NB = 32  # bins per round (1 << BITS)
 FULL_ROUNDS = 3  # rounds over the full row before compaction: 15 bits of prefix
 PREFIX_SHIFT = 32 - BITS * FULL_ROUNDS  # key >> PREFIX_SHIFT is the compacted prefix
-CAND_CAP = 4096  # candidates kept per row
+CAND_CAP = 4096  # candidates kept per row (at least; 3 * topk when larger)
+SAMPLE_BLOCKS, SAMPLE_BLOCK = 16, 256  # the sampled threshold reads 16 spread blocks of 256 keys
 
 
 @triton.jit
@@ -73,8 +74,9 @@ def _refine_and_collect(src, sidx, n, prefix, need, out_row, base, p15,
                         KEYS: tl.constexpr, BLOCK: tl.constexpr, NBINS: tl.constexpr,
                         DIGIT: tl.constexpr, FULL: tl.constexpr):
     # The remaining rounds over the keys whose top DIGIT*FULL bits equal p15 (the
-    # candidates), then write the `need` largest of them to out_row[base : base + need]:
-    # those above the k-th key first, then as many keys equal to it as still needed.
+    # candidates; FULL = 0: all keys of src, every round), then write the `need` largest of
+    # them to out_row[base : base + need]: those above the k-th key first, then as many keys
+    # equal to it as still needed.
     need_all = need
     for r in tl.static_range(FULL, (32 + DIGIT - 1) // DIGIT):
         # Round r takes the W bits below the top DIGIT*r (the last round what is left).
@@ -84,9 +86,12 @@ def _refine_and_collect(src, sidx, n, prefix, need, out_row, base, p15,
         else:
             SH = 0
             W = 32 - DIGIT * r
-        hist = _round_hist(src, n, prefix, SH, W, False, KEYS, BLOCK, NBINS)
+        hist = _round_hist(src, n, prefix, SH, W, r == 0, KEYS, BLOCK, NBINS)
         chosen, need = _select_bin(hist, need, NBINS)
-        prefix = (prefix << W) | chosen
+        if r == 0:
+            prefix = chosen - (1 << (W - 1))  # the top digit is signed
+        else:
+            prefix = (prefix << W) | chosen
     # prefix is now the k-th largest key; `need` of the keys equal to it are taken.
     eq_start = base + need_all - need
     gt_base = base
@@ -100,7 +105,10 @@ def _refine_and_collect(src, sidx, n, prefix, need, out_row, base, p15,
         else:
             key = _ordered_key(tl.load(src + offs, mask=m, other=0.0))
             idx = offs
-        mine = m & ((key >> (32 - DIGIT * FULL)) == p15)
+        if FULL == 0:
+            mine = m
+        else:
+            mine = m & ((key >> (32 - DIGIT * FULL)) == p15)
         gt = (mine & (key > prefix)).to(tl.int32)
         eq = (mine & (key == prefix)).to(tl.int32)
         g_pos = gt_base + tl.cumsum(gt, 0) - 1
@@ -112,9 +120,39 @@ def _refine_and_collect(src, sidx, n, prefix, need, out_row, base, p15,
 
 
 @triton.jit
+def _kth_largest(keys, k, NS: tl.constexpr, DIGIT: tl.constexpr, NBINS: tl.constexpr):
+    # The k-th largest of NS keys held in registers (radix select, no memory traffic).
+    bins = tl.arange(0, NBINS)
+    need = k
+    prefix = k * 0
+    for r in tl.static_range((32 + DIGIT - 1) // DIGIT):
+        if 32 - DIGIT * (r + 1) >= 0:
+            SH = 32 - DIGIT * (r + 1)
+            W = DIGIT
+        else:
+            SH = 0
+            W = 32 - DIGIT * r
+        if r == 0:
+            b = (keys >> SH) + (1 << (W - 1))
+            sel = keys == keys
+        else:
+            b = (keys >> SH) & ((1 << W) - 1)
+            sel = (keys >> (SH + W)) == prefix
+        n_sel = tl.sum(sel.to(tl.int32))
+        hist = tl.histogram(tl.where(sel, b, 0), NBINS) - tl.where(bins == 0, NS - n_sel, 0)
+        chosen, need = _select_bin(hist, need, NBINS)
+        if r == 0:
+            prefix = chosen - (1 << (W - 1))
+        else:
+            prefix = (prefix << W) | chosen
+    return prefix
+
+
+@triton.jit
 def _radix_topk_row_kernel(
-    s_ptr, len_ptr, out_ptr, ckey_ptr, cidx_ptr, topk, n_cols, stride_s, stride_o, cap,
+    s_ptr, len_ptr, out_ptr, ckey_ptr, cidx_ptr, topk, n_cols, stride_s, stride_o, cap, sample_min,
     DIGIT: tl.constexpr, NBINS: tl.constexpr, FULL: tl.constexpr, BLOCK: tl.constexpr,
+    SAMPLE: tl.constexpr, NSB: tl.constexpr, SB: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)  # lengths outside [0, L] are clamped
@@ -129,6 +167,45 @@ def _radix_topk_row_kernel(
             offs = off + tl.arange(0, BLOCK)
             tl.store(out_row + offs, tl.full([BLOCK], -1, tl.int32), mask=offs < topk)
     else:
+        ckey = ckey_ptr + row * cap
+        cidx = cidx_ptr + row * cap
+        done = topk * 0
+        if SAMPLE:
+            if length >= sample_min:
+                # Fast path: guess a threshold from NSB evenly spread blocks of SB keys, aiming
+                # at 1.6 * topk keys above it; one pass copies the keys >= guess to the buffer.
+                # If between topk and cap keys qualify, the top-k are all among them (the k-th
+                # key is >= guess), and an exact select over the buffer finishes the row.
+                i = tl.arange(0, NSB * SB)
+                pos = (i // SB) * (length // NSB) + i % SB
+                skeys = _ordered_key(tl.load(s_row + pos))
+                k_s = tl.minimum((8 * topk * (NSB * SB)) // (5 * length) + 1, NSB * SB)
+                guess = _kth_largest(skeys, k_s, NSB * SB, DIGIT, NBINS)
+                c_n = tl.zeros([], dtype=tl.int32)
+                for off in range(0, length, BLOCK):
+                    offs = off + tl.arange(0, BLOCK)
+                    m = offs < length
+                    key = _ordered_key(tl.load(s_row + offs, mask=m, other=0.0))
+                    cand = (m & (key >= guess)).to(tl.int32)
+                    c_pos = c_n + tl.cumsum(cand, 0) - 1
+                    keep = (cand > 0) & (c_pos < cap)
+                    tl.store(ckey + c_pos, key, mask=keep)
+                    tl.store(cidx + c_pos, offs, mask=keep)
+                    c_n += tl.sum(cand)
+                if (c_n >= topk) & (c_n <= cap):
+                    _refine_and_collect(ckey, cidx, c_n, topk * 0, topk, out_row, topk * 0, topk * 0,
+                                        True, BLOCK, NBINS, DIGIT, 0)
+                    done = topk * 0 + 1
+        if done == 0:
+            _exact_row(s_row, out_row, ckey, cidx, length, topk, cap, DIGIT, NBINS, FULL, BLOCK)
+
+
+@triton.jit
+def _exact_row(s_row, out_row, ckey, cidx, length, topk, cap,
+               DIGIT: tl.constexpr, NBINS: tl.constexpr, FULL: tl.constexpr, BLOCK: tl.constexpr):
+    # Exact path (and the fallback of the sampled one): FULL rounds over the whole row fix the
+    # threshold's top DIGIT*FULL bits, then the keys sharing them are compacted and refined.
+    if True:
         need = topk
         prefix = topk * 0
         for r in tl.static_range(FULL):
@@ -141,8 +218,6 @@ def _radix_topk_row_kernel(
                 prefix = (prefix << DIGIT) | chosen
         # Compaction pass: keys with a larger prefix are in the top-k for sure; keys with
         # this prefix are the candidates for the `need` slots left.
-        ckey = ckey_ptr + row * cap
-        cidx = cidx_ptr + row * cap
         g_base = tl.zeros([], dtype=tl.int32)
         c_base = tl.zeros([], dtype=tl.int32)
         for off in range(0, length, BLOCK):
@@ -168,13 +243,22 @@ def _radix_topk_row_kernel(
 
 
 def radix_topk_rows(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
-                    block: int = 2048, num_warps: int = 4, cap: int = CAND_CAP) -> torch.Tensor:
-    """Fill out (R, topk) with each row's top-k indices: one program per row (no checks here)."""
+                    block: int = 2048, num_warps: int = 4, cap: int | None = None,
+                    sample: bool = True, sample_blocks: int = SAMPLE_BLOCKS,
+                    sample_block: int = SAMPLE_BLOCK) -> torch.Tensor:
+    """Fill out (R, topk) with each row's top-k indices: one program per row (no checks here).
+
+    cap: candidate buffer per row (default max(CAND_CAP, 3 * topk)); sample: try the sampled
+    threshold first on rows of at least max(4 * topk, 2 * sample_blocks * sample_block) keys
+    (the sample sizes are knobs for the tests, which need short rows).
+    """
     R, L = scores.shape
-    cap = max(1, min(cap, L))
+    cap = max(1, min(cap if cap is not None else max(CAND_CAP, 3 * topk), L))
     cand = torch.empty((2, R, cap), dtype=torch.int32, device=scores.device)  # keys, indices
+    sample_min = max(4 * topk, 2 * sample_blocks * sample_block)
     handle = _radix_topk_row_kernel[(R,)](
-        scores, lengths, out, cand[0], cand[1], topk, L, scores.stride(0), out.stride(0), cap,
-        DIGIT=BITS, NBINS=NB, FULL=FULL_ROUNDS, BLOCK=block, num_warps=num_warps)
-    debug_report(f"radix row kernel block={block} warps={num_warps} cap={cap}", handle)
+        scores, lengths, out, cand[0], cand[1], topk, L, scores.stride(0), out.stride(0), cap, sample_min,
+        DIGIT=BITS, NBINS=NB, FULL=FULL_ROUNDS, BLOCK=block,
+        SAMPLE=sample, NSB=sample_blocks, SB=sample_block, num_warps=num_warps)
+    debug_report(f"radix row kernel block={block} warps={num_warps} cap={cap} sample={sample}", handle)
     return out

@@ -10,6 +10,7 @@ import torch
 from kernels import KernelInputError, radix_topk
 from kernels.testing import poison_, topk_mismatch
 from kernels.topk.kernel import radix_topk_
+from kernels.topk.row import radix_topk_rows
 
 
 @pytest.mark.parametrize("splits", [1, 3])
@@ -38,6 +39,25 @@ def test_row_kernel_candidate_buffer_and_its_overflow(device, cap):
     lengths = torch.tensor([700, 700, 650, 101, 99], dtype=torch.int32, device=device)
     out = poison_(torch.empty((R, K), dtype=torch.int32, device=device))
     radix_topk_(scores, lengths, K, out, splits=1, block=128, cand_cap=cap)
+    assert topk_mismatch(out, scores, lengths, K, rtol=0.0) is None
+
+
+@pytest.mark.parametrize("case", ["guess holds", "buffer overflows", "too few above the guess"])
+def test_row_kernel_sampled_threshold_and_its_fallbacks(device, case):
+    # The row kernel first guesses a threshold from a sample (here 4 blocks of 32 keys) and
+    # keeps the keys above it; when fewer than topk or more than cap keys qualify it must fall
+    # back to the exact path. Each case forces one outcome; every answer must be exact.
+    R, L, K = 4, 700, 20
+    scores = torch.randn(R, L, device=device)
+    cap = None
+    if case == "buffer overflows":
+        cap = 25  # about 1.6 * K = 32 keys pass the guess
+    if case == "too few above the guess":
+        sampled = (torch.arange(128, device=device) // 32) * (L // 4) + torch.arange(128, device=device) % 32
+        scores[:, sampled] += 100.0  # the sample sees only huge keys: the guess lets ~6 keys through
+    lengths = torch.tensor([700, 699, 300, 256], dtype=torch.int32, device=device)
+    out = poison_(torch.empty((R, K), dtype=torch.int32, device=device))
+    radix_topk_rows(scores, lengths, K, out, block=128, cap=cap, sample_blocks=4, sample_block=32)
     assert topk_mismatch(out, scores, lengths, K, rtol=0.0) is None
 
 
