@@ -57,7 +57,8 @@ def test_row_kernel_sampled_threshold_and_its_fallbacks(device, case):
         scores[:, sampled] += 100.0  # the sample sees only huge keys: the guess lets ~6 keys through
     lengths = torch.tensor([700, 699, 300, 256], dtype=torch.int32, device=device)
     out = poison_(torch.empty((R, K), dtype=torch.int32, device=device))
-    radix_topk_rows(scores, lengths, K, out, block=128, cap=cap, sample_blocks=4, sample_block=32)
+    radix_topk_rows(scores, lengths, K, out, block=128, cap=cap, sample_blocks=4, sample_block=32,
+                    sample_min_per_k=4)
     assert topk_mismatch(out, scores, lengths, K, rtol=0.0) is None
 
 
