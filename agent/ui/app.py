@@ -20,10 +20,9 @@ from textual.reactive import reactive
 
 from agent import events as ev
 from agent.errors import GodwitError
-from agent.ui import commands
+from agent.ui import commands, session_ops
 from agent.ui.approval import make_approver
 from agent.ui.prompt_input import PromptInput
-from agent.ui.rewind import Choice, RewindScreen
 from agent.ui.status import StatusBar
 from agent.ui.transcript import Transcript
 
@@ -244,7 +243,7 @@ class GodwitApp(App[int]):
         now = time.monotonic()
         if now - self._last_escape < DOUBLE_PRESS_S:
             self._last_escape = 0.0
-            self.open_rewind()
+            session_ops.open_rewind(self)
         else:
             self._last_escape = now
 
@@ -258,75 +257,3 @@ class GodwitApp(App[int]):
         policy.mode = MODES[(MODES.index(policy.mode) + 1) % len(MODES)] \
             if policy.mode in MODES else "default"
         self.status.mode = policy.mode
-
-    # -- rewind and compaction ------------------------------------------------------------------
-
-    def open_rewind(self) -> None:
-        """Show the checkpoint picker (Esc Esc, /rewind)."""
-        if self.busy:
-            return
-        rows = self.agent.checkpoints()
-        self.push_screen(RewindScreen(rows, self.agent.diff), self._rewind_chosen)
-
-    def _rewind_chosen(self, choice: Choice) -> None:
-        if choice is None:
-            return
-        restore, checkpoint = choice
-        if restore == "undo":
-            self.run_worker(self.undo_rewind(), group="command")
-        else:
-            self.run_worker(self.rewind(checkpoint, restore), group="command")
-
-    async def rewind(self, checkpoint: str, restore: str) -> None:
-        """Restore code, conversation or both; after a conversation rewind the transcript is
-        rebuilt and the prompt of that turn goes back into the input box."""
-        self.busy = True
-        try:
-            result = await self.agent.arewind(checkpoint, restore)
-        except GodwitError as exc:
-            self.transcript.notice(f"rewind failed: {exc}", "error")
-            return
-        finally:
-            self.busy = False
-        if restore in ("conversation", "both"):
-            self.transcript.load_messages(self.agent.messages())
-            if result.get("prompt"):
-                self.prompt_input.text = result["prompt"]
-                self.prompt_input.move_cursor(self.prompt_input.document.end)
-        changed = len(result.get("changed") or [])
-        extra = f" ({changed} file(s) changed)" if restore != "conversation" else ""
-        self.transcript.notice(result["message"].replace("`godwit undo-rewind`", "/undo") + extra)
-        self.refresh_context()
-
-    async def undo_rewind(self) -> None:
-        """Bring back what the last rewind replaced (/undo, u in the picker)."""
-        self.busy = True
-        try:
-            result = await self.agent.aundo_rewind()
-        except GodwitError as exc:
-            self.transcript.notice(f"undo failed: {exc}", "error")
-            return
-        finally:
-            self.busy = False
-        if result["restore"] in ("conversation", "both"):
-            self.transcript.load_messages(self.agent.messages())
-        self.transcript.notice(result["message"])
-        self.refresh_context()
-
-    async def compact(self, instructions: str | None) -> None:
-        """/compact: summarise the older conversation; the events it logs are shown."""
-        before = len(self.agent.events)
-        self.busy = True
-        self.transcript.notice("compacting the conversation…", "dim-notice")
-        try:
-            result = await self.agent.acompact(instructions)
-        except GodwitError as exc:
-            result = {"status": "failed", "message": str(exc)}
-        finally:
-            self.busy = False
-        for event in self.agent.events[before:]:
-            self.post_message(AgentEvent(event))
-        if result["status"] != "compacted" and not any(
-                isinstance(e, ev.Error) for e in self.agent.events[before:]):
-            self.transcript.notice(f"compaction failed: {result.get('message')}", "error")
-        self.refresh_context()

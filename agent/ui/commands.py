@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from agent.ui import session_ops
 from agent.ui.format import compact_number
 
 if TYPE_CHECKING:
@@ -24,12 +26,12 @@ KEYS = (
 class Command:
     name: str
     help: str
-    run: Callable[["GodwitApp", str], Awaitable[None] | None]
+    run: Callable[[GodwitApp, str], Awaitable[None] | None]
     # Commands that call the agent wait while a prompt is running.
     needs_idle: bool = False
 
 
-def _help(app: "GodwitApp", arg: str) -> None:
+def _help(app: GodwitApp, arg: str) -> None:
     text = Text()
     for command in COMMANDS.values():
         text.append(f"/{command.name:<9}", style="bold")
@@ -38,11 +40,11 @@ def _help(app: "GodwitApp", arg: str) -> None:
     app.transcript.notice(text)
 
 
-async def _compact(app: "GodwitApp", arg: str) -> None:
-    await app.compact(arg.strip() or None)
+async def _compact(app: GodwitApp, arg: str) -> None:
+    await session_ops.compact(app, arg.strip() or None)
 
 
-def _context(app: "GodwitApp", arg: str) -> None:
+def _context(app: GodwitApp, arg: str) -> None:
     usage = app.agent.context_usage()
     text = Text(f"Context: {compact_number(usage['total'])} of "
                 f"{compact_number(usage['window'])} tokens ({100 * usage['fraction']:.1f}%)\n",
@@ -54,19 +56,19 @@ def _context(app: "GodwitApp", arg: str) -> None:
     app.refresh_context(usage)
 
 
-def _rewind(app: "GodwitApp", arg: str) -> None:
-    app.open_rewind()
+def _rewind(app: GodwitApp, arg: str) -> None:
+    session_ops.open_rewind(app)
 
 
-async def _undo(app: "GodwitApp", arg: str) -> None:
-    await app.undo_rewind()
+async def _undo(app: GodwitApp, arg: str) -> None:
+    await session_ops.undo_rewind(app)
 
 
-def _clear(app: "GodwitApp", arg: str) -> None:
+def _clear(app: GodwitApp, arg: str) -> None:
     app.transcript.clear()
 
 
-def _quit(app: "GodwitApp", arg: str) -> None:
+def _quit(app: GodwitApp, arg: str) -> None:
     app.exit(0)
 
 

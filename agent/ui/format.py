@@ -40,7 +40,7 @@ def preview(content: str, lines: int = PREVIEW_LINES) -> tuple[str, int]:
     return "\n".join(shown), max(0, len(all_lines) - len(shown))
 
 
-def compact_number(n: int | float) -> str:
+def compact_number(n: float) -> str:
     """12345 -> 12.3k, 200_000 -> 200k, 2_500_000 -> 2.5M (the status bar is narrow)."""
     n = float(n)
     for scale, suffix in ((1_000_000, "M"), (1_000, "k")):

@@ -5,7 +5,9 @@ restore code (c), conversation (v) or both (b); u undoes the last rewind; Esc cl
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+import threading
+from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -62,6 +64,21 @@ class RewindScreen(ModalScreen[Choice]):
         super().__init__()
         self.rows = rows
         self._diff = diff
+        # One git operation on the checkpoint store at a time: a preview left running in its
+        # thread when the highlight moves on must finish before the next one (or a restore)
+        # starts, or git finds the store's index locked.
+        self._store_lock = threading.Lock()
+
+    def _locked_diff(self, checkpoint: str) -> dict[str, Any]:
+        with self._store_lock:
+            return self._diff(checkpoint)
+
+    async def _store_idle(self) -> None:
+        def wait() -> None:
+            with self._store_lock:
+                pass
+
+        await asyncio.to_thread(wait)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -97,7 +114,7 @@ class RewindScreen(ModalScreen[Choice]):
         head.append(f"{one_line(row['label'], 200)}\n\n")
         try:
             # git work: off the UI thread.
-            data = await asyncio.to_thread(self._diff, checkpoint)
+            data = await asyncio.to_thread(self._locked_diff, checkpoint)
         except GodwitError as exc:
             head.append(f"No code preview: {exc}\n", style="yellow")
         else:
@@ -106,13 +123,17 @@ class RewindScreen(ModalScreen[Choice]):
                 head.append(diff_text(data["text"]))
             else:
                 head.append("The code is as it was at this checkpoint.\n", style="dim")
-        self.query_one("#rewind-preview", Static).update(head)
+        # The picker may have closed while git worked: then there is nothing to update.
+        for preview in self.query("#rewind-preview").results(Static):
+            preview.update(head)
 
-    def action_choose(self, restore: str) -> None:
+    async def action_choose(self, restore: str) -> None:
         if self.selected is not None:
+            await self._store_idle()
             self.dismiss((restore, self.selected))
 
-    def action_undo(self) -> None:
+    async def action_undo(self) -> None:
+        await self._store_idle()
         self.dismiss(("undo", None))
 
     def action_close(self) -> None:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 
 from agent import Agent
 from agent.providers.scripted import ScriptedProvider
-from agent.ui import make_app
+from agent.ui import make_app  # noqa: F401 - the tests take it from here
 
 SIZE = (100, 30)
 

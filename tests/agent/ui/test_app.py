@@ -13,7 +13,15 @@ from agent.providers.base import TokenUsage
 from agent.providers.scripted import ScriptedProvider
 from agent.ui.transcript import AssistantEntry, ThinkingEntry, ToolEntry, UserEntry
 
-from .helpers import SIZE, make_agent, make_app, send, transcript_text, until_idle, wait_for
+from .helpers import (
+    SIZE,
+    make_agent,
+    make_app,
+    send,
+    transcript_text,
+    until_idle,
+    wait_for,
+)
 
 REPLY = "The answer is **42**, and here is why: the function returns one less than it should."
 

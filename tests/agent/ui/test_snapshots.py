@@ -71,7 +71,9 @@ def check(app, agent, name: str) -> None:
 
 
 async def settle(pilot) -> None:
-    """Let late mounts (Markdown) finish and put the transcript at its end."""
+    """Let late mounts (Markdown) finish and put the transcript at its end; a steady cursor
+    (a blinking one is drawn or not depending on the moment)."""
+    pilot.app.prompt_input.cursor_blink = False
     for _ in range(3):
         await pilot.pause()
         pilot.app.transcript.scroll_end(animate=False)

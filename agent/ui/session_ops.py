@@ -1,0 +1,92 @@
+"""What the app does to the session besides prompting: rewind (with its picker), undo-rewind
+and compaction. Each reports in the transcript and refreshes the context gauge.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from agent import events as ev
+from agent.errors import GodwitError
+from agent.ui.rewind import Choice, RewindScreen
+
+if TYPE_CHECKING:
+    from agent.ui.app import GodwitApp
+
+
+def open_rewind(app: GodwitApp) -> None:
+    """Show the checkpoint picker (Esc Esc, /rewind)."""
+    if app.busy:
+        return
+    rows = app.agent.checkpoints()
+    app.push_screen(RewindScreen(rows, app.agent.diff), partial(_rewind_chosen, app))
+
+
+def _rewind_chosen(app: GodwitApp, choice: Choice) -> None:
+    if choice is None:
+        return
+    restore, checkpoint = choice
+    if restore == "undo":
+        app.run_worker(undo_rewind(app), group="command")
+    else:
+        app.run_worker(rewind(app, checkpoint, restore), group="command")
+
+
+async def rewind(app: GodwitApp, checkpoint: str, restore: str) -> None:
+    """Restore code, conversation or both; after a conversation rewind the transcript is
+    rebuilt and the prompt of that turn goes back into the input box."""
+    app.busy = True
+    try:
+        result = await app.agent.arewind(checkpoint, restore)
+    except GodwitError as exc:
+        app.transcript.notice(f"rewind failed: {exc}", "error")
+        return
+    finally:
+        app.busy = False
+    if restore in ("conversation", "both"):
+        app.transcript.load_messages(app.agent.messages())
+        if result.get("prompt"):
+            app.prompt_input.text = result["prompt"]
+            app.prompt_input.move_cursor(app.prompt_input.document.end)
+    changed = len(result.get("changed") or [])
+    extra = f" ({changed} file(s) changed)" if restore != "conversation" else ""
+    app.transcript.notice(result["message"].replace("`godwit undo-rewind`", "/undo") + extra)
+    app.refresh_context()
+
+
+async def undo_rewind(app: GodwitApp) -> None:
+    """Bring back what the last rewind replaced (/undo, u in the picker)."""
+    app.busy = True
+    try:
+        result = await app.agent.aundo_rewind()
+    except GodwitError as exc:
+        app.transcript.notice(f"undo failed: {exc}", "error")
+        return
+    finally:
+        app.busy = False
+    if result["restore"] in ("conversation", "both"):
+        app.transcript.load_messages(app.agent.messages())
+    app.transcript.notice(result["message"])
+    app.refresh_context()
+
+
+async def compact(app: GodwitApp, instructions: str | None) -> None:
+    """/compact: summarise the older conversation; the events it logs are shown."""
+    before = len(app.agent.events)
+    app.busy = True
+    app.transcript.notice("compacting the conversation…", "dim-notice")
+    try:
+        result = await app.agent.acompact(instructions)
+    except GodwitError as exc:
+        result = {"status": "failed", "message": str(exc)}
+    finally:
+        app.busy = False
+    from agent.ui.app import AgentEvent  # here: app.py imports this module
+
+    for event in app.agent.events[before:]:
+        app.post_message(AgentEvent(event))
+    if result["status"] != "compacted" and not any(
+            isinstance(e, ev.Error) for e in app.agent.events[before:]):
+        app.transcript.notice(f"compaction failed: {result.get('message')}", "error")
+    app.refresh_context()
