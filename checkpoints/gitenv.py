@@ -62,6 +62,7 @@ _FORCED_CONFIG: dict[str, str] = {
     "maintenance.auto": "false",
     "diff.renames": "false",
     "index.sparse": "false",
+    "index.version": "4",  # path-prefix compression: half the index to read and write
     "submodule.recurse": "false",
     "user.name": "Godwit",
     "user.email": "godwit@localhost",

@@ -184,3 +184,15 @@ def test_work_tree_that_is_not_a_git_repo(tmp_path: Path, home: Path):
     (plain / "a.txt").write_text("b\n")
     store.restore(cp.id)
     assert (plain / "a.txt").read_text() == "a\n"
+
+
+def test_godwit_home_inside_the_project_is_never_captured(project: Path):
+    home = project / ".godwit home"
+    store = CheckpointStore(project, home)
+    cp = store.snapshot("s", 0, "", "")
+    files = store._git.run(["ls-tree", "-r", "--name-only", cp.commit]).decode().split("\n")
+    assert not any(f.startswith(".godwit home") for f in files) and "README.md" in files
+    bash(project, "echo x > new.txt")
+    store.snapshot("s", 1, "", "")
+    store.restore(cp.id)
+    assert (home / "checkpoints").is_dir() and not (project / "new.txt").exists()
