@@ -41,6 +41,8 @@ class Options:
     resume: str | None = None
     continue_latest: bool = False
     fork: bool = False
+    # Open an existing session only to look at it (listings, diffs): no lock, no writes.
+    readonly: bool = False
 
 
 def open_runtime(opts: Options) -> Runtime:
@@ -84,12 +86,14 @@ def _session(opts: Options, home: Path, cwd: Path, settings: Settings) -> tuple[
         if path is None:
             raise UsageError(f"No session to continue in {cwd}; start one with `godwit -p` or `godwit`.")
     if path is None:
+        if opts.readonly:
+            raise UsageError(f"No session in {cwd} yet.")
         return create_session(home, cwd), None
+    _check_project(path, cwd)
     if not opts.fork:
-        return open_session(path), None
+        return open_session(path, readonly=opts.readonly), None
     # A fork is a new session that starts with a copy of the old one's history.
-    old = open_session(path)
-    old.log.close()
+    old = open_session(path, readonly=True)
     new = create_session(home, cwd)
     for event in old.events:
         copy = event.model_copy()
@@ -99,6 +103,20 @@ def _session(opts: Options, home: Path, cwd: Path, settings: Settings) -> tuple[
     new.log.sync()
     new.warnings.extend(old.warnings)
     return new, old.id
+
+
+def _check_project(path: Path, cwd: Path) -> None:
+    """A session belongs to the directory it was started in: its tools, checkpoints and
+    conversation are about that tree, so resuming it elsewhere is refused."""
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        start = ev.parse_event(first)
+    except ValueError:
+        return  # an unreadable first line is reported by the full read that follows
+    if isinstance(start, ev.SessionStarted) and Path(start.cwd).resolve() != cwd:
+        raise UsageError(f"Session {path.stem} belongs to {start.cwd}; run from there or pass "
+                         f"--cwd {start.cwd}.")
 
 
 def make_provider(settings: Settings):

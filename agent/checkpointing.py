@@ -11,6 +11,15 @@ import secrets
 from pathlib import Path
 
 from agent import events as ev
+from agent.errors import GodwitError
+
+
+class CheckpointFailed(GodwitError):
+    """A snapshot could not be taken; `fatal` when checkpoints cannot work at all here."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
 
 
 class Checkpointer:
@@ -25,13 +34,28 @@ class Checkpointer:
     @property
     def store(self):
         if self._store is None:
-            from checkpoints import CheckpointStore
+            try:
+                from checkpoints import CheckpointStore
+            except ImportError as exc:  # GitPython refuses to load without a git executable
+                raise CheckpointFailed(f"git is not available ({exc}); checkpoints are off for "
+                                       "this session. Install git to have them.", fatal=True) from exc
+            from checkpoints import CheckpointError
 
-            self._store = CheckpointStore(self.cwd, self.home, size_cap=self.size_cap)
+            try:
+                self._store = CheckpointStore(self.cwd, self.home, size_cap=self.size_cap)
+            except CheckpointError as exc:
+                raise CheckpointFailed(f"The checkpoint store cannot be opened: {exc}",
+                                       fatal=True) from exc
         return self._store
 
     def snapshot(self, session_id: str, turn: int, label: str, reason: str) -> ev.Checkpoint:
-        cp = self.store.snapshot(session_id=session_id, turn=turn, label=label, reason=reason)
+        store = self.store
+        from checkpoints import CheckpointError
+
+        try:
+            cp = store.snapshot(session_id=session_id, turn=turn, label=label, reason=reason)
+        except CheckpointError as exc:
+            raise CheckpointFailed(f"Checkpoint failed: {exc}") from exc
         return ev.Checkpoint(
             id=secrets.token_hex(4),
             turn=turn,

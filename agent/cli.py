@@ -63,7 +63,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _prompt_text(value: str) -> str:
     if value == "-":
-        return sys.stdin.read()
+        return sys.stdin.read().strip()
     return value
 
 

@@ -45,13 +45,15 @@ def _session_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session", metavar="ID", help="session id (default: the newest here)")
 
 
-def _agent(args: argparse.Namespace):
+def _agent(args: argparse.Namespace, *, readonly: bool = False):
     from agent.sdk import Agent
 
     cwd = Path(args.cwd or os.getcwd())
     session = getattr(args, "session", None)
-    return Agent(cwd=cwd, provider=_Offline(""), session_id=session,
-                 continue_latest=session is None)
+    agent = Agent(cwd=cwd, provider=_Offline(""), session_id=session,
+                  continue_latest=session is None)
+    agent.options.readonly = readonly
+    return agent
 
 
 def run_subcommand(name: str, argv: Sequence[str]) -> int:
@@ -100,7 +102,7 @@ def _checkpoints(argv: list[str]) -> int:
         report = rewind.prune(cwd, args.older_than)
         print_json(report) if args.json else print(report["message"])
         return 0
-    with _agent(args) as agent:
+    with _agent(args, readonly=True) as agent:
         rows = agent.checkpoints()
         if args.json:
             print_json(rows)
@@ -152,7 +154,7 @@ def _diff(argv: list[str]) -> int:
     _session_arg(p)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    with _agent(args) as agent:
+    with _agent(args, readonly=True) as agent:
         report = agent.diff(args.checkpoint)
     if args.json:
         print_json(report)

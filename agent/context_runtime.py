@@ -33,7 +33,9 @@ class ContextRuntime:
         try:
             ctx = ContextSettings.model_validate(settings.context or {})
         except ValidationError as exc:
-            raise ConfigError(f"Invalid context settings: {exc}") from exc
+            errs = "; ".join(f"context.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors())
+            raise ConfigError(f"Invalid context settings: {errs}") from exc
         return cls(ctx, provider)
 
     def restore(self, events: list[ev._Event]) -> None:
@@ -67,6 +69,8 @@ class ContextRuntime:
 
     async def _compact(self, rt, trigger: str, instructions: str | None) -> bool:
         messages, seqs = rt.session.conversation.message_seqs()
+        if not self.can_compact(messages):
+            return False
         outcome = await compact_or_error(
             rt.provider, messages, keep_last_turns=self.settings.compact_keep_last_turns,
             keep_tokens=int(self.policy.window * self.settings.compact_keep_fraction) or None,
@@ -86,6 +90,18 @@ class ContextRuntime:
                       sync=True)
         return True
 
+    def can_compact(self, messages) -> bool:
+        """Whether there is an older part to summarise at all (not an error when there is not)."""
+        from agent.compaction import CompactionError, choose_cut
+
+        try:
+            cut = choose_cut(messages, self.settings.compact_keep_last_turns,
+                             int(self.policy.window * self.settings.compact_keep_fraction) or 50_000,
+                             self.policy.counter)
+        except CompactionError:
+            return False
+        return cut > 0
+
     def breakdown(self, rt) -> dict[str, Any]:
         memory = ""
         return self.policy.breakdown(rt.full_request(), memory).model_dump()
@@ -94,6 +110,9 @@ class ContextRuntime:
 async def compact_async(rt, instructions: str | None) -> dict[str, Any]:
     """Compact by hand (`Agent.compact()`, `godwit -p --compact`)."""
     ctx: ContextRuntime = rt.context
+    if not ctx.can_compact(rt.session.conversation.messages()):
+        return {"status": "skipped", "message": "Nothing to compact yet: the conversation is "
+                "shorter than what compaction keeps verbatim."}
     before = len(rt.session.events)
     ok = await ctx._compact(rt, "manual", instructions)
     new = rt.session.events[before:]

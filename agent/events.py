@@ -7,10 +7,12 @@ conversation, so the log is the only source of truth.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from agent.messages import Message
 
@@ -217,10 +219,24 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 def parse_event(line: str | bytes) -> Event:
-    """One log line back into its event (raises pydantic.ValidationError when malformed)."""
-    return EVENT_ADAPTER.validate_json(line)
+    """One log line back into its event (raises pydantic.ValidationError or ValueError when
+    malformed)."""
+    try:
+        return EVENT_ADAPTER.validate_json(line)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] != "json_invalid":
+            raise
+        # pydantic's parser refuses the escaped lone surrogates that stand for non-UTF-8 file
+        # names; Python's json reads them back as the same str os.fsdecode made.
+        return EVENT_ADAPTER.validate_python(json.loads(line))
 
 
 def dump_event(event: _Event) -> str:
-    """One event as a single JSON line (no trailing newline)."""
-    return event.model_dump_json(exclude_none=False)
+    """One event as a single JSON line (no trailing newline).
+
+    File names that are not valid UTF-8 reach us as lone surrogates (os.fsdecode); JSON can
+    carry them escaped (\\udcff) and gives them back unchanged, so they are never lost."""
+    try:
+        return event.model_dump_json(exclude_none=False)
+    except PydanticSerializationError:
+        return json.dumps(event.model_dump(mode="python"), ensure_ascii=True, default=str)

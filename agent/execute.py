@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import logging
 
 from agent import events as ev
 from agent.hooks import PreToolDecision, ToolCallInfo, call
 from agent.messages import ToolUseBlock
 from agent.runtime import Runtime
 from tools.base import ToolResult
+
+log = logging.getLogger("godwit")
 
 # How long an interrupted tool gets to stop (bash kills its process group) before we move on.
 STOP_GRACE_S = 5.0
@@ -48,7 +51,12 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
                           f"Available tools: {names}.")
     info = ToolCallInfo(id=block.id, name=block.name, input=dict(block.input), session_id=rt.id)
     for hook in rt.hooks.before_tool:
-        decision = await call(hook, info)
+        try:
+            decision = await call(hook, info)
+        except Exception as exc:  # noqa: BLE001 - a user's hook failing denies, never crashes
+            reason = f"a before-tool hook failed ({type(exc).__name__}: {exc})"
+            await _decision(rt, block, "deny", reason, "hook")
+            return ToolResult(is_error=True, content=f"Denied: {reason}")
         if isinstance(decision, PreToolDecision):
             if decision.deny is not None:
                 await _decision(rt, block, "deny", decision.deny, "hook")
@@ -63,7 +71,10 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
         await rt.checkpoint(turn, f"before {block.name}: {_brief(args)}", "before_tool")
     result = await run_tool(rt, tool, args)
     for hook in rt.hooks.after_tool:
-        await call(hook, info, result)
+        try:
+            await call(hook, info, result)
+        except Exception:  # noqa: BLE001 - the call already ran: its result must be kept
+            log.exception("after-tool hook failed for %s", block.name)
     return result
 
 
@@ -83,9 +94,13 @@ async def _permitted(rt: Runtime, block: ToolUseBlock, args: dict, read_only: bo
         await _decision(rt, block, "deny", f"{verdict.reason}; no one to ask (headless)",
                         "headless")
         return False
-    answer = rt.approver(block.name, args, verdict.reason)
-    if inspect.isawaitable(answer):
-        answer = await answer
+    try:
+        answer = rt.approver(block.name, args, verdict.reason)
+        if inspect.isawaitable(answer):
+            answer = await answer
+    except Exception as exc:  # noqa: BLE001 - a failing approval callback is a refusal
+        await _decision(rt, block, "deny", f"the approval callback failed ({exc})", "callback")
+        return False
     await _decision(rt, block, "allow" if answer else "deny",
                     "approved by the user" if answer else "denied by the user", "callback")
     return bool(answer)
@@ -137,7 +152,12 @@ def _safe_run(tool, args: dict, ctx) -> ToolResult:
     except Exception as exc:  # noqa: BLE001 - a tool bug becomes a result the model can read
         return ToolResult(is_error=True, content=f"{tool.name} failed: {type(exc).__name__}: {exc}")
     if not isinstance(result, ToolResult):
-        return ToolResult(content=str(result))
+        result = ToolResult(content=str(result))
+    # Undecodable file names arrive as lone surrogates, which no API accepts: show them as
+    # \udcff-style escapes, as the model would read them in a listing.
+    content = result.content.encode("utf-8", "backslashreplace").decode("utf-8")
+    if content != result.content:
+        result = ToolResult(content=content, is_error=result.is_error)
     return result
 
 

@@ -49,12 +49,16 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
                     "tools": [t.name for t in rt.tools]})
     for warning in rt.session.warnings:
         err.write(f"warning: {warning}\n")
+    compaction = None
     if compact:
         from agent import context_runtime
 
-        info = await context_runtime.compact_async(rt, None)
+        compaction = await context_runtime.compact_async(rt, None)
         if output_format == "text":
-            err.write(f"compaction: {info.get('status')}\n")
+            err.write(f"compaction: {compaction['status']}"
+                      f"{': ' + compaction['message'] if 'message' in compaction else ''}\n")
+        elif output_format == "stream-json":
+            _line(out, {"type": "compaction_result", **compaction})
 
     streamed_text = False
     try:
@@ -71,6 +75,10 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
                 streamed_text = True
             elif output_format == "text" and isinstance(event, ev.Retry) and streamed_text:
                 out.write("\n[retrying]\n")
+            elif (output_format == "text" and isinstance(event, ev.AssistantMessage)
+                  and streamed_text and event.message.tool_uses()):
+                # The model goes on after its tool calls: keep its replies apart.
+                out.write("\n")
             if isinstance(event, ev.Error):
                 errors.append(event.message)
                 if output_format == "text":
@@ -88,6 +96,8 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
     payload = {"type": "result", "subtype": _subtype(run.stop_reason), **run.model_dump(),
                "total_cost_usd": run.cost_usd,
                "session_total_cost_usd": round(rt.totals.cost_usd, 6)}
+    if compaction is not None:
+        payload["compaction"] = compaction
     if output_format == "stream-json":
         _line(out, payload)
     elif output_format == "json":

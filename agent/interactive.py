@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 
 from agent import events as ev
@@ -20,7 +21,10 @@ def run_interactive(agent, first_prompt: str | None = None) -> int:
 
 async def _ask(name: str, args: dict, reason: str) -> bool:
     shown = args.get("command") or args.get("path") or args
-    answer = await asyncio.to_thread(input, f"\nAllow {name}: {shown}? ({reason}) [y/N] ")
+    try:
+        answer = await asyncio.to_thread(input, f"\nAllow {name}: {shown}? ({reason}) [y/N] ")
+    except EOFError:  # no one left to answer (stdin closed): refuse
+        return False
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -45,11 +49,14 @@ async def _line_mode(agent, first_prompt: str | None) -> int:
         if not prompt.strip():
             prompt = None
             continue
+        loop = asyncio.get_running_loop()
+        # Ctrl-C interrupts the running prompt (the partial reply is kept), not the program.
+        loop.add_signal_handler(signal.SIGINT, agent.cancel)
         try:
             async for event in agent.stream(prompt):
                 _show(event, out)
-        except KeyboardInterrupt:
-            agent.cancel()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
         prompt = None
 
 

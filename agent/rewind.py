@@ -41,30 +41,48 @@ def find_checkpoint(rt: Runtime, ref: str) -> ev.Checkpoint:
     raise UsageError(f"No checkpoint {ref!r} in session {rt.id}. `godwit checkpoints` lists them.")
 
 
+def _code_ref(cp: ev.Checkpoint) -> str:
+    if cp.code_ref is None:
+        raise UsageError(f"Checkpoint {cp.id} has no code snapshot (checkpoints were off); "
+                         "its conversation can be restored with --conversation.")
+    return cp.code_ref
+
+
 def _store(rt: Runtime):
     if rt.checkpointer is None:
         raise UsageError("Checkpoints are turned off for this session (settings: checkpoints).")
     return rt.checkpointer.store
 
 
-def _wrap(exc: Exception) -> GodwitError:
+def _wrap(exc: Exception, cp: ev.Checkpoint | None = None) -> GodwitError:
+    from checkpoints import CheckpointNotFound
+
+    if cp is not None and isinstance(exc, CheckpointNotFound):
+        return UsageError(f"Checkpoint {cp.id} (turn {cp.turn}) no longer has its code snapshot: "
+                          "it was pruned. Its conversation can still be restored with "
+                          "--conversation.")
     return GodwitError(f"Checkpoint store: {exc}")
 
 
 def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
     rows = []
     size = None
+    stored: set[str] | None = None
     if rt.checkpointer is not None:
         from checkpoints import CheckpointError
 
         try:
-            size = _store(rt).size_bytes()
-        except CheckpointError:
+            store = _store(rt)
+            size = store.size_bytes()
+            stored = {c.id for c in store.list()}
+        except (CheckpointError, GodwitError):
             size = None
     for c in _checkpoint_events(rt):
         rows.append({
             "id": c.id, "created": c.ts, "turn": c.turn, "label": c.label, "reason": c.reason,
             "code_ref": c.code_ref, "changed": c.created_commit,
+            # False once `checkpoints --prune` removed the code snapshot (conversation only).
+            "has_code": c.code_ref is not None and (stored is None or c.code_ref in stored),
             "files": [f.model_dump() for f in c.files], "skipped": c.skipped,
             "store_size_bytes": size,
         })
@@ -76,9 +94,9 @@ def diff(rt: Runtime, ref: str) -> dict[str, Any]:
 
     cp = find_checkpoint(rt, ref)
     try:
-        d = _store(rt).diff(cp.code_ref)
+        d = _store(rt).diff(_code_ref(cp))
     except CheckpointError as exc:
-        raise _wrap(exc) from exc
+        raise _wrap(exc, cp) from exc
     files = [f.model_dump(mode="json", exclude={"patch"}) for f in d.files]
     summary = "".join(f"{f['status']:>9}  {f['path']}\n" for f in files)
     return {"checkpoint": cp.id, "code_ref": cp.code_ref, "files": files,
@@ -96,13 +114,10 @@ async def rewind(rt: Runtime, ref: str, restore: str = "both") -> dict[str, Any]
     if restore in ("code", "both"):
         from checkpoints import CheckpointError
 
-        if cp.code_ref is None:
-            raise UsageError(f"Checkpoint {cp.id} has no code snapshot (checkpoints were off); "
-                             "rewind its conversation with --conversation.")
         try:
-            result = _store(rt).restore(cp.code_ref)
+            result = _store(rt).restore(_code_ref(cp))
         except CheckpointError as exc:
-            raise _wrap(exc) from exc
+            raise _wrap(exc, cp) from exc
         saved = result.pre_restore_id
         changed = [f.model_dump(mode="json") for f in result.changed]
     await rt.emit(ev.Rewind(checkpoint=cp.id, restore=restore, to_seq=cp.seq,

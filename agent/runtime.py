@@ -145,17 +145,16 @@ class Runtime:
                 await self.emit(ev.Checkpoint(id=secrets.token_hex(4), turn=turn, label=label,
                                               reason=reason, created_commit=False), sync=True)
             return
+        from agent.checkpointing import CheckpointFailed
+
         try:
             event = await asyncio.to_thread(self.checkpointer.snapshot, self.id, turn, label, reason)
-        except Exception as exc:  # noqa: BLE001 - wrapped: a failed snapshot is reported, not fatal
-            from checkpoints import CheckpointError  # lazy: checkpoints needs git
-
-            if not isinstance(exc, CheckpointError):
-                raise
-            await self.emit(ev.Error(message=f"Checkpoint failed: {exc}", kind="checkpoint"))
+        except CheckpointFailed as exc:
+            if exc.fatal:
+                self.checkpointer = None
+            await self.emit(ev.Error(message=str(exc), kind="checkpoint"))
             return
-        if event is not None:
-            await self.emit(event, sync=True)
+        await self.emit(event, sync=True)
 
     def close(self) -> None:
         from tools import close_all

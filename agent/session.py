@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import fcntl
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ class SessionLog:
         self.path = path
         self.next_seq = next_seq
         path.parent.mkdir(parents=True, exist_ok=True)
+        # One writer per session: a second process appending would interleave two histories.
+        self._lock_fd = _lock(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._written = 0  # lines written
         self._synced = 0  # lines known to be on disk
@@ -176,6 +179,44 @@ class SessionLog:
                 fd, self._fd = self._fd, -1
                 self._cond.notify_all()
             os.close(fd)
+            os.close(self._lock_fd)  # releases the session lock
+
+
+class ReadOnlyLog:
+    """Stands in for the log of a session opened to look at (listings, diffs): never writes."""
+
+    def __init__(self, path: Path, next_seq: int) -> None:
+        self.path = path
+        self.next_seq = next_seq
+
+    def append(self, event: ev._Event, *, sync: bool = False) -> None:
+        raise UsageError(f"Session {self.path.stem} was opened read-only")
+
+    def sync(self) -> None:
+        pass
+
+    def wait_durable(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _lock(path: Path) -> int:
+    """Hold `ID.lock` beside the log (released when the process ends, even by kill -9)."""
+    lock_path = path.with_suffix(".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise UsageError(f"Session {path.stem} is in use by another godwit process (pid "
+                         f"{holder}); wait for it to finish, or continue it as a new session "
+                         "with --fork.") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
 
 
 def _summary(path: Path) -> dict:
@@ -253,7 +294,7 @@ class OpenedSession:
 
     id: str
     path: Path
-    log: SessionLog
+    log: SessionLog | ReadOnlyLog
     events: list[ev._Event]
     conversation: Conversation
     warnings: list[str]
@@ -267,9 +308,19 @@ def create_session(home: Path, cwd: Path, session_id: str | None = None) -> Open
     return OpenedSession(sid, path, SessionLog(path), [], Conversation(), [])
 
 
-def open_session(path: Path) -> OpenedSession:
-    """Replay a log for resuming; a torn tail is moved aside so appends start on a clean line."""
+def open_session(path: Path, *, readonly: bool = False) -> OpenedSession:
+    """Replay a log for resuming; a torn tail is moved aside so appends start on a clean line.
+
+    `readonly` only reads (listings, diffs): no lock, and the file is left exactly as it is."""
     contents = read_log(path)
+    if readonly:
+        conv = Conversation.from_events(contents.events)
+        return OpenedSession(path.stem, path, ReadOnlyLog(path, len(contents.events)),
+                             contents.events, conv, contents.warnings)
+    log = SessionLog(path, next_seq=len(contents.events))
+    # Read again under the lock: another writer may have finished a line meanwhile.
+    contents = read_log(path)
+    log.next_seq = len(contents.events)
     size = path.stat().st_size
     if contents.good_bytes < size:
         torn = path.with_suffix(".jsonl.torn")
@@ -284,7 +335,6 @@ def open_session(path: Path) -> OpenedSession:
         with open(path, "ab") as f:
             f.write(b"\n")
     conv = Conversation.from_events(contents.events)
-    log = SessionLog(path, next_seq=len(contents.events))
     return OpenedSession(path.stem, path, log, contents.events, conv, contents.warnings)
 
 

@@ -69,7 +69,7 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], layer: dict[str, Any], source: str = "options") -> dict[str, Any]:
     out = dict(base)
     for key, value in layer.items():
         if value is None:
@@ -77,7 +77,11 @@ def merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
         if key == "permissions" and isinstance(value, dict):
             rules = dict(out.get("permissions") or {})
             for kind, items in value.items():
-                rules[kind] = list(rules.get(kind, [])) + list(items or [])
+                if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                    # A bare string would otherwise become one rule per character.
+                    raise ConfigError(f"{source}: permissions.{kind} must be a list of rules "
+                                      f"such as [\"bash(git status)\"], not {items!r}")
+                rules[kind] = list(rules.get(kind, [])) + items
             out[key] = rules
         elif key == "context" and isinstance(value, dict):
             out[key] = {**(out.get("context") or {}), **value}
@@ -89,9 +93,16 @@ def merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
 def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None) -> Settings:
     """User settings, then project settings, then `overrides` (flags, SDK arguments)."""
     data: dict[str, Any] = {}
-    sources = [home / "settings.json", Path(cwd) / ".godwit" / "settings.json"]
-    for path in sources:
-        data = merge(data, _read(path))
+    user, project = home / "settings.json", Path(cwd) / ".godwit" / "settings.json"
+    sources = [user, project]
+    data = merge(data, _read(user), str(user))
+    project_layer = _read(project)
+    if project_layer.get("permission_mode") == "bypassPermissions":
+        # A repository (perhaps a cloned one, perhaps edited by the agent) must not switch off
+        # approvals by itself; the user can, in their own settings or on the command line.
+        raise ConfigError(f"{project} sets permission_mode to bypassPermissions, which only "
+                          f"{user} or --permission-mode may do. Remove it from the project file.")
+    data = merge(data, project_layer, str(project))
     data = merge(data, overrides or {})
     try:
         return Settings.model_validate(data)

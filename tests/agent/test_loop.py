@@ -224,15 +224,32 @@ def test_resume_rebuilds_the_same_conversation(repo):
 def test_continue_and_fork(repo):
     a = Agent(cwd=repo, provider=scripted({"text": "one"}))
     a.run("first")
+    first_id = a.session_id
     a.close()
     b = Agent(cwd=repo, continue_latest=True, provider=scripted({"text": "two"}))
-    assert b.session_id == a.session_id
-    b.close()
+    assert b.session_id == first_id
+    # One writer per session: a second Agent on it is refused while b holds it...
+    with pytest.raises(UsageError, match="in use by another godwit process"):
+        Agent.resume(first_id, cwd=repo, provider=scripted())
+    # ...but it can be forked.
     c = Agent(cwd=repo, continue_latest=True, fork=True, provider=scripted({"text": "x"}))
-    assert c.session_id != a.session_id
+    assert c.session_id != first_id
     assert c.messages() == b.messages()
     start = [e for e in c.events if isinstance(e, ev.SessionStarted)][-1]
-    assert start.forked_from == a.session_id
+    assert start.forked_from == first_id
+    b.close()
+    assert Agent.resume(first_id, cwd=repo, provider=scripted()).session_id == first_id
+
+
+def test_a_session_resumes_only_in_its_own_directory(repo, tmp_path):
+    a = Agent(cwd=repo, provider=scripted({"text": "one"}))
+    a.run("first")
+    sid = a.session_id
+    a.close()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(UsageError, match="belongs to"):
+        Agent.resume(sid, cwd=elsewhere, provider=scripted())
 
 
 def test_torn_last_line_is_skipped_with_a_warning_other_corruption_is_reported(repo):
