@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 KEYS = (
     "enter send · shift+enter or ctrl+j new line · esc or ctrl+c interrupt · esc esc rewind · "
-    "shift+tab permission mode · ctrl+c twice or ctrl+d quit"
+    "↑↓ prompt history · shift+tab permission mode · ctrl+c twice or ctrl+d quit"
 )
 
 
