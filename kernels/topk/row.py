@@ -253,16 +253,18 @@ def radix_topk_rows(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out:
     threshold first on rows of at least max(sample_min_per_k * topk, 2 * sample_blocks *
     sample_block) keys (the sample sizes are knobs for the tests, which need short rows).
 
-    Why only long rows: on the H200 (2026-11-28) the sampled path made the 128K-token layer's
-    indexer 291 -> 247 ms but a 32K one 17.9 -> 18.4 ms (it saves three of four passes over a
-    row but adds the sample's select and registers), so a launch whose rows are all shorter
-    than the limit compiles without it.
+    Why only long rows: on the H200 (2026-11-28) the sampled path (then for rows >= 4 * topk)
+    made the 128K-token layer's indexer 291 -> 247 ms but a 32K one 17.9 -> 18.4 ms (it saves
+    three of four passes over a row but adds the sample's select and registers); for rows
+    >= 16 * topk with a 2048-key sample the 128K layer took 232 ms.
     """
     R, L = scores.shape
     cap = max(1, min(cap if cap is not None else max(CAND_CAP, 3 * topk), L))
     cand = torch.empty((2, R, cap), dtype=torch.int32, device=scores.device)  # keys, indices
     sample_min = max(sample_min_per_k * topk, 2 * sample_blocks * sample_block)
-    sample = sample and L >= sample_min  # rows are at most L long: skip compiling the unused path
+    # Rows are at most L long: when none can reach the limit (a 32K layer: L = 16 * topk exactly,
+    # only its last row would), compile without the sampled path and its registers.
+    sample = sample and L > sample_min
     handle = _radix_topk_row_kernel[(R,)](
         scores, lengths, out, cand[0], cand[1], topk, L, scores.stride(0), out.stride(0), cap, sample_min,
         DIGIT=BITS, NBINS=NB, FULL=FULL_ROUNDS, BLOCK=block,
