@@ -7,18 +7,17 @@ writes every index whose key is above that threshold and as many as are still ne
 of those equal to it. Nothing of size (rows, row length) is allocated.
 
 Two drivers:
-- Many rows (prefill): `_radix_topk_row_kernel`, one program per row, all rounds and
-  the collect in one launch, histograms in registers. 5-bit digits (32 bins, 7 rounds):
-  Triton's histogram costs about bins/32 operations per element (each thread owns
-  bins/32 bins and popcounts ballots for each), so few bins are cheap, and blocks with
-  no element matching the prefix skip it, which makes the late rounds one read each.
+- Many rows (prefill): `row.py`, one program per row, all rounds and the collect in one
+  launch, histograms in registers, 5-bit digits (Triton's histogram costs about bins/32
+  operations per element: each thread owns bins/32 bins and popcounts ballots for each),
+  candidate compaction after 15 bits and, on long rows, a sampled threshold first.
 - Few long rows (decode, batch 1): the row is split over many programs (grid axis 1);
   four launches of `_radix_hist_kernel` with 8-bit digits meet through atomic adds into
   a zeroed (R, 4, 256) work space, and `_radix_collect_kernel` hands out output slots
   with atomic counters.
 
 Measured on the H200 (2026-11-28, 32K-token causal layer): 2048-bin digits took 65 ms,
-256-bin digits 12.5 ms; see kernels/BENCHMARKS.md for the current figure.
+256-bin digits 12.5 ms, the row kernel 8.3 ms; see kernels/BENCHMARKS.md.
 """
 
 from __future__ import annotations

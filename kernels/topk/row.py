@@ -1,5 +1,11 @@
 """Row-wise radix top-k for many rows: one program per row, one launch (used by prefill).
 
+Long rows (more than 16 * topk keys) first guess the threshold: the k-th largest key of a
+2048-key sample (16 spread blocks, selected in registers), with k chosen so that about
+1.6 * topk keys of the row should pass. One pass copies the keys >= guess to a buffer of
+3 * topk; if between topk and 3 * topk passed, the top-k are all among them and an exact
+select over the buffer finishes the row. Otherwise, and for shorter rows, the exact path:
+
 Round 0-2 histogram the row's keys 5 bits at a time (32 bins: Triton's histogram costs
 about bins/32 operations per element, so few bins are cheap) and fix the top 15 bits of
 the k-th largest key. One more pass writes every index whose 15-bit prefix is larger
