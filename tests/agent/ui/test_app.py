@@ -295,3 +295,34 @@ async def test_up_and_down_walk_the_prompt_history(repo):
             assert app.prompt_input.text == "second prompt"
             await pilot.press("down")
             assert app.prompt_input.text == "dra"  # the draft comes back
+
+
+async def test_events_posted_as_messages_render_retries_edits_errors(repo):
+    """The UI's whole interface to the agent is the AgentEvent message: post events directly."""
+    from agent.messages import Message
+    from agent.ui.app import AgentEvent
+
+    with make_agent(repo, []) as agent:
+        app = make_app(agent)
+        async with app.run_test(size=SIZE) as pilot:
+            for event in (
+                ev.TextDelta(text="doomed partial "),
+                ev.Retry(attempt=1, delay_s=2.0, reason="overloaded (529)"),
+                ev.TextDelta(text="final text"),
+                ev.AssistantMessage(message=Message.model_validate(
+                    {"role": "assistant", "content": [{"type": "text", "text": "final text"}]}),
+                    stop_reason="end_turn", model="m", turn=1),
+                ev.ContextEdit(source="client", cleared_tool_uses=3, cleared_input_tokens=1200),
+                ev.Error(message="the service is down", kind="api"),
+                ev.TurnEnd(reason="max_turns", turns=5),
+            ):
+                app.post_message(AgentEvent(event))
+            await pilot.pause()
+            await pilot.pause()
+            text = transcript_text(app)
+            assert "doomed partial" not in text and "final text" in text
+            assert "retrying (attempt 1)" in text and "overloaded" in text
+            assert "cleared 3 old tool result(s), ~1200 tokens" in text
+            assert "error (api): the service is down" in text
+            assert "turn ended: max_turns" in text
+            assert len(app.query(AssistantEntry)) == 1
