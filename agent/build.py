@@ -62,7 +62,8 @@ def open_runtime(opts: Options) -> Runtime:
     rt = Runtime(
         settings=settings, cwd=cwd, home=home, session=session, provider=provider, tools=tools,
         system=_system(settings, cwd, provider),
-        policy=PermissionPolicy(settings.permission_mode, settings.permissions),
+        policy=PermissionPolicy(settings.permission_mode, settings.permissions, cwd=cwd,
+                                tools=names),
         hooks=opts.hooks, approver=opts.approver,
     )
     rt.checkpointer = _checkpointer(settings, home, cwd)

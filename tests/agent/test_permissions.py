@@ -69,3 +69,45 @@ def test_bad_rule_is_a_clear_config_error():
 def test_split_command():
     assert split_command("a && b || c; d | e\nf") == ["a", "b", "c", "d", "e", "f"]
     assert split_command("echo hi 2>&1") == ["echo hi 2>&1"]
+
+
+def test_spelling_tricks_do_not_slip_past_deny_rules():
+    p = policy("bypassPermissions", deny=["bash(git push)"])
+    for cmd in ("git  push", "git\tpush origin", "(git push)", "{ git push; }", "echo $(git push)",
+                "echo `git push`", "env A=1 git push", "command git push", "bash -c 'git push'",
+                "true && sh -c \"git push --force\""):
+        assert p.check("bash", {"command": cmd}, False).decision == "deny", cmd
+
+
+def test_allow_rules_do_not_cover_redirections_or_nesting():
+    p = policy(allow=["bash(git status)"])
+    for cmd in ("git status > a.py", "git status 2> a.py", "git status &>x", "bash -c 'git status'"):
+        assert p.check("bash", {"command": cmd}, False).decision == "ask", cmd
+    for cmd in ("git status 2>&1", "git status >/dev/null", "git  status"):
+        assert p.check("bash", {"command": cmd}, False).decision == "allow", cmd
+
+
+def test_path_rules_see_the_normalised_tree_path(tmp_path):
+    p = PermissionPolicy("bypassPermissions",
+                         PermissionRules(deny=["str_replace_based_edit_tool(secrets/*)"]), cwd=tmp_path)
+    for path in ("secrets/a", "./secrets/a", "x/../secrets/a", str(tmp_path / "secrets" / "a")):
+        args = {"command": "create", "path": path}
+        assert p.check("str_replace_based_edit_tool", args, False).decision == "deny", path
+
+
+def test_protected_paths(tmp_path):
+    p = PermissionPolicy("acceptEdits", PermissionRules(allow=["str_replace_based_edit_tool"]),
+                         cwd=tmp_path)
+    git = p.check("str_replace_based_edit_tool", {"command": "create", "path": ".git/hooks/x"}, False)
+    assert git.decision == "deny" and "git commands" in git.reason
+    own = p.check("str_replace_based_edit_tool", {"command": "create", "path": ".godwit/settings.json"}, False)
+    assert own.decision == "ask"
+    assert p.check("str_replace_based_edit_tool", {"command": "view", "path": ".git/config"}, True).decision == "allow"
+
+
+def test_rules_naming_unknown_tools_are_refused_and_aliases_fold():
+    with pytest.raises(ConfigError, match="unknown tool"):
+        PermissionPolicy("default", PermissionRules(deny=["WebFetch"]), tools=["bash"])
+    p = PermissionPolicy("default", PermissionRules(allow=["Bash(ls)", "Edit"]),
+                         tools=["bash", "str_replace_based_edit_tool"])
+    assert p.check("bash", {"command": "ls -la"}, False).decision == "allow"
