@@ -12,7 +12,6 @@ v 128). Inputs are random (never zeros). Results go to kernels/BENCHMARKS.md by 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time

@@ -55,10 +55,10 @@ def _sparse_mla_kernel(
         q_rope = q_rope.to(tl.float32)
 
     if PAGED:
-        seq = pid_t // Q_PER_SEQ
+        seq = pid_t // Q_PER_SEQ  # S query tokens per sequence share its block table and length
         n_keys = tl.load(lens_ptr + seq)
     else:
-        seq = pid_t * 0
+        seq = pid_t  # unused: prefill reads kv rows directly
         n_keys = n_rows_kv
 
     m_i = tl.full([BH], -1.0e30, tl.float32)  # finite start: an all-masked tile gives p = 0, not NaN

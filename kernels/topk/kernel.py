@@ -26,7 +26,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._common import check, check_same_device, check_tensor, debug_report, next_pow2
+from .._common import check, check_same_device, check_tensor, debug_report
 from .row import _ordered_key, _select_bin, radix_topk_rows
 
 NUM_BINS = 256
@@ -206,4 +206,4 @@ def radix_topk(scores: torch.Tensor, lengths: torch.Tensor, topk: int, *, out: t
     return radix_topk_(scores, lengths.contiguous(), topk, out, splits=splits)
 
 
-__all__ = ["radix_topk", "radix_topk_", "next_pow2"]
+__all__ = ["radix_topk", "radix_topk_"]
