@@ -109,6 +109,11 @@ def make_approver(app: App, policy, status) -> Any:
             status.waiting = False
         if choice == "always":
             policy.allow.extend(Rule.parse(rule) for rule in session_rules(name, args))
+            if policy.check(name, args, False).decision != "allow":
+                # The policy never lets a rule cover some calls (a redirection into a file,
+                # a protected path): say so rather than let the user expect silence.
+                app.notify(f"Allowed this time; {name} calls like this one are always asked.",
+                           severity="warning")
         return choice in ("allow", "always")
 
     return approve

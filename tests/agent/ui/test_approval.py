@@ -64,9 +64,9 @@ async def test_n_and_escape_deny_the_command(repo, key):
 
 
 async def test_a_allows_the_command_for_the_rest_of_the_session(repo):
-    turns = [{"text": "1", "tool_calls": [bash("echo one >> log.txt")]}, {"text": "ok"},
-             {"text": "2", "tool_calls": [bash("echo one >> log.txt")]}, {"text": "ok"},
-             {"text": "3", "tool_calls": [bash("echo two >> log.txt")]}, {"text": "ok"}]
+    turns = [{"text": "1", "tool_calls": [bash("mkdir made")]}, {"text": "ok"},
+             {"text": "2", "tool_calls": [bash("mkdir made")]}, {"text": "ok"},
+             {"text": "3", "tool_calls": [bash("mkdir other")]}, {"text": "ok"}]
     with make_agent(repo, turns) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
@@ -74,15 +74,17 @@ async def test_a_allows_the_command_for_the_rest_of_the_session(repo):
             await modal(pilot)
             await pilot.press("a")
             await until_idle(pilot)
-            await send(pilot, "second")  # same command: no question
+            assert (repo / "made").is_dir()
+            (repo / "made").rmdir()
+            await send(pilot, "second")  # the same command: no question, it runs
             await until_idle(pilot)
-            assert (repo / "log.txt").read_text() == "one\none\n"
+            assert (repo / "made").is_dir()
             assert decisions(agent) == [("bash", "allow", "callback"), ("bash", "allow", "rule")]
             await send(pilot, "third")  # another command is asked again
             await modal(pilot)
             await pilot.press("n")
             await until_idle(pilot)
-            assert (repo / "log.txt").read_text() == "one\none\n"
+            assert not (repo / "other").exists()
 
 
 async def test_edit_is_shown_as_a_diff_and_interrupt_withdraws_the_question(repo):
@@ -109,3 +111,21 @@ def test_session_rules_cover_every_part_of_a_compound_command():
         "bash(make)", "bash(./run --x)", "bash(tee out)"]
     assert session_rules("str_replace_based_edit_tool", {"command": "create"}) == [
         "str_replace_based_edit_tool"]
+
+
+async def test_always_on_a_call_no_rule_can_cover_says_it_will_be_asked_again(repo):
+    turns = [{"text": "1", "tool_calls": [bash("echo one > out.txt")]}, {"text": "ok"}]
+    with make_agent(repo, turns) as agent:
+        app = make_app(agent)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await send(pilot, "first")
+            await modal(pilot)
+            await pilot.press("a")
+            await until_idle(pilot)
+            assert (repo / "out.txt").read_text() == "one\n"  # allowed this time
+            still_asked = agent.runtime().policy.check(
+                "bash", {"command": "echo one > out.txt"}, False).decision == "ask"
+            # agent/permissions.py: an allow rule never covers a redirection into a file.
+            assert still_asked
+            messages = [n.message for n in app._notifications]
+            assert any("always asked" in m for m in messages)
