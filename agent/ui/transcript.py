@@ -14,9 +14,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Collapsible, Markdown, Static
 
 from agent import events as ev
-from agent.ui.format import key_argument, one_line, preview
+from agent.ui.format import edit_diff, key_argument, one_line, preview
 
 _SUMMARY_HEAD = "This session was compacted"
+# Diff lines shown for a successful edit before "… +N lines".
+EDIT_PREVIEW_LINES = 12
 
 
 class UserEntry(Static):
@@ -133,6 +135,16 @@ class ToolEntry(Vertical):
 
     def _render_result(self) -> None:
         assert self.result is not None
+        if self._is_edit() and not self.is_error and not self.expanded:
+            # A successful edit is best read as its diff (the tool's echo is one click away).
+            lines = [line for line in edit_diff(self.args).split("\n")
+                     if not line.plain.startswith(("--- a/", "+++ b/"))]  # the head names it
+            text = Text("\n").join(lines[:EDIT_PREVIEW_LINES])
+            if len(lines) > EDIT_PREVIEW_LINES:
+                text.append(f"\n… +{len(lines) - EDIT_PREVIEW_LINES} lines (click to expand)",
+                            style="dim")
+            self._result.update(text)
+            return
         if self.expanded:
             shown, hidden = self.result.rstrip("\n"), 0
         else:
@@ -144,6 +156,10 @@ class ToolEntry(Vertical):
             text.append(f"… +{hidden} lines (click to expand)\n", style="dim")
         text.rstrip()
         self._result.update(text)
+
+    def _is_edit(self) -> bool:
+        return (self.tool_name == "str_replace_based_edit_tool"
+                and self.args.get("command") in ("str_replace", "create", "insert"))
 
     def on_click(self) -> None:
         if self.result is not None:

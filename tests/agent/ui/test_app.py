@@ -77,6 +77,25 @@ async def test_tool_call_shows_name_argument_and_expandable_result(repo):
             assert "Done." in transcript_text(app)
 
 
+async def test_successful_edit_shows_its_diff_and_expands_to_the_tool_output(repo):
+    edit = {"name": "str_replace_based_edit_tool", "input": {
+        "command": "str_replace", "path": "app.py", "old_str": "return 41", "new_str": "return 42"}}
+    with make_agent(repo, [{"text": "Fixing.", "tool_calls": [edit]}, {"text": "Done."}],
+                   mode="acceptEdits") as agent:
+        app = make_app(agent)
+        async with app.run_test(size=SIZE) as pilot:
+            await send(pilot, "fix")
+            await until_idle(pilot)
+            entry = app.query_one(ToolEntry)
+            shown = entry._result.content.plain
+            assert shown.splitlines() == ["@@ -1 +1 @@", "-return 41", "+return 42"]
+            entry.scroll_visible(animate=False)
+            await pilot.pause()
+            await pilot.click(entry)
+            assert "has been edited" in entry._result.content.plain
+            assert (repo / "app.py").read_text().endswith("return 42\n")
+
+
 class PricedProvider(ScriptedProvider):
     """A scripted model with a price, so the cost shown can be checked."""
 
