@@ -100,4 +100,7 @@ async def test_sdk_warning_not_repeated_per_call(llm_server):
         llm_server.push(say("a"), say("b"))
         await collect(provider, request())
         await collect(provider, request())
-    assert [w.category for w in caught] == [ModelDeprecationWarning]
+    # Unclosed-socket ResourceWarnings from earlier tests' garbage can land here; only the
+    # deprecation notices are this test's business.
+    notices = [w.category for w in caught if not issubclass(w.category, ResourceWarning)]
+    assert notices == [ModelDeprecationWarning]
