@@ -6,7 +6,10 @@ a half-restored tree (after a SIGKILL) it rescans and finishes the job.
 
 What is never touched: paths that are in neither state's snapshot. A restore does not write
 over, nor delete, an ignored file, an over-cap file, or anything inside a `.git`; when one is in
-the way, the path is reported as a conflict and left alone. Directories are only ever removed
+the way, the path is reported as a conflict and left alone. "Ignored" means under either
+state's rules: a path the current snapshot holds (because the current `.gitignore` files do not
+ignore it) but that the target's `.gitignore` files ignore was invisible to the target, not
+"created since"; it is kept, not deleted (`ignored_at_target`). Directories are only ever removed
 with `rmdir` (when empty), never recursively. A path whose parent is a symbolic link is never
 written through.
 
@@ -20,7 +23,9 @@ Test hooks (for the test suite only; never set them in real use):
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import shutil
 import signal
 import stat
 import threading
@@ -33,12 +38,111 @@ from .gitenv import ShadowGit
 from .models import Conflict
 
 KILL_ENV = "GODWIT_CHECKPOINTS_TEST_KILL_AFTER"
+KEPT_IGNORED = "ignored at the checkpoint: kept"
 PAUSE_ENV = "GODWIT_CHECKPOINTS_TEST_PAUSE_AFTER"
 
 
 def _in_git_dir(rel: bytes) -> bool:
     """Belt and braces: git never stores such paths, and a restore never touches them."""
     return any(part.lower() == b".git" for part in rel.split(b"/"))
+
+
+_TOP = b":(top)"
+
+
+def _is_gitignore(path: bytes) -> bool:
+    return path == b".gitignore" or path.endswith(b"/.gitignore")
+
+
+def ignored_at_target(git: ShadowGit, raw: list[RawChange], tgt_tree: str, scratch: Path,
+                      dirs: set[bytes] = frozenset()) -> set[bytes]:
+    """The paths a restore to `tgt_tree` would delete (status D in `raw`, the diff current ->
+    target, and the empty directories `dirs`) that the target's ignore rules ignore: its
+    `.gitignore` files as they are in the target tree, plus the user's `info/exclude` and the
+    store's own exclude.
+
+    Nothing in the work tree is read or written: the target's `.gitignore` blobs (and `dirs`,
+    so that `name/` patterns see directories) are written into `scratch` (a directory of the
+    store, emptied first and removed after) and `git check-ignore --no-index` is asked with
+    that directory as the work tree. When no `.gitignore` differs between the two trees, the
+    rules are the current ones, which by construction ignore nothing the current snapshot
+    holds: no git call at all."""
+    asked = [r.path for r in raw if r.status == "D"] + sorted(dirs)
+    if not asked or not any(_is_gitignore(r.path) for r in raw):
+        return set()
+    out = git.run(["ls-tree", "-r", "-z", "--full-tree", tgt_tree])
+    ignores: list[tuple[bytes, str]] = []
+    for rec in out.split(b"\0"):
+        head, _, path = rec.partition(b"\t")
+        if not path or not _is_gitignore(path) or _in_git_dir(path):
+            continue
+        mode, kind, sha = head.split(b" ")
+        if kind == b"blob" and mode in (b"100644", b"100755"):  # git ignores linked ones
+            ignores.append((path, sha.decode()))
+    shutil.rmtree(scratch, ignore_errors=True)  # a leftover of a killed process
+    scratch.mkdir(parents=True)
+    try:
+        root = os.fsencode(str(scratch))
+        for (path, _), data in zip(ignores, _Blobs(git).stream([s for _, s in ignores])):
+            dest = root + b"/" + path
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "wb") as fh:
+                fh.write(data)
+        for d in dirs:
+            try:
+                os.makedirs(root + b"/" + d, exist_ok=True)
+            except OSError:
+                pass  # a .gitignore file in the way (absurd); then not seen as a directory
+        # check-ignore refuses literal pathspecs; ":(top)" (the one magic it takes) keeps a
+        # name starting with ":" a plain name. It echoes the paths as given.
+        args = ["check-ignore", "--no-index", "-z", "--stdin"]
+        handle = git.start(args, extra_env={"GIT_WORK_TREE": str(scratch),
+                                            "GIT_LITERAL_PATHSPECS": "0"}, stdin=True)
+        out, err = handle.proc.communicate(b"".join(_TOP + p + b"\0" for p in asked))
+        if handle.proc.returncode not in (0, 1):  # 1: nothing ignored
+            raise GitFailed(args, handle.proc.returncode, err.decode("utf-8", "replace"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {p.removeprefix(_TOP) for p in out.split(b"\0") if p}
+
+
+def keep_ignored_at_target(git: ShadowGit, raw: list[RawChange], cur_extras: dict,
+                           tgt_tree: str, tgt_extras: dict, scratch: Path
+                           ) -> tuple[list[RawChange], dict, list[bytes]]:
+    """The restore plan less what the target's ignore rules ignore (`ignored_at_target`):
+    (the raw changes without those deletions, the target's extras with those empty
+    directories added as they are now, the kept paths sorted)."""
+    gone = {os.fsencode(d) for d in cur_extras["empty_dirs"]
+            if d not in tgt_extras["empty_dirs"]}
+    kept = ignored_at_target(git, raw, tgt_tree, scratch, gone)
+    if not kept:
+        return raw, tgt_extras, []
+    raw = [r for r in raw if r.path not in kept]
+    dirs = dict(tgt_extras["empty_dirs"])
+    for d in kept & gone:
+        dirs[os.fsdecode(d)] = cur_extras["empty_dirs"][os.fsdecode(d)]
+    return raw, {**tgt_extras, "empty_dirs": dirs}, sorted(kept)
+
+
+def same_as_target(path: bytes, r: RawChange, perm: int, limit: int) -> bool:
+    """True when the file or link at `path` already is the target's entry (blob and bits).
+    A file larger than `limit` bytes is not read (False)."""
+    try:
+        st = os.lstat(path)
+        if st.st_size > limit:
+            return False
+        if r.new_mode == 0o120000:
+            if not stat.S_ISLNK(st.st_mode):
+                return False
+            data = os.readlink(path)
+        else:
+            if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != perm:
+                return False
+            with open(path, "rb") as fh:
+                data = fh.read()
+    except OSError:
+        return False
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == r.new_sha
 
 
 class _Blobs:
@@ -89,6 +193,8 @@ class Applier:
         self._kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
         self._pause_after = int(os.environ.get(PAUSE_ENV, "0") or 0)
         self._dir_ok: dict[bytes, bool] = {}
+        self.target_extras: dict | None = None
+        """The target's extras plus the empty directories kept as ignored at the target."""
         self.written: dict[bytes, tuple] = {}
         """{path: (stat key, git mode, sha)} of the files written, for the rescan after."""
 
@@ -96,8 +202,17 @@ class Applier:
 
     def apply(self, cur_tree: str, cur_extras: dict, captured: set[bytes], tgt_tree: str,
               tgt_extras: dict, tree_modes) -> list[RawChange]:
-        """Make the work tree equal the target; `captured` = paths of the current snapshot."""
+        """Make the work tree equal the target; `captured` = paths of the current snapshot.
+        Returns the changes applied (the tree diff less the paths kept as ignored at the
+        target, which are in `conflicts`)."""
         raw = raw_diff(self.git, cur_tree, tgt_tree)[0]
+        # 0. What the target's ignore rules ignore was invisible to it: kept, not deleted
+        # (files and empty directories; the latter count as part of the target from here on).
+        raw, tgt_extras, kept = keep_ignored_at_target(
+            self.git, raw, cur_extras, tgt_tree, tgt_extras, self.store_dir / "ignore-check")
+        self.target_extras = tgt_extras
+        for p in kept:
+            self._conflict(p, KEPT_IGNORED)
         deletes = [r for r in raw if r.status in "DT"]
         writes = [r for r in raw
                   if r.status in "AT" or (r.status == "M" and r.old_sha != r.new_sha)]
@@ -233,6 +348,8 @@ class Applier:
                     return
                 self._dir_ok.pop(rel, None)
             elif not overwrite:
+                if same_as_target(path, r, perm, len(data)):
+                    return  # an ignored file that already is what the target has
                 self._conflict(rel, "exists but is in no snapshot (ignored or over the size "
                                     "cap); left as it is")
                 return

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from gitdb import IStream, LooseObjectDB
 
-from .changes import add_line_counts, add_patches, file_changes, raw_diff
+from .changes import add_line_counts, add_patches, file_changes, perm_for, raw_diff
 from .errors import CheckpointError, CheckpointNotFound, NothingToUndo, RestoreLocked
 from .gitenv import EMPTY_TREE, ShadowGit
 from .journal import Journal, StoreLock, now_iso, read_json, write_json
 from .models import Checkpoint, Conflict, Diff, PruneResult, RestoreResult, SkippedFile
-from .restore import Applier
+from .restore import KEPT_IGNORED, Applier, keep_ignored_at_target, same_as_target
 from .extras import empty_extras, extras_digest
 from .scan import Scanner
 
@@ -136,17 +136,27 @@ class CheckpointStore:
             target, tgt_extras = self._resolve(checkpoint)
             cur = self._scanner.scan()
             raw, counts = raw_diff(self._git, cur.tree, target.tree, numstat=True)
-            changes = file_changes(self._git, cur.tree, cur.extras, target.tree, tgt_extras,
+            # Paths the target's ignore rules ignore would be kept: not deletions.
+            raw, shown, kept = keep_ignored_at_target(self._git, raw, cur.extras, target.tree,
+                                                      tgt_extras, self.store_dir / "ignore-check")
+            changes = file_changes(self._git, cur.tree, cur.extras, target.tree, shown,
                                    raw=raw, tree_modes=self._tree_modes)
             add_patches(self._git, cur.tree, target.tree, changes)
             add_line_counts(changes, counts)
-            conflicts = []
+            conflicts = [Conflict(path=os.fsdecode(p), reason=KEPT_IGNORED)
+                         for p in kept]
             root = os.fsencode(str(self.work_tree)) + b"/"
             captured = self._scanner.manifest.files
+            added = {r.path: r for r in raw if r.status in "AT"}
             for c in changes:
                 rel = os.fsencode(c.path)
                 if c.status == "added" and c.kind != "dir" and rel not in captured \
                         and os.path.lexists(root + rel):
+                    r = added.get(rel)
+                    if r is not None and same_as_target(
+                            root + rel, r, perm_for(tgt_extras, c.path, r.new_mode),
+                            self.size_cap):
+                        continue  # already what the target has; the restore leaves it so
                     conflicts.append(Conflict(path=c.path, reason="exists but is in no snapshot "
                                               "(ignored or over the size cap); would be left"))
             return Diff(checkpoint=target.id, files=changes, conflicts=conflicts)
@@ -268,8 +278,8 @@ class CheckpointStore:
         applier = Applier(self._git, self.work_tree, self.store_dir)
         raw = applier.apply(cur.tree, cur.extras, set(self._scanner.manifest.files), target.tree,
                             tgt_extras, self._tree_modes)
-        changed = file_changes(self._git, cur.tree, cur.extras, target.tree, tgt_extras, raw=raw,
-                               tree_modes=self._tree_modes)
+        changed = file_changes(self._git, cur.tree, cur.extras, target.tree,
+                               applier.target_extras, raw=raw, tree_modes=self._tree_modes)
         # The shadow index and stat cache now describe the restored tree (what the restore
         # wrote is known, not hashed again).
         self._scanner.scan(known=applier.written)
