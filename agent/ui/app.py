@@ -8,7 +8,7 @@ goes down as attributes (the status bar's reactives, the transcript's entries).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 from textual import on, work
@@ -85,6 +85,8 @@ class GodwitApp(App[int]):
         self.first_prompt = first_prompt
         self._last_escape = 0.0
         self._last_ctrl_c = 0.0
+        # Set while a command that can be stopped runs (/compact): Esc / Ctrl+C call it.
+        self.interrupt_command: Callable[[], Any] | None = None
 
     # -- layout and start ---------------------------------------------------------------------
 
@@ -216,7 +218,7 @@ class GodwitApp(App[int]):
         if self.screen.get_selected_text():
             raise SkipAction()  # let Ctrl+C copy the selection
         if self.busy:
-            self.agent.cancel()
+            self.interrupt()
             return
         if self.screen is self.screen_stack[0] and self.prompt_input.text:
             self.prompt_input.clear()
@@ -229,16 +231,23 @@ class GodwitApp(App[int]):
         self.status.hint = "press ctrl+c again to quit"
         self.set_timer(QUIT_PRESS_S, lambda: setattr(self.status, "hint", ""))
 
+    def interrupt(self) -> None:
+        """Stop what runs: the prompt (its partial reply is kept) or a stoppable command."""
+        if self.interrupt_command is not None:
+            self.interrupt_command()
+        else:
+            self.agent.cancel()
+
     def action_quit_if_empty(self) -> None:
         if self.screen is self.screen_stack[0] and self.prompt_input.text:
             raise SkipAction()  # ctrl+d deletes forward in a non-empty input
         if self.busy:
-            self.agent.cancel()
+            self.interrupt()
         self.exit(0)
 
     def action_escape(self) -> None:
         if self.busy:
-            self.agent.cancel()
+            self.interrupt()
             return
         now = time.monotonic()
         if now - self._last_escape < DOUBLE_PRESS_S:

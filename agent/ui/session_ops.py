@@ -4,6 +4,7 @@ and compaction. Each reports in the transcript and refreshes the context gauge.
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -76,11 +77,19 @@ async def compact(app: GodwitApp, instructions: str | None) -> None:
     before = len(app.agent.events)
     app.busy = True
     app.transcript.notice("compacting the conversation…", "dim-notice")
+    task = asyncio.ensure_future(app.agent.acompact(instructions))
+    # Esc / Ctrl+C stop the summary call; nothing is replaced until a summary is complete.
+    app.interrupt_command = task.cancel
     try:
-        result = await app.agent.acompact(instructions)
+        result = await task
     except GodwitError as exc:
         result = {"status": "failed", "message": str(exc)}
+    except asyncio.CancelledError:
+        if not task.cancelled() or asyncio.current_task().cancelling():
+            raise  # the app itself is stopping
+        result = {"status": "failed", "message": "interrupted by the user"}
     finally:
+        app.interrupt_command = None
         app.busy = False
     from agent.ui.app import AgentEvent  # here: app.py imports this module
 

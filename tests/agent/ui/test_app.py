@@ -345,3 +345,23 @@ async def test_events_posted_as_messages_render_retries_edits_errors(repo):
             assert "error (api): the service is down" in text
             assert "turn ended: max_turns" in text
             assert len(app.query(AssistantEntry)) == 1
+
+
+async def test_escape_stops_a_slow_compaction_and_nothing_is_replaced(repo):
+    turns = [{"text": "First answer."}, {"text": "Second answer."},
+             {"text": "summary " * 200, "delay": 0.05}]
+    with make_agent(repo, turns, context={"compact_keep_last_turns": 1}) as agent:
+        app = make_app(agent)
+        async with app.run_test(size=SIZE) as pilot:
+            for text in ("question one", "question two"):
+                await send(pilot, text)
+                await until_idle(pilot)
+            before = agent.messages()
+            await send(pilot, "/compact")
+            await wait_for(pilot, lambda: app.interrupt_command is not None)
+            await asyncio.sleep(0.3)  # the summary is streaming
+            await pilot.press("escape")
+            await until_idle(pilot, timeout=5)
+            assert "compaction failed: interrupted by the user" in transcript_text(app)
+            assert not any(isinstance(e, ev.Compaction) for e in agent.events)
+            assert agent.messages() == before
