@@ -185,6 +185,7 @@ class _Shell:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise
         self.pgid = self.proc.pid
+        self.watchdog = _watchdog(self.pgid)
         self.cond = threading.Condition()
         self.capture = _Capture()
         self.eof = False
@@ -235,6 +236,23 @@ class _Shell:
         if self._live[0]:
             self.kill()
         self._finalizer()
+        if self.watchdog is not None and self.watchdog.poll() is None:
+            self.watchdog.kill()
+            self.watchdog.wait()
+
+
+def _watchdog(pgid: int) -> subprocess.Popen | None:
+    """A sleeping sentry outside the shell's group: if this process dies without cleaning up
+    (kill -9), it kills the whole group, so no command keeps changing the tree behind a
+    resumed session. It checks once a second and costs nothing else."""
+    script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+              f"kill -KILL -{pgid} 2>/dev/null")
+    try:
+        return subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    except OSError:
+        return None
 
 
 class BashTool(BaseTool):

@@ -238,3 +238,28 @@ def test_missing_work_tree_is_a_result(bash, tmp_path):
     r = sh(bash, c, "pwd")
     assert r.is_error and "Could not start bash" in r.content
     tools.close_all(c)
+
+
+def test_commands_do_not_outlive_a_killed_agent(tmp_path):
+    """kill -9 of the agent leaves no command running to change the tree behind a resume."""
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "pid"
+    script = (
+        "import os, sys; from pathlib import Path; sys.path.insert(0, %r)\n"
+        "from tools import BashTool, ToolContext\n"
+        "BashTool().run({'command': 'sleep 300 >/dev/null 2>&1 & echo $! > %s'}, ToolContext(cwd=Path(%r)))\n"
+        "os.kill(os.getpid(), 9)\n"
+    ) % (str(Path(__file__).resolve().parents[2]), pid_file, str(tmp_path))
+    subprocess.run([sys.executable, "-c", script])
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        state = Path(f"/proc/{child}/stat").read_text().split()[2] if Path(f"/proc/{child}/stat").exists() else "X"
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    alive = Path(f"/proc/{child}/stat").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"
+    assert not alive
