@@ -123,7 +123,7 @@ def _check_project(path: Path, cwd: Path) -> None:
 def make_provider(settings: Settings):
     from agent.providers import make_provider as factory
 
-    return factory(settings.model, base_url=settings.base_url)
+    return factory(settings.model, base_url=settings.base_url, **settings.provider_options)
 
 
 def _tools(settings: Settings, home: Path, cwd: Path) -> list[Any]:
@@ -143,7 +143,8 @@ def _system(settings: Settings, cwd: Path, provider: Any) -> str:
         from tools.memory import MEMORY_SYSTEM_PROMPT
 
         hint = MEMORY_SYSTEM_PROMPT
-    return system_prompt(cwd, extra=settings.system_prompt, memory_hint=hint)
+    return system_prompt(cwd, extra=settings.system_prompt, memory_hint=hint,
+                         plan_mode=settings.permission_mode == "plan")
 
 
 def _checkpointer(settings: Settings, home: Path, cwd: Path):

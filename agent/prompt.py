@@ -31,8 +31,16 @@ def project_instructions(cwd: Path) -> tuple[str, str] | None:
     return None
 
 
-def system_prompt(cwd: Path, *, extra: str | None = None, memory_hint: str | None = None) -> str:
+PLAN_MODE = """Plan mode is on: only read-only tools (viewing files, glob, grep) will run; edits
+and commands are refused. Investigate, then answer with a concrete plan (files, changes, how to
+check them) for the user to approve."""
+
+
+def system_prompt(cwd: Path, *, extra: str | None = None, memory_hint: str | None = None,
+                  plan_mode: bool = False) -> str:
     parts = [BASE]
+    if plan_mode:
+        parts.append(PLAN_MODE)
     parts.append(
         f"Environment: working directory {Path(cwd).resolve()}; platform "
         f"{platform.system()} {platform.release()}; today is {date.today().isoformat()}."

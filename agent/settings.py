@@ -36,6 +36,10 @@ class Settings(BaseModel):
 
     model: str = Field(DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH.")
     base_url: str | None = Field(None, description="API base URL (overrides *_BASE_URL).")
+    provider_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Passed to the provider: max_retries, timeout_s, context_window (openai), "
+        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).")
     permission_mode: PermissionMode = Field("default", description="How tool calls are approved.")
     permissions: PermissionRules = Field(default_factory=PermissionRules)
     max_turns: int | None = Field(None, ge=1, description="Model calls per prompt at most.")

@@ -122,3 +122,12 @@ def test_openai_compatible_server_drives_the_loop(llm_server, repo, monkeypatch)
     assert "memory" in body["messages"][0]["content"].lower()
     names = {t["function"]["name"] for t in body["tools"]}
     assert {"bash", "str_replace_based_edit_tool", "glob", "grep", "memory"} <= names
+
+
+def test_provider_options_from_settings(llm_server, repo, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    llm_server.push(http_error(500), say("never"))
+    agent = Agent(cwd=repo, model="anthropic:claude-sonnet-5-5", base_url=llm_server.url,
+                  settings={"provider_options": {"max_retries": 0}})
+    result = agent.run("hi")
+    assert result.is_error and len(llm_server.model_requests) == 1

@@ -289,3 +289,9 @@ def test_agents_md_goes_into_the_system_prompt(repo):
     system = agent.runtime().provider.requests[0].system
     assert "Always run make lint." in system and "Extra rule." in system
     assert "ignored when" not in system
+
+
+def test_plan_mode_is_told_to_the_model(repo):
+    agent = Agent(cwd=repo, permission_mode="plan", provider=scripted({"text": "plan"}))
+    agent.run("hi")
+    assert "Plan mode is on" in agent.runtime().provider.requests[0].system
