@@ -8,7 +8,8 @@ goes down as attributes (the status bar's reactives, the transcript's entries).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from rich.text import Text
 from textual import on, work

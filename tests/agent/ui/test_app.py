@@ -11,7 +11,7 @@ from textual.widgets import Markdown
 from agent import events as ev
 from agent.providers.base import TokenUsage
 from agent.providers.scripted import ScriptedProvider
-from agent.ui.transcript import AssistantEntry, ThinkingEntry, ToolEntry, UserEntry
+from agent.ui.entries import AssistantEntry, ThinkingEntry, ToolEntry, UserEntry
 
 from .helpers import (
     SIZE,

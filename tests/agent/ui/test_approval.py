@@ -7,7 +7,7 @@ import pytest
 
 from agent import events as ev
 from agent.ui.approval import ApprovalScreen, session_rules
-from agent.ui.transcript import ToolEntry
+from agent.ui.entries import ToolEntry
 
 from .helpers import SIZE, make_agent, make_app, send, until_idle, wait_for
 
