@@ -12,10 +12,9 @@ from agent import events as ev
 from agent.providers import make_provider
 from tests.agent.providers.helpers import FAST
 from tests.fakes.replies import call, recorded, say
+from tests.shared import FIXTURES as SHARED
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "anthropic-streams"
-if not FIXTURES.exists():  # the CI clone has shared/ beside it, as the checkout does
-    FIXTURES = Path("/work/shared/fixtures/anthropic-streams")
+FIXTURES = SHARED / "anthropic-streams"
 
 WINDOW = 100_000
 CONTEXT = {"trigger_tokens": 30_000, "keep_tool_uses": 3, "clear_at_least_tokens": 10_000}

@@ -15,8 +15,9 @@ from model.errors import ConfigError
 from model.rope import inv_frequencies
 
 from .conftest import rel_err
+from tests.shared import FIXTURES
 
-RELEASED = Path("/work/shared/fixtures/deepseek-v32-config/config.json")
+RELEASED = FIXTURES / "deepseek-v32-config" / "config.json"
 RELEASED_RAW = json.loads(RELEASED.read_text()) if RELEASED.is_file() else None
 
 

@@ -11,8 +11,9 @@ import pytest
 from model.encoding import encode_messages, parse_completion, render_tool_calls
 from model.errors import EncodingError
 from model.parsing import EOS, ParseError, StreamParser, TextDelta, ToolCall, collect
+from tests.shared import FIXTURES
 
-FIXTURE = Path("/work/shared/fixtures/deepseek-v32-encoding")
+FIXTURE = FIXTURES / "deepseek-v32-encoding"
 
 
 @pytest.fixture(scope="module")

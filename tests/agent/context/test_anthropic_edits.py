@@ -21,8 +21,9 @@ from agent.context import (
     context_edit_event,
 )
 from agent.events import ContextEdit, dump_event, parse_event
+from tests.shared import FIXTURES
 
-FIXTURE = Path("/work/shared/fixtures/anthropic-streams/context_management_response.txt")
+FIXTURE = FIXTURES / "anthropic-streams" / "context_management_response.txt"
 
 
 def _check_against_sdk_types(body):

@@ -15,9 +15,10 @@ from agent.providers.retry import RetryPolicy
 from tests.fakes.replies import Usage, http_error, recorded, say
 
 from .convo import session
+from tests.shared import FIXTURES
 
 FAST = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=0.05, jitter=0.0)
-FIXTURE = Path("/work/shared/fixtures/anthropic-streams/context_management_response.txt")
+FIXTURE = FIXTURES / "anthropic-streams" / "context_management_response.txt"
 SUMMARY = "## Task\nFix the failing tests.\n## Next steps\nRe-run pytest -x."
 
 

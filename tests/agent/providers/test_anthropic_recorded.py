@@ -10,8 +10,9 @@ from agent.events import TextDelta
 from agent.messages import TextBlock, ToolUseBlock
 from tests.agent.providers.helpers import collect, final, request, retries
 from tests.fakes.replies import recorded
+from tests.shared import FIXTURES
 
-STREAMS = Path("/work/shared/fixtures/anthropic-streams")
+STREAMS = FIXTURES / "anthropic-streams"
 
 pytestmark = pytest.mark.skipif(not STREAMS.is_dir(), reason="recorded streams not present")
 
