@@ -89,6 +89,7 @@ class TokenCounter:
         self.ratio = 1.0
         self._memo: dict[str, int] = {}
         self._block_memo: dict[int, tuple[Any, Any, int]] = {}
+        self._message_memo: dict[int, tuple[Message, tuple[int, ...], int]] = {}
         # The last real figure: input tokens of a request and the raw estimate of its parts, so
         # that the next request can be its real count plus an estimate of what was appended.
         self._anchor_tokens: int | None = None
@@ -149,8 +150,19 @@ class TokenCounter:
         return body + BLOCK_OVERHEAD
 
     def raw_message(self, message: Message) -> int:
-        """Tokens of one message before calibration."""
-        return MESSAGE_OVERHEAD + sum(self.raw_block(b) for b in message.content)
+        """Tokens of one message before calibration (memoised per message object and its
+        blocks, so a long conversation costs a lookup per message, not a recount)."""
+        blocks = tuple(map(id, message.content))
+        hit = self._message_memo.get(id(message))
+        if hit is not None and hit[0] is message and hit[1] == blocks and all(
+                self._block_memo.get(b, (None, None))[1] is _payload(blk)
+                for b, blk in zip(blocks, message.content)):
+            return hit[2]
+        tokens = MESSAGE_OVERHEAD + sum(self.raw_block(b) for b in message.content)
+        if len(self._message_memo) >= _MEMO_MAX_ENTRIES:
+            self._message_memo.clear()
+        self._message_memo[id(message)] = (message, blocks, tokens)
+        return tokens
 
     def raw_tools(self, tools: Iterable[Any]) -> int:
         """Tokens of tool definitions: dicts, strings, or `tools.base.Tool` objects."""
@@ -297,13 +309,14 @@ async def count_request(provider: Any, request: Any, counter: TokenCounter) -> t
     return counter.estimate_request(request.system, request.tools, request.messages), False
 
 
+_PAYLOAD_FIELD = {TextBlock: "text", ThinkingBlock: "thinking", RedactedThinkingBlock: "data",
+                  ToolResultBlock: "content", ToolUseBlock: "input"}
+
+
 def _payload(block: Any) -> Any:
     """The field whose identity changes when a block's content is replaced."""
-    for name in ("text", "thinking", "data", "content", "input"):
-        value = getattr(block, name, None)
-        if value is not None:
-            return value
-    return None
+    name = _PAYLOAD_FIELD.get(type(block))
+    return block.__dict__.get(name) if name else None
 
 
 def _json(value: Any) -> str:
