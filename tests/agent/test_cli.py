@@ -133,3 +133,19 @@ def test_sigkill_mid_turn_then_continue(repo, tmp_path):
     # run twice: it was answered by the "interrupted" result built on resume.
     assert [e["type"] for e in events].count("tool_call") == 1
     assert any(e["type"] == "user" and e["text"] == "run it" for e in events)
+
+
+def test_headless_claude_path_imports_neither_torch_nor_textual(repo, llm_server):
+    from tests.fakes.replies import say
+
+    llm_server.push(say("hello"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "k",
+           "ANTHROPIC_BASE_URL": llm_server.url}
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "agent.cli", "-p", "hi"],
+                         cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "hello"
+    modules = {line.split("|")[-1].strip().split(".")[0]
+               for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "anthropic" in modules
+    assert not {"torch", "textual", "triton", "transformers"} & modules
