@@ -326,28 +326,24 @@ class MemoryTool(BaseTool):
         except UnicodeDecodeError:
             raise ToolError(f"{shown} is not UTF-8 text.") from None
 
-    def _store_size(self, root_fd: int) -> int:
+    def _tree_bytes(self, fd: int) -> int:
+        """Bytes of the regular files under the directory `fd` (links are not followed)."""
         total = 0
-
-        def walk(fd: int) -> None:
-            nonlocal total
-            for name in os.listdir(fd):
-                st = self._lstat(fd, name)
-                if st is None:
+        for name in os.listdir(fd):
+            st = self._lstat(fd, name)
+            if st is None:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+            elif stat.S_ISDIR(st.st_mode):
+                try:
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError:
                     continue
-                if stat.S_ISREG(st.st_mode):
-                    total += st.st_size
-                elif stat.S_ISDIR(st.st_mode):
-                    try:
-                        sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                    except OSError:
-                        continue
-                    try:
-                        walk(sub)
-                    finally:
-                        os.close(sub)
-
-        walk(root_fd)
+                try:
+                    total += self._tree_bytes(sub)
+                finally:
+                    os.close(sub)
         return total
 
     def _write(self, root_fd: int, dir_fd: int, name: str, text: str, shown: str, old_size: int) -> None:
@@ -355,7 +351,7 @@ class MemoryTool(BaseTool):
         cap = self.config.max_file_bytes
         if len(data) > cap:
             raise ToolError(f"{shown} would be {len(data)} bytes; a memory file may hold at most {cap} bytes. Keep it shorter or split it. Nothing was written.")
-        total = self._store_size(root_fd) - old_size + len(data)
+        total = self._tree_bytes(root_fd) - old_size + len(data)
         if total > self.config.max_total_bytes:
             raise ToolError(
                 f"The memory store would hold {total} bytes, over its limit of {self.config.max_total_bytes} bytes; "
@@ -430,25 +426,6 @@ class MemoryTool(BaseTool):
     def _listing(self, dir_fd: int, shown: str) -> str:
         rows: list[str] = []
 
-        def size_of(fd: int) -> int:
-            total = 0
-            for name in os.listdir(fd):
-                st = self._lstat(fd, name)
-                if st is None:
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    total += st.st_size
-                elif stat.S_ISDIR(st.st_mode):
-                    try:
-                        sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                    except OSError:
-                        continue
-                    try:
-                        total += size_of(sub)
-                    finally:
-                        os.close(sub)
-            return total
-
         def walk(fd: int, prefix: str, depth: int) -> None:
             for name in sorted(os.listdir(fd)):
                 if name.startswith("."):
@@ -465,7 +442,7 @@ class MemoryTool(BaseTool):
                     except OSError:
                         continue
                     try:
-                        rows.append(f"{human_size(size_of(sub))}\t{here}/")
+                        rows.append(f"{human_size(self._tree_bytes(sub))}\t{here}/")
                         if depth < 2:
                             walk(sub, here, depth + 1)
                     finally:
@@ -475,7 +452,7 @@ class MemoryTool(BaseTool):
 
         walk(dir_fd, shown, 1)
         head = f"Here are the files and directories up to 2 levels deep in {shown}, excluding hidden items:"
-        body = f"{human_size(size_of(dir_fd))}\t{shown}/"
+        body = f"{human_size(self._tree_bytes(dir_fd))}\t{shown}/"
         if rows:
             body += "\n" + "\n".join(rows)
         else:

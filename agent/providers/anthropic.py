@@ -9,7 +9,6 @@ breakpoints, thinking, context management beta) and the assembly of the event st
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from typing import Any, AsyncIterator
@@ -31,7 +30,7 @@ from agent.providers.retry import (
     RetryPolicy,
     Transient,
     stream_with_retries,
-    translate_sdk_error,
+    sdk_errors,
 )
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
@@ -160,11 +159,9 @@ class AnthropicProvider:
     # --- one attempt -------------------------------------------------------------------------
 
     async def _attempt(self, body: dict[str, Any], betas: list[str]) -> AsyncIterator[StreamItem]:
-        import httpx2
-
         assembler = StreamAssembler(self.model)
         _silence_sdk_deprecation()
-        try:
+        with sdk_errors(self._sdk, self._ctx):
             if betas:
                 events = await self._client.beta.messages.create(**body, betas=betas, stream=True)
             else:
@@ -175,13 +172,6 @@ class AnthropicProvider:
                     # fallback) are expected; we read them as plain dicts.
                     for item in assembler.feed(event.to_dict(warnings=False)):
                         yield item
-        except (self._sdk.APIError, httpx2.HTTPError) as err:
-            translated = translate_sdk_error(err, self._sdk, self._ctx)
-            if translated is None:
-                raise
-            raise translated from err
-        except json.JSONDecodeError as err:
-            raise Transient(f"the stream sent malformed JSON ({err.msg})") from err
         if not assembler.complete:
             # The SDK's own accumulator would hand back this partial message as if it were
             # whole (stop_reason=None); a turn without message_stop is retried instead.

@@ -8,7 +8,6 @@ imported in the constructor, never at module import.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, AsyncIterator, Literal
 
@@ -23,7 +22,7 @@ from agent.providers.retry import (
     RetryPolicy,
     Transient,
     stream_with_retries,
-    translate_sdk_error,
+    sdk_errors,
 )
 
 # Chat Completions finish reasons in the Messages API's vocabulary (ModelResponse.stop_reason).
@@ -131,10 +130,8 @@ class OpenAICompatProvider:
     # --- one attempt -------------------------------------------------------------------------
 
     async def _attempt(self, body: dict[str, Any]) -> AsyncIterator[StreamItem]:
-        import httpx2
-
         assembler = ChunkAssembler(self.model)
-        try:
+        with sdk_errors(self._sdk, self._ctx):
             if self.streaming:
                 chunks = await self._client.chat.completions.create(**body)
                 async with chunks:
@@ -145,13 +142,6 @@ class OpenAICompatProvider:
                 completion = await self._client.chat.completions.create(**body)
                 for item in assembler.feed_complete(completion.to_dict(warnings=False)):
                     yield item
-        except (self._sdk.APIError, httpx2.HTTPError) as err:
-            translated = translate_sdk_error(err, self._sdk, self._ctx)
-            if translated is None:
-                raise
-            raise translated from err
-        except json.JSONDecodeError as err:
-            raise Transient(f"the stream sent malformed JSON ({err.msg})") from err
         if assembler.finish_reason is None:
             raise Transient("the stream ended without a finish_reason", kind="incomplete")
         yield assembler.response()

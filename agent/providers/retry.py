@@ -249,3 +249,21 @@ async def stream_with_retries(
             reason = failure.reason
         yield Retry(attempt=retries, delay_s=round(delay, 3), reason=reason)
         await asyncio.sleep(delay)
+
+
+@contextlib.contextmanager
+def sdk_errors(sdk: ModuleType, ctx: "ErrorContext"):
+    """Around one attempt: the SDK's exceptions (and a stream's malformed JSON) become ours."""
+    import json
+
+    import httpx2
+
+    try:
+        yield
+    except (sdk.APIError, httpx2.HTTPError) as err:
+        translated = translate_sdk_error(err, sdk, ctx)
+        if translated is None:
+            raise
+        raise translated from err
+    except json.JSONDecodeError as err:
+        raise Transient(f"the stream sent malformed JSON ({err.msg})") from err
