@@ -24,7 +24,14 @@ class ContextRuntime:
 
     def __init__(self, settings: ContextSettings, provider: Any) -> None:
         self.settings = settings
-        self.policy = ContextPolicy(settings, provider)
+        counter = None
+        tokenizer = getattr(provider, "tokenizer", None)
+        if tokenizer is not None:
+            # A local model counts with its own tokenizer instead of the byte heuristic.
+            from agent.tokens import TokenCounter
+
+            counter = TokenCounter(lambda text: len(tokenizer.encode(text)))
+        self.policy = ContextPolicy(settings, provider, counter=counter)
         # The turn in which automatic compaction last failed: not retried on every call of it.
         self._failed_turn: int | None = None
 

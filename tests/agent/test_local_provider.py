@@ -64,3 +64,12 @@ def test_headless_session_with_the_local_model(checkpoint, tmp_path):
     result = agent.run("hi")
     assert result.usage["input_tokens"] > 0 and result.num_turns >= 1
     assert result.stop_reason in ("max_tokens", "end_turn")
+
+
+def test_the_local_tokenizer_counts_the_context(checkpoint, tmp_path):
+    agent = Agent(cwd=tmp_path, model=f"local:{checkpoint}", settings={"checkpoints": False})
+    rt = agent.runtime()
+    tokenizer = rt.provider.tokenizer
+    assert rt.context.policy.counter.raw_text("hello world") == len(tokenizer.encode("hello world"))
+    usage = agent.context_usage()
+    assert usage["window"] == rt.provider.context_window and usage["tools"] > 0
