@@ -9,7 +9,8 @@ and in-quad reduction. FP8 operands go straight to the FP8 tensor cores.
 
 Queries are processed in chunks whose (chunk, N) float32 score block fits a fixed work
 space (`SCORE_BUDGET` bytes); `kernels.topk` then reduces each row to its top-k by
-radix select. Memory is O(chunk * N + T * topk), never O(T * N).
+radix select. The chunk is sized so that chunk * N <= max(T * topk, 16M) scores (and 1 GiB at
+most): memory is O(T * topk + N), never O(T * N).
 
 (Running the top-k of one chunk on a side stream beside the scores of the next was
 tried on the H200 on 2026-11-28: 18.2 ms against 18.3 ms at 32K, no gain, so the
@@ -25,7 +26,8 @@ import triton.language as tl
 from .._common import FP8_DTYPES, check, check_same_device, check_tensor, debug_report, interpreting, next_pow2
 from ..topk.kernel import radix_topk_
 
-SCORE_BUDGET = 1 << 30  # bytes of float32 scores held at once (256M scores)
+SCORE_BUDGET = 1 << 30  # bytes of float32 scores held at once at most (256M scores)
+SCORE_FLOOR = 64 << 20  # ...but never held back below this (small problems keep one launch)
 
 
 @triton.jit
@@ -151,9 +153,7 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
     # Lengths of the visible prefixes, clamped to [0, N]; the top-k kernels read no further.
     lengths = (q_pos + 1).clamp(0, N).to(torch.int32)  # (T,)
     width = max(N, 1)
-    # Rows per chunk: the score block stays within SCORE_BUDGET, and the grid's second axis
-    # (chunk / BT programs) within CUDA's 65535.
-    chunk = cfg.get("chunk") or max(bt, min(SCORE_BUDGET // (4 * width), 65535 * bt) // bt * bt)
+    chunk = cfg.get("chunk") or chunk_rows(T, width, topk, bt)
     scores = torch.empty((min(chunk, triton.cdiv(T, bt) * bt), width), dtype=torch.float32, device=q.device)
     ks = k_scale if k_scale is not None else weights
     for c0 in range(0, T, chunk):
@@ -173,6 +173,15 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
         radix_topk_(scores[:rows], lengths[c0:c1], topk, out[c0:c1], block=cfg["topk_block"],
                     num_warps=cfg["topk_warps"])
     return out
+
+
+def chunk_rows(T: int, width: int, topk: int, bt: int) -> int:
+    """Query rows scored at once. The score block stays within the budget, and the grid's
+    second axis (chunk / BT programs) within CUDA's 65535. The budget is the smaller of
+    SCORE_BUDGET and what the output itself takes (T * topk), with a small floor, so the scores
+    held at once never outgrow O(T * topk + N): a few queries over a long cache get a small block."""
+    budget = min(SCORE_BUDGET, max(4 * T * topk, SCORE_FLOOR))
+    return max(bt, min(budget // (4 * width), 65535 * bt) // bt * bt)
 
 
 def lightning_indexer_paged(q: torch.Tensor, k_cache: torch.Tensor, weights: torch.Tensor, topk: int,

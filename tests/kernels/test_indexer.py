@@ -71,3 +71,18 @@ def test_indexer_rejects_bad_input(device):
         lightning_indexer(q[..., :24], k[:, :24], w, 4, pos)
     with pytest.raises(KernelInputError, match="k_scale must be"):
         lightning_indexer(q, k, w, 4, pos, torch.ones(9, device=device))
+
+
+def test_scores_held_at_once_stay_within_o_of_t_times_topk():
+    """The (T, N) score matrix is never held whole: at most max(T * topk, floor) scores, plus one
+    tile of rows, whatever N is (checked at the sizes of the issue, no GPU needed)."""
+    from kernels.indexer.kernel import SCORE_BUDGET, SCORE_FLOOR, chunk_rows
+
+    bt = 64
+    for T, N, topk in [(131072, 131072, 2048), (32768, 32768, 2048), (4096, 131072, 2048),
+                       (1, 131072, 2048), (500, 257, 16)]:
+        rows = chunk_rows(T, N, topk, bt)
+        held = 4 * min(rows, T + bt) * N
+        assert held <= max(4 * T * topk, SCORE_FLOOR) + 4 * bt * N, (T, N, topk)
+        assert held <= SCORE_BUDGET + 4 * bt * N
+        assert rows % bt == 0 and rows >= bt
