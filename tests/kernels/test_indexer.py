@@ -86,3 +86,19 @@ def test_scores_held_at_once_stay_within_o_of_t_times_topk():
         assert held <= max(4 * T * topk, SCORE_FLOOR) + 4 * bt * N, (T, N, topk)
         assert held <= SCORE_BUDGET + 4 * bt * N
         assert rows % bt == 0 and rows >= bt
+
+
+def test_indexer_in_several_chunks_matches_naive(device):
+    """Rows scored a chunk at a time (as long prefills are) give the same top-k."""
+    from kernels.indexer.kernel import _scores_config
+
+    bt = _scores_config(False)["BT"]
+    T, N, topk, Hi, Di = 2 * bt + 5, 200, 16, 4, 32
+    q = torch.randn(T, Hi, Di, device=device).to(torch.bfloat16)
+    k = torch.randn(N, Di, device=device).to(torch.bfloat16)
+    weights = torch.randn(T, Hi, device=device)
+    q_pos = torch.arange(T, device=device) % N
+    out = poison_(torch.empty(T, topk, dtype=torch.int32, device=device))
+    lightning_indexer(q, k, weights, topk, q_pos, out=out, config={"chunk": bt})
+    scores = naive.index_scores(q, k, weights, None)
+    assert topk_mismatch(out, scores, (q_pos + 1).clamp(0, N), topk, RTOL) is None
