@@ -381,3 +381,15 @@ def test_fallback_without_git_binary(tree, monkeypatch):
     monkeypatch.setattr("tools.search.shutil.which", lambda name: None if name == "git" else real_which(name))
     files = glob_(ctx, False, pattern="**").splitlines()
     assert "build/out.py" not in files and "keep.log" in files and not any(f.startswith(".git/") for f in files)
+
+
+@pytest.mark.skipif(shutil.which("rg") is None, reason="ripgrep not installed")
+def test_grep_content_on_a_huge_single_line_file_is_quick(tmp_path):
+    import time
+
+    (tmp_path / "min.js").write_text("x" * 3_000_000 + "\n")
+    tool = GrepTool(use_rg=True)
+    t0 = time.monotonic()
+    result = tool.run({"pattern": "x", "output_mode": "content"}, ToolContext(cwd=tmp_path))
+    assert not result.is_error and "more characters" in result.content
+    assert time.monotonic() - t0 < 5
