@@ -185,6 +185,10 @@ class _Shell:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise
         self.pgid = self.proc.pid
+        # A copy of the output pipe on fd 9 carries the end-of-command marker, so a command that
+        # redirects the shell's own stdout (`exec > /dev/null`) does not hide it.
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"exec 9>&1\n")
         self.watchdog = _watchdog(self.pgid)
         self.cond = threading.Condition()
         self.capture = _Capture()
@@ -353,7 +357,7 @@ class BashTool(BaseTool):
             f.write(command)
             if not command.endswith("\n"):
                 f.write("\n")
-        wrapper = f"{{ . {shell.cmd_file} ; }} < /dev/null\nprintf '\\n%s %s\\n' '{sentinel}' \"$?\"\n"
+        wrapper = f"{{ . {shell.cmd_file} ; }} < /dev/null\nprintf '\\n%s %s\\n' '{sentinel}' \"$?\" >&9\n"
         pattern = re.compile(b"\n" + sentinel.encode() + rb" (\d+)\n")
         with shell.cond:
             shell.capture = _Capture()

@@ -263,3 +263,19 @@ def test_commands_do_not_outlive_a_killed_agent(tmp_path):
         time.sleep(0.1)
     alive = Path(f"/proc/{child}/stat").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"
     assert not alive
+
+
+def test_a_command_that_redirects_the_shells_stdout_does_not_hang(tmp_path):
+    tool = BashTool()
+    ctx = ToolContext(cwd=tmp_path)
+    try:
+        import time
+
+        t0 = time.monotonic()
+        first = tool.run({"command": "exec > /dev/null; echo hidden", "timeout": 20}, ctx)
+        assert not first.is_error and "hidden" not in first.content
+        assert time.monotonic() - t0 < 10
+        second = tool.run({"command": "exec >&2; echo back", "timeout": 20}, ctx)
+        assert "back" in second.content
+    finally:
+        BashTool.close(ctx)
