@@ -43,6 +43,8 @@ def main_parser() -> argparse.ArgumentParser:
     p.add_argument("--compact", action="store_true",
                    help="compact the session's conversation before running the prompt")
     p.add_argument("--no-checkpoints", action="store_true", help="do not snapshot the work tree")
+    p.add_argument("--verbose", action="store_true",
+                   help="with -p and text output: also print each tool call and its result")
     return p
 
 
@@ -107,7 +109,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             from agent.headless import run_headless
 
             return asyncio.run(run_headless(agent, prompt, args.output_format,
-                                            compact=args.compact))
+                                            compact=args.compact, verbose=args.verbose))
         from agent.interactive import run_interactive
 
         return run_interactive(agent, args.prompt)

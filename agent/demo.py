@@ -66,7 +66,7 @@ async def run_demo(output_format: str = "text", *, delay: float = 0.02) -> int:
                             "permissions": {"allow": ["bash(python test_calc.py)"]}})
     try:
         code = await run_headless(agent, "The tests fail. Find the bug and fix it.",
-                                  output_format)
+                                  output_format, verbose=True)
         if output_format == "text":
             rows = agent.checkpoints()
             out = sys.stdout

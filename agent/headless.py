@@ -22,7 +22,8 @@ def _line(out: TextIO, obj: dict[str, Any]) -> None:
 
 
 async def run_headless(agent, prompt: str, output_format: str, *, compact: bool = False,
-                       out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+                       verbose: bool = False, out: TextIO = sys.stdout,
+                       err: TextIO = sys.stderr) -> int:
     """Run `prompt` on `agent` (an agent.Agent); returns the process exit status."""
     rt = agent.runtime()
     loop = asyncio.get_running_loop()
@@ -79,6 +80,9 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
                   and streamed_text and event.message.tool_uses()):
                 # The model goes on after its tool calls: keep its replies apart.
                 out.write("\n")
+            elif output_format == "text" and verbose and isinstance(event, (ev.ToolCall, ev.ToolResult)):
+                out.write(_tool_line(event))
+                out.flush()
             if isinstance(event, ev.Error):
                 errors.append(event.message)
                 if output_format == "text":
@@ -112,6 +116,19 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
             err.write(f"[stopped: {run.stop_reason}; session {rt.id}; continue with "
                       f"`godwit --resume {rt.id}`]\n")
     return 1 if run.is_error else 0
+
+
+def _tool_line(event) -> str:
+    """One line per tool call and result, for `--verbose` text output."""
+    if isinstance(event, ev.ToolCall):
+        shown = event.input.get("command") or event.input.get("path") or event.input.get("pattern")
+        detail = f" {event.input.get('command')} {event.input.get('path', '')}" \
+            if event.name == "str_replace_based_edit_tool" else f" {shown}" if shown else ""
+        return f"  > {event.name}{detail}\n"
+    lines = event.content.strip().splitlines() or [""]
+    more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
+    mark = "error: " if event.is_error else ""
+    return f"    {mark}{lines[0][:100]}{more}\n"
 
 
 def _subtype(reason: str) -> str:
