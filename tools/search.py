@@ -20,359 +20,44 @@ The `glob` tool's pattern is matched against the path relative to `path` (`*` do
 relative to `path`; a leading `!` excludes. Both filters are applied by this module (not by
 ripgrep), so the engines select the same files. Regexes: ripgrep uses Rust's regex syntax, the
 fallback Python's `re`; the common subset behaves the same.
+
+This module holds the two tools, their input models and grep's output formatting; the glob
+and gitignore rules are in tools/ignore.py, the file listing and both engines in
+tools/search_engines.py.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import re
 import shutil
-import stat
-import subprocess
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ._common import BINARY_SNIFF_BYTES, BaseTool, ToolError, ToolInput, display_path, ok, resolve_in_tree, work_root
+from ._common import BaseTool, ToolError, ToolInput, display_path, ok, resolve_in_tree, work_root
 from .base import ToolContext, ToolResult
+from .ignore import file_filter, glob_match, parse_gitignore, translate_glob
+from .search_engines import _FileHits, _sniff_binary, list_files, search_py, search_rg
+
+# glob_match, parse_gitignore, translate_glob, file_filter and list_files are re-exported: they
+# were importable from here before the split.
+__all__ = [
+    "GlobInput",
+    "GlobTool",
+    "GrepInput",
+    "GrepTool",
+    "file_filter",
+    "glob_match",
+    "list_files",
+    "parse_gitignore",
+    "translate_glob",
+]
 
 DEFAULT_GLOB_LIMIT = 200
 DEFAULT_GREP_LIMIT = 200
 MAX_LINE_CHARS = 500
 MAX_OUTPUT_CHARS = 30_000
-_RG_BATCH = 1_000
-_SUBPROCESS_TIMEOUT = 120
-
-
-# --------------------------------------------------------------------------------------------
-# Glob patterns and gitignore rules
-# --------------------------------------------------------------------------------------------
-
-
-def _split_braces(body: str) -> list[str]:
-    parts, depth, cur = [], 0, []
-    for ch in body:
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
-def translate_glob(pat: str, *, braces: bool = True) -> str:
-    """A regex (for fullmatch) from a glob: `*`/`?` stay within a segment, `**` crosses them."""
-    out: list[str] = []
-    i, n = 0, len(pat)
-    while i < n:
-        c = pat[i]
-        if c == "*":
-            if pat.startswith("**", i):
-                j = i + 2
-                whole = (i == 0 or pat[i - 1] == "/") and (j == n or pat[j] == "/")
-                if whole:
-                    if j == n:
-                        out.append(".*")
-                        i = j
-                    else:
-                        out.append("(?:.*/)?")
-                        i = j + 1
-                    continue
-                out.append("[^/]*")
-                i = j
-                continue
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            j = i + 1
-            if j < n and pat[j] in "!^":
-                j += 1
-            if j < n and pat[j] == "]":
-                j += 1
-            while j < n and pat[j] != "]":
-                j += 1
-            if j >= n:
-                out.append(re.escape(c))
-                i += 1
-                continue
-            body = pat[i + 1 : j]
-            neg = body[:1] in ("!", "^")
-            if neg:
-                body = body[1:]
-            body = body.replace("\\", "\\\\").replace("[", "\\[")
-            out.append(f"[^/{body}]" if neg else f"[{body}]")
-            i = j + 1
-        elif c == "{" and braces:
-            depth, j = 0, i
-            while j < n:
-                if pat[j] == "{":
-                    depth += 1
-                elif pat[j] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            if j >= n:
-                out.append(re.escape(c))
-                i += 1
-                continue
-            alts = _split_braces(pat[i + 1 : j])
-            out.append("(?:" + "|".join(translate_glob(a, braces=True) for a in alts) + ")")
-            i = j + 1
-        elif c == "\\" and i + 1 < n:
-            out.append(re.escape(pat[i + 1]))
-            i += 2
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return "".join(out)
-
-
-@lru_cache(maxsize=256)
-def _compiled_glob(pat: str) -> re.Pattern[str]:
-    return re.compile(translate_glob(pat), re.DOTALL)
-
-
-def glob_match(pattern: str, rel_path: str) -> bool:
-    """The glob tool's rule: the whole relative path must match."""
-    return _compiled_glob(pattern).fullmatch(rel_path) is not None
-
-
-def file_filter(glob: str) -> Callable[[str], bool]:
-    """grep's `glob` rule: no `/` = the file name; with `/` = the relative path; `!` excludes."""
-    neg = glob.startswith("!")
-    pat = glob[1:] if neg else glob
-    anchored = "/" in pat
-    rx = _compiled_glob(pat.lstrip("/"))
-
-    def accept(rel: str) -> bool:
-        target = rel if anchored else rel.rsplit("/", 1)[-1]
-        hit = rx.fullmatch(target) is not None
-        return hit != neg
-
-    return accept
-
-
-@dataclass
-class _Rule:
-    regex: re.Pattern[str]
-    negate: bool
-    dir_only: bool
-    anchored: bool
-
-
-def parse_gitignore(text: str) -> list[_Rule]:
-    rules = []
-    for raw in text.splitlines():
-        line = raw
-        if not line or line.startswith("#"):
-            continue
-        # Trailing spaces are dropped unless escaped with a backslash.
-        stripped = line.rstrip(" ")
-        if stripped.endswith("\\") and len(stripped) < len(line):
-            stripped += " "
-        line = stripped
-        if not line:
-            continue
-        negate = False
-        if line.startswith("!"):
-            negate, line = True, line[1:]
-        elif line.startswith("\\!") or line.startswith("\\#"):
-            line = line[1:]
-        dir_only = line.endswith("/")
-        line = line.rstrip("/")
-        if not line:
-            continue
-        anchored = "/" in line
-        line = line.lstrip("/")
-        try:
-            rx = re.compile(translate_glob(line, braces=False), re.DOTALL)
-        except re.error:
-            continue
-        rules.append(_Rule(rx, negate, dir_only, anchored))
-    return rules
-
-
-@dataclass
-class _IgnoreLevel:
-    base: str  # absolute folder of the .gitignore, no trailing slash
-    rules: list[_Rule] = field(default_factory=list)
-
-
-def _read_rules(folder: str) -> _IgnoreLevel | None:
-    try:
-        with open(os.path.join(folder, ".gitignore"), encoding="utf-8", errors="replace") as f:
-            rules = parse_gitignore(f.read())
-    except OSError:
-        return None
-    return _IgnoreLevel(folder, rules) if rules else None
-
-
-def _ignored(path: str, is_dir: bool, levels: list[_IgnoreLevel]) -> bool:
-    verdict = False
-    for lvl in levels:
-        if not path.startswith(lvl.base + "/"):
-            continue
-        rel = path[len(lvl.base) + 1 :]
-        name = rel.rsplit("/", 1)[-1]
-        for r in lvl.rules:
-            if r.dir_only and not is_dir:
-                continue
-            if r.regex.fullmatch(rel if r.anchored else name):
-                verdict = not r.negate
-    return verdict
-
-
-# --------------------------------------------------------------------------------------------
-# Listing the files to search
-# --------------------------------------------------------------------------------------------
-
-
-def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes] | None:
-    if shutil.which("git") is None:
-        return None
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_SUBPROCESS_TIMEOUT,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
-def _in_git_repo(folder: Path) -> bool:
-    r = _git(["rev-parse", "--is-inside-work-tree"], folder)
-    return r is not None and r.returncode == 0 and r.stdout.strip() == b"true"
-
-
-def _git_ignored(folder: Path) -> bool:
-    r = _git(["check-ignore", "-q", "--", "."], folder)
-    return r is not None and r.returncode == 0
-
-
-def _is_regular(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _files_git(folder: Path) -> list[str] | None:
-    listed = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], folder)
-    ignored = _git(["ls-files", "-z", "--cached", "--ignored", "--exclude-standard"], folder)
-    if listed is None or listed.returncode != 0 or ignored is None or ignored.returncode != 0:
-        return None
-    drop = set(ignored.stdout.split(b"\0"))
-    out = set()
-    for rel in listed.stdout.split(b"\0"):
-        if not rel or rel in drop or rel.endswith(b"/"):
-            continue
-        rel_s = os.fsdecode(rel)
-        if ".git" in rel_s.split("/"):
-            continue
-        full = os.path.join(folder, rel_s)
-        if _is_regular(full):
-            out.add(full)
-    return sorted(out)
-
-
-def _files_walk(folder: Path, top: Path) -> list[str]:
-    """Walk `folder`, honouring the .gitignore files from `top` (the work tree root) down."""
-    levels: list[_IgnoreLevel] = []
-    if folder != top and folder.is_relative_to(top):
-        cur = top
-        for part in folder.relative_to(top).parts:
-            lvl = _read_rules(str(cur))
-            if lvl:
-                levels.append(lvl)
-            cur = cur / part
-    out: list[str] = []
-
-    def walk(d: str, levels: list[_IgnoreLevel]) -> None:
-        lvl = _read_rules(d)
-        if lvl:
-            levels = [*levels, lvl]
-        try:
-            names = sorted(os.listdir(d))
-        except OSError:
-            return
-        for name in names:
-            if name == ".git":
-                continue
-            full = f"{d}/{name}"
-            try:
-                st = os.lstat(full)
-            except OSError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                continue
-            is_dir = stat.S_ISDIR(st.st_mode)
-            if _ignored(full, is_dir, levels):
-                continue
-            if is_dir:
-                walk(full, levels)
-            elif stat.S_ISREG(st.st_mode):
-                out.append(full)
-
-    walk(str(folder), levels)
-    return out
-
-
-def _files_rg(folder: Path) -> list[str]:
-    cmd = ["rg", "--files", "--null", *_RG_COMMON, "."]
-    r = subprocess.run(cmd, cwd=folder, stdin=subprocess.DEVNULL, capture_output=True, timeout=_SUBPROCESS_TIMEOUT)
-    if r.returncode not in (0, 1):
-        msg = r.stderr.decode("utf-8", "replace").strip()
-        if not r.stdout:
-            raise ToolError(f"ripgrep failed: {msg}")
-    out = []
-    for rel in r.stdout.split(b"\0"):
-        if not rel:
-            continue
-        rel_s = os.fsdecode(rel)
-        if rel_s.startswith("./"):
-            rel_s = rel_s[2:]
-        out.append(os.path.join(str(folder), rel_s))
-    return sorted(out)
-
-
-_RG_COMMON = ["--no-config", "--hidden", "--no-require-git", "--no-ignore-dot", "--glob", "!.git"]
-
-
-def list_files(folder: Path, ctx: ToolContext, *, use_rg: bool) -> list[str]:
-    """Absolute paths of the searchable regular files under `folder`, sorted."""
-    if use_rg:
-        return _files_rg(folder)
-    if _in_git_repo(folder) and not _git_ignored(folder):
-        files = _files_git(folder)
-        if files is not None:
-            return files
-    return _files_walk(folder, work_root(ctx))
-
-
-def _sniff_binary(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return b"\0" in f.read(BINARY_SNIFF_BYTES)
-    except OSError:
-        return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,22 +166,6 @@ class GrepInput(ToolInput):
     max_results: int | None = Field(None, ge=1, le=5000, description="Cap on files (or lines in content mode) returned")
 
 
-@dataclass
-class _FileHits:
-    lines: dict[int, tuple[str, bool]] = field(default_factory=dict)  # number -> (text, is_match)
-
-    @property
-    def count(self) -> int:
-        return sum(1 for _, m in self.lines.values() if m)
-
-
-def _strip_eol(s: str) -> str:
-    if s.endswith("\n"):
-        s = s[:-1]
-    if s.endswith("\r"):
-        s = s[:-1]
-    return s
-
 
 class GrepTool(_SearchTool):
     name: ClassVar[str] = "grep"
@@ -532,99 +201,11 @@ class GrepTool(_SearchTool):
                 base = str(target)
                 files = [f for f in files if accept(f[len(base) + 1 :])]
         if self.use_rg:
-            hits = self._search_rg(a, target, files, whole_tree, ctx_lines)
+            hits = search_rg(a.pattern, a.case_insensitive, target, files, whole_tree, ctx_lines)
         else:
-            hits = self._search_py(a, files, ctx_lines)
+            hits = search_py(a.pattern, a.case_insensitive, files, ctx_lines)
         hits = {p: h for p, h in hits.items() if h.count and not _sniff_binary(p)}
         return ok(self._format(a, hits, target, ctx, ctx_lines))
-
-    # -- engines -------------------------------------------------------------------------------
-
-    def _search_py(self, a: GrepInput, files: list[str], ctx_lines: int) -> dict[str, _FileHits]:
-        try:
-            rx = re.compile(a.pattern, re.IGNORECASE if a.case_insensitive else 0)
-        except re.error as e:
-            raise ToolError(f"Invalid regular expression {a.pattern!r}: {e}") from None
-        out: dict[str, _FileHits] = {}
-        for path in files:
-            try:
-                with open(path, "rb") as f:
-                    raw = f.read()
-            except OSError:
-                continue
-            if b"\0" in raw[:BINARY_SNIFF_BYTES]:
-                continue
-            lines = raw.decode("utf-8", "replace").split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            matched = [i for i, line in enumerate(lines) if rx.search(line)]
-            if not matched:
-                continue
-            fh = _FileHits()
-            for i in matched:
-                lo, hi = max(0, i - ctx_lines), min(len(lines) - 1, i + ctx_lines)
-                for j in range(lo, hi + 1):
-                    if j + 1 not in fh.lines:
-                        fh.lines[j + 1] = (_strip_eol(lines[j]), False)
-            for i in matched:
-                fh.lines[i + 1] = (_strip_eol(lines[i]), True)
-            out[path] = fh
-        return out
-
-    def _search_rg(
-        self, a: GrepInput, target: Path, files: list[str], whole_tree: bool, ctx_lines: int
-    ) -> dict[str, _FileHits]:
-        base = ["rg", "--json", "--text", *_RG_COMMON]
-        if a.case_insensitive:
-            base.append("--ignore-case")
-        else:
-            base.append("--case-sensitive")
-        if ctx_lines:
-            base += ["--context", str(ctx_lines)]
-        base += ["--regexp", a.pattern, "--"]
-        out: dict[str, _FileHits] = {}
-        if whole_tree:
-            self._rg_call(base + ["."], target, out)
-        else:
-            for i in range(0, len(files), _RG_BATCH):
-                self._rg_call(base + files[i : i + _RG_BATCH], target if target.is_dir() else target.parent, out)
-        return out
-
-    @staticmethod
-    def _rg_call(cmd: list[str], cwd: Path, out: dict[str, _FileHits]) -> None:
-        r = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, timeout=_SUBPROCESS_TIMEOUT)
-        if r.returncode == 2 and not r.stdout:
-            err = r.stderr.decode("utf-8", "replace").strip()
-            raise ToolError(f"Invalid search: {err}" if "regex" in err else f"ripgrep failed: {err}")
-
-        def text_of(obj: dict[str, Any]) -> str:
-            if "text" in obj:
-                return obj["text"]
-            return base64.b64decode(obj.get("bytes", "")).decode("utf-8", "replace")
-
-        for line in r.stdout.splitlines():
-            # The per-match offsets (`submatches`, the last key of a match) are never used and
-            # can be 50x the line itself on a long minified line: cut them before parsing. A
-            # quote inside a JSON string is escaped, so this key cannot occur in the text.
-            cut = line.find(b',"submatches":')
-            if cut != -1:
-                line = line[:cut] + b"}}"
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            kind = msg.get("type")
-            if kind not in ("match", "context"):
-                continue
-            data = msg["data"]
-            p = text_of(data["path"])
-            full = os.path.normpath(os.path.join(str(cwd), p))
-            fh = out.setdefault(full, _FileHits())
-            num = data["line_number"]
-            text = _strip_eol(text_of(data["lines"]))
-            is_match = kind == "match"
-            if is_match or num not in fh.lines:
-                fh.lines[num] = (text, is_match)
 
     # -- output --------------------------------------------------------------------------------
 
