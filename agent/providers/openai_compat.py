@@ -167,14 +167,7 @@ class ChunkAssembler:
         items: list[StreamItem] = []
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
-            # vLLM has called the field both `reasoning_content` and `reasoning`.
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                self._reasoning.append(reasoning)
-                items.append(ThinkingDelta(text=reasoning))
-            if delta.get("content"):
-                self._text.append(delta["content"])
-                items.append(TextDelta(text=delta["content"]))
+            self._take_text(delta, items)
             for piece in delta.get("tool_calls") or []:
                 call = self._calls.setdefault(
                     piece.get("index", 0), {"id": None, "name": "", "args": []}
@@ -187,6 +180,17 @@ class ChunkAssembler:
                 self.finish_reason = choice["finish_reason"]
         return items
 
+    def _take_text(self, part: dict[str, Any], items: list[StreamItem]) -> None:
+        """The reasoning and text of a streamed delta or of a whole message."""
+        # vLLM has called the field both `reasoning_content` and `reasoning`.
+        reasoning = part.get("reasoning_content") or part.get("reasoning")
+        if reasoning:
+            self._reasoning.append(reasoning)
+            items.append(ThinkingDelta(text=reasoning))
+        if part.get("content"):
+            self._text.append(part["content"])
+            items.append(TextDelta(text=part["content"]))
+
     def feed_complete(self, completion: dict[str, Any]) -> list[StreamItem]:
         """Take a non-streamed completion whole; return its text as deltas too."""
         self.model = completion.get("model") or self.model
@@ -194,13 +198,7 @@ class ChunkAssembler:
         items: list[StreamItem] = []
         for choice in (completion.get("choices") or [])[:1]:
             message = choice.get("message") or {}
-            reasoning = message.get("reasoning_content") or message.get("reasoning")
-            if reasoning:
-                self._reasoning.append(reasoning)
-                items.append(ThinkingDelta(text=reasoning))
-            if message.get("content"):
-                self._text.append(message["content"])
-                items.append(TextDelta(text=message["content"]))
+            self._take_text(message, items)
             for index, call in enumerate(message.get("tool_calls") or []):
                 function = call.get("function") or {}
                 self._calls[index] = {
