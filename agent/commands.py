@@ -79,12 +79,18 @@ def _sessions(argv: list[str]) -> int:
     print(f"{'ID':<24} {'STARTED':<20} {'LAST ACTIVITY':<20} {'TURNS':>5}  FIRST PROMPT")
     for r in rows:
         print(f"{r['id']:<24} {_short(r['created']):<20} {_short(r['last_activity']):<20} "
-              f"{r['turns']:>5}  {r['first_prompt'][:60]}")
+              f"{r['turns']:>5}  {_first_line(r['first_prompt'])}")
     return 0
 
 
 def _short(ts: str | None) -> str:
     return (ts or "")[:19].replace("T", " ")
+
+
+def _first_line(text: str, width: int = 60) -> str:
+    """A multi-line prompt or label as one table cell."""
+    line = (text.strip().splitlines() or [""])[0]
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _checkpoints(argv: list[str]) -> int:
@@ -113,7 +119,7 @@ def _checkpoints(argv: list[str]) -> int:
         print(f"{'ID':<14} {'CREATED':<20} {'TURN':>4}  {'FILES':>5}  LABEL")
         for r in rows:
             print(f"{r['id']:<14} {_short(r['created']):<20} {r['turn']:>4}  "
-                  f"{len(r.get('files', [])):>5}  {r['label'][:60]}")
+                  f"{len(r.get('files', [])):>5}  {_first_line(r['label'])}")
         size = rows[-1].get("store_size_bytes")
         if size is not None:
             print(f"\nStore size: {size / 2**20:.1f} MiB")
