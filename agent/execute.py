@@ -65,8 +65,11 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
                 info.input = dict(decision.input)
     args = info.input
     read_only = _read_only(tool, args)
-    if not await _permitted(rt, block, args, read_only):
-        return ToolResult(is_error=True, content=_denied_text(rt, block.name))
+    decision = await _permitted(rt, block, args, read_only)
+    if decision.decision != "allow":
+        return ToolResult(is_error=True, content=(
+            f"Permission to use {block.name} was denied ({decision.reason}). Do not retry the "
+            "same call; continue without it or explain what you need and why."))
     if not read_only and getattr(tool, "writes_work_tree", True):
         await rt.checkpoint(turn, f"before {block.name}: {_brief(args)}", "before_tool")
     result = await run_tool(rt, tool, args)
@@ -85,37 +88,30 @@ def _read_only(tool, args: dict) -> bool:
         return False
 
 
-async def _permitted(rt: Runtime, block: ToolUseBlock, args: dict, read_only: bool) -> bool:
+async def _permitted(rt: Runtime, block: ToolUseBlock, args: dict,
+                     read_only: bool) -> ev.PermissionDecision:
+    """Decide (asking the approver when the policy says so) and log the decision."""
     verdict = rt.policy.check(block.name, args, read_only)
     if verdict.decision != "ask":
-        await _decision(rt, block, verdict.decision, verdict.reason, verdict.source)
-        return verdict.decision == "allow"
+        return await _decision(rt, block, verdict.decision, verdict.reason, verdict.source)
     if rt.approver is None:
-        await _decision(rt, block, "deny", f"{verdict.reason}; no one to ask (headless)",
-                        "headless")
-        return False
+        return await _decision(rt, block, "deny", f"{verdict.reason}; no one to ask (headless)",
+                               "headless")
     try:
         answer = rt.approver(block.name, args, verdict.reason)
         if inspect.isawaitable(answer):
             answer = await answer
     except Exception as exc:  # noqa: BLE001 - a failing approval callback is a refusal
-        await _decision(rt, block, "deny", f"the approval callback failed ({exc})", "callback")
-        return False
-    await _decision(rt, block, "allow" if answer else "deny",
-                    "approved by the user" if answer else "denied by the user", "callback")
-    return bool(answer)
+        return await _decision(rt, block, "deny", f"the approval callback failed ({exc})",
+                               "callback")
+    return await _decision(rt, block, "allow" if answer else "deny",
+                           "approved by the user" if answer else "denied by the user", "callback")
 
 
 async def _decision(rt: Runtime, block: ToolUseBlock, decision: str, reason: str,
-                    source: str) -> None:
-    await rt.emit(ev.PermissionDecision(tool_use_id=block.id, tool=block.name,
-                                        decision=decision, reason=reason, source=source))
-
-
-def _denied_text(rt: Runtime, name: str) -> str:
-    decision = next(e for e in reversed(rt.session.events) if isinstance(e, ev.PermissionDecision))
-    return (f"Permission to use {name} was denied ({decision.reason}). Do not retry the same "
-            "call; continue without it or explain what you need and why.")
+                    source: str) -> ev.PermissionDecision:
+    return await rt.emit(ev.PermissionDecision(tool_use_id=block.id, tool=block.name,
+                                               decision=decision, reason=reason, source=source))
 
 
 async def run_tool(rt: Runtime, tool, args: dict) -> ToolResult:

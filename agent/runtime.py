@@ -40,6 +40,19 @@ class Totals:
         self.cache_creation_input_tokens += usage.cache_creation_input_tokens
         self.cost_usd += cost
 
+    @classmethod
+    def of(cls, events: list[ev._Event]) -> "Totals":
+        """The sum of the Usage events among `events`."""
+        totals = cls()
+        for event in events:
+            if isinstance(event, ev.Usage):
+                totals.add(TokenUsage(
+                    input_tokens=event.input_tokens, output_tokens=event.output_tokens,
+                    cache_read_input_tokens=event.cache_read_input_tokens,
+                    cache_creation_input_tokens=event.cache_creation_input_tokens,
+                ), event.cost_usd)
+        return totals
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "input_tokens": self.input_tokens,
@@ -72,13 +85,7 @@ class Runtime:
     def __post_init__(self) -> None:
         if self.tool_ctx is None:
             self.tool_ctx = ToolContext(cwd=self.cwd)
-        for event in self.session.events:
-            if isinstance(event, ev.Usage):
-                self.totals.add(TokenUsage(
-                    input_tokens=event.input_tokens, output_tokens=event.output_tokens,
-                    cache_read_input_tokens=event.cache_read_input_tokens,
-                    cache_creation_input_tokens=event.cache_creation_input_tokens,
-                ), event.cost_usd)
+        self.totals = Totals.of(self.session.events)
 
     @property
     def id(self) -> str:

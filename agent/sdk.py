@@ -24,7 +24,7 @@ from agent.build import Options, open_runtime
 from agent.errors import UsageError
 from agent.hooks import Hooks
 from agent.permissions import Approver
-from agent.runtime import Runtime
+from agent.runtime import Runtime, Totals
 
 
 class RunResult(BaseModel):
@@ -182,19 +182,12 @@ class Agent:
     def result_of(self, end: ev.TurnEnd, errors: list[str], start: float, since: int) -> RunResult:
         """The RunResult of a turn that ended with `end`, counting usage logged after `since`."""
         rt = self.runtime()
-        usage = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0,
-                 "cache_creation_input_tokens": 0}
-        cost = 0.0
-        for event in rt.session.events[since:]:
-            if isinstance(event, ev.Usage):
-                for key in usage:
-                    usage[key] += getattr(event, key)
-                cost += event.cost_usd
+        totals = Totals.of(rt.session.events[since:])
         is_error = end.reason in ("error", "interrupted", "max_turns", "refusal")
         return RunResult(
             session_id=rt.id, result=end.result, is_error=is_error, stop_reason=end.reason,
             num_turns=end.turns, duration_ms=int((time.monotonic() - start) * 1000),
-            usage=usage, cost_usd=round(cost, 6), errors=errors,
+            usage=totals.as_dict(), cost_usd=round(totals.cost_usd, 6), errors=errors,
         )
 
     # -- checkpoints and context (agent/rewind.py, agent/context_runtime.py) --------------
