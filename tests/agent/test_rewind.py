@@ -3,10 +3,8 @@ conversation or both, from the SDK and the command line, with undo."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -17,36 +15,9 @@ from agent import Agent
 from agent import events as ev
 from agent.errors import UsageError
 from agent.providers.scripted import ScriptedProvider
+from tests.checkpoints.helpers import git_fingerprint, tree_state
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def tree_state(root: Path) -> dict[str, tuple]:
-    """path -> (kind, mode, content or link target), the user's .git excluded."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        if ".git" in dirnames and Path(dirpath) == root:
-            dirnames.remove(".git")
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            rel = str(p.relative_to(root))
-            st = p.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(p))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
-            else:
-                out[rel] = ("file", stat.S_IMODE(st.st_mode), p.read_bytes())
-    return out
-
-
-def git_dir_state(root: Path) -> dict[str, tuple]:
-    out = {}
-    for p in sorted((root / ".git").rglob("*")):
-        st = p.lstat()
-        data = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() and not p.is_symlink() else ""
-        out[str(p.relative_to(root))] = (st.st_mode, st.st_mtime_ns, data)
-    return out
 
 
 @pytest.fixture
@@ -96,7 +67,7 @@ TURN_TWO = [
 
 def test_rewind_code_conversation_and_both_with_undo(repo):
     original = tree_state(repo)
-    git_before = git_dir_state(repo)
+    git_before = git_fingerprint(repo)
     agent = session(repo, TURN_ONE + TURN_TWO + [{"text": "turn three"}])
     agent.run("first")
     after_one = tree_state(repo)
@@ -132,7 +103,7 @@ def test_rewind_code_conversation_and_both_with_undo(repo):
     assert "second" not in json.dumps([m.model_dump() for m in sent])
 
     # The user's own .git (index with its staged change, HEAD, refs, config) never changed.
-    assert git_dir_state(repo) == git_before
+    assert git_fingerprint(repo) == git_before
     status = subprocess.run(["git", "-C", str(repo), "diff", "--cached", "--name-only"],
                             capture_output=True, text=True, check=True).stdout.split()
     assert status == ["staged.py"]
