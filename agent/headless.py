@@ -81,7 +81,7 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
                 # The model goes on after its tool calls: keep its replies apart.
                 out.write("\n")
             elif output_format == "text" and verbose and isinstance(event, (ev.ToolCall, ev.ToolResult)):
-                out.write(_tool_line(event))
+                out.write(tool_line(event))
                 out.flush()
             if isinstance(event, ev.Error):
                 errors.append(event.message)
@@ -118,8 +118,8 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
     return 1 if run.is_error else 0
 
 
-def _tool_line(event) -> str:
-    """One line per tool call and result, for `--verbose` text output."""
+def tool_line(event) -> str:
+    """One line per tool call and result (`--verbose` text output, the line-mode session)."""
     if isinstance(event, ev.ToolCall):
         shown = event.input.get("command") or event.input.get("path") or event.input.get("pattern")
         detail = f" {event.input.get('command')} {event.input.get('path', '')}" \

@@ -7,6 +7,7 @@ import signal
 import sys
 
 from agent import events as ev
+from agent.headless import tool_line
 
 
 def run_interactive(agent, first_prompt: str | None = None) -> int:
@@ -64,12 +65,9 @@ def _show(event: ev._Event, out) -> None:
     if isinstance(event, ev.TextDelta):
         out.write(event.text)
     elif isinstance(event, ev.ToolCall):
-        shown = event.input.get("command") or event.input.get("path") or ""
-        out.write(f"\n  ⏺ {event.name} {shown}\n")
+        out.write("\n" + tool_line(event))
     elif isinstance(event, ev.ToolResult):
-        first = event.content.strip().splitlines()[:1]
-        mark = "✗" if event.is_error else "✓"
-        out.write(f"  {mark} {first[0][:100] if first else ''}\n")
+        out.write(tool_line(event))
     elif isinstance(event, ev.Error):
         out.write(f"\n[error] {event.message}\n")
     elif isinstance(event, ev.TurnEnd):
