@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from agent.errors import ProviderError
 from agent.events import TextDelta, ThinkingDelta
@@ -29,8 +30,8 @@ from agent.providers.retry import (
     ErrorContext,
     RetryPolicy,
     Transient,
-    stream_with_retries,
     sdk_errors,
+    stream_with_retries,
 )
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
