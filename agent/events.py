@@ -106,15 +106,20 @@ class ToolResult(Event):
     is_error: bool = False
 
 
-class Usage(Event):
-    """Tokens and cost of one model call, with the session's running totals."""
+class TokenUsage(BaseModel):
+    """Tokens of one model call (or a sum of them), as the providers report them."""
 
-    type: Literal["usage"] = "usage"
-    model: str
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+
+
+class Usage(Event, TokenUsage):
+    """Tokens and cost of one model call, with the session's running totals."""
+
+    type: Literal["usage"] = "usage"
+    model: str
     cost_usd: float = 0.0
     session_input_tokens: int = 0
     session_output_tokens: int = 0

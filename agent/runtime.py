@@ -54,21 +54,14 @@ class ContextManager(Protocol):
         """The window overflowed: compact once; True when the call can be retried."""
 
 
-@dataclass
-class Totals:
+class Totals(TokenUsage):
     """Token usage and cost of the whole session (rebuilt from Usage events on resume)."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
     cost_usd: float = 0.0
 
     def add(self, usage: TokenUsage, cost: float) -> None:
-        self.input_tokens += usage.input_tokens
-        self.output_tokens += usage.output_tokens
-        self.cache_read_input_tokens += usage.cache_read_input_tokens
-        self.cache_creation_input_tokens += usage.cache_creation_input_tokens
+        for name in TokenUsage.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(usage, name))
         self.cost_usd += cost
 
     @classmethod
@@ -77,24 +70,12 @@ class Totals:
         totals = cls()
         for event in events:
             if isinstance(event, ev.Usage):
-                totals.add(
-                    TokenUsage(
-                        input_tokens=event.input_tokens,
-                        output_tokens=event.output_tokens,
-                        cache_read_input_tokens=event.cache_read_input_tokens,
-                        cache_creation_input_tokens=event.cache_creation_input_tokens,
-                    ),
-                    event.cost_usd,
-                )
+                totals.add(event, event.cost_usd)
         return totals
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-        }
+        """The token counts alone (a run's `usage`)."""
+        return {name: getattr(self, name) for name in TokenUsage.model_fields}
 
 
 @dataclass

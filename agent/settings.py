@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.context.settings import ContextSettings
 from agent.errors import ConfigError
 from agent.events import PermissionMode
+from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
 
-DEFAULT_MODEL = "anthropic:claude-sonnet-4-5"
+DEFAULT_MODEL = f"anthropic:{DEFAULT_CLAUDE_MODEL}"
 
 
 class PermissionRules(BaseModel):
@@ -55,8 +57,9 @@ class Settings(BaseModel):
     memory_scope: Literal["project", "global"] = Field(
         "project", description="Memory folder per project, or one shared by all projects."
     )
-    context: dict[str, Any] = Field(
-        default_factory=dict, description="Context editing and compaction (agent.context.policy)."
+    context: ContextSettings = Field(
+        default_factory=ContextSettings,
+        description="Context editing and compaction (agent/context/settings.py).",
     )
     checkpoints: bool = Field(True, description="Snapshot the work tree before changes.")
     checkpoint_size_cap: int = Field(

@@ -127,17 +127,6 @@ class Conversation:
         seqs: list[int | None] = []
         return self._folded().result(seqs), seqs
 
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-
-def build_messages(entries: list[ev.Event], seqs: list[int | None] | None = None) -> list[Message]:
-    """Turn conversation entries into a valid message list (see `_Builder`)."""
-    builder = _Builder()
-    for entry in entries:
-        builder.add(entry)
-    return builder.result(seqs)
-
 
 class _Builder:
     """Folds entries into messages, one at a time, so a growing conversation costs O(1) per entry.

@@ -8,11 +8,13 @@ conversation view is rebuilt.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import events as ev
 from agent.errors import GodwitError, UsageError
-from agent.runtime import Runtime
+
+if TYPE_CHECKING:  # the runtime builds on the session; rewind only names its type
+    from agent.runtime import Runtime
 
 RESTORES = ("code", "conversation", "both")
 
