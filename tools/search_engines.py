@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
@@ -19,6 +20,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from safegit import git_argv, isolated_env, user_excludes_file
 
 from ._common import BINARY_SNIFF_BYTES, ToolError, work_root
 from .base import ToolContext
@@ -33,17 +36,28 @@ _SUBPROCESS_TIMEOUT = 120
 # --------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
+def _git_env() -> dict[str, str]:
+    """git on the user's tree runs with nothing that can execute (see safegit): a folder's
+    `.git/config` (a nested repository planted by a tool call, say) can name an fsmonitor."""
+    excludes = user_excludes_file()
+    return isolated_env({"core.excludesFile": excludes or "/dev/null",
+                         "core.untrackedCache": "false"},
+                        extra={"GIT_OPTIONAL_LOCKS": "0"})
+
+
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes] | None:
-    if shutil.which("git") is None:
+    git = shutil.which("git")
+    if git is None:
         return None
     try:
         return subprocess.run(
-            ["git", *args],
+            git_argv(args, _git_env(), git),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=_SUBPROCESS_TIMEOUT,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
