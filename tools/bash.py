@@ -40,6 +40,7 @@ from pydantic import Field
 
 from ._common import BaseTool, ToolError, ToolInput, ok
 from .base import ToolContext, ToolResult
+from .readonly_shell import is_read_only_command
 
 STATE_KEY = "bash"
 CLOSERS_KEY = "_closers"
@@ -287,7 +288,9 @@ class BashTool(BaseTool):
         return {"type": "bash_20250124", "name": self.name}
 
     def is_read_only(self, args: dict[str, Any]) -> bool:
-        return False
+        """A lone command from the strict read-only list (tools/readonly_shell.py)."""
+        return (isinstance(args, dict) and not args.get("restart")
+                and is_read_only_command(args.get("command")))
 
     # -- shell lifecycle -----------------------------------------------------------------------
 

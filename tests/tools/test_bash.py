@@ -47,7 +47,10 @@ def test_spec_and_readonly(bash):
     params = bash.openai_spec()["function"]["parameters"]
     assert set(params["properties"]) == {"command", "restart", "timeout"}
     assert params["properties"]["timeout"]["maximum"] == 600
-    assert not bash.is_read_only({"command": "ls"})
+    # Only lone commands from the strict read-only list (tools/readonly_shell.py) are read-only.
+    assert bash.is_read_only({"command": "ls"})
+    assert not bash.is_read_only({"command": "ls > x"})
+    assert not bash.is_read_only({"command": "touch x"})
 
 
 def test_output_and_exit_code(bash, sctx):
