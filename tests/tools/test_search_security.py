@@ -98,3 +98,46 @@ def test_the_users_global_excludes_file_still_counts(tmp_path, monkeypatch):
         assert "b.txt" in r.content and "a.secret" not in r.content
     finally:
         search_engines._git_env.cache_clear()
+
+
+def test_grep_without_ripgrep_streams_and_skips_huge_and_binary_files(tmp_path):
+    """Two 2 GB sparse files (one all NUL, one with 16 KB of text first): the fallback engine
+    must neither read them whole nor take long. Run in a child to measure its peak memory."""
+    import json
+    import sys
+
+    root = tmp_path / "work"
+    root.mkdir()
+    with open(root / "disk.img", "wb") as f:
+        f.truncate(2 * 2**30)
+    with open(root / "huge.log", "wb") as f:
+        f.write(b"needle in a huge log\n" * 800)
+        f.truncate(2 * 2**30)
+    (root / "small.txt").write_text("a needle\n")
+    script = (
+        "import json, resource, sys, time; sys.path.insert(0, %r)\n"
+        "from pathlib import Path\n"
+        "from tools.base import ToolContext\nfrom tools.search import GrepTool\n"
+        "t = time.monotonic()\n"
+        "r = GrepTool(use_rg=False).run({'pattern': 'needle'}, ToolContext(cwd=Path(%r)))\n"
+        "print(json.dumps({'out': r.content, 's': time.monotonic() - t,"
+        " 'rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n"
+    ) % (str(Path(__file__).resolve().parents[2]), str(root))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    got = json.loads(done.stdout)
+    assert got["out"] == "Found 1 file\nsmall.txt", got["out"]
+    assert got["s"] < 10
+    assert got["rss_kb"] < 400_000  # the interpreter and pydantic take about 60 MB
+
+
+def test_grep_fallback_keeps_context_lines_while_streaming(tmp_path):
+    lines = [f"line {i}" + (" HIT" if i in (3, 4, 10) else "") for i in range(1, 16)]
+    (tmp_path / "f.txt").write_text("\n".join(lines) + "\n")
+    ctx = ToolContext(cwd=tmp_path)
+    args = {"pattern": "HIT", "output_mode": "content", "context": 1}
+    py = GrepTool(use_rg=False).run(args, ctx).content
+    assert py.splitlines()[1:] == ["f.txt-2-line 2", "f.txt:3:line 3 HIT", "f.txt:4:line 4 HIT",
+                                   "f.txt-5-line 5", "--", "f.txt-9-line 9",
+                                   "f.txt:10:line 10 HIT", "f.txt-11-line 11"]
+    if HAVE_RG:
+        assert GrepTool(use_rg=True).run(args, ctx).content == py
