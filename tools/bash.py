@@ -156,11 +156,11 @@ class BashTool(BaseTool):
         assert self.sandbox is not None
         mounts: list = []
 
-        def make_prefix(tmpdir: str) -> list[str]:
+        def make_prefix(tmpdir: str) -> tuple[list[str], tuple[int, ...]]:
             m = bwrap_argv(self.sandbox, Path(cwd), extra_dirs=self.extra_dirs,
                            read_only_dirs=[Path(tmpdir)])
             mounts.append(m)
-            return m.argv
+            return m.argv, m.pass_fds
 
         return Shell(cwd, self._env(True), make_prefix=make_prefix,
                      on_close=lambda: [m.cleanup() for m in mounts])

@@ -219,8 +219,9 @@ class Shell:
         self.cmd_file = os.path.join(self.tmpdir, "command")
         self.last_cwd = cwd
         self._n = 0
+        pass_fds: tuple[int, ...] = ()
         if make_prefix is not None:  # the sandbox needs the folder to show it inside
-            prefix = make_prefix(self.tmpdir)
+            prefix, pass_fds = make_prefix(self.tmpdir)
         try:
             self.proc = subprocess.Popen(
                 [*(prefix or []), "bash", "--noprofile", "--norc"],
@@ -231,12 +232,16 @@ class Shell:
                 env=env,
                 start_new_session=True,
                 bufsize=0,
+                pass_fds=pass_fds,
             )
         except BaseException:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             if callable(on_close):
                 on_close()
             raise
+        finally:
+            for fd in pass_fds:
+                os.close(fd)
         self.pgid = self.proc.pid
         assert self.proc.stdin is not None and self.proc.stdout is not None
         # A copy of the output pipe on fd 9 carries the end-of-command marker.

@@ -9,6 +9,8 @@ Inside it (see `bwrap_argv`):
   stand-in so that the command cannot create it either (the empty mount point is removed again
   when the shell ends); a missing `.git` or `.mcp.json` can be created (known limit);
 - no network unless `network` is true (`--unshare-net`: only a loopback device);
+- no new Unix-domain sockets and no io_uring (a seccomp filter, tools/sandbox_seccomp.py), and
+  /run hidden: a socket file on a read-only file system still connects (docker.sock);
 - its own PID namespace (`--unshare-pid`): when the sandbox's first process dies, the kernel
   kills every process in it, so a `setsid` or double-forked job cannot outlive the shell; and
   `--die-with-parent` ends it with Godwit.
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .sandbox_seccomp import program as seccomp_program
 
 PROTECTED_NAMES = (".git", ".godwit", ".mcp.json")
 _TRIAL_TIMEOUT_S = 10
@@ -66,9 +70,32 @@ class SandboxStatus:
 def _base_args(network: bool) -> list[str]:
     args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--new-session",
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    if not network:
+    # The daemons' sockets (docker.sock, D-Bus, databases) live under /run: hidden. The
+    # seccomp filter refuses new Unix sockets anywhere else too.
+    for run in ("/run", "/var/run"):
+        if os.path.isdir(run) and not os.path.islink(run):
+            args += ["--tmpfs", run]
+    if network:
+        # A resolv.conf that points into /run must still be found.
+        resolv = os.path.realpath("/etc/resolv.conf")
+        if resolv.startswith(("/run/", "/var/run/")) and os.path.isfile(resolv):
+            args += ["--ro-bind", resolv, resolv]
+    else:
         args.append("--unshare-net")
     return args
+
+
+def _seccomp_fd() -> int | None:
+    """A pipe's read end holding the seccomp filter (tools/sandbox_seccomp.py), or None."""
+    prog = seccomp_program()
+    if prog is None:
+        return None
+    r, w = os.pipe()
+    try:
+        os.write(w, prog)  # a few dozen bytes: far below a pipe's buffer
+    finally:
+        os.close(w)
+    return r
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,13 +109,19 @@ def sandbox_status() -> SandboxStatus:
         return SandboxStatus(False, "bubblewrap (`bwrap`) is not installed; install it "
                              "(`apt-get install bubblewrap`) to run bash in a sandbox")
     with tempfile.TemporaryDirectory(prefix="godwit-sandbox-check-") as d:
-        argv = [bwrap, *_base_args(False), "--bind", d, d, "--chdir", d, "--",
+        fd = _seccomp_fd()
+        seccomp = ["--seccomp", str(fd)] if fd is not None else []
+        argv = [bwrap, *_base_args(False), *seccomp, "--bind", d, d, "--chdir", d, "--",
                 "sh", "-c", "echo ok > probe && cat probe"]
         try:
             r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=_TRIAL_TIMEOUT_S, check=False)
+                               timeout=_TRIAL_TIMEOUT_S, check=False,
+                               pass_fds=(fd,) if fd is not None else ())
         except (OSError, subprocess.TimeoutExpired) as e:
             return SandboxStatus(False, f"bubblewrap could not be started ({e})")
+        finally:
+            if fd is not None:
+                os.close(fd)
     if r.returncode != 0 or r.stdout.strip() != b"ok":
         err = r.stderr.decode("utf-8", "replace").strip().splitlines()
         return SandboxStatus(False, "bubblewrap does not work here ("
@@ -98,10 +131,13 @@ def sandbox_status() -> SandboxStatus:
 
 @dataclass
 class SandboxMounts:
-    """The command line prefix for one sandboxed shell, and the stand-ins to clean up after."""
+    """The command line prefix for one sandboxed shell, the descriptors it must inherit (the
+    seccomp filter; the caller closes its copies once the shell started), and the stand-ins
+    to clean up after."""
 
     argv: list[str]
     standins: list[Path]
+    pass_fds: tuple[int, ...] = ()
 
     def cleanup(self) -> None:
         """Remove the empty mount points made for missing protected names (if still empty)."""
@@ -146,8 +182,11 @@ def bwrap_argv(config: SandboxConfig, work_tree: Path, *, extra_dirs: list[Path]
                 standins.append(p)
     for d in read_only_dirs:
         args += ["--ro-bind", str(d), str(d)]
+    fd = _seccomp_fd()
+    if fd is not None:
+        args += ["--seccomp", str(fd)]
     args += ["--chdir", str(root), "--"]
-    return SandboxMounts(args, standins)
+    return SandboxMounts(args, standins, (fd,) if fd is not None else ())
 
 
 # What a command prints when the sandbox, not the command, was the reason it failed.

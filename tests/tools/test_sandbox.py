@@ -178,3 +178,29 @@ def test_disabled_or_missing_sandbox_says_why(repo, monkeypatch):
     assert not BashTool(sandbox=SandboxConfig(enabled=False)).sandboxed
     assert BashTool(sandbox=SandboxConfig(enabled=False)).sandbox_unavailable_reason() is None
     assert not BashTool().sandboxed
+
+
+def test_unix_sockets_outside_cannot_be_reached(box, outside_dir):
+    """A socket file on the read-only host (docker.sock, say) must not connect from inside."""
+    import socket as socketlib
+
+    tool, ctx = box
+    path = outside_dir / "daemon.sock"
+    server = socketlib.socket(socketlib.AF_UNIX)
+    server.bind(str(path))
+    server.listen(1)
+    server.settimeout(5)
+    try:
+        probe = ("python3 -c \"import socket; c = socket.socket(socket.AF_UNIX); "
+                 f"c.connect('{path}'); print('connected')\"")
+        r = sh(tool, ctx, probe)
+        assert "connected" not in r.content and "[exit code" in r.content
+        # socketpair (both ends inside) and ordinary programs still work.
+        r = sh(tool, ctx, "python3 -c \"import socket; a, b = socket.socketpair(); a.send(b'x'); "
+                          "print(b.recv(1))\"; git --version >/dev/null && echo git-ok")
+        assert "b'x'" in r.content and "git-ok" in r.content
+        assert not os.listdir("/proc") == []
+        r = sh(tool, ctx, "ls /run | wc -l")
+        assert r.content.strip() == "0"
+    finally:
+        server.close()
