@@ -204,8 +204,11 @@ class PermissionPolicy:
     """Decides allow / deny / ask for a tool call; pure, so it is easy to test."""
 
     def __init__(self, mode: PermissionMode, rules: PermissionRules, *, cwd: Path | None = None,
-                 tools: Iterable[str] | None = None) -> None:
+                 tools: Iterable[str] | None = None, sandboxed: bool = False) -> None:
+        """`sandboxed`: bash runs in the OS sandbox (tools/sandbox.py), so in default and
+        acceptEdits modes its commands need no approval (they cannot escape it)."""
         self.mode = mode
+        self.sandboxed = sandboxed
         self.cwd = Path(cwd).resolve() if cwd is not None else None
         self.allow = [Rule.parse(r) for r in rules.allow]
         self.deny = [Rule.parse(r) for r in rules.deny]
@@ -239,6 +242,8 @@ class PermissionPolicy:
             return Verdict("allow", "read-only", "mode")
         if self._allowed_by_rules(tool, args):
             return Verdict("allow", "allowed by rule", "rule")
+        if bash and self.sandboxed and self.mode in ("default", "acceptEdits"):
+            return Verdict("allow", "runs in the sandbox", "sandbox")
         if self.mode == "acceptEdits" and tool in EDIT_TOOLS:
             return Verdict("allow", "acceptEdits mode", "mode")
         return Verdict("ask", f"{tool} needs approval in {self.mode} mode", "mode")
@@ -263,6 +268,24 @@ class PermissionPolicy:
     def _parts(args: dict[str, Any], splitter) -> list[dict[str, Any]]:
         pieces = splitter(args["command"])
         return [{**args, "command": p} for p in pieces] or [args]
+
+    def outside_sandbox(self, args: dict[str, Any]) -> Verdict:
+        """May this bash command, which the sandbox stopped, run again outside it? Deny rules
+        first; then an allow rule that names the command (a rule for the whole bash tool does
+        not count); otherwise the user is asked, every time."""
+        for part in self._parts(args, every_command):
+            for rule in self.deny:
+                if rule.matches("bash", part, self.cwd):
+                    return Verdict("deny", f"denied by rule {rule.show()}", "rule")
+        named = [r for r in self.allow if r.tool == "bash" and r.pattern not in (None, "", "*")]
+        command = args.get("command")
+        if isinstance(command, str) and not NESTED.search(command) and not writes_files(command):
+            parts = split_command(command)
+            if parts and all(any(r.matches("bash", {**args, "command": p}, self.cwd, exact=True)
+                                 for r in named) for p in parts):
+                return Verdict("allow", "an allow rule names this command", "rule")
+        return Verdict("ask", "the sandbox stopped this command; run it again outside the "
+                       "sandbox (no limits on files or network)?", "sandbox")
 
     def _allowed_by_rules(self, tool: str, args: dict[str, Any]) -> bool:
         rules = [r for r in self.allow if r.covers_tool(tool, args)]

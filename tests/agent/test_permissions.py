@@ -275,3 +275,26 @@ def test_read_only_commands_need_no_approval_in_any_mode(mode):
     # A deny rule still wins over read-only.
     args = {"command": "cat README.md"}
     assert policy(mode, deny=["Bash(cat:*)"]).check("bash", args, True).decision == "deny"
+
+
+# -- issue 14 item 5: the sandbox as the boundary ---------------------------------------------
+
+def test_sandboxed_bash_needs_no_approval_in_default_and_accept_edits():
+    for mode in ("default", "acceptEdits"):
+        p = PermissionPolicy(mode, PermissionRules(deny=["Bash(git push)"]), sandboxed=True)
+        assert p.check("bash", {"command": "make && ./run > out.txt"}, False).decision == "allow"
+        assert p.check("bash", {"command": "git push"}, False).decision == "deny"
+    p = PermissionPolicy("plan", PermissionRules(), sandboxed=True)
+    assert p.check("bash", {"command": "make"}, False).decision == "deny"
+    p = PermissionPolicy("default", PermissionRules(ask=["Bash(npm publish)"]), sandboxed=True)
+    assert p.check("bash", {"command": "npm publish"}, False).decision == "ask"
+    assert policy().check("bash", {"command": "make"}, False).decision == "ask"  # no sandbox
+
+
+def test_running_outside_the_sandbox_is_asked_unless_a_rule_names_the_command():
+    p = PermissionPolicy("bypassPermissions", PermissionRules(allow=["bash", "Bash(npm install)"],
+                                                             deny=["Bash(curl:*)"]), sandboxed=True)
+    assert p.outside_sandbox({"command": "npm install"}).decision == "allow"
+    assert p.outside_sandbox({"command": "npm install left-pad"}).decision == "ask"
+    assert p.outside_sandbox({"command": "npm install > log"}).decision == "ask"
+    assert p.outside_sandbox({"command": "curl x"}).decision == "deny"
