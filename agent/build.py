@@ -52,6 +52,11 @@ def open_runtime(opts: Options) -> Runtime:
                                      readonly=opts.readonly)
     provider = opts.provider or make_provider(settings)
     tools = _tools(settings, home, cwd) + list(opts.extra_tools)
+    bash = next((t for t in tools if t.name == "bash" and hasattr(t, "sandboxed")), None)
+    if bash is not None and bash.sandbox_unavailable_reason():
+        # Said once per session start, where the torn-log warnings are shown.
+        session.warnings.append(f"bash runs without a sandbox ({bash.sandbox_unavailable_reason()}); "
+                                "commands are asked about instead.")
     names = [t.name for t in tools]
     if len(set(names)) != len(names):
         raise UsageError(f"Two tools share a name: {sorted(n for n in names if names.count(n) > 1)}")
@@ -59,7 +64,7 @@ def open_runtime(opts: Options) -> Runtime:
         settings=settings, cwd=cwd, home=home, session=session, provider=provider, tools=tools,
         system=_system(settings, cwd, provider),
         policy=PermissionPolicy(settings.permission_mode, settings.permissions, cwd=cwd,
-                                tools=names),
+                                tools=names, sandboxed=bool(bash is not None and bash.sandboxed)),
         hooks=opts.hooks, approver=opts.approver,
     )
     rt.checkpointer = _checkpointer(settings, home, cwd)
@@ -77,7 +82,7 @@ def open_runtime(opts: Options) -> Runtime:
 def make_provider(settings: Settings):
     from agent.providers import make_provider as factory
 
-    return factory(settings.model, base_url=settings.base_url, **settings.provider_options)
+    return factory(settings.model, base_url=settings.base_url, **settings.provider_options.given())
 
 
 def _tools(settings: Settings, home: Path, cwd: Path) -> list[Any]:
@@ -87,7 +92,7 @@ def _tools(settings: Settings, home: Path, cwd: Path) -> list[Any]:
     root = None
     if settings.memory:
         root = memory_root(home, None if settings.memory_scope == "global" else cwd)
-    return list(default_tools(root))
+    return list(default_tools(root, sandbox=settings.sandbox))
 
 
 def _system(settings: Settings, cwd: Path, provider: Any) -> str:

@@ -10,7 +10,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tools.sandbox import SandboxConfig
 
 from agent.errors import ConfigError
 
@@ -29,6 +33,40 @@ class PermissionRules(BaseModel):
     ask: list[str] = Field(default_factory=list, description="Calls that always ask.")
 
 
+class ProviderOptions(BaseModel):
+    """`provider_options`: checked when the settings are read, so a bad value is one message
+    naming the key (not a traceback, nor five retries of a request that cannot be made)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_retries: int | None = Field(None, ge=0, le=100, description="Retries of a failed request.")
+    timeout_s: float | None = Field(None, gt=0, description="Seconds before a request times out.")
+    thinking_mode: Literal["enabled", "adaptive"] | None = Field(
+        None, description="anthropic: how extended thinking is requested.")
+    send_reasoning: bool | None = Field(
+        None, description="openai: send reasoning_content back with earlier turns.")
+    stream: bool | None = Field(None, description="openai: stream responses.")
+    context_window: int | None = Field(None, ge=1, description="openai: the model's window.")
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] | None = Field(
+        None, description="openai: which parameter carries the output limit.")
+    device: str | None = Field(None, description="local: torch device.")
+    thinking: bool | None = Field(None, description="local: think before answering.")
+    max_new_tokens: int | None = Field(None, ge=1, description="local: output tokens at most.")
+
+    def given(self) -> dict[str, Any]:
+        """The options that were set, as keyword arguments for the provider."""
+        return self.model_dump(exclude_none=True)
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL such as https://api.example.com")
+    return value
+
+
 class Settings(BaseModel):
     """Everything a user can configure. Every field can come from a settings file."""
 
@@ -36,8 +74,8 @@ class Settings(BaseModel):
 
     model: str = Field(DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH.")
     base_url: str | None = Field(None, description="API base URL (overrides *_BASE_URL).")
-    provider_options: dict[str, Any] = Field(
-        default_factory=dict,
+    provider_options: ProviderOptions = Field(
+        default_factory=ProviderOptions,
         description="Passed to the provider: max_retries, timeout_s, context_window (openai), "
         "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).")
     permission_mode: PermissionMode = Field("default", description="How tool calls are approved.")
@@ -59,6 +97,13 @@ class Settings(BaseModel):
     checkpoint_size_cap: int = Field(
         50 * 2**20, ge=1, description="Files larger than this (bytes) are not snapshotted."
     )
+    sandbox: SandboxConfig = Field(
+        default_factory=SandboxConfig, description="The bash sandbox (tools/sandbox.py).")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _check_url(value)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -87,8 +132,8 @@ def merge(base: dict[str, Any], layer: dict[str, Any], source: str = "options") 
                                       f"such as [\"bash(git status)\"], not {items!r}")
                 rules[kind] = list(rules.get(kind, [])) + items
             out[key] = rules
-        elif key == "context" and isinstance(value, dict):
-            out[key] = {**(out.get("context") or {}), **value}
+        elif key in ("context", "sandbox", "provider_options") and isinstance(value, dict):
+            out[key] = {**(out.get(key) or {}), **value}
         else:
             out[key] = value
     return out
@@ -106,6 +151,7 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
         # approvals by itself; the user can, in their own settings or on the command line.
         raise ConfigError(f"{project} sets permission_mode to bypassPermissions, which only "
                           f"{user} or --permission-mode may do. Remove it from the project file.")
+    _no_weaker_sandbox(project_layer.get("sandbox"), project, user)
     data = merge(data, project_layer, str(project))
     data = merge(data, overrides or {})
     try:
@@ -115,3 +161,15 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"Invalid settings ({', '.join(map(str, sources))} + options): {errs}") from exc
+
+
+def _no_weaker_sandbox(layer: Any, project: Path, user: Path) -> None:
+    """A repository must not loosen the sandbox by itself (it may tighten it)."""
+    if not isinstance(layer, dict):
+        return
+    looser = [k for k, bad in (("enabled", False), ("network", True)) if layer.get(k) is bad]
+    if layer.get("allow_write"):
+        looser.append("allow_write")
+    if looser:
+        raise ConfigError(f"{project} loosens the bash sandbox ({', '.join('sandbox.' + k for k in looser)}), "
+                          f"which only {user} or --sandbox may do. Remove it from the project file.")

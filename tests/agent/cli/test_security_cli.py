@@ -1,0 +1,122 @@
+"""Issue 14 through the real CLI: `godwit -p` in a subprocess, the official SDK talking to the
+fake Messages API on 127.0.0.1, which sends the hostile tool calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.replies import call, say
+from tools.sandbox import sandbox_status
+
+ROOT = Path(__file__).resolve().parents[3]
+MODEL = "anthropic:claude-sonnet-5-5"
+needs_sandbox = pytest.mark.skipif(not sandbox_status().available,
+                                   reason=f"bash sandbox unavailable: {sandbox_status().reason}")
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "a.txt").write_text("alpha\n")
+    return root
+
+
+@pytest.fixture
+def outside():
+    """A host folder outside the tree and outside /tmp (private inside the sandbox)."""
+    d = Path(tempfile.mkdtemp(prefix="godwit-cli-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def godwit(llm_server, repo, *args, timeout=90, env=None):
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "k",
+            "ANTHROPIC_BASE_URL": llm_server.url, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "agent.cli", *args, "--model", MODEL,
+                           "--output-format", "stream-json"],
+                          cwd=repo, env=full, capture_output=True, text=True, timeout=timeout)
+
+
+def results(out) -> list[dict]:
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return [line for line in lines if line.get("type") == "tool_result"]
+
+
+def bash(command):
+    return call("bash", {"command": command})
+
+
+# -- item 5: the sandbox ----------------------------------------------------------------------
+
+@needs_sandbox
+def test_headless_bash_runs_in_the_sandbox_without_approval(llm_server, repo, outside):
+    before = (repo / ".git" / "config").read_text()
+    llm_server.push(bash("echo made > inside.txt"),
+                    bash("echo '[core] fsmonitor = touch MARK' >> .git/config"),
+                    bash(f"echo owned > {outside}/x.txt"),
+                    say("done"))
+    out = godwit(llm_server, repo, "-p", "go")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (repo / "inside.txt").read_text() == "made\n"  # no approval needed, headless
+    assert (repo / ".git" / "config").read_text() == before
+    assert not (outside / "x.txt").exists()
+    rs = results(out)
+    assert "Read-only file system" in rs[2]["content"]
+    assert "Not run outside the sandbox" in rs[2]["content"]  # headless: refused
+
+
+@needs_sandbox
+def test_the_sandbox_holds_in_bypass_mode_and_setsid_jobs_die(llm_server, repo, outside):
+    llm_server.push(bash(f"touch {outside}/bypass.txt; setsid sleep 4343.5 >/dev/null 2>&1 & echo ok"),
+                    say("done"))
+    out = godwit(llm_server, repo, "-p", "go", "--permission-mode", "bypassPermissions")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not (outside / "bypass.txt").exists()
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 4343.5" not in ps
+
+
+@needs_sandbox
+def test_an_allow_rule_naming_the_command_lets_it_run_outside(llm_server, repo, outside):
+    command = f"touch {outside}/named.txt"
+    llm_server.push(bash(command), say("done"))
+    out = godwit(llm_server, repo, "-p", "go", "--allow", f"Bash({command})")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (outside / "named.txt").exists()
+    assert "run again outside the sandbox" in results(out)[0]["content"]
+
+
+def test_sandbox_off_asks_and_a_project_cannot_loosen_it(llm_server, repo):
+    llm_server.push(bash("echo made > inside.txt"), say("done"))
+    out = godwit(llm_server, repo, "-p", "go", "--sandbox", "off")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not (repo / "inside.txt").exists()
+    assert "denied" in results(out)[0]["content"]
+    (repo / ".godwit").mkdir()
+    (repo / ".godwit" / "settings.json").write_text(json.dumps({"sandbox": {"enabled": False}}))
+    out = godwit(llm_server, repo, "-p", "go")
+    assert out.returncode != 0 and "loosens the bash sandbox" in out.stderr
+
+
+def test_without_a_working_sandbox_godwit_says_so_once(llm_server, repo, tmp_path):
+    bindir = tmp_path / "bin"  # a PATH without bwrap
+    bindir.mkdir()
+    for exe in ("git", "bash", "sh", "env"):
+        found = shutil.which(exe)
+        if found:
+            os.symlink(found, bindir / exe)
+    llm_server.push(bash("echo made > inside.txt"), say("done"))
+    out = godwit(llm_server, repo, "-p", "go", env={"PATH": str(bindir)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stderr.count("without a sandbox") == 1 and "bubblewrap" in out.stderr
+    assert not (repo / "inside.txt").exists()  # fell back to approvals: refused headless
