@@ -120,3 +120,21 @@ def test_without_a_working_sandbox_godwit_says_so_once(llm_server, repo, tmp_pat
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stderr.count("without a sandbox") == 1 and "bubblewrap" in out.stderr
     assert not (repo / "inside.txt").exists()  # fell back to approvals: refused headless
+
+
+# -- item 9: provider_options and base_url are checked when the settings are read --------------
+
+@pytest.mark.parametrize("layer, key", [
+    ({"provider_options": {"max_retries": "many"}}, "provider_options.max_retries"),
+    ({"provider_options": {"timeout_s": "x"}}, "provider_options.timeout_s"),
+    ({"provider_options": {"retries": 3}}, "provider_options.retries"),
+    ({"base_url": "not a url"}, "base_url"),
+])
+def test_bad_provider_settings_are_one_message_naming_the_key(llm_server, repo, godwit_home, layer, key):
+    (Path(godwit_home) / "settings.json").write_text(json.dumps(layer))
+    llm_server.push(say("never sent"))
+    out = godwit(llm_server, repo, "-p", "hi", timeout=60)
+    assert out.returncode in (1, 2), out.stdout  # a configuration error, not a crash
+    assert key in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.count("\n") <= 2
+    assert llm_server.model_requests == []
