@@ -138,3 +138,21 @@ def test_bad_provider_settings_are_one_message_naming_the_key(llm_server, repo, 
     assert key in out.stderr and "Traceback" not in out.stderr
     assert out.stderr.count("\n") <= 2
     assert llm_server.model_requests == []
+
+
+# -- item 6: a lone surrogate in a tool input does not brick the session ----------------------
+
+def test_a_lone_surrogate_in_a_tool_input_leaves_the_session_continuable(llm_server, repo):
+    (repo / os.fsdecode(b"bad\xffname.txt")).write_text("x\n")
+    llm_server.push(call("str_replace_based_edit_tool", {"command": "view", "path": "bad\udcffname.txt"}),
+                    bash("ls"), say("first done"))
+    out = godwit(llm_server, repo, "-p", "look at bad\udcffname.txt", env={"PYTHONIOENCODING": "utf-8:surrogateescape"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.splitlines()[-1])["result"] == "first done"
+    llm_server.push(say("continued"))
+    out = godwit(llm_server, repo, "-p", "again", "--continue")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.splitlines()[-1])["result"] == "continued"
+    # What went to the API is valid UTF-8 JSON, the odd name shown as U+FFFD.
+    sent = json.dumps(llm_server.model_requests[-1].body, ensure_ascii=False)
+    assert "bad\ufffdname.txt" in sent
