@@ -68,6 +68,8 @@ def open_runtime(opts: Options) -> Runtime:
         hooks=opts.hooks, approver=opts.approver,
     )
     rt.checkpointer = _checkpointer(settings, home, cwd)
+    if session.events and not opts.readonly:
+        _complete_interrupted_rewinds(rt)
     rt.context = _context(settings, provider)
     rt.context.restore(session.events)
     if not session.events or resumed_from:
@@ -77,6 +79,16 @@ def open_runtime(opts: Options) -> Runtime:
         session.log.append(start, sync=True)
         session.events.append(start)
     return rt
+
+
+def _complete_interrupted_rewinds(rt: Runtime) -> None:
+    """A rewind killed mid-restore is finished on resume, code and conversation together."""
+    from agent.session.rewind import interrupted_rewinds
+
+    for event in interrupted_rewinds(rt):
+        rt.session.log.append(event, sync=True)
+        rt.session.events.append(event)
+        rt.session.conversation.apply(event)
 
 
 def make_provider(settings: Settings):

@@ -156,3 +156,42 @@ def test_a_lone_surrogate_in_a_tool_input_leaves_the_session_continuable(llm_ser
     # What went to the API is valid UTF-8 JSON, the odd name shown as U+FFFD.
     sent = json.dumps(llm_server.model_requests[-1].body, ensure_ascii=False)
     assert "bad\ufffdname.txt" in sent
+
+
+# -- item 7: a rewind killed mid-restore is completed, code and conversation together ---------
+
+def _plain(llm_server, repo, *args, env=None, timeout=90):
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "k",
+            "ANTHROPIC_BASE_URL": llm_server.url, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=repo, env=full,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_killing_rewind_both_loses_neither_side(llm_server, repo):
+    from checkpoints.restore import KILL_ENV
+
+    llm_server.push(say("first answer"))
+    assert godwit(llm_server, repo, "-p", "FIRST-PROMPT").returncode == 0
+    many = "; ".join(f"echo v > f{i}.txt" for i in range(30))
+    llm_server.push(call("bash", {"command": many}), say("second answer"))
+    out = godwit(llm_server, repo, "-p", "SECOND-PROMPT", "--continue", "--permission-mode",
+                 "bypassPermissions")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (repo / "f29.txt").exists()
+    rows = json.loads(_plain(llm_server, repo, "checkpoints", "--json").stdout)
+    second = [r for r in rows if r["reason"] == "turn_start" and r["turn"] == 2][0]
+    # Rewind to the start of turn 2, killed in the middle of the restore.
+    killed = _plain(llm_server, repo, "rewind", second["id"], "--both", env={KILL_ENV: "7"})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert (repo / "f29.txt").exists() or not (repo / "f0.txt").exists()  # half done
+    # The next command finds the code finished and the conversation rewound with it.
+    llm_server.push(say("third answer"))
+    out = godwit(llm_server, repo, "-p", "THIRD-PROMPT", "--continue")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not any((repo / f"f{i}.txt").exists() for i in range(30))
+    sent = json.dumps(llm_server.model_requests[-1].body)
+    assert "FIRST-PROMPT" in sent and "SECOND-PROMPT" not in sent
+    # ... and the rewind can be undone: the files come back.
+    undo = _plain(llm_server, repo, "undo-rewind")
+    assert undo.returncode == 0, undo.stderr[-2000:]
+    assert all((repo / f"f{i}.txt").exists() for i in range(30))
