@@ -85,7 +85,8 @@ class Rule:
     tool: str
     pattern: str | None
     commands: frozenset[str] | None = None  # editor commands a Read/Write/Edit rule covers
-    name: str = ""  # as written, for messages
+    name: str = ""  # the tool name as written, for messages
+    text: str = ""  # the whole rule as written
 
     @classmethod
     def parse(cls, text: str) -> "Rule":
@@ -94,7 +95,7 @@ class Rule:
             raise ConfigError(f"Bad permission rule {text!r}: use TOOL or TOOL(PATTERN)")
         tool = m.group(1)
         canonical, commands = _NAMES.get(tool.lower(), (tool, None))
-        return cls(canonical, m.group(2), commands, tool)
+        return cls(canonical, m.group(2), commands, tool, text)
 
     def covers_tool(self, tool: str, args: dict[str, Any], *, reading_too: bool = False) -> bool:
         """Whether the rule's name covers this call (its pattern aside). `reading_too`: a
@@ -211,6 +212,7 @@ class PermissionPolicy:
         self.sandboxed = sandboxed
         self.cwd = Path(cwd).resolve() if cwd is not None else None
         self.allow = [Rule.parse(r) for r in rules.allow]
+        self._project_only = list(getattr(rules, "project_only_allow", []) or [])
         self.deny = [Rule.parse(r) for r in rules.deny]
         self.ask = [Rule.parse(r) for r in rules.ask]
         if tools is not None:
@@ -277,7 +279,11 @@ class PermissionPolicy:
             for rule in self.deny:
                 if rule.matches("bash", part, self.cwd):
                     return Verdict("deny", f"denied by rule {rule.show()}", "rule")
-        named = [r for r in self.allow if r.tool == "bash" and r.pattern not in (None, "", "*")]
+        # Rules only the project's settings file gave do not count: a sandboxed command can
+        # write that file when it does not exist yet.
+        untrusted = set(getattr(self, "_project_only", ()))
+        named = [r for r in self.allow if r.tool == "bash" and r.pattern not in (None, "", "*")
+                 and r.text not in untrusted]
         command = args.get("command")
         if isinstance(command, str) and not NESTED.search(command) and not writes_files(command):
             parts = split_command(command)

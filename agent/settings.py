@@ -31,6 +31,10 @@ class PermissionRules(BaseModel):
     allow: list[str] = Field(default_factory=list, description="Calls allowed without asking.")
     deny: list[str] = Field(default_factory=list, description="Calls always refused.")
     ask: list[str] = Field(default_factory=list, description="Calls that always ask.")
+    # Set by load_settings, not read from files: the allow rules that only the project's
+    # .godwit/settings.json gave (a sandboxed command may have written that file), which
+    # never let a command run outside the sandbox.
+    project_only_allow: list[str] = Field(default_factory=list, exclude=True)
 
 
 class ProviderOptions(BaseModel):
@@ -154,6 +158,9 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
     _no_weaker_sandbox(project_layer.get("sandbox"), project, user)
     data = merge(data, project_layer, str(project))
     data = merge(data, overrides or {})
+    if isinstance(data.get("permissions"), dict):
+        data["permissions"].pop("project_only_allow", None)
+        data["permissions"]["project_only_allow"] = _project_only(project_layer, data)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -173,3 +180,12 @@ def _no_weaker_sandbox(layer: Any, project: Path, user: Path) -> None:
     if looser:
         raise ConfigError(f"{project} loosens the bash sandbox ({', '.join('sandbox.' + k for k in looser)}), "
                           f"which only {user} or --sandbox may do. Remove it from the project file.")
+
+
+def _project_only(project_layer: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    rules = (project_layer.get("permissions") or {}).get("allow") or []
+    allow = list((data.get("permissions") or {}).get("allow") or [])
+    for rule in rules:  # what remains after the project's rules: the user's and the flags'
+        if rule in allow:
+            allow.remove(rule)
+    return [r for r in rules if r not in allow]

@@ -3,11 +3,10 @@
 Inside it (see `bwrap_argv`):
 - the whole file system is read-only (`--ro-bind / /`), except the work tree, the folders of
   `allow_write` (and `--add-dir`), and a private, empty /tmp;
-- the work tree's `.git` and `.godwit` (and `.mcp.json`) stay read-only: hooks, a repository
-  config (fsmonitor, aliases) and Godwit's own settings could otherwise turn one sandboxed
-  command into code that runs outside it later. A missing `.godwit` gets an empty read-only
-  stand-in so that the command cannot create it either (the empty mount point is removed again
-  when the shell ends); a missing `.git` or `.mcp.json` can be created (known limit);
+- the work tree's `.git` and `.godwit` (and `.mcp.json`) stay read-only when they exist:
+  hooks, a repository config (fsmonitor, aliases) and Godwit's own settings could otherwise
+  turn one sandboxed command into code that runs outside it later. A missing one can be
+  created (known limit; see bwrap_argv);
 - no network unless `network` is true (`--unshare-net`: only a loopback device);
 - no new Unix-domain sockets and no io_uring (a seccomp filter, tools/sandbox_seccomp.py), and
   /run hidden: a socket file on a read-only file system still connects (docker.sock);
@@ -174,12 +173,11 @@ def bwrap_argv(config: SandboxConfig, work_tree: Path, *, extra_dirs: list[Path]
             if os.path.lexists(p):
                 # A link is mounted as its target would be: bind its own path read-only.
                 args += ["--ro-bind", str(p), str(p)]
-            elif name == ".godwit":
-                # Missing settings must not be created from inside either: an empty read-only
-                # folder stands in (its mount point is removed when the shell ends). No stand-in
-                # for .git, whose mere presence would change which repository git finds.
-                args += ["--tmpfs", str(p), "--remount-ro", str(p)]
-                standins.append(p)
+            # A missing one is not stood in for: the mount point would appear in the user's
+            # tree (and in every checkpoint) while the shell runs. What a command can do by
+            # creating .godwit/settings.json is limited by the settings loader instead (a
+            # project file cannot loosen the sandbox, and its allow rules never let a command
+            # run outside it).
     for d in read_only_dirs:
         args += ["--ro-bind", str(d), str(d)]
     fd = _seccomp_fd()

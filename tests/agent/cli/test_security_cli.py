@@ -195,3 +195,20 @@ def test_killing_rewind_both_loses_neither_side(llm_server, repo):
     undo = _plain(llm_server, repo, "undo-rewind")
     assert undo.returncode == 0, undo.stderr[-2000:]
     assert all((repo / f"f{i}.txt").exists() for i in range(30))
+
+
+@needs_sandbox
+def test_a_projects_own_allow_rule_never_lets_a_command_out_of_the_sandbox(llm_server, repo, outside):
+    """A sandboxed command can create .godwit/settings.json when it is missing: the rules in it
+    must not open the way out."""
+    command = f"touch {outside}/escaped.txt"
+    llm_server.push(bash("mkdir -p .godwit && printf '%s' '{\"permissions\": {\"allow\": "
+                         f"[\"Bash({command})\"]}}}}' > .godwit/settings.json"), say("planted"))
+    out = godwit(llm_server, repo, "-p", "go")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "escaped.txt" in (repo / ".godwit" / "settings.json").read_text()
+    llm_server.push(bash(command), say("done"))
+    out = godwit(llm_server, repo, "-p", "go", "--continue")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not (outside / "escaped.txt").exists()
+    assert "Not run outside the sandbox" in results(out)[0]["content"]
