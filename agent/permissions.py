@@ -30,9 +30,10 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Literal
+from typing import Any, Literal
 
 from agent.errors import ConfigError
 from agent.settings import PermissionMode, PermissionRules
@@ -47,8 +48,18 @@ from tools.shell_text import (
     writes_files,
 )
 
-__all__ = ["BASH_TOOLS", "EDITOR", "EDIT_TOOLS", "PermissionPolicy", "Rule", "Verdict",
-           "every_command", "split_command", "tree_path", "writes_files"]
+__all__ = [
+    "BASH_TOOLS",
+    "EDITOR",
+    "EDIT_TOOLS",
+    "PermissionPolicy",
+    "Rule",
+    "Verdict",
+    "every_command",
+    "split_command",
+    "tree_path",
+    "writes_files",
+]
 
 EDITOR = "str_replace_based_edit_tool"
 EDIT_TOOLS = {EDITOR, "memory"}
@@ -89,8 +100,8 @@ class Rule:
     text: str = ""  # the whole rule as written
 
     @classmethod
-    def parse(cls, text: str) -> "Rule":
-        m = re.fullmatch(r"\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*", text, re.S)
+    def parse(cls, text: str) -> Rule:
+        m = re.fullmatch(r"\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*", text, re.DOTALL)
         if not m:
             raise ConfigError(f"Bad permission rule {text!r}: use TOOL or TOOL(PATTERN)")
         tool = m.group(1)
@@ -100,15 +111,26 @@ class Rule:
     def covers_tool(self, tool: str, args: dict[str, Any], *, reading_too: bool = False) -> bool:
         """Whether the rule's name covers this call (its pattern aside). `reading_too`: a
         Read rule also covers glob and grep (deny and ask rules, as in Claude Code)."""
-        if self.commands is not None and self.commands == {"view"} and reading_too \
-                and tool in ("glob", "grep"):
+        if (
+            self.commands is not None
+            and self.commands == {"view"}
+            and reading_too
+            and tool in ("glob", "grep")
+        ):
             return True
         if self.tool != tool:
             return False
         return self.commands is None or args.get("command") in self.commands
 
-    def matches(self, tool: str, args: dict[str, Any], cwd: Path | None = None, *,
-                exact: bool = False, reading_too: bool = False) -> bool:
+    def matches(
+        self,
+        tool: str,
+        args: dict[str, Any],
+        cwd: Path | None = None,
+        *,
+        exact: bool = False,
+        reading_too: bool = False,
+    ) -> bool:
         """Deny/ask matching by default (prefix, disguises seen through); `exact`: allow
         matching, which must cover the whole command and every path the call touches."""
         if not self.covers_tool(tool, args, reading_too=reading_too):
@@ -204,8 +226,15 @@ def _deny_covers(pattern: str, part: str) -> bool:
 class PermissionPolicy:
     """Decides allow / deny / ask for a tool call; pure, so it is easy to test."""
 
-    def __init__(self, mode: PermissionMode, rules: PermissionRules, *, cwd: Path | None = None,
-                 tools: Iterable[str] | None = None, sandboxed: bool = False) -> None:
+    def __init__(
+        self,
+        mode: PermissionMode,
+        rules: PermissionRules,
+        *,
+        cwd: Path | None = None,
+        tools: Iterable[str] | None = None,
+        sandboxed: bool = False,
+    ) -> None:
         """`sandboxed`: bash runs in the OS sandbox (tools/sandbox.py), so in default and
         acceptEdits modes its commands need no approval (they cannot escape it)."""
         self.mode = mode
@@ -219,8 +248,10 @@ class PermissionPolicy:
             known = set(tools)
             unknown = sorted({r.tool for r in self.allow + self.deny + self.ask} - known)
             if unknown:
-                raise ConfigError(f"Permission rules name unknown tool(s) {', '.join(unknown)}; "
-                                  f"the tools are {', '.join(sorted(known))}.")
+                raise ConfigError(
+                    f"Permission rules name unknown tool(s) {', '.join(unknown)}; "
+                    f"the tools are {', '.join(sorted(known))}."
+                )
 
     def check(self, tool: str, args: dict[str, Any], read_only: bool) -> Verdict:
         bash = tool in BASH_TOOLS and isinstance(args.get("command"), str)
@@ -233,8 +264,11 @@ class PermissionPolicy:
         if protected is not None:
             return protected
         if self.mode == "plan" and not read_only:
-            return Verdict("deny", "plan mode allows read-only tools only; present the plan "
-                           "instead of making changes", "mode")
+            return Verdict(
+                "deny",
+                "plan mode allows read-only tools only; present the plan instead of making changes",
+                "mode",
+            )
         for rule in self.ask:
             if any(rule.matches(tool, part, self.cwd, reading_too=True) for part in deny_parts):
                 return Verdict("ask", f"rule {rule.show()} asks", "rule")
@@ -259,11 +293,17 @@ class PermissionPolicy:
         paths = call_paths(tool, args, self.cwd)
         parts = [Path(p).parts for p in paths]
         if any(".git" in ps for ps in parts):
-            return Verdict("deny", "files inside .git folders are not edited directly; use git "
-                           "commands", "protected")
+            return Verdict(
+                "deny",
+                "files inside .git folders are not edited directly; use git commands",
+                "protected",
+            )
         if any(".godwit" in ps for ps in parts) and self.mode != "bypassPermissions":
-            return Verdict("ask", "changes to .godwit/ (Godwit's project settings) are always "
-                           "confirmed", "protected")
+            return Verdict(
+                "ask",
+                "changes to .godwit/ (Godwit's project settings) are always confirmed",
+                "protected",
+            )
         return None
 
     @staticmethod
@@ -282,16 +322,25 @@ class PermissionPolicy:
         # Rules only the project's settings file gave do not count: a sandboxed command can
         # write that file when it does not exist yet.
         untrusted = set(getattr(self, "_project_only", ()))
-        named = [r for r in self.allow if r.tool == "bash" and r.pattern not in (None, "", "*")
-                 and r.text not in untrusted]
+        named = [
+            r
+            for r in self.allow
+            if r.tool == "bash" and r.pattern not in (None, "", "*") and r.text not in untrusted
+        ]
         command = args.get("command")
         if isinstance(command, str) and not NESTED.search(command) and not writes_files(command):
             parts = split_command(command)
-            if parts and all(any(r.matches("bash", {**args, "command": p}, self.cwd, exact=True)
-                                 for r in named) for p in parts):
+            if parts and all(
+                any(r.matches("bash", {**args, "command": p}, self.cwd, exact=True) for r in named)
+                for p in parts
+            ):
                 return Verdict("allow", "an allow rule names this command", "rule")
-        return Verdict("ask", "the sandbox stopped this command; run it again outside the "
-                       "sandbox (no limits on files or network)?", "sandbox")
+        return Verdict(
+            "ask",
+            "the sandbox stopped this command; run it again outside the "
+            "sandbox (no limits on files or network)?",
+            "sandbox",
+        )
 
     def _allowed_by_rules(self, tool: str, args: dict[str, Any]) -> bool:
         rules = [r for r in self.allow if r.covers_tool(tool, args)]
@@ -304,5 +353,6 @@ class PermissionPolicy:
             parts = split_command(command)
             return bool(parts) and all(
                 any(r.matches(tool, {**args, "command": p}, self.cwd, exact=True) for r in rules)
-                for p in parts)
+                for p in parts
+            )
         return any(r.matches(tool, args, self.cwd, exact=True) for r in rules)

@@ -9,17 +9,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Literal
-
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent.context.settings import ContextSettings
+from agent.errors import ConfigError
+from agent.events import PermissionMode
+from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
 from tools.sandbox import SandboxConfig
 
-from agent.errors import ConfigError
-
-PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
-DEFAULT_MODEL = "anthropic:claude-sonnet-4-5"
+DEFAULT_MODEL = f"anthropic:{DEFAULT_CLAUDE_MODEL}"
 
 
 class PermissionRules(BaseModel):
@@ -46,13 +46,16 @@ class ProviderOptions(BaseModel):
     max_retries: int | None = Field(None, ge=0, le=100, description="Retries of a failed request.")
     timeout_s: float | None = Field(None, gt=0, description="Seconds before a request times out.")
     thinking_mode: Literal["enabled", "adaptive"] | None = Field(
-        None, description="anthropic: how extended thinking is requested.")
+        None, description="anthropic: how extended thinking is requested."
+    )
     send_reasoning: bool | None = Field(
-        None, description="openai: send reasoning_content back with earlier turns.")
+        None, description="openai: send reasoning_content back with earlier turns."
+    )
     stream: bool | None = Field(None, description="openai: stream responses.")
     context_window: int | None = Field(None, ge=1, description="openai: the model's window.")
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] | None = Field(
-        None, description="openai: which parameter carries the output limit.")
+        None, description="openai: which parameter carries the output limit."
+    )
     device: str | None = Field(None, description="local: torch device.")
     thinking: bool | None = Field(None, description="local: think before answering.")
     max_new_tokens: int | None = Field(None, ge=1, description="local: output tokens at most.")
@@ -76,12 +79,15 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH.")
+    model: str = Field(
+        DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH."
+    )
     base_url: str | None = Field(None, description="API base URL (overrides *_BASE_URL).")
     provider_options: ProviderOptions = Field(
         default_factory=ProviderOptions,
         description="Passed to the provider: max_retries, timeout_s, context_window (openai), "
-        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).")
+        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).",
+    )
     permission_mode: PermissionMode = Field("default", description="How tool calls are approved.")
     permissions: PermissionRules = Field(default_factory=PermissionRules)
     max_turns: int | None = Field(None, ge=1, description="Model calls per prompt at most.")
@@ -94,15 +100,17 @@ class Settings(BaseModel):
     memory_scope: Literal["project", "global"] = Field(
         "project", description="Memory folder per project, or one shared by all projects."
     )
-    context: dict[str, Any] = Field(
-        default_factory=dict, description="Context editing and compaction (agent.context.policy)."
+    context: ContextSettings = Field(
+        default_factory=ContextSettings,
+        description="Context editing and compaction (agent/context/settings.py).",
     )
     checkpoints: bool = Field(True, description="Snapshot the work tree before changes.")
     checkpoint_size_cap: int = Field(
         50 * 2**20, ge=1, description="Files larger than this (bytes) are not snapshotted."
     )
     sandbox: SandboxConfig = Field(
-        default_factory=SandboxConfig, description="The bash sandbox (tools/sandbox.py).")
+        default_factory=SandboxConfig, description="The bash sandbox (tools/sandbox.py)."
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -132,8 +140,10 @@ def merge(base: dict[str, Any], layer: dict[str, Any], source: str = "options") 
             for kind, items in value.items():
                 if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                     # A bare string would otherwise become one rule per character.
-                    raise ConfigError(f"{source}: permissions.{kind} must be a list of rules "
-                                      f"such as [\"bash(git status)\"], not {items!r}")
+                    raise ConfigError(
+                        f"{source}: permissions.{kind} must be a list of rules "
+                        f'such as ["bash(git status)"], not {items!r}'
+                    )
                 rules[kind] = list(rules.get(kind, [])) + items
             out[key] = rules
         elif key in ("context", "sandbox", "provider_options") and isinstance(value, dict):
@@ -153,8 +163,10 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
     if project_layer.get("permission_mode") == "bypassPermissions":
         # A repository (perhaps a cloned one, perhaps edited by the agent) must not switch off
         # approvals by itself; the user can, in their own settings or on the command line.
-        raise ConfigError(f"{project} sets permission_mode to bypassPermissions, which only "
-                          f"{user} or --permission-mode may do. Remove it from the project file.")
+        raise ConfigError(
+            f"{project} sets permission_mode to bypassPermissions, which only "
+            f"{user} or --permission-mode may do. Remove it from the project file."
+        )
     _no_weaker_sandbox(project_layer.get("sandbox"), project, user)
     data = merge(data, project_layer, str(project))
     data = merge(data, overrides or {})
@@ -167,7 +179,9 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
         errs = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
-        raise ConfigError(f"Invalid settings ({', '.join(map(str, sources))} + options): {errs}") from exc
+        raise ConfigError(
+            f"Invalid settings ({', '.join(map(str, sources))} + options): {errs}"
+        ) from exc
 
 
 def _no_weaker_sandbox(layer: Any, project: Path, user: Path) -> None:
@@ -178,8 +192,11 @@ def _no_weaker_sandbox(layer: Any, project: Path, user: Path) -> None:
     if layer.get("allow_write"):
         looser.append("allow_write")
     if looser:
-        raise ConfigError(f"{project} loosens the bash sandbox ({', '.join('sandbox.' + k for k in looser)}), "
-                          f"which only {user} or --sandbox may do. Remove it from the project file.")
+        keys = ", ".join("sandbox." + k for k in looser)
+        raise ConfigError(
+            f"{project} loosens the bash sandbox ({keys}), which only {user} or --sandbox "
+            "may do. Remove it from the project file."
+        )
 
 
 def _project_only(project_layer: dict[str, Any], data: dict[str, Any]) -> list[str]:

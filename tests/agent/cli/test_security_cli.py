@@ -18,8 +18,9 @@ from tools.sandbox import sandbox_status
 
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = "anthropic:claude-sonnet-5-5"
-needs_sandbox = pytest.mark.skipif(not sandbox_status().available,
-                                   reason=f"bash sandbox unavailable: {sandbox_status().reason}")
+needs_sandbox = pytest.mark.skipif(
+    not sandbox_status().available, reason=f"bash sandbox unavailable: {sandbox_status().reason}"
+)
 
 
 @pytest.fixture
@@ -34,17 +35,40 @@ def repo(tmp_path):
 @pytest.fixture
 def outside():
     """A host folder outside the tree and outside /tmp (private inside the sandbox)."""
-    d = Path(tempfile.mkdtemp(prefix="godwit-cli-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
+    d = Path(
+        tempfile.mkdtemp(
+            prefix="godwit-cli-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None
+        )
+    )
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
 
 def godwit(llm_server, repo, *args, timeout=90, env=None):
-    full = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "k",
-            "ANTHROPIC_BASE_URL": llm_server.url, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args, "--model", MODEL,
-                           "--output-format", "stream-json"],
-                          cwd=repo, env=full, capture_output=True, text=True, timeout=timeout)
+    full = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ANTHROPIC_API_KEY": "k",
+        "ANTHROPIC_BASE_URL": llm_server.url,
+        **(env or {}),
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            *args,
+            "--model",
+            MODEL,
+            "--output-format",
+            "stream-json",
+        ],
+        cwd=repo,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def results(out) -> list[dict]:
@@ -58,13 +82,16 @@ def bash(command):
 
 # -- item 5: the sandbox ----------------------------------------------------------------------
 
+
 @needs_sandbox
 def test_headless_bash_runs_in_the_sandbox_without_approval(llm_server, repo, outside):
     before = (repo / ".git" / "config").read_text()
-    llm_server.push(bash("echo made > inside.txt"),
-                    bash("echo '[core] fsmonitor = touch MARK' >> .git/config"),
-                    bash(f"echo owned > {outside}/x.txt"),
-                    say("done"))
+    llm_server.push(
+        bash("echo made > inside.txt"),
+        bash("echo '[core] fsmonitor = touch MARK' >> .git/config"),
+        bash(f"echo owned > {outside}/x.txt"),
+        say("done"),
+    )
     out = godwit(llm_server, repo, "-p", "go")
     assert out.returncode == 0, out.stderr[-2000:]
     assert (repo / "inside.txt").read_text() == "made\n"  # no approval needed, headless
@@ -77,8 +104,10 @@ def test_headless_bash_runs_in_the_sandbox_without_approval(llm_server, repo, ou
 
 @needs_sandbox
 def test_the_sandbox_holds_in_bypass_mode_and_setsid_jobs_die(llm_server, repo, outside):
-    llm_server.push(bash(f"touch {outside}/bypass.txt; setsid sleep 4343.5 >/dev/null 2>&1 & echo ok"),
-                    say("done"))
+    llm_server.push(
+        bash(f"touch {outside}/bypass.txt; setsid sleep 4343.5 >/dev/null 2>&1 & echo ok"),
+        say("done"),
+    )
     out = godwit(llm_server, repo, "-p", "go", "--permission-mode", "bypassPermissions")
     assert out.returncode == 0, out.stderr[-2000:]
     assert not (outside / "bypass.txt").exists()
@@ -124,13 +153,19 @@ def test_without_a_working_sandbox_godwit_says_so_once(llm_server, repo, tmp_pat
 
 # -- item 9: provider_options and base_url are checked when the settings are read --------------
 
-@pytest.mark.parametrize("layer, key", [
-    ({"provider_options": {"max_retries": "many"}}, "provider_options.max_retries"),
-    ({"provider_options": {"timeout_s": "x"}}, "provider_options.timeout_s"),
-    ({"provider_options": {"retries": 3}}, "provider_options.retries"),
-    ({"base_url": "not a url"}, "base_url"),
-])
-def test_bad_provider_settings_are_one_message_naming_the_key(llm_server, repo, godwit_home, layer, key):
+
+@pytest.mark.parametrize(
+    "layer, key",
+    [
+        ({"provider_options": {"max_retries": "many"}}, "provider_options.max_retries"),
+        ({"provider_options": {"timeout_s": "x"}}, "provider_options.timeout_s"),
+        ({"provider_options": {"retries": 3}}, "provider_options.retries"),
+        ({"base_url": "not a url"}, "base_url"),
+    ],
+)
+def test_bad_provider_settings_are_one_message_naming_the_key(
+    llm_server, repo, godwit_home, layer, key
+):
     (Path(godwit_home) / "settings.json").write_text(json.dumps(layer))
     llm_server.push(say("never sent"))
     out = godwit(llm_server, repo, "-p", "hi", timeout=60)
@@ -142,11 +177,21 @@ def test_bad_provider_settings_are_one_message_naming_the_key(llm_server, repo, 
 
 # -- item 6: a lone surrogate in a tool input does not brick the session ----------------------
 
+
 def test_a_lone_surrogate_in_a_tool_input_leaves_the_session_continuable(llm_server, repo):
     (repo / os.fsdecode(b"bad\xffname.txt")).write_text("x\n")
-    llm_server.push(call("str_replace_based_edit_tool", {"command": "view", "path": "bad\udcffname.txt"}),
-                    bash("ls"), say("first done"))
-    out = godwit(llm_server, repo, "-p", "look at bad\udcffname.txt", env={"PYTHONIOENCODING": "utf-8:surrogateescape"})
+    llm_server.push(
+        call("str_replace_based_edit_tool", {"command": "view", "path": "bad\udcffname.txt"}),
+        bash("ls"),
+        say("first done"),
+    )
+    out = godwit(
+        llm_server,
+        repo,
+        "-p",
+        "look at bad\udcffname.txt",
+        env={"PYTHONIOENCODING": "utf-8:surrogateescape"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.splitlines()[-1])["result"] == "first done"
     llm_server.push(say("continued"))
@@ -160,11 +205,23 @@ def test_a_lone_surrogate_in_a_tool_input_leaves_the_session_continuable(llm_ser
 
 # -- item 7: a rewind killed mid-restore is completed, code and conversation together ---------
 
+
 def _plain(llm_server, repo, *args, env=None, timeout=90):
-    full = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "k",
-            "ANTHROPIC_BASE_URL": llm_server.url, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=repo, env=full,
-                          capture_output=True, text=True, timeout=timeout)
+    full = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ANTHROPIC_API_KEY": "k",
+        "ANTHROPIC_BASE_URL": llm_server.url,
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        cwd=repo,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_killing_rewind_both_loses_neither_side(llm_server, repo):
@@ -174,12 +231,19 @@ def test_killing_rewind_both_loses_neither_side(llm_server, repo):
     assert godwit(llm_server, repo, "-p", "FIRST-PROMPT").returncode == 0
     many = "; ".join(f"echo v > f{i}.txt" for i in range(30))
     llm_server.push(call("bash", {"command": many}), say("second answer"))
-    out = godwit(llm_server, repo, "-p", "SECOND-PROMPT", "--continue", "--permission-mode",
-                 "bypassPermissions")
+    out = godwit(
+        llm_server,
+        repo,
+        "-p",
+        "SECOND-PROMPT",
+        "--continue",
+        "--permission-mode",
+        "bypassPermissions",
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert (repo / "f29.txt").exists()
     rows = json.loads(_plain(llm_server, repo, "checkpoints", "--json").stdout)
-    second = [r for r in rows if r["reason"] == "turn_start" and r["turn"] == 2][0]
+    second = next(r for r in rows if r["reason"] == "turn_start" and r["turn"] == 2)
     # Rewind to the start of turn 2, killed in the middle of the restore.
     killed = _plain(llm_server, repo, "rewind", second["id"], "--both", env={KILL_ENV: "7"})
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -198,12 +262,19 @@ def test_killing_rewind_both_loses_neither_side(llm_server, repo):
 
 
 @needs_sandbox
-def test_a_projects_own_allow_rule_never_lets_a_command_out_of_the_sandbox(llm_server, repo, outside):
+def test_a_projects_own_allow_rule_never_lets_a_command_out_of_the_sandbox(
+    llm_server, repo, outside
+):
     """A sandboxed command can create .godwit/settings.json when it is missing: the rules in it
     must not open the way out."""
     command = f"touch {outside}/escaped.txt"
-    llm_server.push(bash("mkdir -p .godwit && printf '%s' '{\"permissions\": {\"allow\": "
-                         f"[\"Bash({command})\"]}}}}' > .godwit/settings.json"), say("planted"))
+    llm_server.push(
+        bash(
+            'mkdir -p .godwit && printf \'%s\' \'{"permissions": {"allow": '
+            f'["Bash({command})"]}}}}\' > .godwit/settings.json'
+        ),
+        say("planted"),
+    )
     out = godwit(llm_server, repo, "-p", "go")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "escaped.txt" in (repo / ".godwit" / "settings.json").read_text()
