@@ -283,3 +283,134 @@ def test_a_projects_own_allow_rule_never_lets_a_command_out_of_the_sandbox(
     assert out.returncode == 0, out.stderr[-2000:]
     assert not (outside / "escaped.txt").exists()
     assert "Not run outside the sandbox" in results(out)[0]["content"]
+
+
+# -- items 1, 2, 3 and 10 through the CLI ------------------------------------------------------
+
+
+def test_a_planted_nested_repository_never_runs_its_fsmonitor(llm_server, repo, tmp_path):
+    """acceptEdits: the editor may not plant x/.git/config; a nested repository that is already
+    there (a vendored dependency, say) is listed without running its config."""
+    vendored = repo / "vendor" / "dep"
+    (vendored / ".git" / "objects").mkdir(parents=True)
+    (vendored / ".git" / "refs").mkdir()
+    (vendored / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (vendored / ".git" / "config").write_text("[core]\n\tfsmonitor = touch MARK\n")
+    (vendored / "a.txt").write_text("needle\n")
+    plant = {
+        "command": "create",
+        "path": "x/.git/config",
+        "file_text": "[core]\n\tfsmonitor = touch MARK\n",
+    }
+    llm_server.push(
+        call("str_replace_based_edit_tool", plant),
+        call("glob", {"pattern": "*.txt", "path": "vendor/dep"}),
+        call("grep", {"pattern": "needle", "path": "vendor/dep", "glob": "*.txt"}),
+        say("done"),
+    )
+    bindir = tmp_path / "bin"  # no ripgrep: the git listing is the one at risk
+    bindir.mkdir()
+    for exe in ("git", "bash", "sh", "env", "touch", "bwrap"):
+        found = shutil.which(exe)
+        if found:
+            os.symlink(found, bindir / exe)
+    out = godwit(
+        llm_server, repo, "-p", "go", "--permission-mode", "acceptEdits", env={"PATH": str(bindir)}
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rs = results(out)
+    assert rs[0]["is_error"] and not (repo / "x" / ".git" / "config").exists()
+    assert "vendor/dep/a.txt" in rs[1]["content"] and "vendor/dep/a.txt" in rs[2]["content"]
+    assert list(repo.rglob("MARK*")) == []
+
+
+def test_links_do_not_lead_the_editor_around_its_protections(llm_server, repo):
+    os.symlink(".git", repo / "gl")
+    (repo / "secret.txt").write_text("s3cret\n")
+    os.symlink("secret.txt", repo / "s")
+    before = (repo / ".git" / "config").read_text()
+    llm_server.push(
+        call(
+            "str_replace_based_edit_tool",
+            {"command": "create", "path": "gl/config", "file_text": "[core]\n"},
+        ),
+        call(
+            "str_replace_based_edit_tool",
+            {
+                "command": "create",
+                "path": str(repo / "gl" / "hooks" / "pre-commit"),
+                "file_text": "touch MARK\n",
+            },
+        ),
+        call(
+            "str_replace_based_edit_tool",
+            {"command": "str_replace", "path": "s", "old_str": "s3cret", "new_str": "gone"},
+        ),
+        say("done"),
+    )
+    out = godwit(
+        llm_server,
+        repo,
+        "-p",
+        "go",
+        "--permission-mode",
+        "bypassPermissions",
+        "--deny",
+        "Edit(secret.txt)",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert all(r["is_error"] for r in results(out))
+    assert (repo / ".git" / "config").read_text() == before
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+    assert (repo / "secret.txt").read_text() == "s3cret\n"
+
+
+def test_rules_allow_no_more_than_they_name(llm_server, repo):
+    hostile = (
+        "GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.fsmonitor "
+        "GIT_CONFIG_VALUE_0='rm -f a.txt' git status"
+    )
+    llm_server.push(
+        bash(hostile),
+        bash("ls >/dev/null_x"),
+        call(
+            "str_replace_based_edit_tool",
+            {"command": "create", "path": "new.txt", "file_text": "x"},
+        ),
+        call("str_replace_based_edit_tool", {"command": "view", "path": "a.txt"}),
+        bash("ls"),
+        bash("git status --short"),
+        say("done"),
+    )
+    out = godwit(
+        llm_server,
+        repo,
+        "-p",
+        "go",
+        "--sandbox",
+        "off",
+        "--allow",
+        "bash(git status)",
+        "--allowedTools",
+        "Read",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rs = results(out)
+    assert [r["is_error"] for r in rs] == [True, True, True, False, False, False]
+    assert (repo / "a.txt").exists() and not (repo / "new.txt").exists()
+    assert not (repo / "dev").exists() and not Path("/dev/null_x").exists()
+
+
+def test_background_output_stays_out_of_the_next_result(llm_server, repo):
+    llm_server.push(
+        bash("(sleep 0.5; echo LATE-OUTPUT) & echo started"),
+        bash("sleep 1; echo second"),
+        bash("exec >/dev/null; echo hidden"),
+        bash("echo third"),
+        say("done"),
+    )
+    out = godwit(llm_server, repo, "-p", "go", "--permission-mode", "bypassPermissions")
+    assert out.returncode == 0, out.stderr[-2000:]
+    rs = [r["content"] for r in results(out)]
+    assert rs[0].strip() == "started" and rs[1].strip() == "second"
+    assert rs[3].strip() == "third"
