@@ -57,6 +57,13 @@ def open_runtime(opts: Options) -> Runtime:
     )
     provider = opts.provider or make_provider(settings)
     tools = _tools(settings, home, cwd) + list(opts.extra_tools)
+    bash = next((t for t in tools if t.name == "bash" and hasattr(t, "sandboxed")), None)
+    if bash is not None and bash.sandbox_unavailable_reason():
+        # Said once per session start, where the torn-log warnings are shown.
+        session.warnings.append(
+            f"bash runs without a sandbox ({bash.sandbox_unavailable_reason()}); "
+            "commands are asked about instead."
+        )
     names = [t.name for t in tools]
     if len(set(names)) != len(names):
         raise UsageError(
@@ -71,12 +78,18 @@ def open_runtime(opts: Options) -> Runtime:
         tools=tools,
         base_system=_system(settings, cwd, provider),
         policy=PermissionPolicy(
-            settings.permission_mode, settings.permissions, cwd=cwd, tools=names
+            settings.permission_mode,
+            settings.permissions,
+            cwd=cwd,
+            tools=names,
+            sandboxed=bool(bash is not None and bash.sandboxed),
         ),
         hooks=opts.hooks,
         approver=opts.approver,
     )
     rt.checkpointer = _checkpointer(settings, home, cwd)
+    if session.events and not opts.readonly:
+        _complete_interrupted_rewinds(rt)
     rt.context = _context(settings, provider)
     rt.context.restore(session.events)
     if not session.events or resumed_from:
@@ -91,10 +104,18 @@ def open_runtime(opts: Options) -> Runtime:
     return rt
 
 
+def _complete_interrupted_rewinds(rt: Runtime) -> None:
+    """A rewind killed mid-restore is finished on resume, code and conversation together."""
+    from agent.session.rewind import interrupted_rewinds
+
+    for event in interrupted_rewinds(rt):
+        rt.recorder.write(event, sync=True)
+
+
 def make_provider(settings: Settings):
     from agent.providers import make_provider as factory
 
-    return factory(settings.model, base_url=settings.base_url, **settings.provider_options)
+    return factory(settings.model, base_url=settings.base_url, **settings.provider_options.given())
 
 
 def _tools(settings: Settings, home: Path, cwd: Path) -> list[Any]:
@@ -104,7 +125,7 @@ def _tools(settings: Settings, home: Path, cwd: Path) -> list[Any]:
     root = None
     if settings.memory:
         root = memory_root(home, None if settings.memory_scope == "global" else cwd)
-    return list(default_tools(root))
+    return list(default_tools(root, sandbox=settings.sandbox))
 
 
 def _system(settings: Settings, cwd: Path, provider: Any) -> str:

@@ -88,12 +88,72 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
     if not read_only and getattr(tool, "writes_work_tree", True):
         await rt.checkpoint(turn, f"before {block.name}: {_brief(args)}", "before_tool")
     result = await run_tool(rt, tool, args)
+    if getattr(result, "sandbox_blocked", None) and hasattr(tool, "run_outside_sandbox"):
+        result = await _outside_sandbox(rt, block, tool, args, result, turn)
     for hook in rt.hooks.after_tool:
         try:
             await call(hook, info, result)
         except Exception:  # the call already ran: its result must be kept
             log.exception("after-tool hook failed for %s", block.name)
     return result
+
+
+class _Outside:
+    """The bash tool, running one command outside its sandbox (for run_tool)."""
+
+    def __init__(self, tool) -> None:
+        self.name = tool.name
+        self._tool = tool
+
+    def run(self, args: dict, ctx) -> ToolResult:
+        return self._tool.run_outside_sandbox(args, ctx)
+
+
+async def _outside_sandbox(
+    rt: Runtime, block: ToolUseBlock, tool, args: dict, blocked: ToolResult, turn: int
+) -> ToolResult:
+    """The sandbox stopped the command: run it again outside, only with the user's approval
+    (asked every time, whatever the mode) or an allow rule that names the command."""
+    verdict = rt.policy.outside_sandbox(args)
+    if verdict.decision == "ask":
+        if rt.approver is None:
+            verdict = verdict.__class__(
+                "deny",
+                "running outside the sandbox needs the user's approval; no one to ask (headless)",
+                "headless",
+            )
+        else:
+            try:
+                answer = rt.approver(block.name, args, verdict.reason)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            except Exception as exc:  # noqa: BLE001 - a failing approval callback is a refusal
+                answer, verdict.reason = False, f"the approval callback failed ({exc})"
+            verdict = verdict.__class__(
+                "allow" if answer else "deny",
+                "approved by the user" if answer else "denied by the user",
+                "callback",
+            )
+    await _decision(
+        rt, block, verdict.decision, f"outside the sandbox: {verdict.reason}", verdict.source
+    )
+    if verdict.decision != "allow":
+        return ToolResult(
+            is_error=blocked.is_error,
+            content=blocked.content + (f"\n[Not run outside the sandbox: {verdict.reason}.]"),
+        )
+    if getattr(tool, "writes_work_tree", True):
+        await rt.checkpoint(
+            turn, f"before {block.name} outside the sandbox: {_brief(args)}", "before_tool"
+        )
+    outside = await run_tool(rt, _Outside(tool), args)
+    return ToolResult(
+        is_error=outside.is_error,
+        content=(
+            "[The sandbox stopped the command; it was run again outside the sandbox with approval.]\n"
+            + outside.content
+        ),
+    )
 
 
 def _read_only(tool, args: dict) -> bool:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.context.settings import ContextSettings
 from agent.errors import ConfigError
 from agent.events import PermissionMode
 from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
+from tools.sandbox import SandboxConfig
 
 DEFAULT_MODEL = f"anthropic:{DEFAULT_CLAUDE_MODEL}"
 
@@ -29,6 +31,47 @@ class PermissionRules(BaseModel):
     allow: list[str] = Field(default_factory=list, description="Calls allowed without asking.")
     deny: list[str] = Field(default_factory=list, description="Calls always refused.")
     ask: list[str] = Field(default_factory=list, description="Calls that always ask.")
+    # Set by load_settings, not read from files: the allow rules that only the project's
+    # .godwit/settings.json gave (a sandboxed command may have written that file), which
+    # never let a command run outside the sandbox.
+    project_only_allow: list[str] = Field(default_factory=list, exclude=True)
+
+
+class ProviderOptions(BaseModel):
+    """`provider_options`: checked when the settings are read, so a bad value is one message
+    naming the key (not a traceback, nor five retries of a request that cannot be made)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_retries: int | None = Field(None, ge=0, le=100, description="Retries of a failed request.")
+    timeout_s: float | None = Field(None, gt=0, description="Seconds before a request times out.")
+    thinking_mode: Literal["enabled", "adaptive"] | None = Field(
+        None, description="anthropic: how extended thinking is requested."
+    )
+    send_reasoning: bool | None = Field(
+        None, description="openai: send reasoning_content back with earlier turns."
+    )
+    stream: bool | None = Field(None, description="openai: stream responses.")
+    context_window: int | None = Field(None, ge=1, description="openai: the model's window.")
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] | None = Field(
+        None, description="openai: which parameter carries the output limit."
+    )
+    device: str | None = Field(None, description="local: torch device.")
+    thinking: bool | None = Field(None, description="local: think before answering.")
+    max_new_tokens: int | None = Field(None, ge=1, description="local: output tokens at most.")
+
+    def given(self) -> dict[str, Any]:
+        """The options that were set, as keyword arguments for the provider."""
+        return self.model_dump(exclude_none=True)
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL such as https://api.example.com")
+    return value
 
 
 class Settings(BaseModel):
@@ -40,8 +83,8 @@ class Settings(BaseModel):
         DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH."
     )
     base_url: str | None = Field(None, description="API base URL (overrides *_BASE_URL).")
-    provider_options: dict[str, Any] = Field(
-        default_factory=dict,
+    provider_options: ProviderOptions = Field(
+        default_factory=ProviderOptions,
         description="Passed to the provider: max_retries, timeout_s, context_window (openai), "
         "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).",
     )
@@ -65,6 +108,14 @@ class Settings(BaseModel):
     checkpoint_size_cap: int = Field(
         50 * 2**20, ge=1, description="Files larger than this (bytes) are not snapshotted."
     )
+    sandbox: SandboxConfig = Field(
+        default_factory=SandboxConfig, description="The bash sandbox (tools/sandbox.py)."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _check_url(value)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -95,8 +146,8 @@ def merge(base: dict[str, Any], layer: dict[str, Any], source: str = "options") 
                     )
                 rules[kind] = list(rules.get(kind, [])) + items
             out[key] = rules
-        elif key == "context" and isinstance(value, dict):
-            out[key] = {**(out.get("context") or {}), **value}
+        elif key in ("context", "sandbox", "provider_options") and isinstance(value, dict):
+            out[key] = {**(out.get(key) or {}), **value}
         else:
             out[key] = value
     return out
@@ -116,8 +167,12 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
             f"{project} sets permission_mode to bypassPermissions, which only "
             f"{user} or --permission-mode may do. Remove it from the project file."
         )
+    _no_weaker_sandbox(project_layer.get("sandbox"), project, user)
     data = merge(data, project_layer, str(project))
     data = merge(data, overrides or {})
+    if isinstance(data.get("permissions"), dict):
+        data["permissions"].pop("project_only_allow", None)
+        data["permissions"]["project_only_allow"] = _project_only(project_layer, data)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -127,3 +182,27 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
         raise ConfigError(
             f"Invalid settings ({', '.join(map(str, sources))} + options): {errs}"
         ) from exc
+
+
+def _no_weaker_sandbox(layer: Any, project: Path, user: Path) -> None:
+    """A repository must not loosen the sandbox by itself (it may tighten it)."""
+    if not isinstance(layer, dict):
+        return
+    looser = [k for k, bad in (("enabled", False), ("network", True)) if layer.get(k) is bad]
+    if layer.get("allow_write"):
+        looser.append("allow_write")
+    if looser:
+        keys = ", ".join("sandbox." + k for k in looser)
+        raise ConfigError(
+            f"{project} loosens the bash sandbox ({keys}), which only {user} or --sandbox "
+            "may do. Remove it from the project file."
+        )
+
+
+def _project_only(project_layer: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    rules = (project_layer.get("permissions") or {}).get("allow") or []
+    allow = list((data.get("permissions") or {}).get("allow") or [])
+    for rule in rules:  # what remains after the project's rules: the user's and the flags'
+        if rule in allow:
+            allow.remove(rule)
+    return [r for r in rules if r not in allow]

@@ -158,16 +158,24 @@ class CheckpointStore:
                                               "(ignored or over the size cap); would be left"))
             return Diff(checkpoint=target.id, files=changes, conflicts=conflicts)
 
-    def restore(self, checkpoint: str, *, session_id: str | None = None) -> RestoreResult:
+    def restore(self, checkpoint: str, *, session_id: str | None = None,
+                meta: dict | None = None) -> RestoreResult:
         """Make the work tree exactly the checkpoint (code only). The state before is
         snapshotted first; `undo_restore()` brings it back. RestoreLocked if another process
-        holds the store."""
+        holds the store.
+
+        `meta`: the caller's record of what the restore is part of (JSON-able; the agent puts
+        the conversation side of a rewind there). It is in the journal before any file changes
+        and stays on the undo stack entry (`restores()`), so that a restore finished by
+        `recover()` after a kill can still be completed on the caller's side."""
         with self._locked("restore", session_id, 0.0):
             target, _ = self._resolve(checkpoint)
             pre = self._snapshot(session_id, None, f"before restore to {target.id}",
                                  "pre-restore")
-            stack = self._state()["stack"] + [{"target": target.id, "pre": pre.id,
-                                               "at": now_iso()}]
+            item = {"target": target.id, "pre": pre.id, "at": now_iso()}
+            if meta is not None:
+                item["meta"] = meta
+            stack = self._state()["stack"] + [item]
             stack = stack[-UNDO_DEPTH:]  # the stack pins its checkpoints against prune
             entry = {"op": "restore", "target": target.id, "pre": pre.id, "stack_after": stack,
                      "pid": os.getpid(), "session_id": session_id, "started": now_iso()}
@@ -189,7 +197,8 @@ class CheckpointStore:
             return self._apply_journal(entry, recovered=False, cur=self._scanner.last_state)
 
     def restores(self) -> list[dict]:
-        """The stack of restores `undo_restore()` can undo, oldest first: {target, pre, at}."""
+        """The stack of restores `undo_restore()` can undo, oldest first: {target, pre, at}
+        (and `meta` when the restore was given one)."""
         return list(self._state()["stack"])
 
     def prune(self, older_than: timedelta) -> PruneResult:
@@ -286,7 +295,8 @@ class CheckpointStore:
                          "digest": extras_digest(tgt_extras)}
         write_json(self._state_path, state)
         self._journal.clear()
-        return RestoreResult(checkpoint=target.id, pre_restore_id=entry["pre"],
+        meta = (entry["stack_after"] or [{}])[-1].get("meta") if entry["op"] == "restore" else None
+        return RestoreResult(checkpoint=target.id, pre_restore_id=entry["pre"], meta=meta,
                              undo=entry["op"] == "undo", recovered=recovered, changed=changed,
                              conflicts=applier.conflicts, finished=datetime.now(timezone.utc))
 

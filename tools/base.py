@@ -21,6 +21,9 @@ class ToolResult(BaseModel):
 
     content: str
     is_error: bool = False
+    # "write" or "network" when the bash sandbox (not the command) made it fail: the caller
+    # may offer to run it again outside the sandbox, with the user's approval.
+    sandbox_blocked: str | None = None
 
 
 @dataclass

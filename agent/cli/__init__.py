@@ -71,6 +71,11 @@ def main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-checkpoints", action="store_true", help="do not snapshot the work tree")
     p.add_argument(
+        "--sandbox",
+        choices=("on", "off"),
+        help="run bash in the OS sandbox (default: on where it works)",
+    )
+    p.add_argument(
         "--verbose",
         action="store_true",
         help="with -p and text output: also print each tool call and its result",
@@ -94,6 +99,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["permissions"] = {"allow": args.allow, "deny": args.deny}
     if args.no_checkpoints:
         out["checkpoints"] = False
+    if args.sandbox is not None:
+        out["sandbox"] = {"enabled": args.sandbox == "on"}
     return out
 
 

@@ -60,7 +60,8 @@ def heuristic_tokens(text: str) -> int:
     """Tokens in `text` by the byte heuristic (see the module docstring)."""
     if not text:
         return 0
-    return math.ceil(len(text.encode("utf-8")) / BYTES_PER_TOKEN)
+    # surrogatepass: a lone surrogate (an undecodable file name) must not make counting fail.
+    return math.ceil(len(text.encode("utf-8", "surrogatepass")) / BYTES_PER_TOKEN)
 
 
 class ContextBreakdown(BaseModel):

@@ -126,14 +126,24 @@ async def rewind(rt: Runtime, ref: str, restore: str = "both") -> dict[str, Any]
     """Restore `restore` (code, conversation or both) to checkpoint `ref`."""
     if restore not in RESTORES:
         raise UsageError(f"restore must be one of {', '.join(RESTORES)}, not {restore!r}")
+    await complete_interrupted(rt)
     cp = find_checkpoint(rt, ref)
     saved = None
     changed: list[dict] = []
     if restore in ("code", "both"):
         from checkpoints import CheckpointError
 
+        # The conversation side rides in the store's journal (written before any file
+        # changes), so a kill mid-restore is completed on both sides: see complete_interrupted.
+        meta = {
+            "rewind": 1,
+            "session_id": rt.id,
+            "checkpoint": cp.id,
+            "restore": restore,
+            "to_seq": cp.seq,
+        }
         try:
-            result = _store(rt).restore(_code_ref(cp))
+            result = _store(rt).restore(_code_ref(cp), session_id=rt.id, meta=meta)
         except CheckpointError as exc:
             raise _wrap(exc, cp) from exc
         saved = result.pre_restore_id
@@ -154,6 +164,61 @@ async def rewind(rt: Runtime, ref: str, restore: str = "both") -> dict[str, Any]
     }
 
 
+def interrupted_rewinds(rt: Runtime) -> list[ev.Rewind]:
+    """The Rewind events this session still owes: a kill during `rewind` can leave the code
+    restored (the store's journal finishes it) but the rewind unrecorded. Each restore on the
+    store's undo stack that this session started (its `meta`, written to the journal before any
+    file changed) and that has no Rewind event yet is owed; recording it rewinds the
+    conversation too, so code and conversation end up together and `undo-rewind` works."""
+    if rt.checkpointer is None or not _store_may_owe(rt):
+        return []
+    from checkpoints import CheckpointError
+
+    try:
+        store = _store(rt)
+        store.recover()
+        stack = store.restores()
+    except (CheckpointError, GodwitError):
+        return []  # the store's own errors surface when it is used
+    recorded = {
+        e.saved_checkpoint
+        for e in rt.session.events
+        if isinstance(e, ev.Rewind) and e.saved_checkpoint
+    }
+    owed = []
+    for item in stack:
+        meta = item.get("meta") or {}
+        if meta.get("rewind") != 1 or meta.get("session_id") != rt.id or item["pre"] in recorded:
+            continue
+        owed.append(
+            ev.Rewind(
+                checkpoint=meta["checkpoint"],
+                restore=meta["restore"],
+                to_seq=meta.get("to_seq"),
+                saved_checkpoint=item["pre"],
+            )
+        )
+    return owed
+
+
+def _store_may_owe(rt: Runtime) -> bool:
+    """A cheap look (no git) at the store's files: a journal, or a restore with our meta."""
+    from checkpoints.store import store_dir_for
+
+    d = store_dir_for(rt.checkpointer.cwd.resolve(), rt.checkpointer.home)
+    if (d / "journal.json").exists():
+        return True
+    try:
+        return rt.id in (d / "state.json").read_text(errors="replace")
+    except OSError:
+        return False
+
+
+async def complete_interrupted(rt: Runtime) -> list[ev.Rewind]:
+    """Record the Rewind events this session owes (see `interrupted_rewinds`)."""
+    return [await rt.emit(e, sync=True) for e in interrupted_rewinds(rt)]
+
+
 def _last_rewind(rt: Runtime) -> ev.Rewind | None:
     stack: list[ev.Rewind] = []
     for e in rt.session.events:
@@ -168,6 +233,7 @@ def _last_rewind(rt: Runtime) -> ev.Rewind | None:
 
 async def undo_rewind(rt: Runtime) -> dict[str, Any]:
     """Bring back exactly what the last rewind replaced."""
+    await complete_interrupted(rt)
     last = _last_rewind(rt)
     if last is None:
         raise UsageError(f"Nothing to undo: session {rt.id} has no rewind to undo.")
