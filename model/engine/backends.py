@@ -90,13 +90,15 @@ class TorchBackend:
         for a in range(0, t, step):
             b = min(t, a + step)
             idx = indices[a:b].long()  # (t, K)
-            rows = latent[idx.clamp(min=0)].to(q.dtype)  # (t, K, 576)
+            # float32 products, as the kernels accumulate (the same as the reference in float32)
+            rows = latent[idx.clamp(min=0)].float()  # (t, K, 576)
+            qf = q[a:b].float()  # (t, H, 576)
             c, k_pe = rows[..., :dv], rows[..., dv:]
-            scores = (torch.einsum("thc,tkc->thk", q[a:b, :, :dv], c)
-                      + torch.einsum("thr,tkr->thk", q[a:b, :, dv:], k_pe)).float() * scale  # (t, H, K)
+            scores = (torch.einsum("thc,tkc->thk", qf[..., :dv], c)
+                      + torch.einsum("thr,tkr->thk", qf[..., dv:], k_pe)) * scale  # (t, H, K)
             scores = scores.masked_fill((idx < 0)[:, None, :], float("-inf"))
-            p = torch.softmax(scores, dim=-1).to(c.dtype)
-            out[a:b] = torch.einsum("thk,tkc->thc", p, c)  # (t, H, dv)
+            p = torch.softmax(scores, dim=-1)
+            out[a:b] = torch.einsum("thk,tkc->thc", p, c).to(out.dtype)  # (t, H, dv)
         return out
 
     def select_decode(self, cache, layer, tables, lens, qi, w, logit_scale, topk):
