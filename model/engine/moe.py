@@ -13,11 +13,15 @@ FP8 experts (`keep_fp8`) keep the reference loop: stacking them dequantised woul
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from model.layers import MoE
+
+log = logging.getLogger(__name__)
 
 
 def _grouped_mm_ok(x: torch.Tensor) -> bool:
@@ -55,11 +59,19 @@ class GroupedExperts:
         token = order // k  # (N*k,)
         xs = x[token]  # (N*k, D)
         if self.use_grouped_mm and _grouped_mm_ok(x):
-            counts = torch.bincount(flat, minlength=self.gate_up.shape[0])
-            offs = torch.cumsum(counts, 0).to(torch.int32)  # (E,)
-            h = torch._grouped_mm(xs, self.gate_up.transpose(1, 2), offs=offs)  # (N*k, 2I)
-            act = F.silu(h[:, : self.inter]) * h[:, self.inter:]
-            y = torch._grouped_mm(act, self.down.transpose(1, 2), offs=offs)  # (N*k, D)
+            # scatter_add, not bincount: bincount sizes its output on the host (a sync, and no
+            # CUDA-graph capture)
+            counts = torch.zeros(self.gate_up.shape[0], dtype=torch.int64, device=x.device)
+            counts.scatter_add_(0, flat, torch.ones_like(flat))
+            offs = torch.cumsum(counts, 0).to(torch.int32)  # (E,) end of each expert's rows
+            try:
+                h = torch._grouped_mm(xs, self.gate_up.transpose(1, 2), offs=offs)  # (N*k, 2I)
+                act = F.silu(h[:, : self.inter]) * h[:, self.inter:]
+                y = torch._grouped_mm(act, self.down.transpose(1, 2), offs=offs)  # (N*k, D)
+            except RuntimeError as exc:  # this GPU / torch build has no grouped GEMM for these shapes
+                log.warning("torch._grouped_mm unavailable (%s); using the batched fallback", exc)
+                self.use_grouped_mm = False
+                y = self._batched(xs, expert)
         else:
             y = self._batched(xs, expert)
         y = y * weights.reshape(-1)[order, None].to(x.dtype)
