@@ -337,6 +337,41 @@ def reload(engine: Engine, device, n: int, root: Path) -> None:
            speedup=round(full.s / ld.s, 1))
 
 
+@torch.no_grad()
+def profile(net, kw, device) -> None:
+    """Where a 4K decode step goes: graph replay alone vs the whole `Engine.decode` call, and the
+    CUDA kernels of eager steps by total time."""
+    engine = Engine(net, **kw)
+    seq = engine.start(tokens(4096, net.cfg.vocab_size, 5), SamplingParams(max_new_tokens=64))
+    tok = int(engine.prefill(seq).argmax())
+    for _ in range(3):
+        tok = int(engine.decode([seq], [tok])[0].argmax())
+    graph = next(iter(engine.graphs.graphs.values()))[0] if engine.graphs and engine.graphs.graphs else None
+    if graph is not None:
+        times = []
+        for _ in range(20):
+            with Clock(device) as c:
+                graph.replay()
+            times.append(c.s)
+        record("profile", what="graph replay alone (B1, 4K)", ms=round(statistics.median(times) * 1e3, 3))
+    times = []
+    for _ in range(20):
+        with Clock(device) as c:
+            tok = int(engine.decode([seq], [tok])[0].argmax())
+        times.append(c.s)
+    record("profile", what="Engine.decode + argmax + read back (B1, 4K)", ms=round(statistics.median(times) * 1e3, 3))
+    graphs, engine.graphs = engine.graphs, None
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            tok = int(engine.decode([seq], [tok])[0].argmax())
+    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70)
+    print(table, flush=True)
+    engine.graphs = graphs
+    engine.release(seq)
+
+
 def guarded(section: str, fn, **where) -> None:
     """Run one measurement; an error (out of memory included) becomes a row, not the end of the run."""
     try:
@@ -375,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     check_n, check_steps = (4096, 256) if not args.tiny else (40, 8)
     # the table's pool: the longest context, plus one block each for the batch of 8 and slack
     table_tokens = max(sizes) + 64 * 64
+    if "profile" in sections and left() > 60:
+        guarded("profile", lambda: profile(net, {**kw, "max_cached_tokens": 65536}, device))
     if "micro" in sections and left() > 60:
         guarded("micro", lambda: micro(net, device))
     if "check" in sections and left() > 60:
