@@ -15,7 +15,6 @@ import argparse
 import gc
 import json
 import logging
-import math
 import os
 import statistics
 import sys
@@ -28,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.config import RunOptions, parse_config  # noqa: E402
-from model.engine import Engine, SamplingParams  # noqa: E402
-from model.engine.persist import KVStore  # noqa: E402
-from model.generate import decode_step  # noqa: E402
-from model.rope import inv_frequencies  # noqa: E402
-from model.transformer import DeepseekV32  # noqa: E402
+from model.config import RunOptions, parse_config
+from model.engine import Engine, SamplingParams
+from model.engine.persist import KVStore
+from model.generate import decode_step
+from model.rope import inv_frequencies
+from model.transformer import DeepseekV32
 
 RELEASED = {  # DeepSeek-V3.2's config.json (the fields the architecture reads)
     "vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
@@ -299,8 +298,8 @@ def replay(engine: Engine, device, start: int, end: int, add: int, decode: int, 
             gen = engine.generate([convo], SamplingParams(max_new_tokens=decode), sequences=seqs)
             first = next(gen)[1]
         out = [first] + [t for _, t in gen]
-        row = dict(step=step, context=len(convo), reused=seqs[0].reused, prefilled=seqs[0].prefilled,
-                   ttft_s=round(c.s, 3))
+        row = {"step": step, "context": len(convo), "reused": seqs[0].reused, "prefilled": seqs[0].prefilled,
+                   "ttft_s": round(c.s, 3)}
         if no_reuse_every and step % no_reuse_every == 0:
             engine.prefix_cache = False
             with Clock(device) as c2:
@@ -361,7 +360,8 @@ def profile(net, kw, device) -> None:
         times.append(c.s)
     record("profile", what="Engine.decode + argmax + read back (B1, 4K)", ms=round(statistics.median(times) * 1e3, 3))
     graphs, engine.graphs = engine.graphs, None
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(5):
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(1)  # tiny tensors: thread hand-offs cost more than they save
     dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
     t0 = time.perf_counter()
-    left = lambda: args.budget - (time.perf_counter() - t0)  # noqa: E731
+    left = lambda: args.budget - (time.perf_counter() - t0)
     sections = args.sections.split(",")
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.tiny:
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; torch {torch.__version__}; "
         f"params {sum(p.numel() for p in net.parameters()) / 1e9:.2f} B; weights "
         f"{sum(p.numel() * p.element_size() for p in net.parameters()) / 1e9:.1f} GB")
-    kw = dict(block_size=64, checkpoint_id="stand-in", prefill_chunk=4096 if not args.tiny else 16, max_cached_tokens=(640 * 1024 if not args.tiny else 4096))
+    kw = {"block_size": 64, "checkpoint_id": "stand-in", "prefill_chunk": 4096 if not args.tiny else 16, "max_cached_tokens": (640 * 1024 if not args.tiny else 4096)}
     check_n, check_steps = (4096, 256) if not args.tiny else (40, 8)
     # the table's pool: the longest context, plus one block each for the batch of 8 and slack
     table_tokens = max(sizes) + 64 * 64
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             if left() < 45 + n / 4096 * 1.5:
                 record("table", path="engine", context=n, error="skipped: time guard")
                 continue
-            guarded("table", lambda: engine_row(engine, n, device, args.decode_steps, 8), context=n)
+            guarded("table", lambda n=n: engine_row(engine, n, device, args.decode_steps, 8), context=n)
         del engine
         gc.collect()
     if "reload" in sections:
@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for n in (32768, 131072) if not args.tiny else (128, 512):
                 if left() > 30 + n / 4096:
-                    guarded("reload", lambda: reload(engine, device, n, Path(tmp)), context=n)
+                    guarded("reload", lambda n=n: reload(engine, device, n, Path(tmp)), context=n)
         del engine
         gc.collect()
     if "replay" in sections and left() > 60:

@@ -5,5 +5,12 @@ from model.engine.engine import ENGINE_VERSION, Engine, Sequence
 from model.engine.errors import CacheFullError, EngineError, RequestTooLargeError
 from model.engine.sampling import SamplingParams
 
-__all__ = ["Engine", "Sequence", "SamplingParams", "ENGINE_VERSION", "EngineError", "RequestTooLargeError",
-           "CacheFullError"]
+__all__ = [
+           "ENGINE_VERSION",
+           "CacheFullError",
+           "Engine",
+           "EngineError",
+           "RequestTooLargeError",
+           "SamplingParams",
+           "Sequence",
+]

@@ -13,8 +13,8 @@ for the next request until memory pressure evicts them (least recently used firs
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 

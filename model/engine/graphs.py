@@ -28,7 +28,7 @@ BUCKETS = (1, 2, 4, 8, 16, 32)
 class DecodeGraphs:
     """Lazily captured decode graphs for batch sizes up to the largest bucket."""
 
-    def __init__(self, engine: "Engine"):
+    def __init__(self, engine: Engine):
         self.engine = weakref.proxy(engine)  # the engine owns this object; no reference cycle
         self.max_width = engine.max_blocks_per_seq
         self.scratch = engine.pool.allocate()  # never released: the padding rows' block
@@ -37,11 +37,11 @@ class DecodeGraphs:
         self.graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, Step, torch.Tensor]] = {}
         self.failed = False
 
-    def fits(self, seqs: list["Sequence"]) -> bool:
+    def fits(self, seqs: list[Sequence]) -> bool:
         """Whether a captured graph can serve this batch."""
         return not self.failed and len(seqs) <= BUCKETS[-1] and all(len(s.blocks) <= self.max_width for s in seqs)
 
-    def _width(self, seqs: list["Sequence"]) -> int:
+    def _width(self, seqs: list[Sequence]) -> int:
         need = max(len(s.blocks) for s in seqs)
         width = 16
         while width < need:
@@ -71,7 +71,7 @@ class DecodeGraphs:
             logits = runner(step)
         return graph, step, logits
 
-    def run(self, seqs: list["Sequence"]) -> torch.Tensor:
+    def run(self, seqs: list[Sequence]) -> torch.Tensor:
         """Fill the bucket's static inputs from `seqs`, replay, and return logits `(B, vocab)`."""
         b = len(seqs)
         bucket = next(x for x in BUCKETS if x >= b)

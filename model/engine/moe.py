@@ -52,7 +52,7 @@ class GroupedExperts:
         if not self.stacked:
             return self.moe(x)
         ids, weights = self.moe.gate(x)  # (N, k), (N, k) float32
-        n, k = ids.shape
+        _n, k = ids.shape
         flat = ids.reshape(-1)  # (N*k,)
         order = torch.argsort(flat, stable=True)  # pairs sorted by expert
         expert = flat[order]  # (N*k,)

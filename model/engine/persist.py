@@ -52,7 +52,7 @@ def checkpoint_fingerprint(path: str | Path) -> str:
 class KVStore:
     """Save and restore an engine's cached prefixes."""
 
-    def __init__(self, engine: "Engine", root: Path | None = None, cap_bytes: int = DEFAULT_CAP_BYTES):
+    def __init__(self, engine: Engine, root: Path | None = None, cap_bytes: int = DEFAULT_CAP_BYTES):
         if not engine.checkpoint_id:
             raise ValueError("persisted KV needs the engine's checkpoint_id (model.engine.persist.checkpoint_fingerprint)")
         from model.engine.engine import ENGINE_VERSION

@@ -13,11 +13,11 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 pytest.importorskip("triton")
 
-import model  # noqa: E402
-from model.engine import Engine  # noqa: E402
-from model.engine.backends import TorchBackend, TritonBackend, make_backend  # noqa: E402
+import model
+from model.engine import Engine
+from model.engine.backends import TorchBackend, TritonBackend, make_backend
 
-from .helpers import prompt, rel_err  # noqa: E402
+from .helpers import prompt, rel_err
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # bf16 weights and caches on both sides; the backends differ in summation order and in where
@@ -44,7 +44,7 @@ def net2(tiny_dir):
 
 
 def engines(net):
-    kw = dict(block_size=16, prefill_chunk=24, max_cached_tokens=512, cuda_graphs=False)
+    kw = {"block_size": 16, "prefill_chunk": 24, "max_cached_tokens": 512, "cuda_graphs": False}
     return Engine(net, backend="torch", **kw), Engine(net, backend="triton", **kw)
 
 
@@ -79,7 +79,7 @@ def test_triton_prefill_and_decode_equal_the_torch_backend(net):
 
 def test_triton_selection_equals_the_torch_selection(net2):
     net = net2
-    ref, tri = engines(net)
+    ref, _tri = engines(net)
     tokens = prompt(72, seed=3)
     seq = ref.start(tokens)
     ref.prefill(seq)
