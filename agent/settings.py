@@ -86,7 +86,9 @@ class Settings(BaseModel):
     provider_options: ProviderOptions = Field(
         default_factory=ProviderOptions,
         description="Passed to the provider: max_retries, timeout_s, context_window (openai), "
-        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).",
+        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic); for "
+        "local: backend (auto|torch|triton), indexer (exact|fp8), max_cached_tokens, persist_kv, "
+        "kv_cap_bytes (size cap of GODWIT_HOME/kv, oldest files out first; default 16 GiB).",
     )
     permission_mode: PermissionMode = Field("default", description="How tool calls are approved.")
     permissions: PermissionRules = Field(default_factory=PermissionRules)
