@@ -18,21 +18,19 @@ import os
 import select
 import socket
 import sys
+import threading
 import time
 
 from agent.faststart import supervisor
 from agent.faststart.client import private_dir
 from agent.faststart.fingerprint import fingerprint
 
-# What `godwit -p` and the terminal UI import on their way to the first request or keystroke.
-# A name that no longer exists is skipped (the server must never fail for it).
+# Beyond every module of Godwit's own packages (warmup.preload_packages): what `godwit -p` and
+# the terminal UI import lazily on their way to the first request or keystroke. A name that no
+# longer exists is skipped (the server must never fail for it).
 PRELOAD = (
-    "ctypes", "asyncio", "ssl", "json", "subprocess",
-    "pydantic", "anthropic", "anthropic.lib.streaming", "openai", "httpx2", "git", "gitdb",
-    "agent.cli", "agent.sdk", "agent.headless", "agent.interactive", "agent.commands",
-    "agent.providers.anthropic", "agent.providers.openai_compat", "agent.providers.retry",
-    "tools", "checkpoints",
-    "textual.app", "agent.ui.app",
+    "ctypes", "asyncio", "ssl", "json", "subprocess", "pydantic", "anthropic",
+    "anthropic.lib.streaming", "openai", "httpx2", "git", "gitdb", "textual.app",
 )
 CHECK_EVERY_S = 5.0
 
@@ -47,6 +45,9 @@ def preload() -> None:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - a missing optional module must not stop us
             log(f"preload {name}: {type(exc).__name__}: {exc}")
+    from agent.faststart import warmup
+
+    warmup.warm(log)
 
 
 def _listen(folder: str, key: str) -> tuple[socket.socket, str]:
@@ -150,6 +151,10 @@ def main() -> None:
     preload()
     if fingerprint(path_entries) != key:  # the code changed while we imported it
         log("code changed while preloading: not serving")
+        return
+    if threading.active_count() != 1:
+        # Forking a process with other threads can copy a lock some thread holds forever.
+        log(f"threads left running after the warm-up: {threading.enumerate()}; not serving")
         return
     # Objects that exist now live as long as the server: keep the collector of every worker
     # off them (it would touch, and so copy, every page it inherited).
