@@ -16,14 +16,8 @@ from agent.hooks import Hooks
 from agent.permissions import Approver, PermissionPolicy
 from agent.prompt import system_prompt
 from agent.runtime import Runtime
-from agent.session import (
-    OpenedSession,
-    create_session,
-    find_session,
-    godwit_home,
-    latest_session,
-    open_session,
-)
+from agent.session.index import godwit_home
+from agent.session.open import open_for
 from agent.settings import Settings, load_settings
 
 
@@ -53,71 +47,48 @@ def open_runtime(opts: Options) -> Runtime:
     settings = load_settings(home, cwd, opts.overrides)
     # A torn last line of the log is reported through `session.warnings` (the headless
     # printer and the UI show them).
-    session, resumed_from = _session(opts, home, cwd, settings)
+    session, resumed_from = open_for(
+        home,
+        cwd,
+        resume=opts.resume,
+        continue_latest=opts.continue_latest,
+        fork=opts.fork,
+        readonly=opts.readonly,
+    )
     provider = opts.provider or make_provider(settings)
     tools = _tools(settings, home, cwd) + list(opts.extra_tools)
     names = [t.name for t in tools]
     if len(set(names)) != len(names):
-        raise UsageError(f"Two tools share a name: {sorted(n for n in names if names.count(n) > 1)}")
+        raise UsageError(
+            f"Two tools share a name: {sorted(n for n in names if names.count(n) > 1)}"
+        )
     rt = Runtime(
-        settings=settings, cwd=cwd, home=home, session=session, provider=provider, tools=tools,
-        system=_system(settings, cwd, provider),
-        policy=PermissionPolicy(settings.permission_mode, settings.permissions, cwd=cwd,
-                                tools=names),
-        hooks=opts.hooks, approver=opts.approver,
+        settings=settings,
+        cwd=cwd,
+        home=home,
+        session=session,
+        provider=provider,
+        tools=tools,
+        base_system=_system(settings, cwd, provider),
+        policy=PermissionPolicy(
+            settings.permission_mode, settings.permissions, cwd=cwd, tools=names
+        ),
+        hooks=opts.hooks,
+        approver=opts.approver,
     )
     rt.checkpointer = _checkpointer(settings, home, cwd)
     rt.context = _context(settings, provider)
     rt.context.restore(session.events)
     if not session.events or resumed_from:
-        start = ev.SessionStarted(session_id=session.id, cwd=str(cwd), model=settings.model,
-                                  permission_mode=settings.permission_mode,
-                                  forked_from=resumed_from)
-        session.log.append(start, sync=True)
-        session.events.append(start)
+        start = ev.SessionStarted(
+            session_id=session.id,
+            cwd=str(cwd),
+            model=settings.model,
+            permission_mode=settings.permission_mode,
+            forked_from=resumed_from,
+        )
+        rt.recorder.write(start, sync=True)
     return rt
-
-
-def _session(opts: Options, home: Path, cwd: Path, settings: Settings) -> tuple[OpenedSession, str | None]:
-    path = None
-    if opts.resume:
-        path = find_session(home, opts.resume, cwd)
-    elif opts.continue_latest:
-        path = latest_session(home, cwd)
-        if path is None:
-            raise UsageError(f"No session to continue in {cwd}; start one with `godwit -p` or `godwit`.")
-    if path is None:
-        if opts.readonly:
-            raise UsageError(f"No session in {cwd} yet.")
-        return create_session(home, cwd), None
-    _check_project(path, cwd)
-    if not opts.fork:
-        return open_session(path, readonly=opts.readonly), None
-    # A fork is a new session that starts with a copy of the old one's history.
-    old = open_session(path, readonly=True)
-    new = create_session(home, cwd)
-    for event in old.events:
-        copy = event.model_copy()
-        new.log.append(copy)
-        new.events.append(copy)
-        new.conversation.apply(copy)
-    new.log.sync()
-    new.warnings.extend(old.warnings)
-    return new, old.id
-
-
-def _check_project(path: Path, cwd: Path) -> None:
-    """A session belongs to the directory it was started in: its tools, checkpoints and
-    conversation are about that tree, so resuming it elsewhere is refused."""
-    with open(path, "rb") as f:
-        first = f.readline()
-    try:
-        start = ev.parse_event(first)
-    except ValueError:
-        return  # an unreadable first line is reported by the full read that follows
-    if isinstance(start, ev.SessionStarted) and Path(start.cwd).resolve() != cwd:
-        raise UsageError(f"Session {path.stem} belongs to {start.cwd}; run from there or pass "
-                         f"--cwd {start.cwd}.")
 
 
 def make_provider(settings: Settings):
@@ -143,19 +114,18 @@ def _system(settings: Settings, cwd: Path, provider: Any) -> str:
         from tools.memory import MEMORY_SYSTEM_PROMPT
 
         hint = MEMORY_SYSTEM_PROMPT
-    return system_prompt(cwd, extra=settings.system_prompt, memory_hint=hint,
-                         plan_mode=settings.permission_mode == "plan")
+    return system_prompt(cwd, extra=settings.system_prompt, memory_hint=hint)
 
 
 def _checkpointer(settings: Settings, home: Path, cwd: Path):
     if not settings.checkpoints:
         return None
-    from agent.checkpointing import Checkpointer
+    from agent.session.checkpointer import Checkpointer
 
     return Checkpointer(cwd, home, size_cap=settings.checkpoint_size_cap)
 
 
 def _context(settings: Settings, provider: Any):
-    from agent.context_runtime import ContextRuntime
+    from agent.context.manager import ContextRuntime
 
     return ContextRuntime.from_settings(settings, provider)

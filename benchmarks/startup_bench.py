@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
-from tests.fakes.replies import say  # noqa: E402
+from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.replies import say
 
 CACHE = ROOT / ".bench"
 # Exactly what the installed `godwit` console script runs.

@@ -99,4 +99,4 @@ def make_provider(
     return _construct(LocalProvider, spec, target, **options)
 
 
-__all__ = ["make_provider", "parse_spec", "Provider", "KINDS"]
+__all__ = ["KINDS", "Provider", "make_provider", "parse_spec"]

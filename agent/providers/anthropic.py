@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from agent.errors import ProviderError
 from agent.events import TextDelta, ThinkingDelta
@@ -24,13 +25,13 @@ from agent.messages import (
 )
 from agent.providers import convert
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
-from agent.providers.models import ModelInfo, ThinkingMode, claude_info, warn_if_retiring
+from agent.providers.catalogue import ModelInfo, ThinkingMode, claude_info, warn_if_retiring
 from agent.providers.retry import (
     ErrorContext,
     RetryPolicy,
     Transient,
-    stream_with_retries,
     sdk_errors,
+    stream_with_retries,
 )
 
 DEFAULT_MODEL = "claude-sonnet-4-5"

@@ -6,7 +6,8 @@ provider module holds only what differs about its API.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Protocol, Union
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,7 +52,7 @@ class ModelResponse(BaseModel):
     applied_edits: list[dict[str, Any]] = Field(default_factory=list)
 
 
-StreamItem = Union[TextDelta, ThinkingDelta, Retry, ModelResponse]
+StreamItem = TextDelta | ThinkingDelta | Retry | ModelResponse
 
 
 class Provider(Protocol):

@@ -9,20 +9,21 @@ imported in the constructor, never at module import.
 from __future__ import annotations
 
 import os
-from typing import Any, AsyncIterator, Literal
+from collections.abc import AsyncIterator
+from typing import Any, Literal
 
 from agent.errors import ProviderError
 from agent.events import TextDelta, ThinkingDelta
 from agent.messages import Message, TextBlock, ThinkingBlock, ToolUseBlock
 from agent.providers import convert
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
-from agent.providers.models import ModelInfo, openai_info
+from agent.providers.catalogue import ModelInfo, openai_info
 from agent.providers.retry import (
     ErrorContext,
     RetryPolicy,
     Transient,
-    stream_with_retries,
     sdk_errors,
+    stream_with_retries,
 )
 
 # Chat Completions finish reasons in the Messages API's vocabulary (ModelResponse.stop_reason).

@@ -8,21 +8,21 @@ goes down as attributes (the status bar's reactives, the transcript's entries).
 from __future__ import annotations
 
 import time
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.reactive import reactive
 
 from agent import events as ev
 from agent.errors import GodwitError
-from agent.ui import commands, session_ops
+from agent.ui import session_ops, slash_commands
 from agent.ui.approval import make_approver
+from agent.ui.messages import AgentEvent, TurnDone
 from agent.ui.prompt_input import PromptInput
 from agent.ui.status import StatusBar
 from agent.ui.transcript import Transcript
@@ -31,22 +31,6 @@ from agent.ui.transcript import Transcript
 DOUBLE_PRESS_S = 0.8
 QUIT_PRESS_S = 2.0
 MODES = ("default", "acceptEdits", "plan")
-
-
-class AgentEvent(Message):
-    """One event from the running prompt (or from a command that logged events)."""
-
-    def __init__(self, event: ev._Event) -> None:
-        super().__init__()
-        self.event = event
-
-
-class TurnDone(Message):
-    """The prompt's stream ended; `error` is set when the runtime refused or failed."""
-
-    def __init__(self, error: str | None = None) -> None:
-        super().__init__()
-        self.error = error
 
 
 class GodwitApp(App[int]):
@@ -110,17 +94,17 @@ class GodwitApp(App[int]):
 
     def on_mount(self) -> None:
         rt = self.agent.runtime()
-        approver = make_approver(self, rt.policy, self.status)
-        rt.approver = approver
-        self.agent.options.approver = approver
+        self.agent.set_approver(make_approver(self, self.agent, self.status))
+        # Every event of the session reaches the widgets through this one subscription:
+        # prompts, rewinds, compactions and mode changes alike.
+        self._unsubscribe = self.agent.subscribe(lambda event: self.post_message(AgentEvent(event)))
         status = self.status
         # The provider knows the model actually used (a scripted or injected one, say).
         status.model = getattr(rt.provider, "model", None) or rt.settings.model
         status.session, status.mode = rt.id, rt.policy.mode
         self._refresh_totals()
         self.refresh_context()
-        self.transcript.notice(Text(f"✻ godwit · {rt.cwd.name} · /help for commands"),
-                               "welcome")
+        self.transcript.notice(Text(f"✻ godwit · {rt.cwd.name} · /help for commands"), "welcome")
         messages = self.agent.messages()
         if messages:
             self.transcript.load_messages(messages)
@@ -146,7 +130,7 @@ class GodwitApp(App[int]):
         if not text:
             return False
         if text.startswith("/"):
-            command, name, arg = commands.parse(text)
+            command, name, arg = slash_commands.parse(text)
             if command is None:
                 self.transcript.notice(f"Unknown command /{name}; /help lists them.", "error")
             elif command.needs_idle and self.busy:
@@ -156,15 +140,14 @@ class GodwitApp(App[int]):
                 self._run_command(command, arg)
             return True
         if self.busy:
-            self.transcript.notice("Still working on the last prompt (esc interrupts it).",
-                                   "error")
+            self.transcript.notice("Still working on the last prompt (esc interrupts it).", "error")
             return False
         self.busy = True
         self._run_turn(text)
         return True
 
     @work(group="command")
-    async def _run_command(self, command: commands.Command, arg: str) -> None:
+    async def _run_command(self, command: slash_commands.Command, arg: str) -> None:
         result = command.run(self, arg)
         if result is not None:
             await result
@@ -173,16 +156,21 @@ class GodwitApp(App[int]):
     async def _run_turn(self, prompt: str) -> None:
         error = None
         try:
-            async for event in self.agent.stream(prompt):
-                self.post_message(AgentEvent(event))
+            async for _event in self.agent.stream(prompt):
+                pass  # the subscription set up in on_mount shows each event
         except GodwitError as exc:
             error = str(exc)
         self.post_message(TurnDone(error))
 
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+
     def on_agent_event(self, message: AgentEvent) -> None:
         event = message.event
         self.transcript.show(event)
-        if isinstance(event, ev.Usage):
+        if isinstance(event, ev.PermissionModeChanged):
+            self.status.mode = event.mode
+        elif isinstance(event, ev.Usage):
             status = self.status
             status.tokens_in = event.session_input_tokens
             status.tokens_out = event.session_output_tokens
@@ -257,13 +245,14 @@ class GodwitApp(App[int]):
         else:
             self._last_escape = now
 
-    def action_cycle_mode(self) -> None:
+    async def action_cycle_mode(self) -> None:
         if self.screen is not self.screen_stack[0]:
             raise SkipAction()
-        policy = self.agent.runtime().policy
-        if policy.mode == "bypassPermissions":
+        mode = self.agent.permission_mode
+        if mode == "bypassPermissions":
             # Chosen on the command line on purpose; not something to cycle out of by accident.
             return
-        policy.mode = MODES[(MODES.index(policy.mode) + 1) % len(MODES)] \
-            if policy.mode in MODES else "default"
-        self.status.mode = policy.mode
+        following = MODES[(MODES.index(mode) + 1) % len(MODES)] if mode in MODES else "default"
+        # Recorded as an event; the status bar follows it in on_agent_event.
+        await self.agent.aset_permission_mode(following)
+        self.status.mode = following

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from agent import events as ev
 from agent.errors import GodwitError
-from agent.ui.rewind import Choice, RewindScreen
+from agent.ui.rewind_screen import Choice, RewindScreen
 
 if TYPE_CHECKING:
     from agent.ui.app import GodwitApp
@@ -74,7 +74,8 @@ async def undo_rewind(app: GodwitApp) -> None:
 
 async def compact(app: GodwitApp, instructions: str | None) -> None:
     """/compact: summarise the older conversation; the events it logs are shown."""
-    before = len(app.agent.events)
+    seen: list[ev.Event] = []
+    unsubscribe = app.agent.subscribe(seen.append)
     app.busy = True
     app.transcript.notice("compacting the conversation…", "dim-notice")
     task = asyncio.ensure_future(app.agent.acompact(instructions))
@@ -89,13 +90,10 @@ async def compact(app: GodwitApp, instructions: str | None) -> None:
             raise  # the app itself is stopping
         result = {"status": "failed", "message": "interrupted by the user"}
     finally:
+        unsubscribe()
         app.interrupt_command = None
         app.busy = False
-    from agent.ui.app import AgentEvent  # here: app.py imports this module
-
-    for event in app.agent.events[before:]:
-        app.post_message(AgentEvent(event))
-    if result["status"] != "compacted" and not any(
-            isinstance(e, ev.Error) for e in app.agent.events[before:]):
+    # The events it recorded reached the transcript through the app's subscription.
+    if result["status"] != "compacted" and not any(isinstance(e, ev.Error) for e in seen):
         app.transcript.notice(f"compaction failed: {result.get('message')}", "error")
     app.refresh_context()

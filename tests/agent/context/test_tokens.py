@@ -2,14 +2,14 @@ import math
 
 import pytest
 
-from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
-from agent.tokens import (
+from agent.context.tokens import (
     BLOCK_OVERHEAD,
     MESSAGE_OVERHEAD,
     TokenCounter,
     count_request,
     heuristic_tokens,
 )
+from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from agent.providers.base import ModelRequest
 
 from .convo import session
@@ -53,13 +53,19 @@ def test_calibrate_tracks_a_different_tokenizer():
     counter = TokenCounter()
     sample = session(10)
     est = counter.estimate_messages(sample)
-    actual = sum(real(b.content if isinstance(b, ToolResultBlock) else getattr(b, "text", ""))
-                 for m in sample for b in m.content)
+    actual = sum(
+        real(b.content if isinstance(b, ToolResultBlock) else getattr(b, "text", ""))
+        for m in sample
+        for b in m.content
+    )
     ratio = counter.calibrate(actual, est)
     assert 1.15 < ratio < 1.35
     other = session(20)[30:]
-    truth = sum(real(b.content if isinstance(b, ToolResultBlock) else getattr(b, "text", ""))
-                for m in other for b in m.content)
+    truth = sum(
+        real(b.content if isinstance(b, ToolResultBlock) else getattr(b, "text", ""))
+        for m in other
+        for b in m.content
+    )
     # Uncalibrated the estimate was ~23% low; now within 8%.
     assert abs(counter.estimate_messages(other) - truth) / truth < 0.08
 
@@ -78,7 +84,7 @@ def test_observe_anchors_the_next_request_on_the_real_count():
     msgs = session(5)
     counter.observe(12_345, "system", [], msgs)
     grown = msgs + session(6)[-2:]
-    added = counter.scale(sum(counter.raw_message(m) for m in grown[len(msgs):]))
+    added = counter.scale(sum(counter.raw_message(m) for m in grown[len(msgs) :]))
     assert counter.estimate_request("system", [], grown) == 12_345 + added
     # A changed prefix (a clearing step, a compaction) falls back to the calibrated estimate.
     changed = grown[1:]
@@ -102,8 +108,14 @@ class _FakeTool:
     name = "grep"
 
     def openai_spec(self):
-        return {"type": "function", "function": {"name": "grep", "description": "x" * 350,
-                                                 "parameters": {"type": "object"}}}
+        return {
+            "type": "function",
+            "function": {
+                "name": "grep",
+                "description": "x" * 350,
+                "parameters": {"type": "object"},
+            },
+        }
 
 
 def test_tools_counted_from_specs_and_bad_tool_is_refused():
@@ -127,7 +139,8 @@ def test_breakdown_parts_sum_to_total_and_match_the_request_estimate():
     # Tool results are most of this session; the ceil per part costs at most 5 tokens.
     assert b.tool_results > b.conversation
     whole = counter.estimate_request(system, [_FakeTool()], msgs) + counter.estimate_text(
-        "memory notes " * 40)
+        "memory notes " * 40
+    )
     assert abs(whole - b.total) <= 5
 
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -154,9 +155,15 @@ class TokenCounter:
         blocks, so a long conversation costs a lookup per message, not a recount)."""
         blocks = tuple(map(id, message.content))
         hit = self._message_memo.get(id(message))
-        if hit is not None and hit[0] is message and hit[1] == blocks and all(
+        if (
+            hit is not None
+            and hit[0] is message
+            and hit[1] == blocks
+            and all(
                 self._block_memo.get(b, (None, None))[1] is _payload(blk)
-                for b, blk in zip(blocks, message.content)):
+                for b, blk in zip(blocks, message.content)
+            )
+        ):
             return hit[2]
         tokens = MESSAGE_OVERHEAD + sum(self.raw_block(b) for b in message.content)
         if len(self._message_memo) >= _MEMO_MAX_ENTRIES:
@@ -309,8 +316,13 @@ async def count_request(provider: Any, request: Any, counter: TokenCounter) -> t
     return counter.estimate_request(request.system, request.tools, request.messages), False
 
 
-_PAYLOAD_FIELD = {TextBlock: "text", ThinkingBlock: "thinking", RedactedThinkingBlock: "data",
-                  ToolResultBlock: "content", ToolUseBlock: "input"}
+_PAYLOAD_FIELD = {
+    TextBlock: "text",
+    ThinkingBlock: "thinking",
+    RedactedThinkingBlock: "data",
+    ToolResultBlock: "content",
+    ToolUseBlock: "input",
+}
 
 
 def _payload(block: Any) -> Any:

@@ -46,9 +46,11 @@ async def _compact(app: GodwitApp, arg: str) -> None:
 
 def _context(app: GodwitApp, arg: str) -> None:
     usage = app.agent.context_usage()
-    text = Text(f"Context: {compact_number(usage['total'])} of "
-                f"{compact_number(usage['window'])} tokens ({100 * usage['fraction']:.1f}%)\n",
-                style="bold")
+    text = Text(
+        f"Context: {compact_number(usage['total'])} of "
+        f"{compact_number(usage['window'])} tokens ({100 * usage['fraction']:.1f}%)\n",
+        style="bold",
+    )
     for part in ("system_prompt", "tools", "memory", "conversation", "tool_results", "free"):
         text.append(f"  {part.replace('_', ' '):<14} {usage[part]:>9,}\n")
     text.rstrip()
@@ -72,15 +74,18 @@ def _quit(app: GodwitApp, arg: str) -> None:
     app.exit(0)
 
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("help", "this list", _help),
-    Command("compact", "[instructions] summarise the older conversation now", _compact, True),
-    Command("context", "where the context window goes", _context),
-    Command("rewind", "pick a checkpoint to restore (also esc esc)", _rewind, True),
-    Command("undo", "undo the last rewind", _undo, True),
-    Command("clear", "clear the screen (the session keeps everything)", _clear),
-    Command("quit", "leave (the session can be resumed with godwit --continue)", _quit),
-)}
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command("help", "this list", _help),
+        Command("compact", "[instructions] summarise the older conversation now", _compact, True),
+        Command("context", "where the context window goes", _context),
+        Command("rewind", "pick a checkpoint to restore (also esc esc)", _rewind, True),
+        Command("undo", "undo the last rewind", _undo, True),
+        Command("clear", "clear the screen (the session keeps everything)", _clear),
+        Command("quit", "leave (the session can be resumed with godwit --continue)", _quit),
+    )
+}
 
 
 def parse(line: str) -> tuple[Command | None, str, str]:

@@ -16,15 +16,16 @@ them, so a resumed session sends exactly the view it sent before the restart.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.context.tokens import ContextBreakdown, TokenCounter
 from agent.errors import ProviderError
 from agent.events import ContextEdit
 from agent.messages import Message, ToolResultBlock, ToolUseBlock
-from agent.tokens import ContextBreakdown, TokenCounter
 
 CONTEXT_MANAGEMENT_BETA = "context-management-2025-06-27"
 CLEAR_TOOL_USES = "clear_tool_uses_20250919"
@@ -86,7 +87,7 @@ class ContextSettings(BaseModel):
     auto_compact: bool = Field(True, description="Compact without being asked.")
 
     @model_validator(mode="after")
-    def _check(self) -> "ContextSettings":
+    def _check(self) -> ContextSettings:
         if isinstance(self.clear_thinking_keep_turns, int) and self.clear_thinking_keep_turns < 1:
             raise ValueError("clear_thinking_keep_turns must be at least 1 (or 'all')")
         return self
@@ -344,7 +345,11 @@ class ClientContextEditor:
                 if isinstance(b, ToolResultBlock) and b.tool_use_id in cleared:
                     text = placeholder(uses.get(b.tool_use_id), sizes.get(b.tool_use_id, 0))
                     b = b.model_copy(update={"content": text})
-                elif isinstance(b, ToolUseBlock) and b.id in cleared and self.settings.clear_tool_inputs:
+                elif (
+                    isinstance(b, ToolUseBlock)
+                    and b.id in cleared
+                    and self.settings.clear_tool_inputs
+                ):
                     b = b.model_copy(update={"input": dict(CLEARED_INPUT), "input_error": None})
                 blocks.append(b)
             out.append(message.model_copy(update={"content": blocks}))
@@ -434,6 +439,7 @@ class ContextPolicy:
         `count` is set, the provider's token count (if it has one) confirms it first, so an
         over-estimate does not cost a needless summary call.
         """
+
         def estimate(view: list[Message]) -> int:
             return self.counter.estimate_request(request.system, request.tools, view)
 
@@ -468,7 +474,9 @@ class ContextPolicy:
         """Learn from a reply to `sent`: calibrates the counter; returns the server's
         ContextEdit event when Anthropic reports it cleared something."""
         usage = response.usage
-        actual = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+        actual = (
+            usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+        )
         event = context_edit_event(response.applied_edits) if response.applied_edits else None
         cleared = event.cleared_input_tokens if event else 0
         self.counter.observe(actual, sent.system, sent.tools, sent.messages, cleared_tokens=cleared)
