@@ -17,8 +17,11 @@ def safe_text(text: str) -> str:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
-        raw = text.encode("utf-8", "surrogateescape") if _only_escapes(text) else \
-            text.encode("utf-8", "surrogatepass")
+        raw = (
+            text.encode("utf-8", "surrogateescape")
+            if _only_escapes(text)
+            else text.encode("utf-8", "surrogatepass")
+        )
         return raw.decode("utf-8", "backslashreplace")
 
 

@@ -38,11 +38,21 @@ from tests.fakes.replies import say
 
 CACHE = ROOT / ".bench"
 # Exactly what the installed `godwit` console script runs.
-GODWIT = [sys.executable, "-c", "import sys; from agent.faststart.client import main; sys.exit(main())"]
-BARE_SDK = ("import anthropic; anthropic.Anthropic().messages.create(model='claude-sonnet-5-5', "
-            "max_tokens=16, messages=[{'role': 'user', 'content': 'hi'}])")
-CLAUDE_QUIET = {"DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1"}
+GODWIT = [
+    sys.executable,
+    "-c",
+    "import sys; from agent.faststart.client import main; sys.exit(main())",
+]
+BARE_SDK = (
+    "import anthropic; anthropic.Anthropic().messages.create(model='claude-sonnet-5-5', "
+    "max_tokens=16, messages=[{'role': 'user', 'content': 'hi'}])"
+)
+CLAUDE_QUIET = {
+    "DISABLE_TELEMETRY": "1",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+}
 
 
 def claude_code() -> Path | None:
@@ -51,13 +61,25 @@ def claude_code() -> Path | None:
     exe = folder / "node_modules" / ".bin" / "claude"
     if not exe.exists() and shutil.which("npm"):
         folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder),
-                        "@anthropic-ai/claude-code"], capture_output=True, timeout=600)
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(folder),
+                "@anthropic-ai/claude-code",
+            ],
+            capture_output=True,
+            timeout=600,
+        )
     return exe if exe.exists() else None
 
 
-def first_request(cmd: list[str], env: dict[str, str], cwd: Path, server: FakeLLMServer,
-                  runs: int) -> float:
+def first_request(
+    cmd: list[str], env: dict[str, str], cwd: Path, server: FakeLLMServer, runs: int
+) -> float:
     """Median seconds from Popen to the first POST to the Messages API."""
     times = []
     for _ in range(runs):
@@ -67,9 +89,13 @@ def first_request(cmd: list[str], env: dict[str, str], cwd: Path, server: FakeLL
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:
             raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        posts = [r for r in server.requests[before:]
-                 if r.method == "POST" and r.path.startswith("/v1/messages")
-                 and not r.path.endswith("count_tokens")]
+        posts = [
+            r
+            for r in server.requests[before:]
+            if r.method == "POST"
+            and r.path.startswith("/v1/messages")
+            and not r.path.endswith("count_tokens")
+        ]
         times.append(posts[0].received_at - t0)
     return statistics.median(times)
 
@@ -108,8 +134,15 @@ def ui_ready(cmd: list[str], env: dict[str, str], cwd: Path, runs: int) -> float
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         termios.tcsetwinsize(slave, (30, 100))
         t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=cwd, env={**env, "TERM": "xterm-256color"},
-                                stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env={**env, "TERM": "xterm-256color"},
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
         os.close(slave)
         seen, ready, sent = b"", None, []
         while time.monotonic() - t0 < 120 and ready is None:
@@ -159,8 +192,13 @@ def loop_overhead(round_trips: int, home: Path, cwd: Path) -> tuple[float, float
 
     turns = [{"tool_calls": [{"name": "noop", "input": {"x": i}}]} for i in range(round_trips)]
     turns.append({"text": "done"})
-    agent = Agent(cwd=cwd, home=home, provider=ScriptedProvider(turns), tools=[noop],
-                  settings={"checkpoints": False})
+    agent = Agent(
+        cwd=cwd,
+        home=home,
+        provider=ScriptedProvider(turns),
+        tools=[noop],
+        settings={"checkpoints": False},
+    )
     agent.runtime()
     t0 = time.perf_counter()
     result = agent.run("go")
@@ -190,8 +228,7 @@ def main() -> None:
     subprocess.run(["git", "init", "-q", str(cwd)], check=True)
     (cwd / "README.md").write_text("bench\n")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))}
-    env = {**base, "GODWIT_HOME": str(home), "PYTHONPATH": str(ROOT),
-           "GODWIT_SERVER_IDLE_S": "600"}
+    env = {**base, "GODWIT_HOME": str(home), "PYTHONPATH": str(ROOT), "GODWIT_SERVER_IDLE_S": "600"}
     slow = {**env, "GODWIT_NO_SERVER": "1"}
     rows: list[tuple[str, float | None, str]] = []
     claude = None if args.no_claude else claude_code()
@@ -199,49 +236,97 @@ def main() -> None:
         with FakeLLMServer() as server:
             api = {"ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-ant-bench"}
             server.script(say("ok"))
-            subprocess.run(GODWIT + ["-p", "warm up"], cwd=cwd, env={**env, **api},
-                           capture_output=True, timeout=300)
+            subprocess.run(
+                GODWIT + ["-p", "warm up"],
+                cwd=cwd,
+                env={**env, **api},
+                capture_output=True,
+                timeout=300,
+            )
             wait_for_server(home)
-            rows.append(("python -c pass (interpreter alone)",
-                         _median([sys.executable, "-c", "pass"], env, cwd, args.runs), ""))
+            rows.append(
+                (
+                    "python -c pass (interpreter alone)",
+                    _median([sys.executable, "-c", "pass"], env, cwd, args.runs),
+                    "",
+                )
+            )
             if claude:
-                version = subprocess.run([str(claude), "--version"], capture_output=True,
-                                         text=True).stdout.strip()
-                rows.append((f"claude -p hi  (Claude Code {version.split()[0]})",
-                             first_request([str(claude), "-p", "hi"],
-                                           {**base, **api, **CLAUDE_QUIET, "HOME": str(user_home)},
-                                           cwd, server, args.runs), "first request"))
+                version = subprocess.run(
+                    [str(claude), "--version"], capture_output=True, text=True
+                ).stdout.strip()
+                rows.append(
+                    (
+                        f"claude -p hi  (Claude Code {version.split()[0]})",
+                        first_request(
+                            [str(claude), "-p", "hi"],
+                            {**base, **api, **CLAUDE_QUIET, "HOME": str(user_home)},
+                            cwd,
+                            server,
+                            args.runs,
+                        ),
+                        "first request",
+                    )
+                )
             else:
                 rows.append(("claude -p hi  (Claude Code not installed: skipped)", None, ""))
-            rows.append(("godwit -p hi  (fast-start server warm)",
-                         first_request(GODWIT + ["-p", "hi"], {**env, **api}, cwd, server,
-                                       args.runs), "first request"))
-            rows.append(("godwit -p hi  (GODWIT_NO_SERVER=1)",
-                         first_request(GODWIT + ["-p", "hi"], {**slow, **api}, cwd, server,
-                                       args.runs), "first request"))
-            rows.append(("python: import anthropic + messages.create",
-                         first_request([sys.executable, "-c", BARE_SDK], {**base, **api}, cwd,
-                                       server, args.runs), "first request"))
+            rows.append(
+                (
+                    "godwit -p hi  (fast-start server warm)",
+                    first_request(GODWIT + ["-p", "hi"], {**env, **api}, cwd, server, args.runs),
+                    "first request",
+                )
+            )
+            rows.append(
+                (
+                    "godwit -p hi  (GODWIT_NO_SERVER=1)",
+                    first_request(GODWIT + ["-p", "hi"], {**slow, **api}, cwd, server, args.runs),
+                    "first request",
+                )
+            )
+            rows.append(
+                (
+                    "python: import anthropic + messages.create",
+                    first_request(
+                        [sys.executable, "-c", BARE_SDK], {**base, **api}, cwd, server, args.runs
+                    ),
+                    "first request",
+                )
+            )
             if not args.no_ui:
-                rows.append(("godwit (terminal UI, server warm)",
-                             ui_ready(GODWIT, {**env, **api}, cwd, args.runs), "typing shows"))
-                rows.append(("godwit (terminal UI, GODWIT_NO_SERVER=1)",
-                             ui_ready(GODWIT, {**slow, **api}, cwd, args.runs), "typing shows"))
+                rows.append(
+                    (
+                        "godwit (terminal UI, server warm)",
+                        ui_ready(GODWIT, {**env, **api}, cwd, args.runs),
+                        "typing shows",
+                    )
+                )
+                rows.append(
+                    (
+                        "godwit (terminal UI, GODWIT_NO_SERVER=1)",
+                        ui_ready(GODWIT, {**slow, **api}, cwd, args.runs),
+                        "typing shows",
+                    )
+                )
     finally:
         stop_servers(home)
     per_trip, bare = loop_overhead(args.round_trips, home, cwd)
     load = os.getloadavg()
-    print(f"\nStart-up, median of {args.runs} runs, seconds. {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
-          f"{platform.node()}: {os.cpu_count()} cores, {platform.platform()}, Python "
-          f"{platform.python_version()}, load average {load[0]:.1f}")
+    print(
+        f"\nStart-up, median of {args.runs} runs, seconds. {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.node()}: {os.cpu_count()} cores, {platform.platform()}, Python "
+        f"{platform.python_version()}, load average {load[0]:.1f}"
+    )
     print(f"Command: python benchmarks/startup_bench.py --runs {args.runs}\n")
     print(f"| {'what':<52} | {'seconds':>7} | until |")
     print(f"| {'-' * 52} | {'-' * 7} | ----- |")
     for name, value, until in rows:
         shown = f"{value:7.3f}" if value is not None else "      -"
         print(f"| {name:<52} | {shown} | {until} |")
-    print(f"\nLoop overhead ({args.round_trips} tool round trips, scripted provider, ms): "
-          f"bare tool call {bare:.3f}, loop round trip {per_trip:.3f} (target <= 5.0)")
+    print(
+        f"\nLoop overhead ({args.round_trips} tool round trips, scripted provider, ms): "
+        f"bare tool call {bare:.3f}, loop round trip {per_trip:.3f} (target <= 5.0)"
+    )
 
 
 def _median(cmd: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:

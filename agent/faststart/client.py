@@ -17,8 +17,18 @@ from agent.faststart import wire
 
 # Signals the client passes on. A terminal sends them to the whole foreground process group, so
 # they go to the child's group; one sent with kill() to the client goes to the child alone.
-RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH,
-           signal.SIGUSR1, signal.SIGUSR2, signal.SIGTSTP, signal.SIGCONT, signal.SIGALRM)
+RELAYED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGWINCH,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGTSTP,
+    signal.SIGCONT,
+    signal.SIGALRM,
+)
 SI_KERNEL = 0x80  # si_code of a signal the kernel raised (a terminal's ^C, ^Z, resize)
 ACK_TIMEOUT_S = 5.0
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
@@ -132,8 +142,15 @@ def _request(conn: socket.socket, mask: set[int]) -> int | None:
     ignored = {s for s in all_signals() if signal.getsignal(s) == signal.SIG_IGN}
     argv = [os.fsencode(a) for a in sys.argv]
     environ = [k + b"=" + v for k, v in os.environb.items()]
-    fields = [wire.MAGIC, wire.encode_int(umask), wire.encode_signals(set(mask)),
-              wire.encode_signals(ignored), wire.encode_int(len(argv)), *argv, *environ]
+    fields = [
+        wire.MAGIC,
+        wire.encode_int(umask),
+        wire.encode_signals(set(mask)),
+        wire.encode_signals(ignored),
+        wire.encode_int(len(argv)),
+        *argv,
+        *environ,
+    ]
     cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         data = wire.pack(fields)
@@ -150,8 +167,11 @@ def _request(conn: socket.socket, mask: set[int]) -> int | None:
 
 def all_signals() -> list[int]:
     """The signals whose disposition a process can set (real-time ones left alone)."""
-    return [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)
-            and s < signal.SIGRTMIN]
+    return [
+        s
+        for s in signal.valid_signals()
+        if s not in (signal.SIGKILL, signal.SIGSTOP) and s < signal.SIGRTMIN
+    ]
 
 
 def _relay(conn: socket.socket, pid: int) -> int:

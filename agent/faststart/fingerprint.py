@@ -30,10 +30,22 @@ except ImportError:  # pragma: no cover - interpreters built without it
 PACKAGES = ("agent", "tools", "checkpoints", "model", "kernels")
 # Read once, when a module the server pre-imports is imported (see server.PRELOAD), or by the
 # interpreter at start-up; a client whose value differs must not share a server.
-IMPORT_TIME_ENV_PREFIXES = (b"PYTHON", b"LC_", b"TEXTUAL_", b"GIT_PYTHON", b"OPENAI_API_",
-                            b"AZURE_OPENAI_")
-IMPORT_TIME_ENV = (b"LANG", b"LANGUAGE", b"DEFER_PYDANTIC_BUILD", b"ESCDELAY", b"TERM_PROGRAM",
-                   b"LC_TERMINAL")
+IMPORT_TIME_ENV_PREFIXES = (
+    b"PYTHON",
+    b"LC_",
+    b"TEXTUAL_",
+    b"GIT_PYTHON",
+    b"OPENAI_API_",
+    b"AZURE_OPENAI_",
+)
+IMPORT_TIME_ENV = (
+    b"LANG",
+    b"LANGUAGE",
+    b"DEFER_PYDANTIC_BUILD",
+    b"ESCDELAY",
+    b"TERM_PROGRAM",
+    b"LC_TERMINAL",
+)
 STATUS_KEYS = (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs", b"Seccomp")
 
 
@@ -54,7 +66,9 @@ def _walk(folder: str, out: list[bytes]) -> None:
             _walk(entry.path, out)
         elif entry.name.endswith(".py"):
             st = entry.stat()
-            out.append(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape"))
+            out.append(
+                f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape")
+            )
 
 
 def search_path() -> list[str]:
@@ -76,15 +90,19 @@ def _read(path: str) -> bytes:
 def _process_facts() -> list[bytes]:
     import resource
 
-    facts = [repr((os.getuid(), os.geteuid(), os.getgid(), os.getegid(),
-                   sorted(os.getgroups()))).encode()]
+    facts = [
+        repr(
+            (os.getuid(), os.geteuid(), os.getgid(), os.getegid(), sorted(os.getgroups()))
+        ).encode()
+    ]
     for name in sorted(n for n in dir(resource) if n.startswith("RLIMIT_")):
         try:
             facts.append(f"{name}={resource.getrlimit(getattr(resource, name))}".encode())
         except (OSError, ValueError):
             pass
-    facts.append(repr((os.getpriority(os.PRIO_PROCESS, 0),
-                       sorted(os.sched_getaffinity(0)))).encode())
+    facts.append(
+        repr((os.getpriority(os.PRIO_PROCESS, 0), sorted(os.sched_getaffinity(0)))).encode()
+    )
     for ns in sorted(os.listdir("/proc/self/ns")):
         try:
             facts.append(os.readlink(f"/proc/self/ns/{ns}").encode())
@@ -111,7 +129,9 @@ def fingerprint(path: list[str] | None = None) -> str:
         _walk(os.path.join(root, package), parts)
     for entry in path:
         try:
-            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}".encode("utf-8", "surrogateescape"))
+            parts.append(
+                f"{entry}\0{os.stat(entry or '.').st_mtime_ns}".encode("utf-8", "surrogateescape")
+            )
         except OSError:
             parts.append(f"{entry}\0-".encode("utf-8", "surrogateescape"))
     for key, value in sorted(os.environb.items()):

@@ -29,8 +29,19 @@ from agent.faststart.fingerprint import fingerprint
 # the terminal UI import lazily on their way to the first request or keystroke. A name that no
 # longer exists is skipped (the server must never fail for it).
 PRELOAD = (
-    "ctypes", "asyncio", "ssl", "json", "subprocess", "pydantic", "anthropic",
-    "anthropic.lib.streaming", "openai", "httpx2", "git", "gitdb", "textual.app",
+    "ctypes",
+    "asyncio",
+    "ssl",
+    "json",
+    "subprocess",
+    "pydantic",
+    "anthropic",
+    "anthropic.lib.streaming",
+    "openai",
+    "httpx2",
+    "git",
+    "gitdb",
+    "textual.app",
 )
 CHECK_EVERY_S = 5.0
 
@@ -79,8 +90,14 @@ def _peer_is_us(conn: socket.socket) -> bool:
     return int.from_bytes(creds[4:8], sys.byteorder) == os.geteuid()
 
 
-def serve(sock: socket.socket, path: str, ino: tuple[int, int], key: str,
-          path_entries: list[str], close_in_child: list[int]) -> supervisor.Job | None:
+def serve(
+    sock: socket.socket,
+    path: str,
+    ino: tuple[int, int],
+    key: str,
+    path_entries: list[str],
+    close_in_child: list[int],
+) -> supervisor.Job | None:
     """Accept until idle or stale. Returns None in the server when it should exit; returns the
     job in a forked worker, which must then run it (and never come back here)."""
     idle_s = float(os.environ.get("GODWIT_SERVER_IDLE_S") or 1800)
@@ -139,8 +156,11 @@ def main() -> None:
     if not private_dir(folder):
         log(f"{folder} is not a private folder of ours: not serving")
         return
-    lock = os.open(os.path.join(folder, key + ".lock"),
-                   os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    lock = os.open(
+        os.path.join(folder, key + ".lock"),
+        os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+        0o600,
+    )
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

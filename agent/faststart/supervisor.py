@@ -42,14 +42,21 @@ def parse(fields: list[bytes], fds: list[int]) -> Job:
     argc = wire.decode_int(fields[4])
     if not 1 <= argc <= len(fields) - 5:
         raise wire.WireError("bad argument count")
-    argv, environ = fields[5:5 + argc], fields[5 + argc:]
+    argv, environ = fields[5 : 5 + argc], fields[5 + argc :]
     if any(b"=" not in e[1:] or b"\0" in e for e in environ) or any(b"\0" in a for a in argv):
         raise wire.WireError("malformed argv or environment")
     umask = wire.decode_int(fields[1])
     if not 0 <= umask <= 0o777:
         raise wire.WireError("bad umask")
-    return Job(argv, environ, umask, wire.decode_signals(fields[2]),
-               wire.decode_signals(fields[3]), fds[0], fds[1:])
+    return Job(
+        argv,
+        environ,
+        umask,
+        wire.decode_signals(fields[2]),
+        wire.decode_signals(fields[3]),
+        fds[0],
+        fds[1:],
+    )
 
 
 def supervise(conn: socket.socket) -> Job:

@@ -25,41 +25,113 @@ def _sse(events: list[dict]) -> bytes:
     return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
 
 
-MESSAGE = {"id": "msg_warm", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
-           "content": [], "stop_reason": None, "stop_sequence": None,
-           "usage": {"input_tokens": 1, "output_tokens": 1, "cache_read_input_tokens": 0,
-                     "cache_creation_input_tokens": 0}}
-ANTHROPIC_STREAM = _sse([
-    {"type": "message_start", "message": MESSAGE},
-    {"type": "content_block_start", "index": 0,
-     "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "h"}},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "s"}},
-    {"type": "content_block_stop", "index": 0},
-    {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "ok"}},
-    {"type": "content_block_stop", "index": 1},
-    {"type": "content_block_start", "index": 2,
-     "content_block": {"type": "tool_use", "id": "toolu_warm", "name": "bash", "input": {}}},
-    {"type": "content_block_delta", "index": 2,
-     "delta": {"type": "input_json_delta", "partial_json": "{\"command\": \"true\"}"}},
-    {"type": "content_block_stop", "index": 2},
-    {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-     "usage": {"output_tokens": 3}},
-    {"type": "message_stop"},
-])
-OPENAI_STREAM = b"".join(
-    b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in [
-        {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-         "choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"},
-                      "finish_reason": None}]},
-        {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-         "choices": [{"index": 0, "delta": {"tool_calls": [
-             {"index": 0, "id": "call_warm", "type": "function",
-              "function": {"name": "bash", "arguments": "{}"}}]}, "finish_reason": "tool_calls"}]},
-        {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [],
-         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
-    ]) + b"data: [DONE]\n\n"
+MESSAGE = {
+    "id": "msg_warm",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-5-5",
+    "content": [],
+    "stop_reason": None,
+    "stop_sequence": None,
+    "usage": {
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0,
+    },
+}
+ANTHROPIC_STREAM = _sse(
+    [
+        {"type": "message_start", "message": MESSAGE},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": "h"},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "signature_delta", "signature": "s"},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "ok"}},
+        {"type": "content_block_stop", "index": 1},
+        {
+            "type": "content_block_start",
+            "index": 2,
+            "content_block": {"type": "tool_use", "id": "toolu_warm", "name": "bash", "input": {}},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 2,
+            "delta": {"type": "input_json_delta", "partial_json": '{"command": "true"}'},
+        },
+        {"type": "content_block_stop", "index": 2},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 3},
+        },
+        {"type": "message_stop"},
+    ]
+)
+OPENAI_STREAM = (
+    b"".join(
+        b"data: " + json.dumps(chunk).encode() + b"\n\n"
+        for chunk in [
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": "ok"},
+                        "finish_reason": None,
+                    }
+                ],
+            },
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": "call_warm",
+                                    "type": "function",
+                                    "function": {"name": "bash", "arguments": "{}"},
+                                }
+                            ]
+                        },
+                        "finish_reason": "tool_calls",
+                    }
+                ],
+            },
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        ]
+    )
+    + b"data: [DONE]\n\n"
+)
 
 
 def preload_packages(log) -> None:
@@ -69,8 +141,10 @@ def preload_packages(log) -> None:
     for root in ("agent", "tools", "checkpoints"):
         package = importlib.import_module(root)
         for info in pkgutil.walk_packages(package.__path__, root + "."):
-            if any(info.name == s or info.name.startswith(s + ".") or info.name.endswith("." + s)
-                   for s in SKIP):
+            if any(
+                info.name == s or info.name.startswith(s + ".") or info.name.endswith("." + s)
+                for s in SKIP
+            ):
                 continue
             try:
                 importlib.import_module(info.name)
@@ -93,8 +167,14 @@ async def _answer(reader, writer) -> None:
         body, kind = ANTHROPIC_STREAM, b"text/event-stream"
     else:
         body, kind = OPENAI_STREAM, b"text/event-stream"
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: " + kind + b"\r\ncontent-length: "
-                 + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: "
+        + kind
+        + b"\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n\r\n"
+        + body
+    )
     await writer.drain()
     writer.close()
 
@@ -103,17 +183,24 @@ async def _anthropic(url: str) -> None:
     import anthropic
 
     client = anthropic.AsyncAnthropic(api_key="warm-up", base_url=url, max_retries=0)
-    body = {"model": "claude-sonnet-5-5", "max_tokens": 64, "system": "s",
-            "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"type": "bash_20250124", "name": "bash"},
-                      {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"},
-                      {"name": "glob", "description": "d", "input_schema": {"type": "object"}}]}
+    body = {
+        "model": "claude-sonnet-5-5",
+        "max_tokens": 64,
+        "system": "s",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [
+            {"type": "bash_20250124", "name": "bash"},
+            {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"},
+            {"name": "glob", "description": "d", "input_schema": {"type": "object"}},
+        ],
+    }
     events = await client.messages.create(**body, stream=True)
     async with events:
         async for event in events:
             event.to_dict(warnings=False)
-    events = await client.beta.messages.create(**body, stream=True,
-                                               betas=["context-management-2025-06-27"])
+    events = await client.beta.messages.create(
+        **body, stream=True, betas=["context-management-2025-06-27"]
+    )
     async with events:
         async for event in events:
             event.to_dict(warnings=False)
@@ -128,9 +215,14 @@ async def _openai(url: str) -> None:
 
     client = openai.AsyncOpenAI(api_key="warm-up", base_url=url + "/v1", max_retries=0)
     stream = await client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "hi"}], stream=True,
+        model="m",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
         stream_options={"include_usage": True},
-        tools=[{"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}}])
+        tools=[
+            {"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}}
+        ],
+    )
     async for chunk in stream:
         chunk.model_dump()
     await client.close()

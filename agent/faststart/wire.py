@@ -34,11 +34,11 @@ def unpack(body: bytes) -> list[bytes]:
     while at < len(body):
         if at + 4 > len(body):
             raise WireError("truncated field length")
-        size = int.from_bytes(body[at:at + 4], "big")
+        size = int.from_bytes(body[at : at + 4], "big")
         at += 4
         if at + size > len(body):
             raise WireError("truncated field")
-        fields.append(body[at:at + size])
+        fields.append(body[at : at + size])
         at += size
     return fields
 

@@ -48,9 +48,14 @@ def _stream(fd: int, template: io.TextIOWrapper, write: bool) -> io.TextIOWrappe
     else:
         buffered = io.BufferedWriter(raw) if write else io.BufferedReader(raw)
     line_buffering = not template.write_through and (fd == 2 or os.isatty(fd))
-    text = io.TextIOWrapper(buffered, encoding=template.encoding, errors=template.errors,
-                            newline="\n", line_buffering=line_buffering,
-                            write_through=template.write_through)
+    text = io.TextIOWrapper(
+        buffered,
+        encoding=template.encoding,
+        errors=template.errors,
+        newline="\n",
+        line_buffering=line_buffering,
+        write_through=template.write_through,
+    )
     text.mode = "w" if write else "r"
     return text
 
@@ -119,8 +124,8 @@ def _shutdown() -> None:
     import gc
     import threading
 
-    threading._shutdown()  # noqa: SLF001 - the interpreter's own first shutdown step
-    atexit._run_exitfuncs()  # noqa: SLF001
+    threading._shutdown()
+    atexit._run_exitfuncs()
     for generation in (0, 1, 2):
         for obj in gc.get_objects(generation):
             if isinstance(obj, (io.BufferedWriter, io.BufferedRandom, io.TextIOWrapper)):

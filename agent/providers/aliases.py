@@ -17,8 +17,10 @@ FAMILIES = ("sonnet", "opus", "haiku")
 FALLBACK = {"sonnet": "claude-sonnet-5-5", "opus": "claude-opus-5-5", "haiku": "claude-haiku-5-5"}
 DEFAULT_ALIAS = "sonnet"
 
-_ID = re.compile(r"^claude-(?P<family>[a-z]+)-(?P<major>\d+)(?:-(?P<minor>\d{1,2}))?"
-                 r"(?:-(?P<date>\d{8}))?$")
+_ID = re.compile(
+    r"^claude-(?P<family>[a-z]+)-(?P<major>\d+)(?:-(?P<minor>\d{1,2}))?"
+    r"(?:-(?P<date>\d{8}))?$"
+)
 
 
 def sdk_model_ids() -> list[str]:

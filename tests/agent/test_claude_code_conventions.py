@@ -23,10 +23,21 @@ GODWIT = [sys.executable, "-m", "agent"]
 def godwit(*args, cwd, server=None, input=None, timeout=90, env=None):
     full = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     if server is not None:
-        full.update(ANTHROPIC_BASE_URL=server.url, ANTHROPIC_API_KEY="sk-test",
-                    OPENAI_BASE_URL=server.openai_url, OPENAI_API_KEY="sk-test")
-    return subprocess.run([*GODWIT, *args], cwd=cwd, input=input if input is not None else "",
-                          capture_output=True, text=True, timeout=timeout, env=full)
+        full.update(
+            ANTHROPIC_BASE_URL=server.url,
+            ANTHROPIC_API_KEY="sk-test",
+            OPENAI_BASE_URL=server.openai_url,
+            OPENAI_API_KEY="sk-test",
+        )
+    return subprocess.run(
+        [*GODWIT, *args],
+        cwd=cwd,
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full,
+    )
 
 
 def posts(server):
@@ -64,6 +75,7 @@ def repo(tmp_path):
 
 # --- the default model and the aliases -------------------------------------------------------
 
+
 def test_default_model_is_the_newest_sonnet_the_sdk_lists(repo, llm_server):
     llm_server.push(say("hello"))
     out = godwit("-p", "hi", cwd=repo, server=llm_server)
@@ -76,8 +88,13 @@ def test_default_model_is_the_newest_sonnet_the_sdk_lists(repo, llm_server):
 
 def test_aliases_resolve_to_the_newest_of_their_family(repo, llm_server):
     ids = sdk_model_ids()
-    for spec, family in (("sonnet", "sonnet"), ("opus", "opus"), ("haiku", "haiku"),
-                         ("anthropic:opus", "opus"), ("anthropic:haiku", "haiku")):
+    for spec, family in (
+        ("sonnet", "sonnet"),
+        ("opus", "opus"),
+        ("haiku", "haiku"),
+        ("anthropic:opus", "opus"),
+        ("anthropic:haiku", "haiku"),
+    ):
         llm_server.push(say("ok"))
         out = godwit("-p", "hi", "--model", spec, cwd=repo, server=llm_server)
         assert out.returncode == 0, (spec, out.stderr)
@@ -89,8 +106,15 @@ def test_aliases_resolve_to_the_newest_of_their_family(repo, llm_server):
 
 
 def test_alias_resolution_rules():
-    ids = ["claude-haiku-4-5-20251001", "claude-haiku-4-5", "claude-sonnet-5", "claude-sonnet-4-6",
-           "claude-sonnet-5-5", "claude-opus-4-8", "claude-mythos-preview"]
+    ids = [
+        "claude-haiku-4-5-20251001",
+        "claude-haiku-4-5",
+        "claude-sonnet-5",
+        "claude-sonnet-4-6",
+        "claude-sonnet-5-5",
+        "claude-opus-4-8",
+        "claude-mythos-preview",
+    ]
     assert newest("haiku", ids) == "claude-haiku-4-5"
     assert newest("sonnet", ids) == "claude-sonnet-5-5"
     assert newest("opus", ids) == "claude-opus-4-8"
@@ -115,6 +139,7 @@ def test_continue_keeps_the_sessions_own_model_and_provider(repo, llm_server):
 
 # --- -p as a switch ---------------------------------------------------------------------------
 
+
 def test_print_is_a_switch_and_reads_piped_input(repo, llm_server):
     llm_server.push(say("a"), say("b"), say("c"), say("d"))
     out = godwit("-p", "as before", cwd=repo, server=llm_server)
@@ -123,8 +148,13 @@ def test_print_is_a_switch_and_reads_piped_input(repo, llm_server):
     out = godwit("-p", cwd=repo, server=llm_server, input="only from stdin\n")
     assert out.returncode == 0, out.stderr
     assert "only from stdin" in user_texts(posts(llm_server)[-1])[-1]
-    out = godwit("-p", "why does this fail", cwd=repo, server=llm_server,
-                 input="Traceback: ZeroDivisionError\n")
+    out = godwit(
+        "-p",
+        "why does this fail",
+        cwd=repo,
+        server=llm_server,
+        input="Traceback: ZeroDivisionError\n",
+    )
     assert out.returncode == 0, out.stderr
     sent = user_texts(posts(llm_server)[-1])[-1]
     assert "why does this fail" in sent and "ZeroDivisionError" in sent
@@ -136,10 +166,20 @@ def test_print_is_a_switch_and_reads_piped_input(repo, llm_server):
 
 # --- Claude Code's flags ----------------------------------------------------------------------
 
+
 def test_allowed_tools_take_several_values(repo, llm_server):
     llm_server.push(call("bash", {"command": "ls"}), say("listed"))
-    out = godwit("--allowedTools", "bash(echo hi)", "bash(ls)", "-p", "the prompt",
-                 "--output-format", "stream-json", cwd=repo, server=llm_server)
+    out = godwit(
+        "--allowedTools",
+        "bash(echo hi)",
+        "bash(ls)",
+        "-p",
+        "the prompt",
+        "--output-format",
+        "stream-json",
+        cwd=repo,
+        server=llm_server,
+    )
     assert out.returncode == 0, out.stderr
     first = posts(llm_server)[0]
     assert user_texts(first)[-1] == "the prompt"
@@ -148,8 +188,9 @@ def test_allowed_tools_take_several_values(repo, llm_server):
     assert tool and not tool[0]["is_error"] and "a.txt" in tool[0]["content"]
     # Values that are not rules end the list: the prompt after them is not swallowed.
     llm_server.push(say("ok"))
-    out = godwit("-p", "--disallowedTools", "bash(rm)", "bash(curl)", "tidy up", cwd=repo,
-                 server=llm_server)
+    out = godwit(
+        "-p", "--disallowedTools", "bash(rm)", "bash(curl)", "tidy up", cwd=repo, server=llm_server
+    )
     assert out.returncode == 0, out.stderr
     assert user_texts(posts(llm_server)[-1])[-1] == "tidy up"
 
@@ -180,7 +221,9 @@ def test_settings_file_and_json(repo, llm_server, tmp_path):
     assert out.returncode == 0, out.stderr
     assert posts(llm_server)[-1].body["model"].startswith("claude-opus")
     bad = godwit("-p", "x", "--settings", str(tmp_path / "missing.json"), cwd=repo)
-    assert bad.returncode in (1, 2) and "missing.json" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode in (1, 2) and "missing.json" in bad.stderr and "Traceback" not in bad.stderr
+    )
 
 
 def test_add_dir_lets_tools_reach_another_folder(repo, llm_server, tmp_path):
@@ -190,19 +233,31 @@ def test_add_dir_lets_tools_reach_another_folder(repo, llm_server, tmp_path):
     view = {"command": "view", "path": str(other / "notes.md")}
     llm_server.push(call("str_replace_based_edit_tool", view), say("seen"))
     out = godwit("-p", "read it", "--output-format", "stream-json", cwd=repo, server=llm_server)
-    result = [json.loads(l) for l in out.stdout.splitlines() if '"tool_result"' in l][0]
+    result = next(json.loads(l) for l in out.stdout.splitlines() if '"tool_result"' in l)
     assert result["is_error"], "without --add-dir the folder is out of reach"
     llm_server.push(call("str_replace_based_edit_tool", view), say("seen"))
-    out = godwit("-p", "read it", "--add-dir", str(other), "--output-format", "stream-json",
-                 cwd=repo, server=llm_server)
+    out = godwit(
+        "-p",
+        "read it",
+        "--add-dir",
+        str(other),
+        "--output-format",
+        "stream-json",
+        cwd=repo,
+        server=llm_server,
+    )
     assert out.returncode == 0, out.stderr
-    result = [json.loads(l) for l in out.stdout.splitlines() if '"tool_result"' in l][0]
+    result = next(json.loads(l) for l in out.stdout.splitlines() if '"tool_result"' in l)
     assert not result["is_error"] and "the other folder" in result["content"]
 
 
 def test_version_and_python_m_agent(repo):
     out = godwit("--version", cwd=repo)
-    assert out.returncode == 0 and out.stdout.startswith("godwit ") and out.stdout.split()[1][0].isdigit()
+    assert (
+        out.returncode == 0
+        and out.stdout.startswith("godwit ")
+        and out.stdout.split()[1][0].isdigit()
+    )
     assert godwit("-v", cwd=repo).stdout == out.stdout
     helped = godwit("--help", cwd=repo)
     assert helped.returncode == 0 and "--allowedTools" in helped.stdout
@@ -213,10 +268,13 @@ def test_did_you_mean_a_subcommand(repo, godwit_home):
         out = godwit(word, cwd=repo)
         assert out.returncode == 2, out
         assert f"did you mean `godwit {meant}`?" in out.stderr.lower()
-    assert not (godwit_home / "sessions").exists() or not any((godwit_home / "sessions").rglob("*.jsonl"))
+    assert not (godwit_home / "sessions").exists() or not any(
+        (godwit_home / "sessions").rglob("*.jsonl")
+    )
 
 
 # --- project root, instruction files, settings layers -----------------------------------------
+
 
 def test_subfolder_uses_the_repository_root(repo, llm_server, godwit_home):
     (repo / "AGENTS.md").write_text("ROOT-AGENTS: run make test.\n")
@@ -225,13 +283,21 @@ def test_subfolder_uses_the_repository_root(repo, llm_server, godwit_home):
     (godwit_home / "AGENTS.md").write_text("USER-LEVEL: answer briefly.\n")
     llm_server.push(call("bash", {"command": "pwd"}), say("done"), say("again"))
     work = repo / "pkg" / "deep"
-    out = godwit("-p", "where am I", "--permission-mode", "bypassPermissions",
-                 "--output-format", "stream-json", cwd=work, server=llm_server)
+    out = godwit(
+        "-p",
+        "where am I",
+        "--permission-mode",
+        "bypassPermissions",
+        "--output-format",
+        "stream-json",
+        cwd=work,
+        server=llm_server,
+    )
     assert out.returncode == 0, out.stderr
     system = system_text(posts(llm_server)[0])
     order = [system.index(m) for m in ("USER-LEVEL", "ROOT-AGENTS", "PKG-CLAUDE", "DEEP-AGENTS")]
     assert order == sorted(order), system
-    result = [json.loads(l) for l in out.stdout.splitlines() if '"tool_result"' in l][0]
+    result = next(json.loads(l) for l in out.stdout.splitlines() if '"tool_result"' in l)
     assert result["content"].strip().endswith(str(work))  # the shell starts where the user is
     # From the root: the same project, so the same session list and checkpoint store.
     listing = godwit("sessions", "--json", cwd=repo)
@@ -246,14 +312,23 @@ def test_subfolder_uses_the_repository_root(repo, llm_server, godwit_home):
 def test_local_settings_sit_between_project_and_command_line(repo, llm_server):
     (repo / ".godwit").mkdir()
     (repo / ".godwit" / "settings.json").write_text(json.dumps({"model": "anthropic:opus"}))
-    (repo / ".godwit" / "settings.local.json").write_text(json.dumps(
-        {"model": "anthropic:haiku", "env": {"GODWIT_TEST_ENV": "from-settings"}}))
+    (repo / ".godwit" / "settings.local.json").write_text(
+        json.dumps({"model": "anthropic:haiku", "env": {"GODWIT_TEST_ENV": "from-settings"}})
+    )
     llm_server.push(call("bash", {"command": "echo value=$GODWIT_TEST_ENV"}), say("ok"), say("ok"))
-    out = godwit("-p", "x", "--permission-mode", "bypassPermissions", "--output-format",
-                 "stream-json", cwd=repo, server=llm_server)
+    out = godwit(
+        "-p",
+        "x",
+        "--permission-mode",
+        "bypassPermissions",
+        "--output-format",
+        "stream-json",
+        cwd=repo,
+        server=llm_server,
+    )
     assert out.returncode == 0, out.stderr
     assert posts(llm_server)[0].body["model"].startswith("claude-haiku")
-    result = [json.loads(l) for l in out.stdout.splitlines() if '"tool_result"' in l][0]
+    result = next(json.loads(l) for l in out.stdout.splitlines() if '"tool_result"' in l)
     assert "value=from-settings" in result["content"]
     out = godwit("-p", "x", "--model", "sonnet", cwd=repo, server=llm_server)
     assert posts(llm_server)[-1].body["model"].startswith("claude-sonnet")
@@ -261,19 +336,31 @@ def test_local_settings_sit_between_project_and_command_line(repo, llm_server):
 
 # --- output that scripts read -----------------------------------------------------------------
 
+
 def test_checkpoints_json_is_utf8_with_non_utf8_file_names(repo, llm_server):
     odd = os.fsencode(str(repo)) + b"/caf\xe9.txt"
     with open(odd, "wb") as f:
         f.write(b"latin-1 name\n")
     llm_server.push(call("bash", {"command": "echo changed > a.txt"}), say("done"))
-    out = godwit("-p", "edit", "--permission-mode", "bypassPermissions", cwd=repo,
-                 server=llm_server)
+    out = godwit(
+        "-p", "edit", "--permission-mode", "bypassPermissions", cwd=repo, server=llm_server
+    )
     assert out.returncode == 0, out.stderr
-    raw = subprocess.run([*GODWIT, "checkpoints", "--json"], cwd=repo, capture_output=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    raw = subprocess.run(
+        [*GODWIT, "checkpoints", "--json"],
+        cwd=repo,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
     assert raw.returncode == 0, raw.stderr
     rows = json.loads(raw.stdout.decode("utf-8"))  # strict UTF-8
     assert rows and all("id" in r for r in rows)
-    diff = subprocess.run([*GODWIT, "diff", rows[-1]["id"]], cwd=repo, capture_output=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    diff = subprocess.run(
+        [*GODWIT, "diff", rows[-1]["id"]],
+        cwd=repo,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
     diff.stdout.decode("utf-8")

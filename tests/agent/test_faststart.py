@@ -29,8 +29,11 @@ from agent.faststart.fingerprint import fingerprint
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIENT = [sys.executable, "-c",
-          "import sys; from agent.faststart.client import main; sys.exit(main())"]
+CLIENT = [
+    sys.executable,
+    "-c",
+    "import sys; from agent.faststart.client import main; sys.exit(main())",
+]
 
 
 class Server:
@@ -63,8 +66,11 @@ class Server:
             time.sleep(0.2)
 
     def pids(self) -> list[int]:
-        return [int(line.split("[", 1)[1].split("]", 1)[0])
-                for line in self.logs().splitlines() if "serving on" in line]
+        return [
+            int(line.split("[", 1)[1].split("]", 1)[0])
+            for line in self.logs().splitlines()
+            if "serving on" in line
+        ]
 
     def stop(self) -> None:
         for pid in self.pids():
@@ -79,22 +85,43 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("faststart_home")
     srv = Server(home)
     work = tmp_path_factory.mktemp("warm")
-    subprocess.run(CLIENT + ["--help"], cwd=work, env=srv.env(True), capture_output=True,
-                   timeout=120, check=True)
+    subprocess.run(
+        CLIENT + ["--help"],
+        cwd=work,
+        env=srv.env(True),
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     srv.wait_serving()
     yield srv
     srv.stop()
 
 
-def run(srv: Server, args: list[str], cwd: Path, fast: bool, umask: int = 0o022,
-        input: str | None = None, **env: str) -> subprocess.CompletedProcess:
+def run(
+    srv: Server,
+    args: list[str],
+    cwd: Path,
+    fast: bool,
+    umask: int = 0o022,
+    input: str | None = None,
+    **env: str,
+) -> subprocess.CompletedProcess:
     before = srv.served()
 
     def child_setup() -> None:
         os.umask(umask)
 
-    out = subprocess.run(CLIENT + args, cwd=cwd, env=srv.env(fast, **env), input=input,
-                         capture_output=True, text=True, timeout=120, preexec_fn=child_setup)
+    out = subprocess.run(
+        CLIENT + args,
+        cwd=cwd,
+        env=srv.env(fast, **env),
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=child_setup,
+    )
     # Which path ran is part of what is tested: the fast one must really have been taken.
     assert srv.served() == before + (1 if fast else 0), srv.logs()[-2000:]
     return out
@@ -130,22 +157,46 @@ def test_text_output_and_exit_codes_match(server, repo, tmp_path):
     assert slow.returncode == fast.returncode == 2
     assert slow.stderr == fast.stderr and "invalid choice" in fast.stderr
     slow, fast = both(server, ["-p", "x", "--model", "nonsense:thing"], repo)
-    assert (slow.returncode, slow.stdout, slow.stderr) == (fast.returncode, fast.stdout, fast.stderr)
+    assert (slow.returncode, slow.stdout, slow.stderr) == (
+        fast.returncode,
+        fast.stdout,
+        fast.stderr,
+    )
     slow, fast = both(server, ["-p", "-", "--model", model], repo, input="from stdin")
     assert slow.returncode == fast.returncode == 0 and slow.stdout == fast.stdout
 
 
 def test_cwd_environment_umask_and_files_match(server, repo, tmp_path):
-    probe = ('pwd; umask; echo "probe=$GODWIT_PROBE"; echo "tz=$TZ"; '
-             'touch made-$$; stat -c %a made-$$; rm made-$$; test -t 0 && echo tty || echo no-tty')
-    model = script(tmp_path / "s.json", [
-        {"tool_calls": [{"name": "bash", "input": {"command": probe}}]}, {"text": "done"}])
-    args = ["-p", "probe", "--model", model, "--output-format", "stream-json",
-            "--permission-mode", "bypassPermissions", "--no-checkpoints"]
+    probe = (
+        'pwd; umask; echo "probe=$GODWIT_PROBE"; echo "tz=$TZ"; '
+        "touch made-$$; stat -c %a made-$$; rm made-$$; test -t 0 && echo tty || echo no-tty"
+    )
+    model = script(
+        tmp_path / "s.json",
+        [{"tool_calls": [{"name": "bash", "input": {"command": probe}}]}, {"text": "done"}],
+    )
+    args = [
+        "-p",
+        "probe",
+        "--model",
+        model,
+        "--output-format",
+        "stream-json",
+        "--permission-mode",
+        "bypassPermissions",
+        "--no-checkpoints",
+    ]
     outputs = []
     for fast in (False, True):
-        out = run(server, args, repo / "sub", fast=fast, umask=0o027,
-                  GODWIT_PROBE=f"value {fast}", TZ="Pacific/Auckland")
+        out = run(
+            server,
+            args,
+            repo / "sub",
+            fast=fast,
+            umask=0o027,
+            GODWIT_PROBE=f"value {fast}",
+            TZ="Pacific/Auckland",
+        )
         assert out.returncode == 0, out.stderr
         results = [json.loads(line) for line in out.stdout.splitlines()]
         text = json.dumps([e["content"] for e in results if e["type"] == "tool_result"])
@@ -161,9 +212,15 @@ def test_terminal_is_the_callers(server, repo, tmp_path):
     for fast in (False, True):
         master, slave = pty.openpty()
         before = server.served()
-        proc = subprocess.Popen(CLIENT + ["-p", "hi", "--model", model], cwd=repo,
-                                env=server.env(fast, TERM="xterm"), stdin=slave, stdout=slave,
-                                stderr=slave, start_new_session=True)
+        proc = subprocess.Popen(
+            CLIENT + ["-p", "hi", "--model", model],
+            cwd=repo,
+            env=server.env(fast, TERM="xterm"),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
         os.close(slave)
         data = b""
         while proc.poll() is None or select.select([master], [], [], 0.2)[0]:
@@ -192,18 +249,39 @@ def test_signals_end_the_run_the_same_way(server, repo, tmp_path, sig):
     statuses = []
     for fast in (False, True):
         marker = tmp_path / f"started-{fast}"
-        model = script(tmp_path / f"s{fast}.json", [
-            {"tool_calls": [{"name": "bash", "input": {"command": f"touch {marker}; sleep 30"}}]},
-            {"text": "after"}])
-        proc = subprocess.Popen(CLIENT + ["-p", "go", "--model", model, "--permission-mode",
-                                          "bypassPermissions", "--no-checkpoints"],
-                                cwd=repo, env=server.env(fast), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        model = script(
+            tmp_path / f"s{fast}.json",
+            [
+                {
+                    "tool_calls": [
+                        {"name": "bash", "input": {"command": f"touch {marker}; sleep 30"}}
+                    ]
+                },
+                {"text": "after"},
+            ],
+        )
+        proc = subprocess.Popen(
+            CLIENT
+            + [
+                "-p",
+                "go",
+                "--model",
+                model,
+                "--permission-mode",
+                "bypassPermissions",
+                "--no-checkpoints",
+            ],
+            cwd=repo,
+            env=server.env(fast),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _wait_for(marker)
         time.sleep(0.3)
         proc.send_signal(sig)
         try:
-            _, err = proc.communicate(timeout=60)
+            proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
@@ -213,14 +291,30 @@ def test_signals_end_the_run_the_same_way(server, repo, tmp_path, sig):
 
 def test_a_killed_client_takes_its_invocation_along(server, repo, tmp_path):
     marker = tmp_path / "started"
-    model = script(tmp_path / "s.json", [
-        {"tool_calls": [{"name": "bash", "input": {"command": f"touch {marker}; sleep 30"}}]},
-        {"text": "after"}])
+    model = script(
+        tmp_path / "s.json",
+        [
+            {"tool_calls": [{"name": "bash", "input": {"command": f"touch {marker}; sleep 30"}}]},
+            {"text": "after"},
+        ],
+    )
     before = server.logs().count("] worker ")
-    proc = subprocess.Popen(CLIENT + ["-p", "go", "--model", model, "--permission-mode",
-                                      "bypassPermissions", "--no-checkpoints"],
-                            cwd=repo, env=server.env(True), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        CLIENT
+        + [
+            "-p",
+            "go",
+            "--model",
+            model,
+            "--permission-mode",
+            "bypassPermissions",
+            "--no-checkpoints",
+        ],
+        cwd=repo,
+        env=server.env(True),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _wait_for(marker)
     lines = [l for l in server.logs().splitlines() if "] worker " in l][before:]
     worker = int(lines[0].split("worker ")[1].split()[0])
@@ -292,13 +386,20 @@ def _connect_as(uid: int, path: Path) -> str:
 
 def test_no_server_when_switched_off_or_folder_not_private(tmp_path, repo):
     srv = Server(tmp_path / "home")
-    out = subprocess.run(CLIENT + ["--help"], cwd=repo, env=srv.env(False), capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        CLIENT + ["--help"],
+        cwd=repo,
+        env=srv.env(False),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0 and not srv.run.exists()
     srv.run.mkdir(parents=True)
     srv.run.chmod(0o755)  # someone else could plant a socket here: never use it
-    out = subprocess.run(CLIENT + ["--help"], cwd=repo, env=srv.env(True), capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        CLIENT + ["--help"], cwd=repo, env=srv.env(True), capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and "usage: godwit" in out.stdout
     assert list(srv.run.iterdir()) == []
 
@@ -306,15 +407,27 @@ def test_no_server_when_switched_off_or_folder_not_private(tmp_path, repo):
 def test_stale_socket_is_replaced(tmp_path, repo):
     srv = Server(tmp_path / "home")
     try:
-        subprocess.run(CLIENT + ["--help"], cwd=repo, env=srv.env(True), capture_output=True,
-                       timeout=60, check=True)
+        subprocess.run(
+            CLIENT + ["--help"],
+            cwd=repo,
+            env=srv.env(True),
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
         srv.wait_serving()
         (first,) = srv.pids()
         os.kill(first, signal.SIGKILL)  # leaves its socket file behind
         time.sleep(0.2)
         assert list(srv.run.glob("*.sock"))
-        out = subprocess.run(CLIENT + ["--help"], cwd=repo, env=srv.env(True),
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            CLIENT + ["--help"],
+            cwd=repo,
+            env=srv.env(True),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0 and "usage: godwit" in out.stdout
         srv.wait_serving(not_pid=first)
         out = run(srv, ["--help"], repo, fast=True)
@@ -324,33 +437,61 @@ def test_stale_socket_is_replaced(tmp_path, repo):
 
 
 def test_fingerprint_follows_code_interpreter_and_process(tmp_path):
-    code = [sys.executable, "-c", "from agent.faststart.fingerprint import fingerprint; "
-            "print(fingerprint())"]
+    code = [
+        sys.executable,
+        "-c",
+        "from agent.faststart.fingerprint import fingerprint; print(fingerprint())",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    base = subprocess.run(code, env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
-    again = subprocess.run(code, env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    base = subprocess.run(
+        code, env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
+    again = subprocess.run(
+        code, env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
     assert base == again
-    assert subprocess.run(code, env={**env, "TEXTUAL_DEBUG": "1"}, capture_output=True,
-                          text=True).stdout != base
-    assert subprocess.run([sys.executable, "-X", "dev", *code[1:]], env=env,
-                          cwd=tmp_path, capture_output=True, text=True).stdout != base
+    assert (
+        subprocess.run(
+            code, env={**env, "TEXTUAL_DEBUG": "1"}, capture_output=True, text=True
+        ).stdout
+        != base
+    )
+    assert (
+        subprocess.run(
+            [sys.executable, "-X", "dev", *code[1:]],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        ).stdout
+        != base
+    )
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    lower = subprocess.run(code, env=env, cwd=tmp_path, capture_output=True, text=True,
-                           preexec_fn=lambda: resource.setrlimit(
-                               resource.RLIMIT_NOFILE, (min(soft, 256), hard))).stdout
+    lower = subprocess.run(
+        code,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 256), hard)),
+    ).stdout
     assert lower != base
     # A copy of the packages: editing a module changes the key.
     import shutil
 
     copy = tmp_path / "copy"
     for package in ("agent", "tools", "checkpoints"):
-        shutil.copytree(ROOT / package, copy / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     env_copy = {**os.environ, "PYTHONPATH": str(copy)}
-    before = subprocess.run(code, env=env_copy, cwd=tmp_path, capture_output=True, text=True,
-                            check=True).stdout
+    before = subprocess.run(
+        code, env=env_copy, cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
     target = copy / "tools" / "base.py"
     target.write_text(target.read_text() + "\n# edited\n")
-    after = subprocess.run(code, env=env_copy, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    after = subprocess.run(
+        code, env=env_copy, cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
     assert before != after
     assert fingerprint() != ""
