@@ -3,8 +3,10 @@
 The project root is the enclosing git work tree of the folder the user is in (else that folder):
 one checkpoint store and one session list per repository, wherever in it Godwit starts. The
 instruction files are read as Claude Code and Codex read theirs: a user-level file in
-`$GODWIT_HOME`, then `AGENTS.md` and `CLAUDE.md` in the root and in every folder down to the
-current one, the more specific later (so they win where they disagree).
+`$GODWIT_HOME`, then the one of each folder from the root down to the current one, the more
+specific later (so they win where they disagree). A folder's file is its `AGENTS.md`, or its
+`CLAUDE.md` when it has none: many repositories keep both with the same text (often one links
+to the other), and the model should read it once.
 """
 
 from __future__ import annotations
@@ -50,14 +52,15 @@ def _read(path: Path) -> str | None:
 
 
 def instruction_files(root: Path, cwd: Path, home: Path | None) -> list[InstructionFile]:
-    """The user-level file(s) in `home`, then AGENTS.md and CLAUDE.md from `root` down to
-    `cwd` (which must be `root` or inside it; otherwise only `root`'s are read)."""
+    """The user-level file in `home`, then each folder's file from `root` down to `cwd` (which
+    must be `root` or inside it; otherwise only `root`'s is read)."""
     found: list[InstructionFile] = []
     if home is not None:
-        for name in INSTRUCTION_NAMES:
-            text = _read(home / name)
-            if text is not None:
-                found.append(InstructionFile(home / name, f"~godwit/{name} (user)", text))
+        picked = _pick(home)
+        if picked:
+            found.append(
+                InstructionFile(picked[0], f"$GODWIT_HOME/{picked[0].name} (yours)", picked[1])
+            )
     folders = [root]
     try:
         for part in cwd.relative_to(root).parts:
@@ -65,9 +68,17 @@ def instruction_files(root: Path, cwd: Path, home: Path | None) -> list[Instruct
     except ValueError:
         pass
     for folder in folders:
-        for name in INSTRUCTION_NAMES:
-            text = _read(folder / name)
-            if text is not None:
-                rel = (folder / name).relative_to(root).as_posix()
-                found.append(InstructionFile(folder / name, rel, text))
+        picked = _pick(folder)
+        if picked:
+            found.append(
+                InstructionFile(picked[0], picked[0].relative_to(root).as_posix(), picked[1])
+            )
     return found
+
+
+def _pick(folder: Path) -> tuple[Path, str] | None:
+    for name in INSTRUCTION_NAMES:
+        text = _read(folder / name)
+        if text is not None:
+            return folder / name, text
+    return None

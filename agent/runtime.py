@@ -114,6 +114,13 @@ class Runtime:
     checkpointer: Checkpointer | None = None
     context: ContextManager | None = None
     tool_ctx: ToolContext = None  # type: ignore[assignment]
+    # The project root (enclosing work tree; default cwd) and the instruction files read.
+    root: Path | None = None
+    instructions: list[Any] = field(default_factory=list)
+    # The model spec the session is on (aliases resolved), and a provider built for a
+    # ModelChanged about to be recorded (agent.build.switch_model).
+    model_spec: str = ""
+    pending_provider: tuple[str, Any] | None = None
     totals: Totals = field(default_factory=Totals)
     recorder: Recorder = field(init=False)
 

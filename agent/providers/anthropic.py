@@ -24,6 +24,7 @@ from agent.messages import (
     ToolUseBlock,
 )
 from agent.providers import convert
+from agent.providers.aliases import DEFAULT_ALIAS, resolve
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
 from agent.providers.catalogue import ModelInfo, ThinkingMode, claude_info, warn_if_retiring
 from agent.providers.retry import (
@@ -34,7 +35,8 @@ from agent.providers.retry import (
     stream_with_retries,
 )
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+# Resolved in the constructor to the newest Sonnet the installed SDK lists (aliases.py).
+DEFAULT_MODEL = DEFAULT_ALIAS
 CONTEXT_MANAGEMENT_BETA = "context-management-2025-06-27"
 MIN_THINKING_BUDGET = 1024
 
@@ -66,6 +68,7 @@ class AnthropicProvider:
         import anthropic  # lazy: see the module docstring
 
         self._sdk = anthropic
+        model = resolve(model)  # sonnet / opus / haiku: the newest the SDK lists
         client_args: dict[str, Any] = {"max_retries": 0, "timeout": timeout_s}
         # Only explicit values: otherwise the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL.
         if api_key:
