@@ -210,6 +210,23 @@ class Runtime:
             )
         )
 
+    def _progress(self, task: str) -> Callable[[int, int], None]:
+        """A (done, total) callback, safe from any thread, that records Progress events."""
+        loop = asyncio.get_running_loop()
+        what = {"snapshot": "Snapshotting the work tree", "load": "Loading the model"}[task]
+
+        def report(done: int, total: int) -> None:
+            event = ev.Progress(
+                task=task,  # type: ignore[arg-type]
+                message=f"{what}: {done:,}/{total:,} files",
+                done=done,
+                total=total,
+                finished=done >= total,
+            )
+            loop.call_soon_threadsafe(self.recorder.write, event)
+
+        return report
+
     async def checkpoint(self, turn: int, label: str, reason: ev.CheckpointReason) -> None:
         """Snapshot the work tree (when checkpoints are on) and log the checkpoint event."""
         if self.checkpointer is None:
@@ -230,7 +247,7 @@ class Runtime:
 
         try:
             event = await asyncio.to_thread(
-                self.checkpointer.snapshot, self.id, turn, label, reason
+                self.checkpointer.snapshot, self.id, turn, label, reason, self._progress("snapshot")
             )
         except CheckpointFailed as exc:
             if exc.fatal:

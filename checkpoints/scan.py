@@ -27,6 +27,7 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +111,8 @@ class Scanner:
                  exclude_file: Path | None):
         self.git = git
         self.root = os.fsencode(str(work_tree)) + b"/"
+        # (done, total) while many files are stored (CheckpointStore.progress).
+        self.progress: Callable[[int, int], None] | None = None
         self.index = git.git_dir / "index"
         self.scan_index = git.git_dir / "index.scan"
         self.path = store_dir / "manifest.bin"
@@ -253,7 +256,7 @@ class Scanner:
                 skipped.update(bad)
         self.last_changed = changed
         if changed:
-            add_to_index(self.git, self.root, changed, files, known or {})
+            add_to_index(self.git, self.root, changed, files, known or {}, self.progress)
         structure_same = (not changed and not removed and skipped == m.skipped
                           and collapsed.keys() == m.collapsed.keys() and not to_expand)
         if structure_same and self._last is not None and not ignore_rules_changed:

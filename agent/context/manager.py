@@ -79,14 +79,22 @@ class ContextRuntime:
         messages, seqs = rt.session.conversation.message_seqs()
         if not self.can_compact(messages):
             return False
-        outcome = await compact_or_error(
-            rt.provider,
-            messages,
-            keep_last_turns=self.settings.compact_keep_last_turns,
-            keep_tokens=int(self.policy.window * self.settings.compact_keep_fraction) or None,
-            instructions=instructions,
-            counter=self.policy.counter,
+        # A summary call can take a minute: say so while it runs, and when it is done.
+        await rt.record(
+            ev.Progress(task="compaction", message="Compacting the conversation…", total=1)
         )
+        try:
+            outcome = await self._summarise(rt, messages, instructions)
+        finally:
+            await rt.record(
+                ev.Progress(
+                    task="compaction",
+                    message="Compacting the conversation: done",
+                    done=1,
+                    total=1,
+                    finished=True,
+                )
+            )
         if isinstance(outcome, ev.Error):
             await rt.record(outcome, sync=True)
             return False
@@ -106,6 +114,16 @@ class ContextRuntime:
             sync=True,
         )
         return True
+
+    async def _summarise(self, rt, messages, instructions: str | None):
+        return await compact_or_error(
+            rt.provider,
+            messages,
+            keep_last_turns=self.settings.compact_keep_last_turns,
+            keep_tokens=int(self.policy.window * self.settings.compact_keep_fraction) or None,
+            instructions=instructions,
+            counter=self.policy.counter,
+        )
 
     def can_compact(self, messages) -> bool:
         """Whether there is an older part to summarise at all (not an error when there is not)."""

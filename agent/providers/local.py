@@ -53,7 +53,7 @@ class LocalProvider:
         dtype = torch.bfloat16 if self.device != "cpu" else torch.float32
         try:
             self.tokenizer = Tokenizer(folder)
-            self.net = dsv32.load(folder, device=self.device, dtype=dtype)
+            self.net = dsv32.load(folder, device=self.device, dtype=dtype, progress=_shard_progress)
         except dsv32.ModelError as exc:
             raise ConfigError(f"Cannot load local:{path}: {exc}") from exc
         self.net.eval()
@@ -204,3 +204,15 @@ class LocalProvider:
 
     def cost(self, usage: TokenUsage) -> float:
         return 0.0
+
+
+def _shard_progress(done: int, total: int) -> None:
+    """A progress line on the terminal while a checkpoint loads shard by shard (the provider
+    is built before the session exists, so there is no event stream to tell yet)."""
+    import sys
+
+    if total < 2 or not sys.stderr.isatty():
+        return
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\r\x1b[KLoading the model: shard {done}/{total}{end}")
+    sys.stderr.flush()

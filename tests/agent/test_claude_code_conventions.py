@@ -341,7 +341,9 @@ def test_checkpoints_json_is_utf8_with_non_utf8_file_names(repo, llm_server):
     odd = os.fsencode(str(repo)) + b"/caf\xe9.txt"
     with open(odd, "wb") as f:
         f.write(b"latin-1 name\n")
-    llm_server.push(call("bash", {"command": "echo changed > a.txt"}), say("done"))
+    # The turn changes the oddly named file, so the checkpoint after it lists it.
+    command = "printf more >> \"$(printf 'caf\\351.txt')\"; echo changed > a.txt"
+    llm_server.push(call("bash", {"command": command}), say("done"))
     out = godwit(
         "-p", "edit", "--permission-mode", "bypassPermissions", cwd=repo, server=llm_server
     )
@@ -356,6 +358,8 @@ def test_checkpoints_json_is_utf8_with_non_utf8_file_names(repo, llm_server):
     assert raw.returncode == 0, raw.stderr
     rows = json.loads(raw.stdout.decode("utf-8"))  # strict UTF-8
     assert rows and all("id" in r for r in rows)
+    paths = {f["path"] for r in rows for f in r.get("files", [])}
+    assert "caf\\xe9.txt" in paths, paths  # spelled as agent.textsafe spells it
     diff = subprocess.run(
         [*GODWIT, "diff", rows[-1]["id"]],
         cwd=repo,
@@ -364,3 +368,25 @@ def test_checkpoints_json_is_utf8_with_non_utf8_file_names(repo, llm_server):
         timeout=60,
     )
     diff.stdout.decode("utf-8")
+
+
+# --- progress on long work --------------------------------------------------------------------
+
+
+def test_first_snapshot_of_a_large_repository_reports_progress(repo, tmp_path):
+    for i in range(1200):
+        folder = repo / f"d{i % 12}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"f{i}.txt").write_text(f"file {i}\n")
+    model = tmp_path / "s.json"
+    model.write_text(json.dumps([{"text": "ok"}]))
+    out = godwit(
+        "-p", "hi", "--model", f"scripted:{model}", "--output-format", "stream-json", cwd=repo
+    )
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    progress = [e for e in events if e["type"] == "progress" and e["task"] == "snapshot"]
+    assert progress and progress[-1]["finished"] and progress[-1]["done"] == progress[-1]["total"]
+    assert progress[-1]["total"] >= 1200
+    text = godwit("-p", "hi", "--model", f"scripted:{model}", cwd=repo / "d1")
+    assert text.returncode == 0 and "Snapshotting" not in text.stderr  # nothing new to store
