@@ -170,5 +170,14 @@ async def compact_async(rt, instructions: str | None) -> dict[str, Any]:
 
 
 def breakdown(rt) -> dict[str, Any]:
-    """Where the window goes: system prompt, tools, memory, conversation, tool results, free."""
-    return rt.context.breakdown(rt)
+    """Where the window goes: system prompt, tools, memory, conversation, tool results, free;
+    and each instruction file's share of the system prompt (`instruction_files`)."""
+    from agent.context.tokens import heuristic_tokens
+    from agent.prompt import instruction_section
+
+    usage = rt.context.breakdown(rt)
+    usage["instruction_files"] = [
+        {"label": f.label, "path": str(f.path), "tokens": heuristic_tokens(instruction_section(f))}
+        for f in getattr(rt, "instructions", [])
+    ]
+    return usage
