@@ -103,3 +103,19 @@ def test_wheel_holds_py_typed_and_license(tmp_path):
     text = zipfile.ZipFile(wheel).read(metadata).decode()
     assert "License-Expression: MIT" in text
     assert re.search(r"Requires-Dist: triton>=3\.6; .*sys_platform == \"linux\"", text), text
+
+
+def test_readme_and_ci_run_the_same_tests_and_the_flags_are_documented():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = "pip install torch==2.13.0 && pip install -e '.[local,test]' && python -m pytest -q"
+    assert command in readme
+    assert ci.rstrip().splitlines()[-1] == command
+    assert "ripgrep" in readme  # what .ci/run adds before it, said where the command is
+    for flag in ("--print", "--allowedTools", "--disallowedTools", "--append-system-prompt",
+                 "--system-prompt", "--settings", "--add-dir", "--version", "--continue",
+                 "--resume", "--max-turns", "--permission-mode", "--model"):
+        assert flag in readme, flag
+    for alias in ("sonnet", "opus", "haiku", "anthropic:sonnet"):
+        assert f"`{alias}`" in readme or f"`--model {alias}`" in readme, alias
+    assert "benchmarks/startup_bench.py" in readme and "claude -p" in readme
