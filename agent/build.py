@@ -14,11 +14,13 @@ from agent import events as ev
 from agent.errors import UsageError
 from agent.hooks import Hooks
 from agent.permissions import Approver, PermissionPolicy
+from agent.project import instruction_files, project_root
 from agent.prompt import system_prompt
 from agent.runtime import Runtime
 from agent.session.index import godwit_home
 from agent.session.open import open_for
 from agent.settings import Settings, load_settings
+from tools.base import ToolContext
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Options:
     fork: bool = False
     # Open an existing session only to look at it (listings, diffs): no lock, no writes.
     readonly: bool = False
+    # A `--settings` layer (between the project's local settings and the flags).
+    settings_layer: dict[str, Any] = field(default_factory=dict)
 
 
 def open_runtime(opts: Options) -> Runtime:
@@ -44,19 +48,28 @@ def open_runtime(opts: Options) -> Runtime:
     if not cwd.is_dir():
         raise UsageError(f"The working directory {cwd} does not exist or is not a directory")
     home = (opts.home or godwit_home()).expanduser().resolve()
-    settings = load_settings(home, cwd, opts.overrides)
+    # One project per repository: sessions, checkpoints, settings and memory belong to the
+    # enclosing work tree; the user's folder is where the shell starts and paths are read from.
+    root = project_root(cwd)
+    settings = load_settings(home, root, opts.overrides, opts.settings_layer)
     # A torn last line of the log is reported through `session.warnings` (the headless
     # printer and the UI show them).
     session, resumed_from = open_for(
         home,
-        cwd,
+        root,
         resume=opts.resume,
         continue_latest=opts.continue_latest,
         fork=opts.fork,
         readonly=opts.readonly,
     )
+    recorded = session_model(session.events)
+    if recorded and "model" not in opts.overrides:
+        # A resumed session keeps its own model and provider unless the caller names one.
+        settings = settings.model_copy(update={"model": recorded})
     provider = opts.provider or make_provider(settings)
-    tools = _tools(settings, home, cwd) + list(opts.extra_tools)
+    model_spec = resolved_spec(settings.model, provider)
+    extra_dirs = _extra_dirs(settings, cwd)
+    tools = _tools(settings, home, root, extra_dirs) + list(opts.extra_tools)
     bash = next((t for t in tools if t.name == "bash" and hasattr(t, "sandboxed")), None)
     if bash is not None and bash.sandbox_unavailable_reason():
         # Said once per session start, where the torn-log warnings are shown.
@@ -69,6 +82,7 @@ def open_runtime(opts: Options) -> Runtime:
         raise UsageError(
             f"Two tools share a name: {sorted(n for n in names if names.count(n) > 1)}"
         )
+    instructions = instruction_files(root, cwd, home)
     rt = Runtime(
         settings=settings,
         cwd=cwd,
@@ -76,31 +90,39 @@ def open_runtime(opts: Options) -> Runtime:
         session=session,
         provider=provider,
         tools=tools,
-        base_system=_system(settings, cwd, provider),
+        base_system=_system(settings, cwd, provider, instructions),
         policy=PermissionPolicy(
             settings.permission_mode,
             settings.permissions,
-            cwd=cwd,
+            cwd=root,
             tools=names,
             sandboxed=bool(bash is not None and bash.sandboxed),
         ),
         hooks=opts.hooks,
         approver=opts.approver,
+        tool_ctx=ToolContext(cwd=cwd, root=root, extra_dirs=extra_dirs),
+        root=root,
+        instructions=instructions,
+        model_spec=model_spec,
     )
-    rt.checkpointer = _checkpointer(settings, home, cwd)
+    rt.checkpointer = _checkpointer(settings, home, root)
     if session.events and not opts.readonly:
         _complete_interrupted_rewinds(rt)
     rt.context = _context(settings, provider)
     rt.context.restore(session.events)
+    rt.recorder.appliers.append(lambda event: _apply_model(rt, event))
     if not session.events or resumed_from:
         start = ev.SessionStarted(
             session_id=session.id,
             cwd=str(cwd),
-            model=settings.model,
+            model=model_spec,
             permission_mode=settings.permission_mode,
             forked_from=resumed_from,
         )
         rt.recorder.write(start, sync=True)
+    elif recorded and model_spec != recorded and not opts.readonly:
+        # Resumed with another --model: the log says from which point the new one answered.
+        rt.recorder.write(ev.ModelChanged(model=model_spec, previous=recorded), sync=True)
     return rt
 
 
@@ -112,30 +134,97 @@ def _complete_interrupted_rewinds(rt: Runtime) -> None:
         rt.recorder.write(event, sync=True)
 
 
+def session_model(events: list[ev.Event]) -> str | None:
+    """The model a session was last using: its last ModelChanged, else its SessionStarted."""
+    for event in reversed(events):
+        if isinstance(event, (ev.ModelChanged, ev.SessionStarted)):
+            return event.model
+    return None
+
+
+def resolved_spec(spec: str, provider: Any) -> str:
+    """The spec with an alias replaced by the id the provider resolved it to, so a session
+    records `anthropic:claude-sonnet-5-5`, not `sonnet` (which a newer SDK may move)."""
+    if getattr(provider, "name", "") == "anthropic" and getattr(provider, "model", None):
+        return f"anthropic:{provider.model}"
+    return spec
+
+
+async def switch_model(rt: Runtime, spec: str) -> str:
+    """Make `spec` the model of the next request (recorded as ModelChanged); returns the
+    recorded spec. Raises ConfigError / ProviderError when it cannot be built (no change)."""
+    provider = make_provider(rt.settings.model_copy(update={"model": spec}))
+    resolved = resolved_spec(spec, provider)
+    if resolved != rt.model_spec:
+        rt.pending_provider = (resolved, provider)
+        await rt.record(ev.ModelChanged(model=resolved, previous=rt.model_spec), sync=True)
+    return resolved
+
+
+def _apply_model(rt: Runtime, event: ev.Event) -> None:
+    if not isinstance(event, ev.ModelChanged):
+        return
+    pending = rt.pending_provider
+    rt.pending_provider = None
+    if pending and pending[0] == event.model:
+        provider = pending[1]
+    else:
+        provider = make_provider(rt.settings.model_copy(update={"model": event.model}))
+    rt.provider = provider
+    rt.model_spec = event.model
+    rt.settings = rt.settings.model_copy(update={"model": event.model})
+    rt.base_system = _system(rt.settings, rt.cwd, provider, rt.instructions)
+    rt.context = _context(rt.settings, provider)
+    rt.context.restore(rt.session.events)
+
+
+def _extra_dirs(settings: Settings, cwd: Path) -> tuple[Path, ...]:
+    dirs = []
+    for raw in settings.add_dirs:
+        folder = (cwd / Path(raw).expanduser()).resolve()
+        if not folder.is_dir():
+            raise UsageError(f"--add-dir: {raw} is not a folder")
+        dirs.append(folder)
+    return tuple(dirs)
+
+
 def make_provider(settings: Settings):
     from agent.providers import make_provider as factory
 
     return factory(settings.model, base_url=settings.base_url, **settings.provider_options.given())
 
 
-def _tools(settings: Settings, home: Path, cwd: Path) -> list[Any]:
+def _tools(
+    settings: Settings, home: Path, cwd: Path, extra_dirs: tuple[Path, ...] = ()
+) -> list[Any]:
     from tools import default_tools
     from tools.memory import memory_root
 
     root = None
     if settings.memory:
         root = memory_root(home, None if settings.memory_scope == "global" else cwd)
-    return list(default_tools(root, sandbox=settings.sandbox))
+    tools = list(default_tools(root, sandbox=settings.sandbox, extra_dirs=list(extra_dirs)))
+    for tool in tools:
+        if settings.env and hasattr(tool, "extra_env"):
+            tool.extra_env.update(settings.env)  # the `env` key: environment for the shell
+    return tools
 
 
-def _system(settings: Settings, cwd: Path, provider: Any) -> str:
+def _system(settings: Settings, cwd: Path, provider: Any, instructions: list) -> str:
     hint = None
     if settings.memory and getattr(provider, "name", "") != "anthropic":
         # Claude knows the memory tool's protocol; other models get the short instruction.
         from tools.memory import MEMORY_SYSTEM_PROMPT
 
         hint = MEMORY_SYSTEM_PROMPT
-    return system_prompt(cwd, extra=settings.system_prompt, memory_hint=hint)
+    return system_prompt(
+        cwd,
+        instructions=instructions,
+        extra=settings.system_prompt,
+        memory_hint=hint,
+        replace=settings.replace_system_prompt,
+        append=settings.append_system_prompt,
+    )
 
 
 def _checkpointer(settings: Settings, home: Path, cwd: Path):

@@ -261,6 +261,28 @@ class RuleAdded(Event):
     kind: Literal["allow", "deny", "ask"] = "allow"
 
 
+class ModelChanged(Event):
+    """The model was switched during the session (`/model` in the UI, the SDK, or `--model`
+    when resuming): the next request goes to it, and a resumed session keeps it."""
+
+    type: Literal["model_changed"] = "model_changed"
+    model: str
+    previous: str
+
+
+class Progress(Event):
+    """Long work under way (the first snapshot of a large repository, loading a local model's
+    shards, compaction): shown as a progress line, never written to the log."""
+
+    type: Literal["progress"] = "progress"
+    task: Literal["snapshot", "load", "compaction"]
+    message: str
+    done: int = 0
+    total: int | None = None
+    finished: bool = False
+    ephemeral: bool = Field(default=True, exclude=True, repr=False)
+
+
 AnyEvent = Annotated[
     SessionStarted
     | UserMessage
@@ -279,7 +301,9 @@ AnyEvent = Annotated[
     | ContextEdit
     | Compaction
     | PermissionModeChanged
-    | RuleAdded,
+    | RuleAdded
+    | ModelChanged
+    | Progress,
     Field(discriminator="type"),
 ]
 

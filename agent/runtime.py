@@ -95,6 +95,13 @@ class Runtime:
     checkpointer: Checkpointer | None = None
     context: ContextManager | None = None
     tool_ctx: ToolContext = None  # type: ignore[assignment]
+    # The project root (enclosing work tree; default cwd) and the instruction files read.
+    root: Path | None = None
+    instructions: list[Any] = field(default_factory=list)
+    # The model spec the session is on (aliases resolved), and a provider built for a
+    # ModelChanged about to be recorded (agent.build.switch_model).
+    model_spec: str = ""
+    pending_provider: tuple[str, Any] | None = None
     totals: Totals = field(default_factory=Totals)
     recorder: Recorder = field(init=False)
 
@@ -184,6 +191,23 @@ class Runtime:
             )
         )
 
+    def _progress(self, task: str) -> Callable[[int, int], None]:
+        """A (done, total) callback, safe from any thread, that records Progress events."""
+        loop = asyncio.get_running_loop()
+        what = {"snapshot": "Snapshotting the work tree", "load": "Loading the model"}[task]
+
+        def report(done: int, total: int) -> None:
+            event = ev.Progress(
+                task=task,  # type: ignore[arg-type]
+                message=f"{what}: {done:,}/{total:,} files",
+                done=done,
+                total=total,
+                finished=done >= total,
+            )
+            loop.call_soon_threadsafe(self.recorder.write, event)
+
+        return report
+
     async def checkpoint(self, turn: int, label: str, reason: ev.CheckpointReason) -> None:
         """Snapshot the work tree (when checkpoints are on) and log the checkpoint event."""
         if self.checkpointer is None:
@@ -204,7 +228,7 @@ class Runtime:
 
         try:
             event = await asyncio.to_thread(
-                self.checkpointer.snapshot, self.id, turn, label, reason
+                self.checkpointer.snapshot, self.id, turn, label, reason, self._progress("snapshot")
             )
         except CheckpointFailed as exc:
             if exc.fatal:

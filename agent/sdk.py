@@ -150,6 +150,22 @@ class Agent:
     async def aset_permission_mode(self, mode: str) -> None:
         await self.runtime().set_mode(mode)  # type: ignore[arg-type]
 
+    @property
+    def model(self) -> str:
+        """The model spec the next request goes to (aliases resolved)."""
+        return self.runtime().model_spec
+
+    def set_model(self, spec: str) -> str:
+        """Switch model mid-session (`sonnet`, `anthropic:ID`, `openai:ID`...): the next
+        request uses it, a resumed session keeps it; recorded as a ModelChanged event.
+        Returns the resolved spec."""
+        return self._blocking(self.aset_model(spec), "set_model", "aset_model")
+
+    async def aset_model(self, spec: str) -> str:
+        from agent.build import switch_model
+
+        return await switch_model(self.runtime(), spec)
+
     def add_rule(self, rule: str, kind: str = "allow") -> None:
         """Add an allow (deny, ask) rule such as `bash(git status)` for the rest of the
         session (logged as an event)."""
@@ -283,6 +299,8 @@ class Agent:
         return await context_runtime.compact_async(self.runtime(), instructions)
 
     def context_usage(self) -> dict[str, Any]:
+        """Where the context window goes, with each instruction file's share of the system
+        prompt (`instruction_files`: label, path, tokens)."""
         from agent.context import manager as context_runtime
 
         return context_runtime.breakdown(self.runtime())

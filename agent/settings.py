@@ -1,7 +1,9 @@
-"""Settings: `GODWIT_HOME/settings.json`, then the project's `.godwit/settings.json`, then flags.
+"""Settings, in layers as Claude Code has them: `GODWIT_HOME/settings.json` (the user's), the
+project's `.godwit/settings.json` (shared), its `.godwit/settings.local.json` (personal,
+git-ignored), a `--settings` file, then the other flags.
 
-Later layers override earlier ones field by field; permission rule lists are concatenated so a
-project can add rules without restating the user's.
+Later layers override earlier ones field by field; permission rule lists and `add_dirs` are
+concatenated and `env` merged by name, so a layer can add without restating the others.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from agent.events import PermissionMode
 from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
 from tools.sandbox import SandboxConfig
 
+# The newest Sonnet the installed anthropic SDK lists (agent.providers.aliases), resolved when
+# the provider is built; the session records the resolved id.
 DEFAULT_MODEL = f"anthropic:{DEFAULT_CLAUDE_MODEL}"
 
 
@@ -80,7 +84,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(
-        DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH."
+        DEFAULT_MODEL,
+        description="Model spec: anthropic:ID, openai:ID, local:PATH, or an alias "
+        "(sonnet, opus, haiku: the newest of that family).",
     )
     base_url: str | None = Field(None, description="API base URL (overrides *_BASE_URL).")
     provider_options: ProviderOptions = Field(
@@ -98,6 +104,21 @@ class Settings(BaseModel):
         None, ge=1024, description="Extended-thinking budget in tokens; unset turns it off."
     )
     system_prompt: str | None = Field(None, description="Extra text appended to the system prompt.")
+    append_system_prompt: str | None = Field(
+        None, description="Appended after everything else (--append-system-prompt)."
+    )
+    replace_system_prompt: str | None = Field(
+        None,
+        description="Replaces Godwit's own instructions (--system-prompt); the project's "
+        "instruction files still follow.",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables for the tools (the shell)."
+    )
+    add_dirs: list[str] = Field(
+        default_factory=list,
+        description="More folders the tools may reach, with the same protections (--add-dir).",
+    )
     memory: bool = Field(True, description="Offer the memory tool.")
     memory_scope: Literal["project", "global"] = Field(
         "project", description="Memory folder per project, or one shared by all projects."
@@ -148,29 +169,58 @@ def merge(base: dict[str, Any], layer: dict[str, Any], source: str = "options") 
                     )
                 rules[kind] = list(rules.get(kind, [])) + items
             out[key] = rules
-        elif key in ("context", "sandbox", "provider_options") and isinstance(value, dict):
+        elif key in ("context", "sandbox", "provider_options", "env") and isinstance(value, dict):
             out[key] = {**(out.get(key) or {}), **value}
+        elif key == "add_dirs" and isinstance(value, list):
+            out[key] = list(out.get(key) or []) + value
         else:
             out[key] = value
     return out
 
 
-def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None) -> Settings:
-    """User settings, then project settings, then `overrides` (flags, SDK arguments)."""
+def read_settings_arg(value: str) -> dict[str, Any]:
+    """A `--settings` value: a JSON object, or the path of a file holding one."""
+    if value.lstrip().startswith("{"):
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--settings: not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError("--settings must be a JSON object or a file holding one")
+        return data
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"--settings: no settings file {path}")
+    return _read(path)
+
+
+def load_settings(
+    home: Path,
+    cwd: Path,
+    overrides: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Settings:
+    """User settings, then the project's (`cwd` is the project root) shared and local ones,
+    then `extra` (a --settings file), then `overrides` (flags, SDK arguments)."""
     data: dict[str, Any] = {}
-    user, project = home / "settings.json", Path(cwd) / ".godwit" / "settings.json"
-    sources = [user, project]
+    user = home / "settings.json"
+    project = Path(cwd) / ".godwit" / "settings.json"
+    local = Path(cwd) / ".godwit" / "settings.local.json"
+    sources = [user, project, local]
     data = merge(data, _read(user), str(user))
     project_layer = _read(project)
-    if project_layer.get("permission_mode") == "bypassPermissions":
-        # A repository (perhaps a cloned one, perhaps edited by the agent) must not switch off
-        # approvals by itself; the user can, in their own settings or on the command line.
-        raise ConfigError(
-            f"{project} sets permission_mode to bypassPermissions, which only "
-            f"{user} or --permission-mode may do. Remove it from the project file."
-        )
-    _no_weaker_sandbox(project_layer.get("sandbox"), project, user)
-    data = merge(data, project_layer, str(project))
+    for path, layer in ((project, project_layer), (local, _read(local))):
+        # Both files live in the repository (a local one can be committed by mistake or by a
+        # hostile repository), so neither may switch off approvals or loosen the sandbox: the
+        # user can, in their own settings or on the command line.
+        if layer.get("permission_mode") == "bypassPermissions":
+            raise ConfigError(
+                f"{path} sets permission_mode to bypassPermissions, which only "
+                f"{user} or --permission-mode may do. Remove it from the project file."
+            )
+        _no_weaker_sandbox(layer.get("sandbox"), path, user)
+        data = merge(data, layer, str(path))
+    data = merge(data, extra or {}, "--settings")
     data = merge(data, overrides or {})
     if isinstance(data.get("permissions"), dict):
         data["permissions"].pop("project_only_allow", None)

@@ -27,6 +27,7 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +135,8 @@ class Scanner:
                  exclude_file: Path | None):
         self.git = git
         self.root = os.fsencode(str(work_tree)) + b"/"
+        # (done, total) while many files are stored (CheckpointStore.progress).
+        self.progress: Callable[[int, int], None] | None = None
         self.index = git.git_dir / "index"
         self.scan_index = git.git_dir / "index.scan"
         self.path = store_dir / "manifest.bin"
@@ -223,7 +226,7 @@ class Scanner:
         self._leave_out_unreadable(p)
         self.last_changed = p.changed
         if p.changed:
-            add_to_index(self.git, self.root, p.changed, p.files, known or {})
+            add_to_index(self.git, self.root, p.changed, p.files, known or {}, self.progress)
         structure_same = (not p.changed and not p.removed and p.skipped == m.skipped
                           and p.collapsed.keys() == m.collapsed.keys() and not p.to_expand)
         if structure_same and self._last is not None and not rules_changed:

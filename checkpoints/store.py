@@ -18,6 +18,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -109,11 +110,17 @@ class CheckpointStore:
     # -- public API ----------------------------------------------------------------------------
 
     def snapshot(self, session_id: str | None = None, turn: int | None = None, label: str = "",
-                 reason: str = "") -> Checkpoint:
+                 reason: str = "", progress: Callable[[int, int], None] | None = None
+                 ) -> Checkpoint:
         """Snapshot the work tree. With nothing changed since the last checkpoint, no commit is
-        made and that checkpoint comes back with `unchanged=True`."""
+        made and that checkpoint comes back with `unchanged=True`. `progress(done, total)` is
+        called (from worker threads) while many files are stored, as in a first snapshot."""
         with self._locked("snapshot", session_id, self.lock_wait):
-            return self._snapshot(session_id, turn, label, reason)
+            self._scanner.progress = progress
+            try:
+                return self._snapshot(session_id, turn, label, reason)
+            finally:
+                self._scanner.progress = None
 
     def list(self, session_id: str | None = None) -> list[Checkpoint]:
         """All checkpoints (of one session if given), oldest first."""

@@ -2,7 +2,7 @@
 
     python examples/run_task.py [REPO] [PROMPT]
 
-With ANTHROPIC_API_KEY set it uses Claude (anthropic:claude-sonnet-4-5, or GODWIT_MODEL);
+With ANTHROPIC_API_KEY set it uses Claude (the newest Sonnet, or GODWIT_MODEL);
 without a key it replays a short scripted session, so the example runs offline.
 """
 

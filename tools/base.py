@@ -28,13 +28,19 @@ class ToolResult(BaseModel):
 
 @dataclass
 class ToolContext:
-    """What a tool may touch: the work tree root and a cancel flag set on interrupt."""
+    """What a tool may touch, and a cancel flag set on interrupt.
+
+    `cwd` is the folder the user is in: relative paths start there and so does the shell.
+    `root` is the work tree (the project root, default `cwd`) and `extra_dirs` the folders
+    added with `--add-dir`: tools reach files inside any of them, and nothing else."""
 
     cwd: Path
     cancel: threading.Event = field(default_factory=threading.Event)
     # Per-session state a tool keeps between calls (e.g. the persistent bash shell),
     # keyed by tool name. Owned by the session; tools create their entry lazily.
     state: dict[str, Any] = field(default_factory=dict)
+    root: Path | None = None
+    extra_dirs: tuple[Path, ...] = ()
 
 
 @runtime_checkable

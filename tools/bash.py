@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ._common import BaseTool, ToolError, ToolInput, ok
+from ._common import BaseTool, ToolError, ToolInput, ok, work_root
 from .base import ToolContext, ToolResult
 from .bash_shell import Capture, Shell, decode_q, group_alive, sweep_stale_dirs
 from .readonly_shell import is_read_only_command
@@ -150,15 +150,17 @@ class BashTool(BaseTool):
         env.update(self.extra_env)
         return env
 
-    def _start(self, cwd: str, sandboxed: bool) -> Shell:
+    def _start(self, cwd: str, sandboxed: bool, root: Path | None = None) -> Shell:
+        """A shell in `cwd`; sandboxed, its writable world is `root` (the work tree, of which
+        `cwd` may be a subfolder) and the extra folders."""
         if not sandboxed:
             return Shell(cwd, self._env(False))
         assert self.sandbox is not None
         mounts: list = []
 
         def make_prefix(tmpdir: str) -> tuple[list[str], tuple[int, ...]]:
-            m = bwrap_argv(self.sandbox, Path(cwd), extra_dirs=self.extra_dirs,
-                           read_only_dirs=[Path(tmpdir)])
+            m = bwrap_argv(self.sandbox, root or Path(cwd), extra_dirs=self.extra_dirs,
+                           read_only_dirs=[Path(tmpdir)], start_in=Path(cwd))
             mounts.append(m)
             return m.argv, m.pass_fds
 
@@ -180,7 +182,7 @@ class BashTool(BaseTool):
         if reason:
             log.warning("bash runs without a sandbox: %s", reason)
         try:
-            shell = self._start(str(ctx.cwd), self.sandboxed)
+            shell = self._start(str(ctx.cwd), self.sandboxed, work_root(ctx))
         except OSError as e:
             raise ToolError(f"Could not start bash: {e}") from None
         ctx.state[STATE_KEY] = shell

@@ -40,6 +40,7 @@ from ._common import (
     TextDoc,
     ToolError,
     ToolInput,
+    containing_root,
     decode_text,
     insert_at,
     ok,
@@ -135,7 +136,9 @@ class EditorTool(BaseTool):
 
     def _run(self, a: EditorInput, ctx: ToolContext) -> ToolResult:
         target = resolve_in_tree(a.path, ctx)
-        root = work_root(ctx)
+        # The fd-relative walk starts at the allowed root that holds the path (the work tree or
+        # an --add-dir folder).
+        root = containing_root(target, ctx) or work_root(ctx)
         loc = _Loc(root, target.relative_to(root).parts)
         if a.command != "view" and ".git" in loc.parts:
             raise ToolError(f"{a.path} is inside a .git folder, which is never written by this "

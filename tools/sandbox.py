@@ -149,8 +149,9 @@ class SandboxMounts:
 
 
 def bwrap_argv(config: SandboxConfig, work_tree: Path, *, extra_dirs: list[Path] = (),
-               read_only_dirs: list[Path] = ()) -> SandboxMounts:
-    """`bwrap ... --` for a shell whose writable world is the work tree and `extra_dirs`.
+               read_only_dirs: list[Path] = (), start_in: Path | None = None) -> SandboxMounts:
+    """`bwrap ... --` for a shell whose writable world is the work tree and `extra_dirs`,
+    started in `start_in` (default: the work tree's top).
 
     `read_only_dirs`: host folders to show inside at the same path, read-only (the bash tool's
     command folder under the host's /tmp, hidden otherwise by the private /tmp).
@@ -183,7 +184,7 @@ def bwrap_argv(config: SandboxConfig, work_tree: Path, *, extra_dirs: list[Path]
     fd = _seccomp_fd()
     if fd is not None:
         args += ["--seccomp", str(fd)]
-    args += ["--chdir", str(root), "--"]
+    args += ["--chdir", str(Path(os.path.realpath(start_in)) if start_in else root), "--"]
     return SandboxMounts(args, standins, (fd,) if fd is not None else ())
 
 

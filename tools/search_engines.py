@@ -24,7 +24,7 @@ from typing import Any
 
 from safegit import git_argv, isolated_env, user_excludes_file
 
-from ._common import BINARY_SNIFF_BYTES, ToolError, work_root
+from ._common import BINARY_SNIFF_BYTES, ToolError, containing_root, work_root
 from .base import ToolContext
 from .ignore import _ignored, _IgnoreLevel, _read_rules
 
@@ -174,7 +174,7 @@ def list_files(folder: Path, ctx: ToolContext, *, use_rg: bool) -> list[str]:
         files = _files_git(folder)
         if files is not None:
             return files
-    return _files_walk(folder, work_root(ctx))
+    return _files_walk(folder, containing_root(folder, ctx) or work_root(ctx))
 
 
 def _sniff_binary(path: str) -> bool:

@@ -15,10 +15,12 @@ import time
 from typing import Any, TextIO
 
 from agent import events as ev
+from agent.textsafe import safe_data
 
 
 def _line(out: TextIO, obj: dict[str, Any]) -> None:
-    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    # Non-UTF-8 file names are spelled \xNN (agent.textsafe): every line is valid UTF-8.
+    out.write(json.dumps(safe_data(obj), ensure_ascii=False) + "\n")
     out.flush()
 
 
@@ -37,6 +39,18 @@ class _Printer:
     def event(self, event: ev.Event) -> None:
         if isinstance(event, ev.Error):
             self.err.write(f"error: {event.message}\n")
+        elif isinstance(event, ev.Progress):
+            self.progress(event)
+
+    def progress(self, event: ev.Progress) -> None:
+        """One line on stderr that updates in place on a terminal; elsewhere only its start
+        and its end are written (a log file should not fill with counters)."""
+        if self.err.isatty():
+            end = "\n" if event.finished else ""
+            self.err.write(f"\r\x1b[K{event.message}{end}")
+        elif event.finished or not event.done:
+            self.err.write(f"{event.message}\n")
+        self.err.flush()
 
     def compaction(self, report: dict[str, Any]) -> None:
         detail = f": {report['message']}" if "message" in report else ""

@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import UsageError
+from agent.project import project_root
+from agent.textsafe import safe_data, safe_text
 
 
 def print_json(rows: Any) -> None:
     """A listing or report as indented JSON on stdout (the `--json` output)."""
-    print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+    # Non-UTF-8 file names are spelled \xNN (agent.textsafe): the output is always UTF-8.
+    print(json.dumps(safe_data(rows), indent=2, ensure_ascii=False, default=str))
 
 
 class _Offline:
@@ -82,7 +85,7 @@ def _sessions(argv: list[str]) -> int:
     from agent.session.index import godwit_home, list_sessions
 
     cwd = Path(args.cwd or os.getcwd()).resolve()
-    rows = list_sessions(godwit_home(), None if args.all else cwd)
+    rows = list_sessions(godwit_home(), None if args.all else project_root(cwd))
     if args.json:
         print_json(rows)
         return 0
@@ -124,8 +127,8 @@ def _checkpoints(argv: list[str]) -> int:
 
     if args.prune:
         cwd = Path(args.cwd or os.getcwd()).resolve()
-        report = rewind.prune(cwd, args.older_than)
-        print_json(report) if args.json else print(report["message"])
+        report = rewind.prune(project_root(cwd), args.older_than)
+        print_json(report) if args.json else print(safe_text(report["message"]))
         return 0
     with _agent(args, readonly=True) as agent:
         rows = agent.checkpoints()
@@ -139,7 +142,7 @@ def _checkpoints(argv: list[str]) -> int:
         for r in rows:
             print(
                 f"{r['id']:<14} {_short(r['created']):<20} {r['turn']:>4}  "
-                f"{len(r.get('files', [])):>5}  {_first_line(r['label'])}"
+                f"{len(r.get('files', [])):>5}  {safe_text(_first_line(r['label']))}"
             )
         size = rows[-1].get("store_size_bytes")
         if size is not None:
@@ -162,7 +165,7 @@ def _rewind(argv: list[str]) -> int:
     args = p.parse_args(argv)
     with _agent(args) as agent:
         report = agent.rewind(args.checkpoint, args.restore or "both")
-    print_json(report) if args.json else print(report["message"])
+    print_json(report) if args.json else print(safe_text(report["message"]))
     return 0
 
 
@@ -173,7 +176,7 @@ def _undo(argv: list[str]) -> int:
     args = p.parse_args(argv)
     with _agent(args) as agent:
         report = agent.undo_rewind()
-    print_json(report) if args.json else print(report["message"])
+    print_json(report) if args.json else print(safe_text(report["message"]))
     return 0
 
 
@@ -188,7 +191,7 @@ def _diff(argv: list[str]) -> int:
     if args.json:
         print_json(report)
     else:
-        print(report["text"] or "No differences: the work tree matches the checkpoint.")
+        print(safe_text(report["text"] or "No differences: the work tree matches the checkpoint."))
     return 0
 
 

@@ -72,14 +72,22 @@ class ContextRuntime:
         messages, seqs = rt.session.conversation.message_seqs()
         if not self.can_compact(messages):
             return False
-        outcome = await compact_or_error(
-            rt.provider,
-            messages,
-            keep_last_turns=self.settings.compact_keep_last_turns,
-            keep_tokens=int(self.policy.window * self.settings.compact_keep_fraction) or None,
-            instructions=instructions,
-            counter=self.policy.counter,
+        # A summary call can take a minute: say so while it runs, and when it is done.
+        await rt.record(
+            ev.Progress(task="compaction", message="Compacting the conversation…", total=1)
         )
+        try:
+            outcome = await self._summarise(rt, messages, instructions)
+        finally:
+            await rt.record(
+                ev.Progress(
+                    task="compaction",
+                    message="Compacting the conversation: done",
+                    done=1,
+                    total=1,
+                    finished=True,
+                )
+            )
         if isinstance(outcome, ev.Error):
             await rt.record(outcome, sync=True)
             return False
@@ -99,6 +107,16 @@ class ContextRuntime:
             sync=True,
         )
         return True
+
+    async def _summarise(self, rt, messages, instructions: str | None):
+        return await compact_or_error(
+            rt.provider,
+            messages,
+            keep_last_turns=self.settings.compact_keep_last_turns,
+            keep_tokens=int(self.policy.window * self.settings.compact_keep_fraction) or None,
+            instructions=instructions,
+            counter=self.policy.counter,
+        )
 
     def can_compact(self, messages) -> bool:
         """Whether there is an older part to summarise at all (not an error when there is not)."""
@@ -144,5 +162,14 @@ async def compact_async(rt, instructions: str | None) -> dict[str, Any]:
 
 
 def breakdown(rt) -> dict[str, Any]:
-    """Where the window goes: system prompt, tools, memory, conversation, tool results, free."""
-    return rt.context.breakdown(rt)
+    """Where the window goes: system prompt, tools, memory, conversation, tool results, free;
+    and each instruction file's share of the system prompt (`instruction_files`)."""
+    from agent.context.tokens import heuristic_tokens
+    from agent.prompt import instruction_section
+
+    usage = rt.context.breakdown(rt)
+    usage["instruction_files"] = [
+        {"label": f.label, "path": str(f.path), "tokens": heuristic_tokens(instruction_section(f))}
+        for f in getattr(rt, "instructions", [])
+    ]
+    return usage

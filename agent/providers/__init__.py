@@ -16,11 +16,15 @@ KINDS = ("anthropic", "openai", "local", "scripted")
 
 def parse_spec(spec: str) -> tuple[str, str]:
     """`"anthropic:claude-sonnet-4-5"` -> ("anthropic", "claude-sonnet-4-5"); a bare `claude-…`
-    id means anthropic, and a bare `anthropic` its default model. Raises ConfigError."""
+    id or alias (`sonnet`, `opus`, `haiku`, as in Claude Code) means anthropic, and a bare
+    `anthropic` its default model. Aliases stay aliases here (the Anthropic provider resolves
+    them from the SDK's model list). Raises ConfigError."""
+    from agent.providers.aliases import FAMILIES
+
     spec = (spec or "").strip()
     if not spec:
-        raise ConfigError("Empty model spec; use e.g. anthropic:claude-sonnet-4-5 or openai:MODEL.")
-    if spec.startswith("claude-"):
+        raise ConfigError("Empty model spec; use e.g. anthropic:sonnet or openai:MODEL.")
+    if spec.startswith("claude-") or spec.lower() in FAMILIES:
         return "anthropic", spec
     kind, sep, rest = spec.partition(":")
     if kind == "anthropic" and not rest:
@@ -30,7 +34,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if kind not in KINDS or not sep:
         raise ConfigError(
             f"Unknown model spec {spec!r}: expected anthropic:ID, openai:ID, local:PATH or "
-            "scripted:FILE (or a bare claude-… id)."
+            "scripted:FILE (or a bare claude-… id, or sonnet, opus, haiku)."
         )
     if not rest.strip():
         what = (

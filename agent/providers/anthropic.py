@@ -24,6 +24,7 @@ from agent.messages import (
     ToolUseBlock,
 )
 from agent.providers import convert
+from agent.providers.aliases import resolve
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
 from agent.providers.catalogue import (
     CONTEXT_MANAGEMENT_BETA,
@@ -71,6 +72,7 @@ class AnthropicProvider:
         import anthropic  # lazy: see the module docstring
 
         self._sdk = anthropic
+        model = resolve(model)  # sonnet / opus / haiku: the newest the SDK lists
         client_args: dict[str, Any] = {"max_retries": 0, "timeout": timeout_s}
         # Only explicit values: otherwise the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL.
         if api_key:

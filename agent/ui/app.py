@@ -170,6 +170,8 @@ class GodwitApp(App[int]):
         self.transcript.show(event)
         if isinstance(event, ev.PermissionModeChanged):
             self.status.mode = event.mode
+        elif isinstance(event, ev.ModelChanged):
+            self.status.model = event.model.split(":", 1)[-1]
         elif isinstance(event, ev.Usage):
             status = self.status
             status.tokens_in = event.session_input_tokens

@@ -1,5 +1,5 @@
-"""Slash commands typed in the input box: /help, /compact, /context, /rewind, /undo, /clear,
-/quit. Each is a small function of the app and the text after the command's name.
+"""Slash commands typed in the input box: /help, /compact, /context, /model, /rewind, /undo,
+/clear, /quit. Each is a small function of the app and the text after the command's name.
 """
 
 from __future__ import annotations
@@ -50,9 +50,31 @@ def _context(app: SessionApp, arg: str) -> None:
     )
     for part in ("system_prompt", "tools", "memory", "conversation", "tool_results", "free"):
         text.append(f"  {part.replace('_', ' '):<14} {usage[part]:>9,}\n")
+        if part == "system_prompt":
+            # Each instruction file's share (AGENTS.md / CLAUDE.md, root down to here).
+            for f in usage.get("instruction_files", []):
+                share = 100 * f["tokens"] / max(usage["window"], 1)
+                text.append(f"    {f['label']:<30} {f['tokens']:>7,}  ({share:.1f}%)\n", "dim")
     text.rstrip()
     app.transcript.notice(text)
     app.refresh_context(usage)
+
+
+async def _model(app: SessionApp, arg: str) -> None:
+    """`/model` shows the model; `/model SPEC` switches to it for the next request."""
+    spec = arg.strip()
+    if not spec:
+        app.transcript.notice(f"model: {app.agent.model} (switch with /model sonnet|opus|haiku|ID)")
+        return
+    from agent.errors import GodwitError
+
+    try:
+        resolved = await app.agent.aset_model(spec)
+    except GodwitError as exc:
+        app.transcript.notice(f"error: {exc}", "error")
+        return
+    app.status.model = resolved.split(":", 1)[-1]
+    app.transcript.notice(f"model: {resolved} from the next request on")
 
 
 def _rewind(app: SessionApp, arg: str) -> None:
@@ -77,6 +99,7 @@ COMMANDS: dict[str, Command] = {
         Command("help", "this list", _help),
         Command("compact", "[instructions] summarise the older conversation now", _compact, True),
         Command("context", "where the context window goes", _context),
+        Command("model", "[sonnet|opus|haiku|ID] show or switch the model", _model, True),
         Command("rewind", "pick a checkpoint to restore (also esc esc)", _rewind, True),
         Command("undo", "undo the last rewind", _undo, True),
         Command("clear", "clear the screen (the session keeps everything)", _clear),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from agent.ui.prompt_input import PromptInput
+from agent.ui.status import StatusBar
 from agent.ui.transcript import Transcript
 
 
@@ -21,6 +22,9 @@ class SessionApp(Protocol):
 
     @property
     def prompt_input(self) -> PromptInput: ...
+
+    @property
+    def status(self) -> StatusBar: ...
 
     def refresh_context(self, usage: dict[str, Any] | None = None) -> None: ...
 
