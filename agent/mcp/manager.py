@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 from agent.mcp.config import HttpServer, ServerSpec, SseServer, StdioServer
-from agent.mcp.guard import guarded
+from agent.process_guard import guarded
 
 State = Literal["pending", "connected", "failed", "stopped", "not approved"]
 DEFAULT_START_TIMEOUT_S = 30.0

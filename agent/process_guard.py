@@ -1,8 +1,9 @@
-"""No stdio MCP server outlives Godwit, even after `kill -9`.
+"""No child process (a stdio MCP server, a hook command) outlives Godwit, even after `kill -9`.
 
 The `mcp` package starts a stdio server in its own process group and, on a clean shutdown,
-closes its stdin and kills the group. A Godwit killed with SIGKILL gets no shutdown, so the
-server is started through a small `sh` wrapper instead: the wrapper puts a sleeping sentry in
+closes its stdin and kills the group; hook commands are killed on their time limit. A Godwit
+killed with SIGKILL gets no shutdown, so such children are started through a small `sh` wrapper
+instead (in a new session, so their group is their own): the wrapper puts a sleeping sentry in
 the background, then `exec`s the server (which keeps the wrapper's pid, hence is the group
 leader). The sentry checks once a second that both Godwit and the server are alive; when either
 is gone it SIGKILLs the whole group: the server and anything it started. This is the same
