@@ -172,7 +172,7 @@ def _merge(event: str, run: _Run, result: HookResult) -> None:
         if event in ("UserPromptSubmit", "SessionStart") and run.stdout.strip():
             result.context.append(run.stdout.strip())
         return
-    _apply_json(event, output, result)
+    apply_json(event, output, result)
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
@@ -189,7 +189,9 @@ def _json_object(text: str) -> dict[str, Any] | None:
 _RANK = {None: 0, "allow": 1, "ask": 2, "deny": 3}
 
 
-def _apply_json(event: str, out: dict[str, Any], result: HookResult) -> None:
+def apply_json(event: str, out: dict[str, Any], result: HookResult) -> None:
+    """Read one hook JSON answer (a shell hook's stdout, an SDK hook callback's reply) into
+    `result`."""
     if out.get("continue") is False:
         result.stop = True
         result.stop_reason = str(out.get("stopReason") or "")
