@@ -126,3 +126,38 @@ def test_project_servers_are_approved_once_per_project(tmp_path: Path) -> None:
     assert store.answer(other, user) == "approved"  # the user's own servers need no approval
     settings = parse_server("git", {"command": "x"}, "project-settings", {})
     assert store.answer(project, settings) == "unknown"
+
+
+def test_prepare_asks_once_and_never_imports_mcp_without_servers(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from agent.mcp.setup import prepare
+
+    project, home = tmp_path / "p", tmp_path / "home"
+    project.mkdir()
+    assert prepare(project, home) is None
+    code = ("import sys; from pathlib import Path; from agent.mcp.setup import prepare; "
+            "assert prepare(Path(sys.argv[1]), Path(sys.argv[2])) is None; "
+            "assert 'mcp' not in sys.modules and 'anyio' not in sys.modules, 'mcp imported'")
+    subprocess.run([sys.executable, "-c", code, str(project), str(home)], check=True,
+                   cwd=Path(__file__).resolve().parents[3])
+    (project / ".mcp.json").write_text(json.dumps({"mcpServers": {
+        "a": {"command": "server-a"}, "b": {"command": "server-b"}}}))
+    asked: list[str] = []
+
+    def ask(spec):
+        asked.append(spec.name)
+        return spec.name == "a"
+
+    mgr = prepare(project, home, ask=ask)
+    assert asked == ["a", "b"]
+    assert {n: s.state for n, s in mgr.servers.items()} == {"a": "pending", "b": "not approved"}
+    assert "godwit mcp approve b" in mgr.servers["b"].error
+    mgr = prepare(project, home, ask=ask)
+    assert asked == ["a", "b"]  # remembered
+    mgr = prepare(project, home, user_settings={"enableAllProjectMcpServers": True})
+    assert mgr.servers["b"].state == "pending"
+    # Headless (no one to ask): an unapproved server stays off.
+    (project / ".mcp.json").write_text(json.dumps({"mcpServers": {"c": {"command": "c"}}}))
+    assert prepare(project, home).servers["c"].state == "not approved"
