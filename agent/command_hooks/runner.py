@@ -220,3 +220,21 @@ def apply_json(event: str, out: dict[str, Any], result: HookResult) -> None:
     context = specific.get("additionalContext")
     if isinstance(context, str) and context.strip():
         result.context.append(context.strip())
+
+
+def merge(results: list[HookResult]) -> HookResult:
+    """Several hook sources' results as one (a block or deny from any one wins)."""
+    out = HookResult()
+    for r in results:
+        out.blocked = out.blocked or r.blocked
+        out.reason = "\n".join(filter(None, [out.reason, r.reason]))
+        if _RANK[r.permission] > _RANK[out.permission]:
+            out.permission, out.permission_reason = r.permission, r.permission_reason
+        out.updated_input = r.updated_input if r.updated_input is not None else out.updated_input
+        out.context += r.context
+        out.stop = out.stop or r.stop
+        out.stop_reason = out.stop_reason or r.stop_reason
+        out.messages += r.messages
+        out.errors += r.errors
+        out.ran += r.ran
+    return out
