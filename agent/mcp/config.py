@@ -68,7 +68,15 @@ class SseServer(_Server):
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request.")
 
 
-ServerConfig = Annotated[Union[StdioServer, HttpServer, SseServer], Field(discriminator="type")]
+class SdkServer(_Server):
+    """A server inside the Claude Agent SDK program that runs Godwit (see bridge.py)."""
+
+    type: Literal["sdk"] = Field(description="Served by the SDK over the control protocol.")
+    name: str = Field("", description="The SDK's name for it.")
+
+
+ServerConfig = Annotated[Union[StdioServer, HttpServer, SseServer, SdkServer],
+                         Field(discriminator="type")]
 _SERVER = TypeAdapter(ServerConfig)
 
 
@@ -79,7 +87,7 @@ class ServerSpec:
 
     name: str
     source: Source
-    config: StdioServer | HttpServer | SseServer | None
+    config: StdioServer | HttpServer | SseServer | SdkServer | None
     error: str | None = None
     raw: Any = None  # the entry as written (before expansion): what approval fingerprints
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from agent.mcp.config import HttpServer, ServerSpec, SseServer, StdioServer
+from agent.mcp.config import HttpServer, SdkServer, ServerSpec, SseServer, StdioServer
 from agent.process_guard import guarded
 
 State = Literal["pending", "connected", "failed", "stopped", "not approved"]
@@ -90,6 +90,8 @@ class McpManager:
         self._thread: threading.Thread | None = None
         self._tasks: list[asyncio.Future] = []
         self._closed = False
+        # How to reach servers of `type: "sdk"` (set by the stream-json session; see bridge.py).
+        self.sdk_send: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -223,6 +225,13 @@ class McpManager:
             from mcp.client.sse import sse_client
 
             return sse_client(config.url, headers=config.headers or None)
+        if isinstance(config, SdkServer):
+            if self.sdk_send is None:
+                raise ValueError("in-process SDK servers need the Claude Agent SDK's control "
+                                 "protocol (godwit --input-format stream-json)")
+            from agent.mcp.bridge import bridged
+
+            return bridged(config.name or server.name, self.sdk_send)
         raise ValueError(f"no transport for {type(config).__name__}")
 
     def _fail(self, server: Server, message: str) -> None:
