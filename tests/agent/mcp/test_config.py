@@ -161,3 +161,34 @@ def test_prepare_asks_once_and_never_imports_mcp_without_servers(tmp_path: Path)
     # Headless (no one to ask): an unapproved server stays off.
     (project / ".mcp.json").write_text(json.dumps({"mcpServers": {"c": {"command": "c"}}}))
     assert prepare(project, home).servers["c"].state == "not approved"
+
+
+def test_mcp_subcommand_list_approve_deny(tmp_path: Path) -> None:
+    import sys
+
+    from agent.mcp import commands
+    from tests.agent.mcp import servers
+
+    project, home = tmp_path / "p", tmp_path / "home"
+    project.mkdir()
+    good = servers.script(tmp_path, "good", servers.GOOD)
+    (project / ".mcp.json").write_text(json.dumps({"mcpServers": {"good": good}}))
+    printed: list[str] = []
+    layers = lambda: ({}, {})  # noqa: E731
+    assert commands.run(["list"], project, home, layers, printed.append) == 0
+    assert "good  [project, stdio]  not approved" in printed[-1]
+    assert "godwit mcp approve good" in printed[-1]
+    commands.run(["approve", "good"], project, home, layers, printed.append)
+    assert printed[-1] == "good: approved"
+    commands.run(["list", "--json"], project, home, layers, printed.append)
+    row = json.loads(printed[-1])[0]
+    assert row["state"] == "connected" and "echo" in row["tools"]
+    commands.run(["deny", "--all"], project, home, layers, printed.append)
+    commands.run(["list"], project, home, layers, printed.append)
+    assert "not approved" in printed[-1]
+    with pytest.raises(ConfigError.__mro__[1], match="No project MCP server named nope"):
+        commands.run(["approve", "nope"], project, home, layers, printed.append)
+    flag = json.dumps({"mcpServers": {"f": {"command": sys.executable, "args": ["-c", "1"]}}})
+    commands.run(["list", "--strict-mcp-config", "--mcp-config", flag], project, home, layers,
+                 printed.append)
+    assert printed[-1].startswith("f  [flag, stdio]  failed")
