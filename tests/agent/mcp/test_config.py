@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, UsageError
 from agent.mcp.approval import ApprovalStore
 from agent.mcp.config import HttpServer, SseServer, StdioServer, collect, expand, parse_server
 from agent.mcp.rules import check_rule, rule_matches
@@ -186,7 +186,7 @@ def test_mcp_subcommand_list_approve_deny(tmp_path: Path) -> None:
     commands.run(["deny", "--all"], project, home, layers, printed.append)
     commands.run(["list"], project, home, layers, printed.append)
     assert "not approved" in printed[-1]
-    with pytest.raises(ConfigError.__mro__[1], match="No project MCP server named nope"):
+    with pytest.raises(UsageError, match="No project MCP server named nope"):
         commands.run(["approve", "nope"], project, home, layers, printed.append)
     flag = json.dumps({"mcpServers": {"f": {"command": sys.executable, "args": ["-c", "1"]}}})
     commands.run(["list", "--strict-mcp-config", "--mcp-config", flag], project, home, layers,

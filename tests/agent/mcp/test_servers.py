@@ -298,3 +298,43 @@ def test_server_everything_from_npm(tmp_path: Path) -> None:
         image_tool = next(n for n in names if "image" in n.lower())
         out = convert(mgr.call("everything", image_tool.split("__", 2)[2], {}))
         assert out.images and out.images[0]["media_type"].startswith("image/")
+
+
+def test_sdk_server_over_the_control_protocol_bridge(tmp_path: Path) -> None:
+    """A server inside a Claude Agent SDK program: JSON-RPC goes out as mcp_message requests;
+    here the SDK's own bridge answers them, on another event loop as in a real session."""
+    sdk = pytest.importorskip("claude_agent_sdk")
+    import asyncio
+
+    from claude_agent_sdk._internal.sdk_mcp_bridge import SdkMcpBridge
+
+    from agent.mcp.bridge import cross_loop
+
+    @sdk.tool("shout", "Upper-case a text", {"text": str})
+    async def shout(args):
+        return {"content": [{"type": "text", "text": args["text"].upper()}]}
+
+    server = sdk.create_sdk_mcp_server("tools", tools=[shout])
+    bridge = SdkMcpBridge("tools", server["instance"])
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    sent: list[str] = []
+
+    async def send(name: str, message: dict):
+        sent.append(message.get("method", "?"))
+        return await bridge.handle(message)
+
+    try:
+        mgr = manager(tmp_path, {"tools": {"type": "sdk", "name": "tools"}})
+        mgr.sdk_send = cross_loop(send, loop)
+        with mgr:
+            assert mgr.status()[0]["state"] == "connected", mgr.status()
+            result = tool(mgr, "mcp__tools__shout").run({"text": "hi"}, ToolContext(cwd=tmp_path))
+            assert result.content == "HI"
+        assert "initialize" in sent and "tools/call" in sent
+        # Without the control protocol (plain -p), such a server fails alone, with a reason.
+        with manager(tmp_path, {"tools": {"type": "sdk", "name": "tools"}}) as plain:
+            assert "control protocol" in plain.status()[0]["error"]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
