@@ -38,9 +38,10 @@ log = logging.getLogger(__name__)
 CLOSERS_KEY = "_closers"
 
 
-def default_tools(memory_root: Path | None) -> list[Tool]:
-    """bash, the editor, glob, grep, and the memory tool when a memory root is given."""
-    tools: list[Tool] = [BashTool(), EditorTool(), GlobTool(), GrepTool()]
+def default_tools(memory_root: Path | None, env: dict[str, str] | None = None) -> list[Tool]:
+    """bash, the editor, glob, grep, and the memory tool when a memory root is given; `env`
+    is added to the shell's environment (the settings' `env` key)."""
+    tools: list[Tool] = [BashTool(extra_env=env), EditorTool(), GlobTool(), GrepTool()]
     if memory_root is not None:
         tools.append(MemoryTool(memory_root))
     return tools

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ToolResult(BaseModel):
@@ -21,6 +21,9 @@ class ToolResult(BaseModel):
 
     content: str
     is_error: bool = False
+    # Images beside the text (an MCP tool's screenshot, say): {"media_type", "data" (base64)}.
+    # Providers that take images in tool results send them; the others say one was left out.
+    images: list[dict[str, str]] = Field(default_factory=list)
 
 
 @dataclass
