@@ -170,3 +170,29 @@ def test_bad_config_is_refused_with_a_message() -> None:
         HooksConfig.parse({"PreToolUse": {"matcher": "x"}})
     # Claude Code's other events are accepted (one settings file serves both) and never run.
     HooksConfig.parse({"SubagentStop": [{"hooks": [{"type": "command", "command": "true"}]}]})
+
+
+async def test_session_hooks_speak_claude_code_names_and_map_input_back(tmp_path: Path) -> None:
+    from agent.command_hooks.session import SessionHooks
+
+    # Rewrites Write's file_path, as a Claude Code hook would.
+    rewrite = py(tmp_path, "rw.py", textwrap.dedent('''
+        import json, sys
+        data = json.load(sys.stdin)
+        new = dict(data["tool_input"], file_path="safe/" + data["tool_input"]["file_path"])
+        print(json.dumps({"hookSpecificOutput": {"hookEventName": "PreToolUse",
+                                                 "updatedInput": new}}))
+    '''))
+    shell = CommandHooks({"PreToolUse": [{"matcher": "Write", "hooks": [{"command": rewrite}]}],
+                          "PostToolUse": [{"matcher": "mcp__git__.*", "hooks": [
+                              {"command": "echo 'lint failed' >&2; exit 2"}]}]}, cwd=tmp_path)
+    hooks = SessionHooks([shell])
+    args = {"command": "create", "path": "a.py", "file_text": "x"}
+    out = await hooks.pre_tool("str_replace_based_edit_tool", args, "t1")
+    assert out.updated_input == {"command": "create", "path": "safe/a.py", "file_text": "x"}
+    view = await hooks.pre_tool("str_replace_based_edit_tool", {"command": "view", "path": "a"},
+                                "t2")
+    assert view.ran == 0  # Read does not match Write
+    post = await hooks.post_tool("mcp__git__git_status", {}, "t3", "clean", False)
+    assert post.blocked and post.reason == "lint failed"
+    assert not hooks.has("Stop") and (await hooks.stop(False)).ran == 0
