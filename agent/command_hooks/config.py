@@ -75,7 +75,7 @@ class HooksConfig(BaseModel):
                 for m in raw.get(event, [])]
 
     @classmethod
-    def parse(cls, data: dict | None) -> "HooksConfig":
+    def parse(cls, data: dict | None) -> HooksConfig:
         """Validate every event's matchers (raises pydantic's ValidationError)."""
         data = data or {}
         if not isinstance(data, dict):

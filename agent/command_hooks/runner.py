@@ -26,9 +26,10 @@ import json
 import os
 import shutil
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from agent.command_hooks.config import CommandHook, HooksConfig
 from agent.process_guard import guarded
@@ -121,7 +122,7 @@ class CommandHooks:
             return _Run(hook, 1, "", f"could not start: {exc}")
         try:
             out, err = await asyncio.wait_for(proc.communicate(data), hook.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await _kill(proc)
             return _Run(hook, None, "", "")
         except asyncio.CancelledError:
@@ -145,7 +146,7 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
         try:
             await asyncio.wait_for(proc.wait(), _KILL_GRACE_S)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
 
 

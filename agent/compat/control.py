@@ -23,7 +23,8 @@ import json
 import os
 import sys
 import threading
-from typing import IO, Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import IO, Any
 
 _EOF = object()
 
@@ -79,7 +80,7 @@ class ControlChannel:
                     "request": {"subtype": subtype, **payload}})
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ControlError(f"no answer to {subtype} within {timeout:.0f} s") from None
         finally:
             self._pending.pop(request_id, None)

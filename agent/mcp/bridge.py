@@ -10,8 +10,9 @@ the control request (it runs on the protocol's own event loop, hence the hand-ov
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 Send = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 

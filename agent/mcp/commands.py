@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from agent.errors import UsageError
 from agent.mcp.approval import NEEDS_APPROVAL, ApprovalStore

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -75,7 +76,7 @@ class SdkServer(_Server):
     name: str = Field("", description="The SDK's name for it.")
 
 
-ServerConfig = Annotated[Union[StdioServer, HttpServer, SseServer, SdkServer],
+ServerConfig = Annotated[StdioServer | HttpServer | SseServer | SdkServer,
                          Field(discriminator="type")]
 _SERVER = TypeAdapter(ServerConfig)
 

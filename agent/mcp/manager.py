@@ -20,10 +20,11 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from agent.mcp.config import HttpServer, SdkServer, ServerSpec, SseServer, StdioServer
 from agent.process_guard import guarded
@@ -145,7 +146,7 @@ class McpManager:
             if server.stderr is not None:
                 server.stderr.close()
 
-    def __enter__(self) -> "McpManager":
+    def __enter__(self) -> McpManager:
         self.start()
         return self
 
@@ -197,7 +198,7 @@ class McpManager:
             try:
                 await asyncio.wait_for(server.stop.wait(), self.ping_interval)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if server.state != "connected":
                 return

@@ -9,8 +9,9 @@ approve it; headless runs never ask.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from agent.mcp.approval import NEEDS_APPROVAL, ApprovalStore
 from agent.mcp.config import ServerSpec, collect

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agent.command_hooks import CommandHooks, HooksConfig, claude_name, from_hook, hook_input
+from agent.command_hooks import (
+    CommandHooks,
+    HooksConfig,
+    claude_name,
+    from_hook,
+    hook_input,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

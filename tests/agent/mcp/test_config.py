@@ -9,7 +9,14 @@ import pytest
 
 from agent.errors import ConfigError, UsageError
 from agent.mcp.approval import ApprovalStore
-from agent.mcp.config import HttpServer, SseServer, StdioServer, collect, expand, parse_server
+from agent.mcp.config import (
+    HttpServer,
+    SseServer,
+    StdioServer,
+    collect,
+    expand,
+    parse_server,
+)
 from agent.mcp.rules import check_rule, rule_matches
 from agent.mcp.tools import split_name, tool_name
 
@@ -174,7 +181,7 @@ def test_mcp_subcommand_list_approve_deny(tmp_path: Path) -> None:
     good = servers.script(tmp_path, "good", servers.GOOD)
     (project / ".mcp.json").write_text(json.dumps({"mcpServers": {"good": good}}))
     printed: list[str] = []
-    layers = lambda: ({}, {})  # noqa: E731
+    layers = lambda: ({}, {})
     assert commands.run(["list"], project, home, layers, printed.append) == 0
     assert "good  [project, stdio]  not approved" in printed[-1]
     assert "godwit mcp approve good" in printed[-1]
