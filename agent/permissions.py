@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Literal
 
 from agent.errors import ConfigError
+from agent.mcp.rules import check_rule, is_mcp_rule, rule_matches
 from agent.settings import PermissionMode, PermissionRules
 
 EDITOR = "str_replace_based_edit_tool"
@@ -59,6 +60,9 @@ class Rule:
 
     @classmethod
     def parse(cls, text: str) -> "Rule":
+        if is_mcp_rule(text):
+            # `mcp__server`, `mcp__server__tool`, wildcards: Claude Code's MCP rule forms.
+            return cls(check_rule(text, "any"), None)
         m = re.fullmatch(r"\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*", text, re.S)
         if not m:
             raise ConfigError(f"Bad permission rule {text!r}: use TOOL or TOOL(PATTERN)")
@@ -66,6 +70,8 @@ class Rule:
         return cls(_ALIASES.get(tool.lower(), tool), m.group(2))
 
     def matches(self, tool: str, args: dict[str, Any], cwd: Path | None = None) -> bool:
+        if is_mcp_rule(self.tool):
+            return rule_matches(self.tool, tool)
         if self.tool != tool:
             return False
         if self.pattern is None or self.pattern in ("", "*"):
@@ -156,12 +162,17 @@ class PermissionPolicy:
                  tools: Iterable[str] | None = None) -> None:
         self.mode = mode
         self.cwd = Path(cwd).resolve() if cwd is not None else None
+        for rule in rules.allow:
+            if is_mcp_rule(rule):
+                check_rule(rule, "allow")  # an allow rule must name its server
         self.allow = [Rule.parse(r) for r in rules.allow]
         self.deny = [Rule.parse(r) for r in rules.deny]
         self.ask = [Rule.parse(r) for r in rules.ask]
         if tools is not None:
             known = set(tools)
-            unknown = sorted({r.tool for r in self.allow + self.deny + self.ask} - known)
+            # MCP servers come and go (one may fail to start): their rules are not checked.
+            unknown = sorted({r.tool for r in self.allow + self.deny + self.ask
+                              if not is_mcp_rule(r.tool)} - known)
             if unknown:
                 raise ConfigError(f"Permission rules name unknown tool(s) {', '.join(unknown)}; "
                                   f"the tools are {', '.join(sorted(known))}.")

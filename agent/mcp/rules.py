@@ -17,7 +17,7 @@ import fnmatch
 import re
 
 from agent.errors import ConfigError
-from agent.mcp.tools import PREFIX, split_name
+from agent.mcp.names import PREFIX, split_name
 
 _RULE = re.compile(r"mcp__[A-Za-z0-9_*?-]+")
 

@@ -13,32 +13,16 @@ guarantee), so they are asked about unless a rule allows them, and a checkpoint 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from agent.mcp.manager import McpCallError, McpManager
+from agent.mcp.names import PREFIX, split_name, tool_name  # noqa: F401 - re-exported
 from tools.base import ToolContext, ToolResult
 
-PREFIX = "mcp__"
-MAX_NAME = 64
 MAX_DESCRIPTION = 2048
-_BAD = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def tool_name(server: str, tool: str) -> str:
-    """The name the model sees for `tool` of `server`."""
-    return (PREFIX + _BAD.sub("_", server) + "__" + _BAD.sub("_", tool))[:MAX_NAME]
-
-
-def split_name(name: str) -> tuple[str, str] | None:
-    """(server, tool) of an `mcp__server__tool` name, else None."""
-    if not name.startswith(PREFIX):
-        return None
-    server, sep, tool = name[len(PREFIX):].partition("__")
-    return (server, tool) if sep and server else None
 
 
 class _AnyInput(BaseModel):
