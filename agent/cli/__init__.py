@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-SUBCOMMANDS = ("sessions", "checkpoints", "rewind", "undo-rewind", "diff", "demo")
-FORMATS = ("text", "json", "stream-json")
+SUBCOMMANDS = ("sessions", "checkpoints", "rewind", "undo-rewind", "diff", "demo", "mcp")
+# stream-json: Claude Code's message shapes; events: Godwit's own event stream (the log's lines).
+FORMATS = ("text", "json", "stream-json", "events")
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
 
@@ -44,6 +45,23 @@ def main_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-checkpoints", action="store_true", help="do not snapshot the work tree")
     p.add_argument("--verbose", action="store_true",
                    help="with -p and text output: also print each tool call and its result")
+    claude = p.add_argument_group("Claude Code compatibility (what the Claude Agent SDK passes)")
+    claude.add_argument("--input-format", choices=("text", "stream-json"), default="text",
+                        help="stream-json: prompts and control requests as JSON lines on stdin")
+    claude.add_argument("--include-partial-messages", action="store_true",
+                        help="stream-json: also stream_event lines with the deltas")
+    claude.add_argument("--replay-user-messages", action="store_true",
+                        help="stream-json: echo each prompt read from stdin, with its uuid")
+    claude.add_argument("--permission-prompt-tool", metavar="NAME",
+                        help="'stdio': ask the SDK (can_use_tool) before a call that needs it")
+    claude.add_argument("--mcp-config", action="append", default=[], metavar="FILE_OR_JSON",
+                        help="MCP servers ({\"mcpServers\": {...}}), repeatable")
+    claude.add_argument("--strict-mcp-config", action="store_true",
+                        help="use only the servers of --mcp-config")
+    claude.add_argument("--system-prompt", metavar="TEXT",
+                        help="text added to Godwit's system prompt (empty: none)")
+    claude.add_argument("--fork-session", dest="fork", action="store_true",
+                        help="the same as --fork")
     return p
 
 
@@ -56,7 +74,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     if args.allow or args.deny:
-        out["permissions"] = {"allow": args.allow, "deny": args.deny}
+        from agent.cli.claude_flags import split_list
+
+        # The SDK writes `--allowedTools Bash,Read`: one value, comma-joined.
+        out["permissions"] = {"allow": split_list(args.allow), "deny": split_list(args.deny)}
+    if args.system_prompt:
+        text = args.system_prompt + ("\n\n" + args.append_system_prompt
+                                     if args.append_system_prompt else "")
+        out["system_prompt"] = text
     if args.no_checkpoints:
         out["checkpoints"] = False
     return out
@@ -83,7 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return _guard(lambda: run_subcommand(argv[0], argv[1:]))
     parser = main_parser()
+    from agent.cli.claude_flags import split_unknown
+
+    argv, unknown = split_unknown(argv, parser)
+    for flag in unknown:
+        # Claude Code (and the SDK driving it) passes flags Godwit has no use for: say so once.
+        print(f"godwit: ignoring unsupported option {flag}", file=sys.stderr)
     args = parser.parse_args(argv)
+    if args.input_format == "stream-json" and args.output_format != "stream-json":
+        parser.error("--input-format stream-json needs --output-format stream-json")
     if args.max_turns is not None and args.max_turns < 1:
         parser.error("--max-turns must be at least 1")
     if args.fork and not (args.continue_latest or args.resume):

@@ -1,4 +1,4 @@
-"""Subcommands: sessions, checkpoints, rewind, undo-rewind, diff, demo.
+"""Subcommands: sessions, checkpoints, rewind, undo-rewind, diff, demo, mcp.
 
 None of them calls a model, so none needs an API key: they open the session with an offline
 stand-in provider.
@@ -63,7 +63,22 @@ def _agent(args: argparse.Namespace, *, readonly: bool = False):
 
 def run_subcommand(name: str, argv: Sequence[str]) -> int:
     return {"sessions": _sessions, "checkpoints": _checkpoints, "rewind": _rewind,
-            "undo-rewind": _undo, "diff": _diff, "demo": _demo}[name](list(argv))
+            "undo-rewind": _undo, "diff": _diff, "demo": _demo, "mcp": _mcp}[name](list(argv))
+
+
+def _mcp(argv: list[str]) -> int:
+    """`godwit mcp list | approve | deny` (agent/mcp/commands.py), for the current folder."""
+    from agent.mcp import commands
+    from agent.session.index import godwit_home
+    from agent.settings import _read
+
+    cwd = Path(os.getcwd()).resolve()
+    home = godwit_home()
+
+    def layers() -> tuple[dict, dict]:
+        return _read(home / "settings.json"), _read(cwd / ".godwit" / "settings.json")
+
+    return commands.run(argv, cwd, home, layers)
 
 
 def _sessions(argv: list[str]) -> int:

@@ -37,7 +37,8 @@ def repo(tmp_path):
 
 
 def test_every_command_answers_help(repo):
-    for cmd in ([], ["sessions"], ["checkpoints"], ["rewind"], ["undo-rewind"], ["diff"], ["demo"]):
+    for cmd in ([], ["sessions"], ["checkpoints"], ["rewind"], ["undo-rewind"], ["diff"], ["demo"],
+                ["mcp"]):
         out = godwit(*cmd, "--help", cwd=repo)
         assert out.returncode == 0 and "usage: godwit" in out.stdout, cmd
 
