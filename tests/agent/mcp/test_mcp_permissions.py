@@ -42,3 +42,21 @@ def test_bad_mcp_rules_are_refused() -> None:
     policy(deny=["mcp__not_started"])
     with pytest.raises(ConfigError, match="unknown tool"):
         policy(allow=["Nonsense"])
+
+
+def test_tool_result_images_reach_anthropic_and_are_named_for_openai() -> None:
+    from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
+    from agent.providers.convert import anthropic_messages, openai_messages
+
+    image = {"media_type": "image/png", "data": "iVBORw0KGgo="}
+    messages = [Message(role="user", content=[TextBlock(text="look")]),
+                Message(role="assistant", content=[ToolUseBlock(id="t1", name="mcp__s__shot")]),
+                Message(role="user", content=[ToolResultBlock(tool_use_id="t1", content="shot",
+                                                              images=[image])])]
+    result = anthropic_messages(messages)[-1]["content"][0]
+    assert result["content"] == [
+        {"type": "text", "text": "shot"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                     "data": "iVBORw0KGgo="}}]
+    tool = [m for m in openai_messages("", messages) if m["role"] == "tool"][0]
+    assert tool["content"].startswith("shot\n[the tool returned an image (image/png)")
