@@ -1,5 +1,5 @@
-"""Slash commands typed in the input box: /help, /compact, /context, /rewind, /undo, /clear,
-/quit. Each is a small function of the app and the text after the command's name.
+"""Slash commands typed in the input box: /help, /compact, /context, /mcp, /rewind, /undo,
+/clear, /quit. Each is a small function of the app and the text after the command's name.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ def _context(app: GodwitApp, arg: str) -> None:
     app.refresh_context(usage)
 
 
+def _mcp(app: GodwitApp, arg: str) -> None:
+    from agent.mcp.commands import format_rows
+
+    app.transcript.notice(Text(format_rows(app.agent.mcp_status())))
+
+
 def _rewind(app: GodwitApp, arg: str) -> None:
     session_ops.open_rewind(app)
 
@@ -76,6 +82,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("help", "this list", _help),
     Command("compact", "[instructions] summarise the older conversation now", _compact, True),
     Command("context", "where the context window goes", _context),
+    Command("mcp", "MCP servers: state and tools", _mcp),
     Command("rewind", "pick a checkpoint to restore (also esc esc)", _rewind, True),
     Command("undo", "undo the last rewind", _undo, True),
     Command("clear", "clear the screen (the session keeps everything)", _clear),
