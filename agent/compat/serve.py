@@ -142,7 +142,7 @@ class StreamSession:
         return {}
 
     async def _set_permission_mode(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.agent.set_permission_mode(str(body.get("mode")))
+        await self.agent.set_permission_mode(str(body.get("mode")))
         return {}
 
     async def _set_model(self, body: dict[str, Any]) -> dict[str, Any]:
