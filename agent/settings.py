@@ -1,7 +1,9 @@
 """Settings: `GODWIT_HOME/settings.json`, then the project's `.godwit/settings.json`, then flags.
 
 Later layers override earlier ones field by field; permission rule lists are concatenated so a
-project can add rules without restating the user's.
+project can add rules without restating the user's. Claude Code's keys `hooks`, `env` and
+`mcpServers` are read with Claude Code's meaning: hooks of every layer run (their lists are
+concatenated per event), `env` and `mcpServers` are merged name by name.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent.context.settings import ContextSettings
 from agent.errors import ConfigError
+from agent.events import PermissionMode
+from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
 
-PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
-DEFAULT_MODEL = "anthropic:claude-sonnet-4-5"
+DEFAULT_MODEL = f"anthropic:{DEFAULT_CLAUDE_MODEL}"
 
 
 class PermissionRules(BaseModel):
@@ -34,12 +38,15 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH.")
+    model: str = Field(
+        DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH."
+    )
     base_url: str | None = Field(None, description="API base URL (overrides *_BASE_URL).")
     provider_options: dict[str, Any] = Field(
         default_factory=dict,
         description="Passed to the provider: max_retries, timeout_s, context_window (openai), "
-        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).")
+        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).",
+    )
     permission_mode: PermissionMode = Field("default", description="How tool calls are approved.")
     permissions: PermissionRules = Field(default_factory=PermissionRules)
     max_turns: int | None = Field(None, ge=1, description="Model calls per prompt at most.")
@@ -52,16 +59,39 @@ class Settings(BaseModel):
     memory_scope: Literal["project", "global"] = Field(
         "project", description="Memory folder per project, or one shared by all projects."
     )
-    context: dict[str, Any] = Field(
-        default_factory=dict, description="Context editing and compaction (agent.context.policy)."
+    context: ContextSettings = Field(
+        default_factory=ContextSettings,
+        description="Context editing and compaction (agent/context/settings.py).",
     )
     checkpoints: bool = Field(True, description="Snapshot the work tree before changes.")
     checkpoint_size_cap: int = Field(
         50 * 2**20, ge=1, description="Files larger than this (bytes) are not snapshotted."
     )
+    hooks: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Shell hooks, Claude Code's `hooks` key (agent/command_hooks/config.py).",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Variables set for the tools' shell and the hooks."
+    )
+    mcpServers: dict[str, Any] = Field(  # noqa: N815 - Claude Code's spelling of the key
+        default_factory=dict, description="MCP servers by name (agent/mcp/config.py)."
+    )
+    enableAllProjectMcpServers: bool = Field(  # noqa: N815 - Claude Code's spelling
+        False, description="Start the project's .mcp.json servers without asking."
+    )
+
+    @field_validator("hooks")
+    @classmethod
+    def _hooks_are_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from agent.command_hooks.config import HooksConfig
+
+        HooksConfig.parse(value)  # a ValueError here names the bad matcher or entry
+        return value
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_layer(path: Path) -> dict[str, Any]:
+    """One settings file as written ({} when it does not exist)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -83,12 +113,21 @@ def merge(base: dict[str, Any], layer: dict[str, Any], source: str = "options") 
             for kind, items in value.items():
                 if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                     # A bare string would otherwise become one rule per character.
-                    raise ConfigError(f"{source}: permissions.{kind} must be a list of rules "
-                                      f"such as [\"bash(git status)\"], not {items!r}")
+                    raise ConfigError(
+                        f"{source}: permissions.{kind} must be a list of rules "
+                        f'such as ["bash(git status)"], not {items!r}'
+                    )
                 rules[kind] = list(rules.get(kind, [])) + items
             out[key] = rules
-        elif key == "context" and isinstance(value, dict):
-            out[key] = {**(out.get("context") or {}), **value}
+        elif key in ("context", "env", "mcpServers") and isinstance(value, dict):
+            out[key] = {**(out.get(key) or {}), **value}
+        elif key == "hooks" and isinstance(value, dict):
+            hooks = dict(out.get("hooks") or {})
+            for event, matchers in value.items():
+                if not isinstance(matchers, list):
+                    raise ConfigError(f"{source}: hooks.{event} must be a list of matchers")
+                hooks[event] = list(hooks.get(event, [])) + matchers
+            out[key] = hooks
         else:
             out[key] = value
     return out
@@ -99,13 +138,15 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
     data: dict[str, Any] = {}
     user, project = home / "settings.json", Path(cwd) / ".godwit" / "settings.json"
     sources = [user, project]
-    data = merge(data, _read(user), str(user))
-    project_layer = _read(project)
+    data = merge(data, read_layer(user), str(user))
+    project_layer = read_layer(project)
     if project_layer.get("permission_mode") == "bypassPermissions":
         # A repository (perhaps a cloned one, perhaps edited by the agent) must not switch off
         # approvals by itself; the user can, in their own settings or on the command line.
-        raise ConfigError(f"{project} sets permission_mode to bypassPermissions, which only "
-                          f"{user} or --permission-mode may do. Remove it from the project file.")
+        raise ConfigError(
+            f"{project} sets permission_mode to bypassPermissions, which only "
+            f"{user} or --permission-mode may do. Remove it from the project file."
+        )
     data = merge(data, project_layer, str(project))
     data = merge(data, overrides or {})
     try:
@@ -114,4 +155,6 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
         errs = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
-        raise ConfigError(f"Invalid settings ({', '.join(map(str, sources))} + options): {errs}") from exc
+        raise ConfigError(
+            f"Invalid settings ({', '.join(map(str, sources))} + options): {errs}"
+        ) from exc
