@@ -86,7 +86,10 @@ class Settings(BaseModel):
     def _hooks_are_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
         from agent.command_hooks.config import HooksConfig
 
-        HooksConfig.parse(value)  # a ValueError here names the bad matcher or entry
+        try:
+            HooksConfig.parse(value)
+        except ValueError as exc:  # pydantic's ValidationError is one
+            raise ValueError(f"hooks: {exc}") from None
         return value
 
 

@@ -191,8 +191,16 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         session_id=args.resume,
         continue_latest=args.continue_latest,
         fork=args.fork,
+        mcp_config=args.mcp_config,
+        strict_mcp_config=args.strict_mcp_config,
     )
     try:
+        if args.input_format == "stream-json":
+            import asyncio
+
+            from agent.compat.serve import serve
+
+            return asyncio.run(serve(agent, args))
         if args.print_prompt is not None:
             prompt = _prompt_text(args.print_prompt)
             if not prompt.strip():
@@ -203,7 +211,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
             return asyncio.run(
                 run_headless(
-                    agent, prompt, args.output_format, compact=args.compact, verbose=args.verbose
+                    agent,
+                    prompt,
+                    args.output_format,
+                    compact=args.compact,
+                    verbose=args.verbose,
+                    partial=args.include_partial_messages,
                 )
             )
         from agent.cli.interactive import run_interactive

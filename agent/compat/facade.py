@@ -43,6 +43,21 @@ class AgentFacade:
 
     # -- what the SDK may change -------------------------------------------------------
 
+    def serve_sdk_servers(self, channel) -> None:
+        """Let MCP servers of `type: "sdk"` (inside the SDK program) be reached through the
+        control channel; call before the session opens."""
+        import asyncio
+
+        from agent.mcp.bridge import cross_loop
+
+        async def send(name: str, message: dict[str, Any]) -> dict[str, Any] | None:
+            answer = await channel.request(
+                "mcp_message", {"server_name": name, "message": message}, timeout=60
+            )
+            return answer.get("mcp_response")
+
+        self.agent.options.mcp_sdk_send = cross_loop(send, asyncio.get_running_loop())
+
     def set_approver(self, approver) -> None:
         self.agent.set_approver(approver)
 

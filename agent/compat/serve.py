@@ -65,6 +65,7 @@ class StreamSession:
 
     async def run(self) -> int:
         self.channel.start()
+        self.agent.serve_sdk_servers(self.channel)
         if self.opts.ask_over_stdio:
             self.agent.set_approver(self._can_use_tool)
         worker = asyncio.create_task(self._work())
@@ -185,3 +186,18 @@ class StreamSession:
             self.agent.cancel()
         return Approval(False, message=str(answer.get("message") or "denied by can_use_tool"),
                         interrupt=bool(answer.get("interrupt")))
+
+
+async def serve(agent: Any, args: Any) -> int:
+    """The `godwit --input-format stream-json` entry point (args: the parsed command line)."""
+    from agent.compat.facade import AgentFacade
+
+    opts = ServeOptions(
+        partial=bool(args.include_partial_messages),
+        replay_user=bool(args.replay_user_messages),
+        ask_over_stdio=args.permission_prompt_tool == "stdio",
+    )
+    session = StreamSession(AgentFacade(agent), ControlChannel(), opts)
+    if args.print_prompt:
+        session.prompts.put_nowait(args.print_prompt)
+    return await session.run()
