@@ -134,8 +134,10 @@ def _mcp(opts: Options, settings: Settings, home: Path, cwd: Path):
 
     user = read_layer(home / "settings.json")
     # Overrides (SDK arguments, --settings) count as the user's own configuration.
-    user = {**user, "mcpServers": {**user.get("mcpServers", {}),
-                                   **opts.overrides.get("mcpServers", {})}}
+    user = {
+        **user,
+        "mcpServers": {**user.get("mcpServers", {}), **opts.overrides.get("mcpServers", {})},
+    }
     user["enableAllProjectMcpServers"] = settings.enableAllProjectMcpServers
     manager = prepare(
         cwd,

@@ -145,7 +145,10 @@ async def _permitted(
         ), args
     if rt.hooks_of_session.has("Notification"):
         await turns.report(
-            rt, await rt.hooks_of_session.notification(f"Godwit needs your permission to use {block.name}")
+            rt,
+            await rt.hooks_of_session.notification(
+                f"Godwit needs your permission to use {block.name}"
+            ),
         )
     try:
         answer = rt.approver(block.name, args, reason)

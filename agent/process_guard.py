@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 _SENTRY = (
-    'p=$$; g={pid}; '
+    "p=$$; g={pid}; "
     'alive() {{ kill -0 "$1" 2>/dev/null && ! grep -qs "^State:[[:space:]]*Z" "/proc/$1/status"; }}; '
     "( trap '' HUP INT TERM; "
     'while alive "$g" && alive "$p"; do sleep 1; done; '

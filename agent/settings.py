@@ -74,10 +74,10 @@ class Settings(BaseModel):
     env: dict[str, str] = Field(
         default_factory=dict, description="Variables set for the tools' shell and the hooks."
     )
-    mcpServers: dict[str, Any] = Field(  # noqa: N815 - Claude Code's spelling of the key
+    mcpServers: dict[str, Any] = Field(  # Claude Code's spelling of the key
         default_factory=dict, description="MCP servers by name (agent/mcp/config.py)."
     )
-    enableAllProjectMcpServers: bool = Field(  # noqa: N815 - Claude Code's spelling
+    enableAllProjectMcpServers: bool = Field(  # Claude Code's spelling
         False, description="Start the project's .mcp.json servers without asking."
     )
 
@@ -88,7 +88,7 @@ class Settings(BaseModel):
 
         try:
             HooksConfig.parse(value)
-        except ValueError as exc:  # pydantic's ValidationError is one
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
             raise ValueError(f"hooks: {exc}") from None
         return value
 

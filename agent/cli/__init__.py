@@ -135,8 +135,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         # The SDK writes `--allowedTools Bash,Read`: one value, comma-joined.
         out["permissions"] = {"allow": split_list(args.allow), "deny": split_list(args.deny)}
     if args.system_prompt:
-        text = args.system_prompt + ("\n\n" + args.append_system_prompt
-                                     if args.append_system_prompt else "")
+        text = args.system_prompt + (
+            "\n\n" + args.append_system_prompt if args.append_system_prompt else ""
+        )
         out["system_prompt"] = text
     if args.no_checkpoints:
         out["checkpoints"] = False

@@ -13,11 +13,28 @@ import argparse
 
 # Claude Code flags that take a value (so `--flag VALUE` is skipped as a pair).
 VALUED = {
-    "--max-budget-usd", "--task-budget", "--fallback-model", "--betas", "--tools",
-    "--setting-sources", "--plugin-dir", "--thinking", "--max-thinking-tokens",
-    "--thinking-display", "--effort", "--json-schema", "--system-prompt-file",
-    "--resume-session-at", "--resume-drops-turn", "--session-id", "--agents", "--settings",
-    "--add-dir", "--debug-file", "--agent", "--output-style",
+    "--max-budget-usd",
+    "--task-budget",
+    "--fallback-model",
+    "--betas",
+    "--tools",
+    "--setting-sources",
+    "--plugin-dir",
+    "--thinking",
+    "--max-thinking-tokens",
+    "--thinking-display",
+    "--effort",
+    "--json-schema",
+    "--system-prompt-file",
+    "--resume-session-at",
+    "--resume-drops-turn",
+    "--session-id",
+    "--agents",
+    "--settings",
+    "--add-dir",
+    "--debug-file",
+    "--agent",
+    "--output-style",
 }
 
 

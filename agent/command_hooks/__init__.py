@@ -5,5 +5,13 @@ from agent.command_hooks.config import EVENTS, HooksConfig
 from agent.command_hooks.names import claude_name, from_hook, hook_input
 from agent.command_hooks.runner import CommandHooks, HookResult, merge
 
-__all__ = ["EVENTS", "CommandHooks", "HookResult", "HooksConfig", "claude_name", "from_hook",
-           "hook_input", "merge"]
+__all__ = [
+    "EVENTS",
+    "CommandHooks",
+    "HookResult",
+    "HooksConfig",
+    "claude_name",
+    "from_hook",
+    "hook_input",
+    "merge",
+]

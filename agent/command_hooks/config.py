@@ -20,8 +20,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-EVENTS = ("PreToolUse", "PostToolUse", "UserPromptSubmit", "Stop", "SessionStart",
-          "SessionEnd", "PreCompact", "Notification")
+EVENTS = (
+    "PreToolUse",
+    "PostToolUse",
+    "UserPromptSubmit",
+    "Stop",
+    "SessionStart",
+    "SessionEnd",
+    "PreCompact",
+    "Notification",
+)
 DEFAULT_TIMEOUT_S = 60.0
 
 
@@ -32,8 +40,9 @@ class CommandHook(BaseModel):
 
     type: Literal["command"] = Field("command", description="Only shell commands are run.")
     command: str = Field(min_length=1, description="Run by bash with the event as JSON on stdin.")
-    timeout: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=3600,
-                           description="Seconds before the command is killed.")
+    timeout: float = Field(
+        DEFAULT_TIMEOUT_S, gt=0, le=3600, description="Seconds before the command is killed."
+    )
 
 
 class HookMatcher(BaseModel):
@@ -71,19 +80,21 @@ class HooksConfig(BaseModel):
 
     def for_event(self, event: str) -> list[HookMatcher]:
         raw = getattr(self, "__pydantic_extra__", None) or {}
-        return [m if isinstance(m, HookMatcher) else HookMatcher.model_validate(m)
-                for m in raw.get(event, [])]
+        return [
+            m if isinstance(m, HookMatcher) else HookMatcher.model_validate(m)
+            for m in raw.get(event, [])
+        ]
 
     @classmethod
     def parse(cls, data: dict | None) -> HooksConfig:
         """Validate every event's matchers (raises pydantic's ValidationError)."""
         data = data or {}
         if not isinstance(data, dict):
-            raise ValueError("hooks must be an object of event name: [matchers]")
+            raise TypeError("hooks must be an object of event name: [matchers]")
         parsed: dict[str, list[HookMatcher]] = {}
         for event, matchers in data.items():
             if not isinstance(matchers, list):
-                raise ValueError(f"hooks.{event} must be a list of {{matcher, hooks}} objects")
+                raise TypeError(f"hooks.{event} must be a list of {{matcher, hooks}} objects")
             parsed[event] = [HookMatcher.model_validate(m) for m in matchers]
         return cls(**parsed)
 

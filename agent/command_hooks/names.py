@@ -14,8 +14,12 @@ from typing import Any
 EDITOR = "str_replace_based_edit_tool"
 _EDITOR_NAMES = {"view": "Read", "create": "Write", "str_replace": "Edit", "insert": "Edit"}
 # Claude Code key -> Godwit key, for the editor.
-_EDITOR_KEYS = {"file_path": "path", "content": "file_text", "old_string": "old_str",
-                "new_string": "new_str"}
+_EDITOR_KEYS = {
+    "file_path": "path",
+    "content": "file_text",
+    "old_string": "old_str",
+    "new_string": "new_str",
+}
 _SIMPLE = {"bash": "Bash", "glob": "Glob", "grep": "Grep"}
 
 

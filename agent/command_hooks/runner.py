@@ -67,11 +67,18 @@ class _Run:
 class CommandHooks:
     """The shell hooks of a session's settings; `run` raises nothing a hook can cause."""
 
-    def __init__(self, config: HooksConfig | Mapping[str, Any] | None, *, cwd: Path,
-                 env: Mapping[str, str] | None = None, session_id: str = "",
-                 transcript_path: str = "") -> None:
-        self.config = config if isinstance(config, HooksConfig) else HooksConfig.parse(
-            dict(config or {}))
+    def __init__(
+        self,
+        config: HooksConfig | Mapping[str, Any] | None,
+        *,
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        session_id: str = "",
+        transcript_path: str = "",
+    ) -> None:
+        self.config = (
+            config if isinstance(config, HooksConfig) else HooksConfig.parse(dict(config or {}))
+        )
         self.cwd = Path(cwd)
         self.env = dict(env or {})
         self.session_id = session_id
@@ -82,8 +89,9 @@ class CommandHooks:
         """Whether any command is configured for `event` (so callers can skip building input)."""
         return any(m.hooks for m in self.config.for_event(event))
 
-    async def run(self, event: str, fields: dict[str, Any], *, match: tuple[str, ...] = ()
-                  ) -> HookResult:
+    async def run(
+        self, event: str, fields: dict[str, Any], *, match: tuple[str, ...] = ()
+    ) -> HookResult:
         """Run the commands of `event` whose matcher matches one of `match` (tool names, or
         the source / trigger); `fields` are the event's own input fields."""
         commands: list[CommandHook] = []
@@ -98,9 +106,14 @@ class CommandHooks:
         result = HookResult()
         if not commands:
             return result
-        payload = {"session_id": self.session_id, "transcript_path": self.transcript_path,
-                   "cwd": str(self.cwd), "permission_mode": self.permission_mode,
-                   "hook_event_name": event, **fields}
+        payload = {
+            "session_id": self.session_id,
+            "transcript_path": self.transcript_path,
+            "cwd": str(self.cwd),
+            "permission_mode": self.permission_mode,
+            "hook_event_name": event,
+            **fields,
+        }
         data = (json.dumps(payload, ensure_ascii=False, default=str) + "\n").encode()
         runs = await asyncio.gather(*(self._one(c, data) for c in commands))
         for run in runs:
@@ -111,13 +124,23 @@ class CommandHooks:
     async def _one(self, hook: CommandHook, data: bytes) -> _Run:
         shell = shutil.which("bash") or "/bin/sh"
         command, args = guarded(shell, ["-c", hook.command])
-        env = {**os.environ, **self.env, "CLAUDE_PROJECT_DIR": str(self.cwd),
-               "GODWIT_PROJECT_DIR": str(self.cwd)}
+        env = {
+            **os.environ,
+            **self.env,
+            "CLAUDE_PROJECT_DIR": str(self.cwd),
+            "GODWIT_PROJECT_DIR": str(self.cwd),
+        }
         try:
             proc = await asyncio.create_subprocess_exec(
-                command, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, cwd=str(self.cwd), env=env,
-                start_new_session=True)
+                command,
+                *args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=str(self.cwd),
+                env=env,
+                start_new_session=True,
+            )
         except OSError as exc:
             return _Run(hook, 1, "", f"could not start: {exc}")
         try:
@@ -132,8 +155,12 @@ class CommandHooks:
             # The hook exited without reading its input: that is allowed.
             out, err = b"", b""
             await proc.wait()
-        return _Run(hook, proc.returncode, out[:_MAX_OUTPUT].decode("utf-8", "replace"),
-                    err[:_MAX_OUTPUT].decode("utf-8", "replace"))
+        return _Run(
+            hook,
+            proc.returncode,
+            out[:_MAX_OUTPUT].decode("utf-8", "replace"),
+            err[:_MAX_OUTPUT].decode("utf-8", "replace"),
+        )
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
@@ -153,8 +180,9 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
 def _merge(event: str, run: _Run, result: HookResult) -> None:
     name = run.command.command
     if run.code is None:
-        result.errors.append(f"{event} hook `{name}` timed out after "
-                             f"{run.command.timeout:g} s and was stopped")
+        result.errors.append(
+            f"{event} hook `{name}` timed out after {run.command.timeout:g} s and was stopped"
+        )
         return
     if run.code == 2:
         result.blocked = True
@@ -165,8 +193,10 @@ def _merge(event: str, run: _Run, result: HookResult) -> None:
         return
     if run.code != 0:
         detail = run.stderr.strip().splitlines()[-1:] or [""]
-        result.errors.append(f"{event} hook `{name}` failed (exit {run.code})"
-                             + (f": {detail[0]}" if detail[0] else ""))
+        result.errors.append(
+            f"{event} hook `{name}` failed (exit {run.code})"
+            + (f": {detail[0]}" if detail[0] else "")
+        )
         return
     output = _json_object(run.stdout)
     if output is None:
@@ -206,8 +236,7 @@ def apply_json(event: str, out: dict[str, Any], result: HookResult) -> None:
         why = specific.get("permissionDecisionReason") or reason or ""
         if permission is None and decision in ("approve", "block"):  # the older spelling
             permission = "allow" if decision == "approve" else "deny"
-        if permission in ("allow", "deny", "ask") and \
-                _RANK[permission] >= _RANK[result.permission]:
+        if permission in ("allow", "deny", "ask") and _RANK[permission] >= _RANK[result.permission]:
             result.permission = permission
             result.permission_reason = str(why)
         if permission == "deny":

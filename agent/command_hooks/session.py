@@ -22,8 +22,9 @@ class HookSource(Protocol):
 
     def has(self, event: str) -> bool: ...
 
-    async def run(self, event: str, fields: dict[str, Any], *, match: tuple[str, ...] = ()
-                  ) -> HookResult: ...
+    async def run(
+        self, event: str, fields: dict[str, Any], *, match: tuple[str, ...] = ()
+    ) -> HookResult: ...
 
 
 class SessionHooks:
@@ -42,8 +43,9 @@ class SessionHooks:
     def has(self, event: str) -> bool:
         return any(s.has(event) for s in self.sources)
 
-    async def _run(self, event: str, fields: dict[str, Any], match: tuple[str, ...] = ()
-                   ) -> HookResult:
+    async def _run(
+        self, event: str, fields: dict[str, Any], match: tuple[str, ...] = ()
+    ) -> HookResult:
         active = [s for s in self.sources if s.has(event)]
         if not active:
             return HookResult()
@@ -56,14 +58,18 @@ class SessionHooks:
             return HookResult()
         shown = hook_input(name, args)
         cc_name = claude_name(name, args)
-        result = await self._run("PreToolUse", {"tool_name": cc_name, "tool_input": shown,
-                                                "tool_use_id": tool_use_id}, (name, cc_name))
+        result = await self._run(
+            "PreToolUse",
+            {"tool_name": cc_name, "tool_input": shown, "tool_use_id": tool_use_id},
+            (name, cc_name),
+        )
         if result.updated_input is not None:
             result.updated_input = from_hook(name, shown, result.updated_input)
         return result
 
-    async def post_tool(self, name: str, args: dict[str, Any], tool_use_id: str,
-                        output: str, is_error: bool) -> HookResult:
+    async def post_tool(
+        self, name: str, args: dict[str, Any], tool_use_id: str, output: str, is_error: bool
+    ) -> HookResult:
         """PostToolUse: a block's reason (and any added context) goes to the model."""
         if not self.has("PostToolUse"):
             return HookResult()
@@ -71,9 +77,16 @@ class SessionHooks:
         response = {"output": output, "is_error": is_error, "success": not is_error}
         if name == "bash":
             response.update(stdout=output, stderr="", interrupted=False)
-        return await self._run("PostToolUse", {
-            "tool_name": cc_name, "tool_input": hook_input(name, args),
-            "tool_response": response, "tool_use_id": tool_use_id}, (name, cc_name))
+        return await self._run(
+            "PostToolUse",
+            {
+                "tool_name": cc_name,
+                "tool_input": hook_input(name, args),
+                "tool_response": response,
+                "tool_use_id": tool_use_id,
+            },
+            (name, cc_name),
+        )
 
     async def prompt(self, text: str) -> HookResult:
         return await self._run("UserPromptSubmit", {"prompt": text})
@@ -88,12 +101,12 @@ class SessionHooks:
         return await self._run("SessionEnd", {"reason": reason})
 
     async def pre_compact(self, trigger: str, instructions: str = "") -> HookResult:
-        return await self._run("PreCompact", {"trigger": trigger,
-                                              "custom_instructions": instructions}, (trigger,))
+        return await self._run(
+            "PreCompact", {"trigger": trigger, "custom_instructions": instructions}, (trigger,)
+        )
 
     async def notification(self, message: str, kind: str = "permission_prompt") -> HookResult:
-        return await self._run("Notification", {"message": message,
-                                                "notification_type": kind})
+        return await self._run("Notification", {"message": message, "notification_type": kind})
 
 
 def context_note(context: list[str]) -> str:

@@ -73,8 +73,9 @@ async def before_tool(rt: Any, name: str, args: dict[str, Any], tool_use_id: str
     return result
 
 
-async def after_tool(rt: Any, name: str, args: dict[str, Any], tool_use_id: str,
-                     content: str, is_error: bool) -> str:
+async def after_tool(
+    rt: Any, name: str, args: dict[str, Any], tool_use_id: str, content: str, is_error: bool
+) -> str:
     """PostToolUse: the tool's content with what the hooks tell the model appended."""
     result = await rt.hooks_of_session.post_tool(name, args, tool_use_id, content, is_error)
     await report(rt, result)

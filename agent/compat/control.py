@@ -36,8 +36,12 @@ class ControlError(Exception):
 class ControlChannel:
     """Both directions of the protocol over a pair of binary/text streams."""
 
-    def __init__(self, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None,
-                 stderr: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        stdin: IO[bytes] | None = None,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> None:
         self.stdin = stdin if stdin is not None else sys.stdin.buffer
         self.stdout = stdout if stdout is not None else sys.stdout
         self.stderr = stderr if stderr is not None else sys.stderr
@@ -60,8 +64,9 @@ class ControlChannel:
             except (BrokenPipeError, ValueError):
                 self.closed = True
 
-    def respond(self, request_id: str, response: dict[str, Any] | None = None, *,
-                error: str | None = None) -> None:
+    def respond(
+        self, request_id: str, response: dict[str, Any] | None = None, *, error: str | None = None
+    ) -> None:
         """Answer a control request: success with `response`, or `error`."""
         body: dict[str, Any] = {"request_id": request_id}
         if error is not None:
@@ -70,14 +75,20 @@ class ControlChannel:
             body.update(subtype="success", response=response or {})
         self.write({"type": "control_response", "response": body})
 
-    async def request(self, subtype: str, payload: dict[str, Any], *,
-                      timeout: float | None = None) -> dict[str, Any]:
+    async def request(
+        self, subtype: str, payload: dict[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
         """Send a control request to the SDK and wait for its response."""
         request_id = f"godwit_{next(self._ids)}_{os.urandom(3).hex()}"
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        self.write({"type": "control_request", "request_id": request_id,
-                    "request": {"subtype": subtype, **payload}})
+        self.write(
+            {
+                "type": "control_request",
+                "request_id": request_id,
+                "request": {"subtype": subtype, **payload},
+            }
+        )
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
@@ -97,8 +108,11 @@ class ControlChannel:
         assert self._loop is not None and self._queue is not None
         try:
             for raw in self.stdin:
-                line = raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) \
+                line = (
+                    raw.decode("utf-8", "replace").strip()
+                    if isinstance(raw, bytes)
                     else raw.strip()
+                )
                 if line:
                     self._loop.call_soon_threadsafe(self._arrive, line)
         except (OSError, ValueError):

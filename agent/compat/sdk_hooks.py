@@ -20,8 +20,15 @@ from agent.compat.control import ControlChannel, ControlError
 class SdkHooks:
     """The SDK's hook callbacks; the same `has` / `run` as CommandHooks."""
 
-    def __init__(self, channel: ControlChannel, config: dict[str, Any] | None, *,
-                 session_id: str = "", cwd: str = "", transcript_path: str = "") -> None:
+    def __init__(
+        self,
+        channel: ControlChannel,
+        config: dict[str, Any] | None,
+        *,
+        session_id: str = "",
+        cwd: str = "",
+        transcript_path: str = "",
+    ) -> None:
         self.channel = channel
         self.session_id, self.cwd, self.transcript_path = session_id, cwd, transcript_path
         self.permission_mode = "default"
@@ -38,8 +45,9 @@ class SdkHooks:
     def has(self, event: str) -> bool:
         return any(ids for _, ids, _ in self.matchers.get(event, []))
 
-    async def run(self, event: str, fields: dict[str, Any], *, match: tuple[str, ...] = ()
-                  ) -> HookResult:
+    async def run(
+        self, event: str, fields: dict[str, Any], *, match: tuple[str, ...] = ()
+    ) -> HookResult:
         calls: list[tuple[str, float]] = []
         for matcher, ids, timeout in self.matchers.get(event, []):
             if not match or matcher.matches(*match):
@@ -47,9 +55,14 @@ class SdkHooks:
         result = HookResult()
         if not calls:
             return result
-        payload = {"session_id": self.session_id, "transcript_path": self.transcript_path,
-                   "cwd": self.cwd, "permission_mode": self.permission_mode,
-                   "hook_event_name": event, **fields}
+        payload = {
+            "session_id": self.session_id,
+            "transcript_path": self.transcript_path,
+            "cwd": self.cwd,
+            "permission_mode": self.permission_mode,
+            "hook_event_name": event,
+            **fields,
+        }
         answers = await asyncio.gather(*(self._call(cid, t, payload) for cid, t in calls))
         for callback_id, answer in zip((c for c, _ in calls), answers):
             if isinstance(answer, str):
@@ -59,12 +72,18 @@ class SdkHooks:
         result.ran = len(calls)
         return result
 
-    async def _call(self, callback_id: str, timeout: float, payload: dict[str, Any]
-                    ) -> dict[str, Any] | str:
+    async def _call(
+        self, callback_id: str, timeout: float, payload: dict[str, Any]
+    ) -> dict[str, Any] | str:
         try:
             return await self.channel.request(
-                "hook_callback", {"callback_id": callback_id, "input": payload,
-                                  "tool_use_id": payload.get("tool_use_id")}, timeout=timeout)
+                "hook_callback",
+                {
+                    "callback_id": callback_id,
+                    "input": payload,
+                    "tool_use_id": payload.get("tool_use_id"),
+                },
+                timeout=timeout,
+            )
         except ControlError as exc:
             return str(exc)
-

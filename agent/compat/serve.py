@@ -34,8 +34,14 @@ class ServeOptions:
 class Approval:
     """An SDK `can_use_tool` answer: allowed or not, maybe with a changed input or a message."""
 
-    def __init__(self, allow: bool, *, input: dict[str, Any] | None = None, message: str = "",
-                 interrupt: bool = False) -> None:
+    def __init__(
+        self,
+        allow: bool,
+        *,
+        input: dict[str, Any] | None = None,
+        message: str = "",
+        interrupt: bool = False,
+    ) -> None:
         self.allow, self.input, self.message, self.interrupt = allow, input, message, interrupt
 
     def __bool__(self) -> bool:
@@ -55,9 +61,12 @@ class StreamSession:
         self.sdk_hooks_config: dict[str, Any] | None = None
         self.last_error = False
         self._handlers = {
-            "initialize": self._initialize, "interrupt": self._interrupt,
-            "set_permission_mode": self._set_permission_mode, "set_model": self._set_model,
-            "rewind_files": self._rewind_files, "get_context_usage": self._context_usage,
+            "initialize": self._initialize,
+            "interrupt": self._interrupt,
+            "set_permission_mode": self._set_permission_mode,
+            "set_model": self._set_model,
+            "rewind_files": self._rewind_files,
+            "get_context_usage": self._context_usage,
             "mcp_status": self._mcp_status,
         }
 
@@ -84,8 +93,11 @@ class StreamSession:
         if self.stream is None:
             rt = self.agent.runtime()
             self.stream = ClaudeCodeStream(
-                rt.id, partial=self.opts.partial, replay_user=self.opts.replay_user,
-                session_state=os.environ.get(SESSION_STATE_ENV) == "1")
+                rt.id,
+                partial=self.opts.partial,
+                replay_user=self.opts.replay_user,
+                session_state=os.environ.get(SESSION_STATE_ENV) == "1",
+            )
             self.agent.on_notice(self._notice)
             self._write_all([self.stream.init(**self.agent.init_info())])
         return self.stream
@@ -120,8 +132,10 @@ class StreamSession:
         body = line.get("request") or {}
         handler = self._handlers.get(str(body.get("subtype")))
         if handler is None:
-            self.channel.respond(request_id, error=f"godwit does not support the control "
-                                 f"request {body.get('subtype')!r}")
+            self.channel.respond(
+                request_id,
+                error=f"godwit does not support the control request {body.get('subtype')!r}",
+            )
             return
         try:
             response = await handler(body)
@@ -134,9 +148,14 @@ class StreamSession:
         if body.get("hooks"):
             self.agent.set_sdk_hooks(self.channel, body["hooks"])
         self.initialized = True
-        return {"commands": [], "output_style": "default",
-                "available_output_styles": ["default"], "models": [], "account": {},
-                "pid": os.getpid()}
+        return {
+            "commands": [],
+            "output_style": "default",
+            "available_output_styles": ["default"],
+            "models": [],
+            "account": {},
+            "pid": os.getpid(),
+        }
 
     async def _interrupt(self, body: dict[str, Any]) -> dict[str, Any]:
         self.agent.cancel()
@@ -154,9 +173,11 @@ class StreamSession:
         uuid = str(body.get("user_message_id"))
         turn = self.stream.prompt_uuids.get(uuid) if self.stream else None
         if turn is None:
-            raise ValueError(f"no checkpoint for user message {uuid} (rewind_files names a "
-                             "prompt by the uuid of its replayed user line: pass "
-                             "extra_args={'replay-user-messages': None})")
+            raise ValueError(
+                f"no checkpoint for user message {uuid} (rewind_files names a "
+                "prompt by the uuid of its replayed user line: pass "
+                "extra_args={'replay-user-messages': None})"
+            )
         await self.agent.rewind_turn(turn)
         return {}
 
@@ -168,14 +189,22 @@ class StreamSession:
 
     # -- control requests to the SDK -------------------------------------------------------
 
-    async def _can_use_tool(self, name: str, args: dict[str, Any], reason: str,
-                            tool_use_id: str | None = None) -> Approval:
+    async def _can_use_tool(
+        self, name: str, args: dict[str, Any], reason: str, tool_use_id: str | None = None
+    ) -> Approval:
         shown = hook_input(name, args)
         try:
-            answer = await self.channel.request("can_use_tool", {
-                "tool_name": claude_name(name, args), "input": shown,
-                "permission_suggestions": [], "decision_reason": reason,
-                "tool_use_id": tool_use_id}, timeout=self.opts.permission_timeout_s)
+            answer = await self.channel.request(
+                "can_use_tool",
+                {
+                    "tool_name": claude_name(name, args),
+                    "input": shown,
+                    "permission_suggestions": [],
+                    "decision_reason": reason,
+                    "tool_use_id": tool_use_id,
+                },
+                timeout=self.opts.permission_timeout_s,
+            )
         except ControlError as exc:
             return Approval(False, message=f"the SDK's can_use_tool failed: {exc}")
         if answer.get("behavior") == "allow":
@@ -184,8 +213,11 @@ class StreamSession:
             return Approval(True, input=new if new != args else None)
         if answer.get("interrupt"):
             self.agent.cancel()
-        return Approval(False, message=str(answer.get("message") or "denied by can_use_tool"),
-                        interrupt=bool(answer.get("interrupt")))
+        return Approval(
+            False,
+            message=str(answer.get("message") or "denied by can_use_tool"),
+            interrupt=bool(answer.get("interrupt")),
+        )
 
 
 async def serve(agent: Any, args: Any) -> int:

@@ -27,30 +27,52 @@ def _block(block: Any) -> dict[str, Any] | None:
     data = block.model_dump(mode="json") if hasattr(block, "model_dump") else dict(block)
     kind = data.get("type")
     if kind == "thinking":
-        return {"type": "thinking", "thinking": data.get("thinking", ""),
-                "signature": data.get("signature") or ""}
+        return {
+            "type": "thinking",
+            "thinking": data.get("thinking", ""),
+            "signature": data.get("signature") or "",
+        }
     if kind == "tool_use":
-        return {"type": "tool_use", "id": data["id"], "name": data["name"],
-                "input": data.get("input") or {}}
+        return {
+            "type": "tool_use",
+            "id": data["id"],
+            "name": data["name"],
+            "input": data.get("input") or {},
+        }
     if kind == "text":
         return {"type": "text", "text": data.get("text", "")}
     if kind == "tool_result":
-        return {"type": "tool_result", "tool_use_id": data["tool_use_id"],
-                "content": data.get("content", ""), "is_error": bool(data.get("is_error"))}
+        return {
+            "type": "tool_result",
+            "tool_use_id": data["tool_use_id"],
+            "content": data.get("content", ""),
+            "is_error": bool(data.get("is_error")),
+        }
     return None  # redacted thinking and the like: nothing an SDK consumer reads
 
 
 def _subtype(reason: str) -> str:
-    return {"end_turn": "success", "stop_sequence": "success", "max_turns": "error_max_turns",
-            "tool_use": "success", "refusal": "success", "max_tokens": "success",
-            }.get(reason, "error_during_execution")
+    return {
+        "end_turn": "success",
+        "stop_sequence": "success",
+        "max_turns": "error_max_turns",
+        "tool_use": "success",
+        "refusal": "success",
+        "max_tokens": "success",
+    }.get(reason, "error_during_execution")
 
 
 class ClaudeCodeStream:
     """Translates one session's events; `feed(event)` returns the lines to write."""
 
-    def __init__(self, session_id: str, *, partial: bool = False,
-                 replay_user: bool = False, session_state: bool = False) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        partial: bool = False,
+        replay_user: bool = False,
+        session_state: bool = False,
+    ) -> None:
         self.session_id = session_id
         self.partial = partial
         self.replay_user = replay_user
@@ -64,8 +86,12 @@ class ClaudeCodeStream:
     def _reset_turn(self) -> None:
         self._t0 = time.monotonic()
         self._api_ms = 0
-        self._usage = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0,
-                       "cache_creation_input_tokens": 0}
+        self._usage = {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 0,
+        }
         self._models: dict[str, dict[str, float]] = {}
         self._cost = 0.0
         self._denials: list[dict[str, Any]] = []
@@ -78,22 +104,41 @@ class ClaudeCodeStream:
 
     # -- lines not tied to an event --------------------------------------------------------
 
-    def init(self, *, cwd: str, model: str, tools: list[str], permission_mode: str,
-             mcp_servers: list[dict[str, str]] = (), extra: dict[str, Any] | None = None
-             ) -> dict[str, Any]:
+    def init(
+        self,
+        *,
+        cwd: str,
+        model: str,
+        tools: list[str],
+        permission_mode: str,
+        mcp_servers: list[dict[str, str]] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """The `system/init` line: first line of the stream."""
-        return self._base("system", subtype="init", cwd=cwd, tools=list(tools),
-                          mcp_servers=list(mcp_servers), model=model,
-                          permissionMode=permission_mode, slash_commands=[],
-                          apiKeySource="none", claude_code_version=PROTOCOL_VERSION,
-                          output_style="default", agents=[], skills=[], plugins=[],
-                          **(extra or {}))
+        return self._base(
+            "system",
+            subtype="init",
+            cwd=cwd,
+            tools=list(tools),
+            mcp_servers=list(mcp_servers),
+            model=model,
+            permissionMode=permission_mode,
+            slash_commands=[],
+            apiKeySource="none",
+            claude_code_version=PROTOCOL_VERSION,
+            output_style="default",
+            agents=[],
+            skills=[],
+            plugins=[],
+            **(extra or {}),
+        )
 
     def user_prompt(self, text: str, turn: int) -> list[dict[str, Any]]:
         """A prompt read from stdin, echoed when --replay-user-messages asks for it; its uuid
         is remembered so that rewind_files can name the prompt's checkpoint."""
-        line = self._base("user", message={"role": "user", "content": text},
-                          parent_tool_use_id=None)
+        line = self._base(
+            "user", message={"role": "user", "content": text}, parent_tool_use_id=None
+        )
         self.prompt_uuids[line["uuid"]] = turn
         return [line] if self.replay_user else []
 
@@ -101,8 +146,9 @@ class ClaudeCodeStream:
         """`session_state_changed` (running / idle), for an SDK that asked for it by env."""
         if not self.session_state:
             return []
-        return [self._base("system", subtype="session_state_changed", state=state,
-                           sdk_host_only=True)]
+        return [
+            self._base("system", subtype="session_state_changed", state=state, sdk_host_only=True)
+        ]
 
     def notice(self, subtype: str, **fields: Any) -> dict[str, Any]:
         """A `system` line of Godwit's own (mcp_server_failed, hook_error, ...)."""
@@ -136,20 +182,46 @@ class ClaudeCodeStream:
         if not self._message_open:
             self._message_open = True
             self._block_index = -1
-            out.append(self._stream({"type": "message_start", "message": {
-                "id": f"msg_{uuidlib.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-                "content": [], "model": "", "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": 0, "output_tokens": 0}}}))
+            out.append(
+                self._stream(
+                    {
+                        "type": "message_start",
+                        "message": {
+                            "id": f"msg_{uuidlib.uuid4().hex[:24]}",
+                            "type": "message",
+                            "role": "assistant",
+                            "content": [],
+                            "model": "",
+                            "stop_reason": None,
+                            "stop_sequence": None,
+                            "usage": {"input_tokens": 0, "output_tokens": 0},
+                        },
+                    }
+                )
+            )
         if self._block_open != block:
             out.extend(self._close_block())
             self._block_index += 1
             self._block_open = block
-            start = {"type": "text", "text": ""} if block == "text" else \
-                {"type": "thinking", "thinking": "", "signature": ""}
-            out.append(self._stream({"type": "content_block_start", "index": self._block_index,
-                                     "content_block": start}))
-        out.append(self._stream({"type": "content_block_delta", "index": self._block_index,
-                                 "delta": delta}))
+            start = (
+                {"type": "text", "text": ""}
+                if block == "text"
+                else {"type": "thinking", "thinking": "", "signature": ""}
+            )
+            out.append(
+                self._stream(
+                    {
+                        "type": "content_block_start",
+                        "index": self._block_index,
+                        "content_block": start,
+                    }
+                )
+            )
+        out.append(
+            self._stream(
+                {"type": "content_block_delta", "index": self._block_index, "delta": delta}
+            )
+        )
         return out
 
     def _close_block(self) -> list[dict[str, Any]]:
@@ -163,9 +235,15 @@ class ClaudeCodeStream:
             return []
         out = self._close_block()
         self._message_open = False
-        out.append(self._stream({"type": "message_delta",
-                                 "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                 "usage": {"output_tokens": 0}}))
+        out.append(
+            self._stream(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                    "usage": {"output_tokens": 0},
+                }
+            )
+        )
         out.append(self._stream({"type": "message_stop"}))
         return out
 
@@ -178,23 +256,44 @@ class ClaudeCodeStream:
         for block in content:
             if block["type"] == "tool_use":
                 self._inputs[block["id"]] = block["input"]
-        message = {"id": f"msg_{uuidlib.uuid4().hex[:24]}", "type": "message",
-                   "role": "assistant", "model": event.model, "content": content,
-                   "stop_reason": event.stop_reason, "stop_sequence": None,
-                   "usage": dict(self._last_usage or {"input_tokens": 0, "output_tokens": 0})}
+        message = {
+            "id": f"msg_{uuidlib.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": event.model,
+            "content": content,
+            "stop_reason": event.stop_reason,
+            "stop_sequence": None,
+            "usage": dict(self._last_usage or {"input_tokens": 0, "output_tokens": 0}),
+        }
         out.append(self._base("assistant", message=message, parent_tool_use_id=None))
         return out
 
     def _on_tool_result(self, event: Any) -> list[dict[str, Any]]:
-        block = {"type": "tool_result", "tool_use_id": event.tool_use_id,
-                 "content": event.content, "is_error": bool(event.is_error)}
-        return [self._base("user", message={"role": "user", "content": [block]},
-                           parent_tool_use_id=None, tool_use_result=event.content)]
+        block = {
+            "type": "tool_result",
+            "tool_use_id": event.tool_use_id,
+            "content": event.content,
+            "is_error": bool(event.is_error),
+        }
+        return [
+            self._base(
+                "user",
+                message={"role": "user", "content": [block]},
+                parent_tool_use_id=None,
+                tool_use_result=event.content,
+            )
+        ]
 
     def _on_permission(self, event: Any) -> list[dict[str, Any]]:
         if event.decision == "deny":
-            self._denials.append({"tool_name": event.tool, "tool_use_id": event.tool_use_id,
-                                  "tool_input": self._inputs.get(event.tool_use_id, {})})
+            self._denials.append(
+                {
+                    "tool_name": event.tool,
+                    "tool_use_id": event.tool_use_id,
+                    "tool_input": self._inputs.get(event.tool_use_id, {}),
+                }
+            )
         return []
 
     def _on_usage(self, event: Any) -> list[dict[str, Any]]:
@@ -203,9 +302,17 @@ class ClaudeCodeStream:
         for key, value in last.items():
             self._usage[key] += value
         self._cost += float(event.cost_usd or 0.0)
-        model = self._models.setdefault(event.model, {
-            "inputTokens": 0, "outputTokens": 0, "cacheReadInputTokens": 0,
-            "cacheCreationInputTokens": 0, "webSearchRequests": 0, "costUSD": 0.0})
+        model = self._models.setdefault(
+            event.model,
+            {
+                "inputTokens": 0,
+                "outputTokens": 0,
+                "cacheReadInputTokens": 0,
+                "cacheCreationInputTokens": 0,
+                "webSearchRequests": 0,
+                "costUSD": 0.0,
+            },
+        )
         model["inputTokens"] += last["input_tokens"]
         model["outputTokens"] += last["output_tokens"]
         model["cacheReadInputTokens"] += last["cache_read_input_tokens"]
@@ -221,12 +328,21 @@ class ClaudeCodeStream:
         out = self._close_message(None)
         subtype = _subtype(event.reason)
         is_error = subtype != "success" or event.reason == "refusal"
-        out.append(self._base(
-            "result", subtype=subtype, is_error=is_error,
-            duration_ms=int((time.monotonic() - self._t0) * 1000),
-            duration_api_ms=self._api_ms, num_turns=event.turns, result=event.result,
-            stop_reason=event.reason, total_cost_usd=round(self._cost, 6),
-            usage=dict(self._usage), modelUsage=self._models,
-            permission_denials=list(self._denials),
-            errors=list(self._errors) or ([event.reason] if is_error else [])))
+        out.append(
+            self._base(
+                "result",
+                subtype=subtype,
+                is_error=is_error,
+                duration_ms=int((time.monotonic() - self._t0) * 1000),
+                duration_api_ms=self._api_ms,
+                num_turns=event.turns,
+                result=event.result,
+                stop_reason=event.reason,
+                total_cost_usd=round(self._cost, 6),
+                usage=dict(self._usage),
+                modelUsage=self._models,
+                permission_denials=list(self._denials),
+                errors=list(self._errors) or ([event.reason] if is_error else []),
+            )
+        )
         return out

@@ -48,13 +48,18 @@ async def bridged(name: str, send: Send):
                 data = item.message.model_dump(by_alias=True, exclude_unset=True, mode="json")
                 tg.start_soon(forward, data)
 
-    async with read_writer, read_stream, write_stream, write_reader:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pump)
-            try:
-                yield read_stream, write_stream
-            finally:
-                tg.cancel_scope.cancel()
+    async with (
+        read_writer,
+        read_stream,
+        write_stream,
+        write_reader,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(pump)
+        try:
+            yield read_stream, write_stream
+        finally:
+            tg.cancel_scope.cancel()
 
 
 def cross_loop(send: Send, loop: asyncio.AbstractEventLoop) -> Send:

@@ -20,8 +20,10 @@ from agent.mcp.setup import prepare
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="godwit mcp", description="MCP servers of this project: "
-                                ".mcp.json, mcpServers in settings, --mcp-config.")
+    p = argparse.ArgumentParser(
+        prog="godwit mcp",
+        description="MCP servers of this project: .mcp.json, mcpServers in settings, --mcp-config.",
+    )
     sub = p.add_subparsers(dest="action", required=True)
     ls = sub.add_parser("list", help="start the servers, show state and tools, stop them")
     ls.add_argument("--json", action="store_true", help="one JSON array")
@@ -34,12 +36,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def rows(project: Path, home: Path, *, user_settings: Mapping[str, Any] | None = None,
-         project_settings: Mapping[str, Any] | None = None, flags: list[str] = (),
-         strict: bool = False) -> list[dict[str, Any]]:
+def rows(
+    project: Path,
+    home: Path,
+    *,
+    user_settings: Mapping[str, Any] | None = None,
+    project_settings: Mapping[str, Any] | None = None,
+    flags: list[str] = (),
+    strict: bool = False,
+) -> list[dict[str, Any]]:
     """One row per configured server after trying to start it."""
-    manager = prepare(project, home, user_settings=user_settings,
-                      project_settings=project_settings, flags=flags, strict=strict)
+    manager = prepare(
+        project,
+        home,
+        user_settings=user_settings,
+        project_settings=project_settings,
+        flags=flags,
+        strict=strict,
+    )
     if manager is None:
         return []
     try:
@@ -66,24 +80,40 @@ def format_rows(table: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(argv: list[str], project: Path, home: Path, settings_layers: Callable[[], tuple],
-        out: Callable[[str], None] = print) -> int:
+def run(
+    argv: list[str],
+    project: Path,
+    home: Path,
+    settings_layers: Callable[[], tuple],
+    out: Callable[[str], None] = print,
+) -> int:
     """The `godwit mcp` subcommand; `settings_layers()` gives (user, project) settings dicts."""
     args = parser().parse_args(argv)
     user, proj = settings_layers()
     if args.action == "list":
-        table = rows(project, home, user_settings=user, project_settings=proj,
-                     flags=args.mcp_config, strict=args.strict_mcp_config)
+        table = rows(
+            project,
+            home,
+            user_settings=user,
+            project_settings=proj,
+            flags=args.mcp_config,
+            strict=args.strict_mcp_config,
+        )
         out(json.dumps(table, indent=2) if args.json else format_rows(table))
         return 0
-    specs = [s for s in collect(project, user_settings=user, project_settings=proj)
-             if s.source in NEEDS_APPROVAL]
+    specs = [
+        s
+        for s in collect(project, user_settings=user, project_settings=proj)
+        if s.source in NEEDS_APPROVAL
+    ]
     names = {s.name for s in specs} if args.all else set(args.names)
     unknown = names - {s.name for s in specs}
     if unknown or not names:
         known = ", ".join(sorted(s.name for s in specs)) or "none"
-        raise UsageError(f"No project MCP server named {', '.join(sorted(unknown)) or '(none given)'}"
-                         f"; this project configures: {known}")
+        raise UsageError(
+            f"No project MCP server named {', '.join(sorted(unknown)) or '(none given)'}"
+            f"; this project configures: {known}"
+        )
     store = ApprovalStore(home)
     for spec in specs:
         if spec.name in names:

@@ -47,8 +47,9 @@ class StdioServer(_Server):
     type: Literal["stdio"] = Field("stdio", description="Transport: a child process.")
     command: str = Field(min_length=1, description="The executable (looked up on PATH).")
     args: list[str] = Field(default_factory=list, description="Its arguments.")
-    env: dict[str, str] = Field(default_factory=dict,
-                                description="Variables added to Godwit's environment for it.")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Variables added to Godwit's environment for it."
+    )
     cwd: str | None = Field(None, description="Its working folder (default: the project root).")
 
 
@@ -56,7 +57,8 @@ class HttpServer(_Server):
     """A server reached over MCP's streamable HTTP transport."""
 
     type: Literal["http", "streamable-http", "streamableHttp"] = Field(
-        "http", description="Transport: streamable HTTP.")
+        "http", description="Transport: streamable HTTP."
+    )
     url: str = Field(min_length=1, description="The endpoint, e.g. https://host/mcp.")
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request.")
 
@@ -76,8 +78,9 @@ class SdkServer(_Server):
     name: str = Field("", description="The SDK's name for it.")
 
 
-ServerConfig = Annotated[StdioServer | HttpServer | SseServer | SdkServer,
-                         Field(discriminator="type")]
+ServerConfig = Annotated[
+    StdioServer | HttpServer | SseServer | SdkServer, Field(discriminator="type")
+]
 _SERVER = TypeAdapter(ServerConfig)
 
 
@@ -119,44 +122,64 @@ def _expand_entry(entry: dict[str, Any], env: Mapping[str, str], missing: list[s
         out["args"] = [expand(a, env, missing) if isinstance(a, str) else a for a in out["args"]]
     for key in ("env", "headers"):
         if isinstance(out.get(key), dict):
-            out[key] = {k: expand(v, env, missing) if isinstance(v, str) else v
-                        for k, v in out[key].items()}
+            out[key] = {
+                k: expand(v, env, missing) if isinstance(v, str) else v for k, v in out[key].items()
+            }
     return out
 
 
-def parse_server(name: str, entry: Any, source: Source,
-                 env: Mapping[str, str] | None = None) -> ServerSpec:
+def parse_server(
+    name: str, entry: Any, source: Source, env: Mapping[str, str] | None = None
+) -> ServerSpec:
     """One `mcpServers` entry, validated and expanded. Never raises: a bad entry becomes a
     spec with `error` set, so one typo does not take the other servers down."""
     env = os.environ if env is None else env
     where = f"MCP server {name!r} ({source})"
     if not _NAME.match(name):
-        return ServerSpec(name, source, None, f"{where}: a name may use letters, digits, _ and - "
-                          "only (it becomes part of the tool names)", entry)
+        return ServerSpec(
+            name,
+            source,
+            None,
+            f"{where}: a name may use letters, digits, _ and - "
+            "only (it becomes part of the tool names)",
+            entry,
+        )
     if not isinstance(entry, dict):
         return ServerSpec(name, source, None, f"{where}: expected an object", entry)
     data = dict(entry)
     if "type" not in data:
-        data["type"] = "sse" if data.get("url") and not data.get("command") and \
-            str(data["url"]).rstrip("/").endswith("/sse") else \
-            ("http" if data.get("url") and not data.get("command") else "stdio")
+        data["type"] = (
+            "sse"
+            if data.get("url")
+            and not data.get("command")
+            and str(data["url"]).rstrip("/").endswith("/sse")
+            else ("http" if data.get("url") and not data.get("command") else "stdio")
+        )
     missing: list[str] = []
     data = _expand_entry(data, env, missing)
     if missing:
         names = ", ".join(sorted(set(missing)))
-        return ServerSpec(name, source, None, f"{where}: environment variable(s) {names} not "
-                          "set and no default given (write ${VAR:-default} for one)", entry)
+        return ServerSpec(
+            name,
+            source,
+            None,
+            f"{where}: environment variable(s) {names} not "
+            "set and no default given (write ${VAR:-default} for one)",
+            entry,
+        )
     try:
         config = _SERVER.validate_python(data)
     except ValidationError as exc:
-        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}"
-                         for e in exc.errors())
+        errs = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors()
+        )
         return ServerSpec(name, source, None, f"{where}: {errs}", entry)
     return ServerSpec(name, source, config, None, entry)
 
 
-def servers_of(document: Any, source: Source, where: str,
-               env: Mapping[str, str] | None = None) -> list[ServerSpec]:
+def servers_of(
+    document: Any, source: Source, where: str, env: Mapping[str, str] | None = None
+) -> list[ServerSpec]:
     """The servers of one `{"mcpServers": {...}}` document."""
     if not isinstance(document, dict):
         raise ConfigError(f"{where} must hold a JSON object with an mcpServers object")
@@ -166,8 +189,9 @@ def servers_of(document: Any, source: Source, where: str,
     return [parse_server(str(n), e, source, env) for n, e in servers.items()]
 
 
-def read_mcp_json(path: Path, source: Source, env: Mapping[str, str] | None = None
-                  ) -> list[ServerSpec]:
+def read_mcp_json(
+    path: Path, source: Source, env: Mapping[str, str] | None = None
+) -> list[ServerSpec]:
     """Servers of an `.mcp.json`-shaped file; none when it does not exist."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -195,19 +219,34 @@ def read_flag(value: str, cwd: Path, env: Mapping[str, str] | None = None) -> li
     return read_mcp_json(path, "flag", env)
 
 
-def collect(project_root: Path, *, user_settings: Mapping[str, Any] | None = None,
-            project_settings: Mapping[str, Any] | None = None, flags: list[str] = (),
-            strict: bool = False, env: Mapping[str, str] | None = None) -> list[ServerSpec]:
+def collect(
+    project_root: Path,
+    *,
+    user_settings: Mapping[str, Any] | None = None,
+    project_settings: Mapping[str, Any] | None = None,
+    flags: list[str] = (),
+    strict: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> list[ServerSpec]:
     """Every configured server, in start order, one per name (the last source wins)."""
     found: dict[str, ServerSpec] = {}
     if not strict:
         layers: list[list[ServerSpec]] = []
         if user_settings and user_settings.get("mcpServers"):
-            layers.append(servers_of({"mcpServers": user_settings["mcpServers"]}, "user",
-                                     "user settings", env))
+            layers.append(
+                servers_of(
+                    {"mcpServers": user_settings["mcpServers"]}, "user", "user settings", env
+                )
+            )
         if project_settings and project_settings.get("mcpServers"):
-            layers.append(servers_of({"mcpServers": project_settings["mcpServers"]},
-                                     "project-settings", "project settings", env))
+            layers.append(
+                servers_of(
+                    {"mcpServers": project_settings["mcpServers"]},
+                    "project-settings",
+                    "project settings",
+                    env,
+                )
+            )
         layers.append(read_mcp_json(Path(project_root) / MCP_JSON, "project", env))
         for layer in layers:
             found.update((s.name, s) for s in layer)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from agent.mcp.config import HttpServer, SdkServer, ServerSpec, SseServer, StdioServer
 from agent.process_guard import guarded
@@ -37,6 +37,7 @@ _STOP_TIMEOUT_S = 10.0  # the package's own shutdown is bounded (about 6 s at wo
 _STDERR_TAIL = 600
 # The package logs a malformed line from a server with a traceback; the manager reports the
 # server's failure itself, so that noise stays out of the terminal.
+log = logging.getLogger("godwit.mcp")
 logging.getLogger("mcp").addHandler(logging.NullHandler())
 logging.getLogger("mcp").propagate = False
 
@@ -75,10 +76,16 @@ class McpCallError(Exception):
 class McpManager:
     """Starts, watches and stops the servers of `specs`; thread-safe for tool calls."""
 
-    def __init__(self, specs: list[ServerSpec], *, cwd: Path,
-                 start_timeout: float | None = None, tool_timeout: float | None = None,
-                 ping_interval: float = DEFAULT_PING_INTERVAL_S,
-                 on_failure: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[ServerSpec],
+        *,
+        cwd: Path,
+        start_timeout: float | None = None,
+        tool_timeout: float | None = None,
+        ping_interval: float = DEFAULT_PING_INTERVAL_S,
+        on_failure: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.servers = {s.name: Server(s) for s in specs}
         self.cwd = Path(cwd)
         self.start_timeout = start_timeout or _env_seconds("MCP_TIMEOUT", DEFAULT_START_TIMEOUT_S)
@@ -109,8 +116,9 @@ class McpManager:
         self._ensure_loop()
         ready = [threading.Event() for _ in pending]
         for server, event in zip(pending, ready):
-            self._tasks.append(asyncio.run_coroutine_threadsafe(self._serve(server, event),
-                                                                self._loop))
+            self._tasks.append(
+                asyncio.run_coroutine_threadsafe(self._serve(server, event), self._loop)
+            )
         deadline = time.monotonic() + self.start_timeout + 5
         for server, event in zip(pending, ready):
             if not event.wait(max(0.0, deadline - time.monotonic())):
@@ -135,8 +143,8 @@ class McpManager:
         for task in self._tasks:
             try:
                 task.result(timeout=max(0.0, end - time.monotonic()))
-            except Exception:  # noqa: BLE001 - a server that failed to stop is killed by its sentry
-                pass
+            except Exception:
+                log.debug("an MCP server did not stop cleanly", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -146,7 +154,7 @@ class McpManager:
             if server.stderr is not None:
                 server.stderr.close()
 
-    def __enter__(self) -> McpManager:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -157,8 +165,9 @@ class McpManager:
         if self._loop is not None:
             return
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="godwit-mcp",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="godwit-mcp", daemon=True
+        )
         self._thread.start()
 
     # -- one server ------------------------------------------------------------------------
@@ -174,8 +183,7 @@ class McpManager:
                 # time limit covers the handshake (a scope around the entering would be left
                 # by another scope and anyio refuses that).
                 read, write = await stack.enter_async_context(self._transport(server))
-                session = await stack.enter_async_context(
-                    ClientSession(read, write))
+                session = await stack.enter_async_context(ClientSession(read, write))
                 with anyio.fail_after(self.start_timeout):
                     init = await session.initialize()
                     tools = await _list_tools(session)
@@ -212,10 +220,13 @@ class McpManager:
 
             command, args = guarded(config.command, config.args)
             cwd = config.cwd or str(self.cwd)
-            server.stderr = tempfile.TemporaryFile("w+b")
+            # Kept open for the server's life (its stderr), closed in close().
+            server.stderr = tempfile.TemporaryFile("w+b")  # noqa: SIM115
             env = {**os.environ, **config.env}
-            return stdio_client(StdioServerParameters(command=command, args=args, env=env,
-                                                      cwd=cwd), errlog=server.stderr)
+            return stdio_client(
+                StdioServerParameters(command=command, args=args, env=env, cwd=cwd),
+                errlog=server.stderr,
+            )
         if isinstance(config, HttpServer):
             from mcp.client.streamable_http import streamable_http_client
             from mcp.shared._httpx_utils import create_mcp_http_client
@@ -228,8 +239,10 @@ class McpManager:
             return sse_client(config.url, headers=config.headers or None)
         if isinstance(config, SdkServer):
             if self.sdk_send is None:
-                raise ValueError("in-process SDK servers need the Claude Agent SDK's control "
-                                 "protocol (godwit --input-format stream-json)")
+                raise ValueError(
+                    "in-process SDK servers need the Claude Agent SDK's control "
+                    "protocol (godwit --input-format stream-json)"
+                )
             from agent.mcp.bridge import bridged
 
             return bridged(config.name or server.name, self.sdk_send)
@@ -237,7 +250,9 @@ class McpManager:
 
     def _fail(self, server: Server, message: str) -> None:
         with self._lock:
-            if server.state in ("failed", "stopped") or (self._closed and server.state != "pending"):
+            if server.state in ("failed", "stopped") or (
+                self._closed and server.state != "pending"
+            ):
                 return
             server.state, server.error, server.tools = "failed", message, []
             if server.reported:
@@ -247,8 +262,8 @@ class McpManager:
         if self.on_failure is not None:
             try:
                 self.on_failure(server.name, message)
-            except Exception:  # noqa: BLE001 - a reporting callback must not kill the manager
-                pass
+            except Exception:
+                log.exception("the MCP failure callback failed")
 
     # -- use -------------------------------------------------------------------------------
 
@@ -263,13 +278,26 @@ class McpManager:
 
     def status(self) -> list[dict[str, Any]]:
         """One row per server: name, source, transport, state, error, tools."""
-        return [{"name": s.name, "source": s.spec.source,
-                 "transport": s.spec.config.type if s.spec.config else "?",
-                 "state": s.state, "error": s.error, "server": s.server_info,
-                 "tools": [t.name for t in s.tools]} for s in self.servers.values()]
+        return [
+            {
+                "name": s.name,
+                "source": s.spec.source,
+                "transport": s.spec.config.type if s.spec.config else "?",
+                "state": s.state,
+                "error": s.error,
+                "server": s.server_info,
+                "tools": [t.name for t in s.tools],
+            }
+            for s in self.servers.values()
+        ]
 
-    def call(self, server_name: str, tool: str, arguments: dict[str, Any],
-             cancel: threading.Event | None = None) -> Any:
+    def call(
+        self,
+        server_name: str,
+        tool: str,
+        arguments: dict[str, Any],
+        cancel: threading.Event | None = None,
+    ) -> Any:
         """Call a tool and return the package's CallToolResult. Raises McpCallError when no
         answer came (the server is gone, the time limit passed, or `cancel` was set)."""
         server = self.servers.get(server_name)
@@ -278,7 +306,8 @@ class McpManager:
             raise McpCallError(f"MCP server {server_name!r} is not available ({state}).")
         future = asyncio.run_coroutine_threadsafe(
             server.session.call_tool(tool, arguments, read_timeout_seconds=self.tool_timeout),
-            self._loop)
+            self._loop,
+        )
         deadline = time.monotonic() + self.tool_timeout + 1
         while True:
             try:
@@ -287,18 +316,23 @@ class McpManager:
                 pass
             except Exception as exc:  # noqa: BLE001 - the server's failure becomes the call's error
                 if "timed out" in str(exc):
-                    raise McpCallError(f"{tool} on MCP server {server_name!r} gave no answer "
-                                       f"within {self.tool_timeout:.0f} s.") from None
+                    raise McpCallError(
+                        f"{tool} on MCP server {server_name!r} gave no answer "
+                        f"within {self.tool_timeout:.0f} s."
+                    ) from None
                 self._check_alive(server)
-                raise McpCallError(f"MCP server {server_name!r} failed on {tool}: "
-                                   f"{_describe(exc, server)}") from None
+                raise McpCallError(
+                    f"MCP server {server_name!r} failed on {tool}: {_describe(exc, server)}"
+                ) from None
             if cancel is not None and cancel.is_set():
                 future.cancel()
                 raise McpCallError(f"{tool} on MCP server {server_name!r} was interrupted.")
             if time.monotonic() > deadline:
                 future.cancel()
-                raise McpCallError(f"{tool} on MCP server {server_name!r} gave no answer within "
-                                   f"{self.tool_timeout:.0f} s.")
+                raise McpCallError(
+                    f"{tool} on MCP server {server_name!r} gave no answer within "
+                    f"{self.tool_timeout:.0f} s."
+                )
 
     def _check_alive(self, server: Server) -> None:
         """After a failed call: a server that no longer answers a ping is failed (once)."""

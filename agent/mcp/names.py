@@ -19,5 +19,5 @@ def split_name(name: str) -> tuple[str, str] | None:
     """(server, tool) of an `mcp__server__tool` name, else None."""
     if not name.startswith(PREFIX):
         return None
-    server, sep, tool = name[len(PREFIX):].partition("__")
+    server, sep, tool = name[len(PREFIX) :].partition("__")
     return (server, tool) if sep and server else None

@@ -31,14 +31,18 @@ def check_rule(text: str, kind: str) -> str:
     """The rule, validated for a list of `kind` (allow / deny / ask); raises ConfigError."""
     rule = text.strip()
     if not _RULE.fullmatch(rule):
-        raise ConfigError(f"Bad MCP permission rule {text!r}: write mcp__SERVER, mcp__SERVER__* "
-                          "or mcp__SERVER__TOOL (no parentheses)")
+        raise ConfigError(
+            f"Bad MCP permission rule {text!r}: write mcp__SERVER, mcp__SERVER__* "
+            "or mcp__SERVER__TOOL (no parentheses)"
+        )
     if kind == "allow":
-        server = rule[len(PREFIX):].split("__", 1)[0]
+        server = rule[len(PREFIX) :].split("__", 1)[0]
         if not server or any(c in server for c in "*?"):
-            raise ConfigError(f"Allow rule {text!r} must name its MCP server (mcp__SERVER or "
-                              "mcp__SERVER__TOOL); a wildcard server would allow servers you "
-                              "have not seen")
+            raise ConfigError(
+                f"Allow rule {text!r} must name its MCP server (mcp__SERVER or "
+                "mcp__SERVER__TOOL); a wildcard server would allow servers you "
+                "have not seen"
+            )
     return rule
 
 
@@ -48,7 +52,7 @@ def rule_matches(rule: str, tool: str) -> bool:
     if parts is None:
         return False
     server, name = parts
-    body = rule[len(PREFIX):]
+    body = rule[len(PREFIX) :]
     rule_server, sep, rule_tool = body.partition("__")
     if not fnmatch.fnmatchcase(server, rule_server):
         return False

@@ -26,8 +26,10 @@ class McpSession:
 
     def reports(self) -> list[str]:
         """Failures not reported yet, as lines for the user."""
-        return [f"MCP server {name!r} failed: {message}. Its tools are not available."
-                for name, message in self.manager.take_reports()]
+        return [
+            f"MCP server {name!r} failed: {message}. Its tools are not available."
+            for name, message in self.manager.take_reports()
+        ]
 
     def prune(self, tools: list[Any]) -> list[Any]:
         """`tools` without those of servers that are no longer connected."""

@@ -21,19 +21,34 @@ Ask = Callable[[ServerSpec], bool]
 
 
 def approve_hint(name: str) -> str:
-    return (f"MCP server {name!r} comes from this project and has not been approved: run "
-            f"`godwit mcp approve {name}` (or approve it when the terminal UI asks)")
+    return (
+        f"MCP server {name!r} comes from this project and has not been approved: run "
+        f"`godwit mcp approve {name}` (or approve it when the terminal UI asks)"
+    )
 
 
-def prepare(project: Path, home: Path, *, user_settings: Mapping[str, Any] | None = None,
-            project_settings: Mapping[str, Any] | None = None, flags: list[str] = (),
-            strict: bool = False, ask: Ask | None = None,
-            on_failure: Callable[[str, str], None] | None = None,
-            env: Mapping[str, str] | None = None) -> McpManager | None:
+def prepare(
+    project: Path,
+    home: Path,
+    *,
+    user_settings: Mapping[str, Any] | None = None,
+    project_settings: Mapping[str, Any] | None = None,
+    flags: list[str] = (),
+    strict: bool = False,
+    ask: Ask | None = None,
+    on_failure: Callable[[str, str], None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> McpManager | None:
     """The session's manager (not started yet), or None when no server is configured: then the
     `mcp` package is never imported."""
-    specs = collect(project, user_settings=user_settings, project_settings=project_settings,
-                    flags=list(flags), strict=strict, env=env)
+    specs = collect(
+        project,
+        user_settings=user_settings,
+        project_settings=project_settings,
+        flags=list(flags),
+        strict=strict,
+        env=env,
+    )
     if not specs:
         return None
     store = ApprovalStore(home)

@@ -55,11 +55,16 @@ def convert(result: Any) -> Output:
         elif kind == "resource":
             res = block.resource
             text = getattr(res, "text", None)
-            texts.append(text if text is not None else
-                         f"[resource {res.uri}: {getattr(res, 'mime_type', None) or 'binary'}]")
+            texts.append(
+                text
+                if text is not None
+                else f"[resource {res.uri}: {getattr(res, 'mime_type', None) or 'binary'}]"
+            )
         elif kind == "resource_link":
-            texts.append(f"[resource link: {block.uri}" + (f" — {block.description}]"
-                                                           if block.description else "]"))
+            texts.append(
+                f"[resource link: {block.uri}"
+                + (f" — {block.description}]" if block.description else "]")
+            )
     structured = getattr(result, "structured_content", None)
     if not texts and structured is not None:
         texts.append(json.dumps(structured, ensure_ascii=False))
@@ -90,13 +95,17 @@ class McpTool:
         return self._description
 
     def anthropic_spec(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self._description,
-                "input_schema": self.schema}
+        return {"name": self.name, "description": self._description, "input_schema": self.schema}
 
     def openai_spec(self) -> dict[str, Any]:
-        return {"type": "function", "function": {"name": self.name,
-                                                 "description": self._description,
-                                                 "parameters": self.schema}}
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self._description,
+                "parameters": self.schema,
+            },
+        }
 
     def is_read_only(self, args: dict[str, Any]) -> bool:
         return False
@@ -117,8 +126,9 @@ def make_result(out: Output) -> ToolResult:
     """A ToolResult carrying images where the ToolResult model has room for them."""
     if out.images and "images" in ToolResult.model_fields:
         return ToolResult(content=out.text, is_error=out.is_error, images=out.images)
-    note = "".join(f"\n[image: {i['media_type']}, {len(i['data']) * 3 // 4} bytes]"
-                   for i in out.images)
+    note = "".join(
+        f"\n[image: {i['media_type']}, {len(i['data']) * 3 // 4} bytes]" for i in out.images
+    )
     return ToolResult(content=(out.text + note).strip() or "(no output)", is_error=out.is_error)
 
 

@@ -33,17 +33,21 @@ def repo(tmp_path: Path) -> Path:
 def cli(tmp_path: Path) -> str:
     """An executable that runs this checkout's `godwit` (the SDK wants a path)."""
     path = tmp_path / "godwit-cli"
-    path.write_text(f"#!/bin/sh\nexec {sys.executable} -m agent.cli \"$@\"\n")
+    path.write_text(f'#!/bin/sh\nexec {sys.executable} -m agent.cli "$@"\n')
     path.chmod(0o755)
     return str(path)
 
 
 def options(cli: str, repo: Path, llm_server, **kw):
-    env = {"PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "k",
-           "ANTHROPIC_BASE_URL": llm_server.url,
-           "GODWIT_HOME": os.environ.get("GODWIT_HOME", str(repo.parent / "home"))}
-    return sdk.ClaudeAgentOptions(cli_path=cli, cwd=str(repo), model="claude-sonnet-5-5",
-                                  env=env, **kw)
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "ANTHROPIC_API_KEY": "k",
+        "ANTHROPIC_BASE_URL": llm_server.url,
+        "GODWIT_HOME": os.environ.get("GODWIT_HOME", str(repo.parent / "home")),
+    }
+    return sdk.ClaudeAgentOptions(
+        cli_path=cli, cwd=str(repo), model="claude-sonnet-5-5", env=env, **kw
+    )
 
 
 async def collect(aiter) -> list:
@@ -52,18 +56,26 @@ async def collect(aiter) -> list:
 
 async def test_query_with_a_prompt(cli, repo, llm_server) -> None:
     llm_server.push(
-        call("str_replace_based_edit_tool", {"command": "view", "path": "a.txt"},
-             text="Reading."),
-        say("It says alpha."))
-    messages = await collect(sdk.query(prompt="what is in a.txt?",
-                                       options=options(cli, repo, llm_server,
-                                                       permission_mode="default")))
+        call("str_replace_based_edit_tool", {"command": "view", "path": "a.txt"}, text="Reading."),
+        say("It says alpha."),
+    )
+    messages = await collect(
+        sdk.query(
+            prompt="what is in a.txt?",
+            options=options(cli, repo, llm_server, permission_mode="default"),
+        )
+    )
     init = messages[0]
     assert isinstance(init, sdk.SystemMessage) and init.subtype == "init"
     assistants = [m for m in messages if isinstance(m, sdk.AssistantMessage)]
     assert isinstance(assistants[0].content[-1], sdk.ToolUseBlock)
-    results = [b for m in messages if isinstance(m, sdk.UserMessage) and isinstance(m.content, list)
-               for b in m.content if isinstance(b, sdk.ToolResultBlock)]
+    results = [
+        b
+        for m in messages
+        if isinstance(m, sdk.UserMessage) and isinstance(m.content, list)
+        for b in m.content
+        if isinstance(b, sdk.ToolResultBlock)
+    ]
     assert results and "alpha" in results[0].content
     result = messages[-1]
     assert isinstance(result, sdk.ResultMessage) and result.result == "It says alpha."
@@ -85,34 +97,50 @@ async def test_client_can_use_tool_hook_interrupt_and_rewind(cli, repo, llm_serv
     async def pre_tool(input_data, tool_use_id, context):
         seen_hooks.append(input_data)
         if input_data["tool_input"].get("file_path") == "secret.txt":
-            return {"hookSpecificOutput": {"hookEventName": "PreToolUse",
-                                           "permissionDecision": "deny",
-                                           "permissionDecisionReason": "secret files stay"}}
+            return {
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "deny",
+                    "permissionDecisionReason": "secret files stay",
+                }
+            }
         return {}
 
-    opts = options(cli, repo, llm_server, can_use_tool=can_use_tool,
-                   hooks={"PreToolUse": [sdk.HookMatcher(matcher="Bash|Write",
-                                                         hooks=[pre_tool])]},
-                   extra_args={"replay-user-messages": None})
+    opts = options(
+        cli,
+        repo,
+        llm_server,
+        can_use_tool=can_use_tool,
+        hooks={"PreToolUse": [sdk.HookMatcher(matcher="Bash|Write", hooks=[pre_tool])]},
+        extra_args={"replay-user-messages": None},
+    )
     llm_server.push(
         call("bash", {"command": "echo forbidden"}, text="Trying."),
         call("bash", {"command": "echo fine > b.txt"}),
-        call("str_replace_based_edit_tool",
-             {"command": "create", "path": "secret.txt", "file_text": "x"}),
+        call(
+            "str_replace_based_edit_tool",
+            {"command": "create", "path": "secret.txt", "file_text": "x"},
+        ),
         say("Done."),
         say("Second prompt answered."),
     )
     async with sdk.ClaudeSDKClient(options=opts) as client:
         await client.query("make some files")
         first = await collect(client.receive_response())
-        prompt_uuid = next(m.uuid for m in first if isinstance(m, sdk.UserMessage)
-                           and isinstance(m.content, str))
+        prompt_uuid = next(
+            m.uuid for m in first if isinstance(m, sdk.UserMessage) and isinstance(m.content, str)
+        )
         assert isinstance(first[-1], sdk.ResultMessage) and first[-1].result == "Done."
         names = [n for n, _ in seen_permissions]
         assert names == ["Bash", "Bash"]  # the denied-by-hook Write never reached can_use_tool
         assert [h["tool_name"] for h in seen_hooks] == ["Bash", "Bash", "Write"]
-        errors = [b.content for m in first if isinstance(m, sdk.UserMessage)
-                  and isinstance(m.content, list) for b in m.content if b.is_error]
+        errors = [
+            b.content
+            for m in first
+            if isinstance(m, sdk.UserMessage) and isinstance(m.content, list)
+            for b in m.content
+            if b.is_error
+        ]
         assert any("not that one" in e for e in errors)
         assert any("secret files stay" in e for e in errors)
         assert (repo / "b.txt").read_text() == "fine\n" and not (repo / "secret.txt").exists()

@@ -17,18 +17,34 @@ from agent.messages import Message, TextBlock, ThinkingBlock, ToolUseBlock
 def _turn(stream: ClaudeCodeStream) -> list[dict]:
     events = [
         ev.UserMessage(text="fix it", turn=1),
-        ev.ThinkingDelta(text="hmm"), ev.TextDelta(text="Look"), ev.TextDelta(text="ing."),
-        ev.AssistantMessage(message=Message(role="assistant", content=[
-            ThinkingBlock(thinking="hmm", signature=None), TextBlock(text="Looking."),
-            ToolUseBlock(id="t1", name="bash", input={"command": "ls"})]),
-            stop_reason="tool_use", model="claude-x", turn=1),
+        ev.ThinkingDelta(text="hmm"),
+        ev.TextDelta(text="Look"),
+        ev.TextDelta(text="ing."),
+        ev.AssistantMessage(
+            message=Message(
+                role="assistant",
+                content=[
+                    ThinkingBlock(thinking="hmm", signature=None),
+                    TextBlock(text="Looking."),
+                    ToolUseBlock(id="t1", name="bash", input={"command": "ls"}),
+                ],
+            ),
+            stop_reason="tool_use",
+            model="claude-x",
+            turn=1,
+        ),
         ev.Usage(model="claude-x", input_tokens=10, output_tokens=5, cost_usd=0.01),
         ev.ToolCall(id="t1", name="bash", input={"command": "ls"}),
-        ev.PermissionDecision(tool_use_id="t1", tool="bash", decision="deny", reason="no",
-                              source="rule"),
+        ev.PermissionDecision(
+            tool_use_id="t1", tool="bash", decision="deny", reason="no", source="rule"
+        ),
         ev.ToolResult(tool_use_id="t1", name="bash", content="denied", is_error=True),
-        ev.AssistantMessage(message=Message(role="assistant", content=[TextBlock(text="Done")]),
-                            stop_reason="end_turn", model="claude-x", turn=1),
+        ev.AssistantMessage(
+            message=Message(role="assistant", content=[TextBlock(text="Done")]),
+            stop_reason="end_turn",
+            model="claude-x",
+            turn=1,
+        ),
         ev.Usage(model="claude-x", input_tokens=20, output_tokens=2, cost_usd=0.02),
         ev.TurnEnd(reason="end_turn", turns=2, result="Done"),
     ]
@@ -37,27 +53,44 @@ def _turn(stream: ClaudeCodeStream) -> list[dict]:
 
 def test_shapes_of_a_turn() -> None:
     stream = ClaudeCodeStream("sess-1", partial=True)
-    init = stream.init(cwd="/w", model="claude-x", tools=["bash"], permission_mode="default",
-                       mcp_servers=[{"name": "git", "status": "connected"}])
+    init = stream.init(
+        cwd="/w",
+        model="claude-x",
+        tools=["bash"],
+        permission_mode="default",
+        mcp_servers=[{"name": "git", "status": "connected"}],
+    )
     assert init["type"] == "system" and init["subtype"] == "init"
     assert init["session_id"] == "sess-1" and init["claude_code_version"] >= "2.0.0"
     lines = _turn(stream)
     kinds = [(l["type"], l.get("event", {}).get("type")) for l in lines]
-    assert kinds[:3] == [("stream_event", "message_start"), ("stream_event", "content_block_start"),
-                         ("stream_event", "content_block_delta")]
+    assert kinds[:3] == [
+        ("stream_event", "message_start"),
+        ("stream_event", "content_block_start"),
+        ("stream_event", "content_block_delta"),
+    ]
     assert ("stream_event", "message_stop") in kinds
     assistant = [l for l in lines if l["type"] == "assistant"]
-    assert [b["type"] for b in assistant[0]["message"]["content"]] == ["thinking", "text", "tool_use"]
+    assert [b["type"] for b in assistant[0]["message"]["content"]] == [
+        "thinking",
+        "text",
+        "tool_use",
+    ]
     assert assistant[0]["message"]["content"][0]["signature"] == ""
     tool_result = next(l for l in lines if l["type"] == "user")
-    assert tool_result["message"]["content"][0] == {"type": "tool_result", "tool_use_id": "t1",
-                                                   "content": "denied", "is_error": True}
+    assert tool_result["message"]["content"][0] == {
+        "type": "tool_result",
+        "tool_use_id": "t1",
+        "content": "denied",
+        "is_error": True,
+    }
     result = lines[-1]
     assert result["type"] == "result" and result["subtype"] == "success"
     assert not result["is_error"] and result["result"] == "Done" and result["num_turns"] == 2
     assert result["usage"]["input_tokens"] == 30 and result["total_cost_usd"] == 0.03
-    assert result["permission_denials"] == [{"tool_name": "bash", "tool_use_id": "t1",
-                                             "tool_input": {"command": "ls"}}]
+    assert result["permission_denials"] == [
+        {"tool_name": "bash", "tool_use_id": "t1", "tool_input": {"command": "ls"}}
+    ]
     assert all(l["session_id"] == "sess-1" and l["uuid"] for l in lines)
 
 
@@ -106,8 +139,14 @@ async def test_control_channel_round_trip() -> None:
     await asyncio.sleep(0.05)
     sent = json.loads(out.getvalue().splitlines()[-1])
     assert sent["type"] == "control_request" and sent["request"]["subtype"] == "can_use_tool"
-    reply = {"type": "control_response", "response": {"subtype": "success",
-             "request_id": sent["request_id"], "response": {"behavior": "allow"}}}
+    reply = {
+        "type": "control_response",
+        "response": {
+            "subtype": "success",
+            "request_id": sent["request_id"],
+            "response": {"behavior": "allow"},
+        },
+    }
     writer.write((json.dumps(reply) + "\n").encode())
     assert await ask == {"behavior": "allow"}
     writer.close()
@@ -117,5 +156,9 @@ async def test_control_channel_round_trip() -> None:
     channel.respond("req_1", {"a": 1})
     channel.respond("req_2", error="nope")
     tail = [json.loads(l) for l in out.getvalue().splitlines()[-2:]]
-    assert tail[0]["response"] == {"request_id": "req_1", "subtype": "success", "response": {"a": 1}}
+    assert tail[0]["response"] == {
+        "request_id": "req_1",
+        "subtype": "success",
+        "response": {"a": 1},
+    }
     assert tail[1]["response"]["error"] == "nope"

@@ -51,20 +51,20 @@ GOOD = textwrap.dedent('''
 
 HANG = "import time\ntime.sleep(600)\n"
 
-CRASH = textwrap.dedent('''
+CRASH = textwrap.dedent("""
     import sys
     sys.stderr.write("fatal: GITHUB_TOKEN is not set\\n")
     sys.exit(3)
-''')
+""")
 
-MALFORMED = textwrap.dedent('''
+MALFORMED = textwrap.dedent("""
     import sys
     for line in sys.stdin:
         sys.stdout.write("this is not json\\n")
         sys.stdout.write('{"jsonrpc": "2.0", "id": "nope", "result": 5}\\n')
         sys.stdout.write('{"jsonrpc": "2.0", "method": 7}\\n')
         sys.stdout.flush()
-''')
+""")
 
 EXIT_LATER = textwrap.dedent('''
     import os, threading, time

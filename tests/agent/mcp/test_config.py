@@ -35,13 +35,28 @@ def test_expansion_follows_claude_code() -> None:
 
 def test_server_kinds_and_expanded_fields() -> None:
     env = {"TOKEN": "t0k", "BIN": "/opt/bin"}
-    stdio = parse_server("git", {"command": "${BIN}/srv", "args": ["--k", "${TOKEN}"],
-                                 "env": {"K": "${TOKEN}"}}, "project", env)
+    stdio = parse_server(
+        "git",
+        {"command": "${BIN}/srv", "args": ["--k", "${TOKEN}"], "env": {"K": "${TOKEN}"}},
+        "project",
+        env,
+    )
     assert isinstance(stdio.config, StdioServer) and stdio.error is None
     assert (stdio.config.command, stdio.config.args, stdio.config.env) == (
-        "/opt/bin/srv", ["--k", "t0k"], {"K": "t0k"})
-    http = parse_server("web", {"type": "http", "url": "https://h/${TOKEN}",
-                                "headers": {"Authorization": "Bearer ${TOKEN}"}}, "user", env)
+        "/opt/bin/srv",
+        ["--k", "t0k"],
+        {"K": "t0k"},
+    )
+    http = parse_server(
+        "web",
+        {
+            "type": "http",
+            "url": "https://h/${TOKEN}",
+            "headers": {"Authorization": "Bearer ${TOKEN}"},
+        },
+        "user",
+        env,
+    )
     assert isinstance(http.config, HttpServer)
     assert http.config.url == "https://h/t0k"
     assert http.config.headers == {"Authorization": "Bearer t0k"}
@@ -51,27 +66,45 @@ def test_server_kinds_and_expanded_fields() -> None:
     assert stdio.raw["env"] == {"K": "${TOKEN}"}
 
 
-@pytest.mark.parametrize("name,entry,needle", [
-    ("bad name!", {"command": "x"}, "letters, digits"),
-    ("a", "not an object", "expected an object"),
-    ("a", {"type": "http"}, "url"),
-    ("a", {"type": "websocket", "url": "ws://x"}, "type"),
-    ("a", {"command": "x", "args": ["${GODWIT_UNSET_A}", "${GODWIT_UNSET_B}"]},
-     "GODWIT_UNSET_A, GODWIT_UNSET_B"),
-])
+@pytest.mark.parametrize(
+    "name,entry,needle",
+    [
+        ("bad name!", {"command": "x"}, "letters, digits"),
+        ("a", "not an object", "expected an object"),
+        ("a", {"type": "http"}, "url"),
+        ("a", {"type": "websocket", "url": "ws://x"}, "type"),
+        (
+            "a",
+            {"command": "x", "args": ["${GODWIT_UNSET_A}", "${GODWIT_UNSET_B}"]},
+            "GODWIT_UNSET_A, GODWIT_UNSET_B",
+        ),
+    ],
+)
 def test_a_bad_entry_is_an_error_of_that_server_only(name, entry, needle) -> None:
     spec = parse_server(name, entry, "project", {})
     assert spec.config is None and needle in spec.error
 
 
 def test_collect_sources_and_strict(tmp_path: Path) -> None:
-    (tmp_path / ".mcp.json").write_text(json.dumps({"mcpServers": {
-        "git": {"command": "mcp-server-git"}, "time": {"command": "mcp-server-time"}}}))
+    (tmp_path / ".mcp.json").write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "git": {"command": "mcp-server-git"},
+                    "time": {"command": "mcp-server-time"},
+                }
+            }
+        )
+    )
     flag_file = tmp_path / "extra.json"
     flag_file.write_text(json.dumps({"mcpServers": {"fs": {"command": "fs-server"}}}))
     user = {"mcpServers": {"git": {"command": "user-git"}, "mine": {"command": "m"}}}
-    specs = collect(tmp_path, user_settings=user, env={},
-                    flags=[str(flag_file), '{"mcpServers": {"time": {"command": "t2"}}}'])
+    specs = collect(
+        tmp_path,
+        user_settings=user,
+        env={},
+        flags=[str(flag_file), '{"mcpServers": {"time": {"command": "t2"}}}'],
+    )
     by = {s.name: s for s in specs}
     assert set(by) == {"git", "mine", "time", "fs"}
     assert by["git"].source == "project" and by["git"].config.command == "mcp-server-git"
@@ -144,13 +177,19 @@ def test_prepare_asks_once_and_never_imports_mcp_without_servers(tmp_path: Path)
     project, home = tmp_path / "p", tmp_path / "home"
     project.mkdir()
     assert prepare(project, home) is None
-    code = ("import sys; from pathlib import Path; from agent.mcp.setup import prepare; "
-            "assert prepare(Path(sys.argv[1]), Path(sys.argv[2])) is None; "
-            "assert 'mcp' not in sys.modules and 'anyio' not in sys.modules, 'mcp imported'")
-    subprocess.run([sys.executable, "-c", code, str(project), str(home)], check=True,
-                   cwd=Path(__file__).resolve().parents[3])
-    (project / ".mcp.json").write_text(json.dumps({"mcpServers": {
-        "a": {"command": "server-a"}, "b": {"command": "server-b"}}}))
+    code = (
+        "import sys; from pathlib import Path; from agent.mcp.setup import prepare; "
+        "assert prepare(Path(sys.argv[1]), Path(sys.argv[2])) is None; "
+        "assert 'mcp' not in sys.modules and 'anyio' not in sys.modules, 'mcp imported'"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(project), str(home)],
+        check=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    (project / ".mcp.json").write_text(
+        json.dumps({"mcpServers": {"a": {"command": "server-a"}, "b": {"command": "server-b"}}})
+    )
     asked: list[str] = []
 
     def ask(spec):
@@ -196,6 +235,7 @@ def test_mcp_subcommand_list_approve_deny(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="No project MCP server named nope"):
         commands.run(["approve", "nope"], project, home, layers, printed.append)
     flag = json.dumps({"mcpServers": {"f": {"command": sys.executable, "args": ["-c", "1"]}}})
-    commands.run(["list", "--strict-mcp-config", "--mcp-config", flag], project, home, layers,
-                 printed.append)
+    commands.run(
+        ["list", "--strict-mcp-config", "--mcp-config", flag], project, home, layers, printed.append
+    )
     assert printed[-1].startswith("f  [flag, stdio]  failed")

@@ -14,8 +14,11 @@ def policy(mode="default", **rules) -> PermissionPolicy:
 
 
 def test_mcp_rules_allow_deny_ask() -> None:
-    p = policy(allow=["mcp__git", "mcp__time__get_current_time"], deny=["mcp__git__git_commit"],
-               ask=["mcp__git__git_reset*"])
+    p = policy(
+        allow=["mcp__git", "mcp__time__get_current_time"],
+        deny=["mcp__git__git_commit"],
+        ask=["mcp__git__git_reset*"],
+    )
     assert p.check("mcp__git__git_status", {}, False).decision == "allow"
     assert p.check("mcp__git__git_commit", {"message": "x"}, False).decision == "deny"
     assert p.check("mcp__git__git_reset_hard", {}, False).decision == "ask"
@@ -49,14 +52,20 @@ def test_tool_result_images_reach_anthropic_and_are_named_for_openai() -> None:
     from agent.providers.convert import anthropic_messages, openai_messages
 
     image = {"media_type": "image/png", "data": "iVBORw0KGgo="}
-    messages = [Message(role="user", content=[TextBlock(text="look")]),
-                Message(role="assistant", content=[ToolUseBlock(id="t1", name="mcp__s__shot")]),
-                Message(role="user", content=[ToolResultBlock(tool_use_id="t1", content="shot",
-                                                              images=[image])])]
+    messages = [
+        Message(role="user", content=[TextBlock(text="look")]),
+        Message(role="assistant", content=[ToolUseBlock(id="t1", name="mcp__s__shot")]),
+        Message(
+            role="user", content=[ToolResultBlock(tool_use_id="t1", content="shot", images=[image])]
+        ),
+    ]
     result = anthropic_messages(messages)[-1]["content"][0]
     assert result["content"] == [
         {"type": "text", "text": "shot"},
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                     "data": "iVBORw0KGgo="}}]
-    tool = [m for m in openai_messages("", messages) if m["role"] == "tool"][0]
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+        },
+    ]
+    tool = next(m for m in openai_messages("", messages) if m["role"] == "tool")
     assert tool["content"].startswith("shot\n[the tool returned an image (image/png)")

@@ -59,12 +59,16 @@ def test_time_and_git_servers_from_pypi(tmp_path: Path) -> None:
     repo.mkdir()
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     (repo / "a.txt").write_text("hi\n")
-    entries = {"time": {"command": "mcp-server-time"},
-               "git": {"command": "mcp-server-git", "args": ["--repository", str(repo)]}}
+    entries = {
+        "time": {"command": "mcp-server-time"},
+        "git": {"command": "mcp-server-git", "args": ["--repository", str(repo)]},
+    }
     ctx = ToolContext(cwd=tmp_path)
     with manager(tmp_path, entries) as mgr:
-        assert {s["name"]: s["state"] for s in mgr.status()} == {"time": "connected",
-                                                                 "git": "connected"}
+        assert {s["name"]: s["state"] for s in mgr.status()} == {
+            "time": "connected",
+            "git": "connected",
+        }
         names = {t.name for t in mcp_tools(mgr)}
         assert {"mcp__time__get_current_time", "mcp__git__git_status"} <= names
         spec = tool(mgr, "mcp__time__get_current_time").anthropic_spec()
@@ -111,14 +115,24 @@ def test_bad_servers_fail_alone_and_in_bounded_time(tmp_path: Path) -> None:
         "unset": {"command": "x", "env": {"K": "${GODWIT_SURELY_UNSET_VAR}"}},
     }
     started = time.monotonic()
-    mgr = manager(tmp_path, entries, start_timeout=10,
-                  on_failure=lambda name, msg: reports.append((name, msg)))
+    mgr = manager(
+        tmp_path,
+        entries,
+        start_timeout=10,
+        on_failure=lambda name, msg: reports.append((name, msg)),
+    )
     try:
         mgr.start()
         took = time.monotonic() - started
         states = {s["name"]: s["state"] for s in mgr.status()}
-        assert states == {"good": "connected", "hang": "failed", "crash": "failed",
-                          "garbage": "failed", "missing": "failed", "unset": "failed"}
+        assert states == {
+            "good": "connected",
+            "hang": "failed",
+            "crash": "failed",
+            "garbage": "failed",
+            "missing": "failed",
+            "unset": "failed",
+        }
         assert took < 20, took
         assert sorted(n for n, _ in reports) == ["crash", "garbage", "hang", "missing", "unset"]
         messages = dict(reports)
@@ -138,11 +152,14 @@ def test_bad_servers_fail_alone_and_in_bounded_time(tmp_path: Path) -> None:
 
 def test_a_server_that_dies_is_reported_once_and_its_tools_go(tmp_path: Path) -> None:
     reports: list[tuple[str, str]] = []
-    entries = {"good": servers.script(tmp_path, "good", servers.GOOD),
-               "brief": servers.script(tmp_path, "brief", servers.EXIT_LATER)}
+    entries = {
+        "good": servers.script(tmp_path, "good", servers.GOOD),
+        "brief": servers.script(tmp_path, "brief", servers.EXIT_LATER),
+    }
     ctx = ToolContext(cwd=tmp_path)
-    with manager(tmp_path, entries, ping_interval=0.5,
-                 on_failure=lambda n, m: reports.append((n, m))) as mgr:
+    with manager(
+        tmp_path, entries, ping_interval=0.5, on_failure=lambda n, m: reports.append((n, m))
+    ) as mgr:
         assert {s.name for s in mgr.connected()} == {"good", "brief"}
         # Dies in the middle of a call: the call is an error result, the server is failed.
         result = tool(mgr, "mcp__good__die").run({}, ctx)
@@ -165,9 +182,13 @@ def _fake_tool(name: str):
 
 
 def test_hanging_tool_call_is_bounded_and_interruptible(tmp_path: Path) -> None:
-    body = servers.GOOD.replace('app.run("stdio")', (
-        '@app.tool()\ndef slow() -> str:\n    """Never answers."""\n'
-        '    import time\n    time.sleep(600)\n    return "late"\n\napp.run("stdio")'))
+    body = servers.GOOD.replace(
+        'app.run("stdio")',
+        (
+            '@app.tool()\ndef slow() -> str:\n    """Never answers."""\n'
+            '    import time\n    time.sleep(600)\n    return "late"\n\napp.run("stdio")'
+        ),
+    )
     ctx = ToolContext(cwd=tmp_path)
     with manager(tmp_path, {"s": servers.script(tmp_path, "s", body)}, tool_timeout=2) as mgr:
         begin = time.monotonic()
@@ -194,7 +215,7 @@ def test_close_leaves_no_process(tmp_path: Path) -> None:
     assert wait_dead(pids) == []
 
 
-OWNER = '''
+OWNER = """
 import sys, time
 from pathlib import Path
 from agent.mcp.config import parse_server
@@ -204,7 +225,7 @@ mgr = McpManager([parse_server("good", entry, "flag")], cwd=Path("."))
 mgr.start()
 print(mgr.status()[0]["state"], flush=True)
 time.sleep(600)
-'''
+"""
 
 
 def test_kill_9_of_godwit_leaves_no_server(tmp_path: Path) -> None:
@@ -214,8 +235,12 @@ def test_kill_9_of_godwit_leaves_no_server(tmp_path: Path) -> None:
     owner.write_text(OWNER)
     pidfile = tmp_path / "pids"
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, str(owner), str(server), str(pidfile)],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(owner), str(server), str(pidfile)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout.readline().strip() == "connected"
         pids = [int(p) for p in pidfile.read_text().split()]
@@ -251,23 +276,26 @@ def test_streamable_http_server_built_with_the_mcp_package(tmp_path: Path) -> No
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(asgi, log_level="error", lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
-                              daemon=True)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     try:
         end = time.monotonic() + 10
         while not server.started and time.monotonic() < end:
             time.sleep(0.05)
-        entry = {"type": "http", "url": f"http://127.0.0.1:{port}/mcp",
-                 "headers": {"X-Api-Key": "${GODWIT_TEST_KEY:-k123}"}}
+        entry = {
+            "type": "http",
+            "url": f"http://127.0.0.1:{port}/mcp",
+            "headers": {"X-Api-Key": "${GODWIT_TEST_KEY:-k123}"},
+        }
         with manager(tmp_path, {"web": entry}) as mgr:
             assert mgr.status()[0]["state"] == "connected", mgr.status()
             result = tool(mgr, "mcp__web__add").run({"a": 2, "b": 40}, ToolContext(cwd=tmp_path))
             assert result.content == "42" and not result.is_error
         assert "k123" in seen_headers
         # A URL where nothing listens fails alone, quickly.
-        with manager(tmp_path, {"gone": {"type": "http", "url": "http://127.0.0.1:9/mcp"}},
-                     start_timeout=5) as mgr:
+        with manager(
+            tmp_path, {"gone": {"type": "http", "url": "http://127.0.0.1:9/mcp"}}, start_timeout=5
+        ) as mgr:
             assert mgr.status()[0]["state"] == "failed"
     finally:
         server.should_exit = True
