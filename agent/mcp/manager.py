@@ -267,6 +267,11 @@ class McpManager:
 
     # -- use -------------------------------------------------------------------------------
 
+    def note(self, name: str, message: str) -> None:
+        """Report something about a server once (a project server left off, unapproved)."""
+        with self._lock:
+            self._reports.append((name, message))
+
     def take_reports(self) -> list[tuple[str, str]]:
         """Failures not yet taken: (server, message), each once."""
         with self._lock:

@@ -25,11 +25,14 @@ class McpSession:
         return mcp_tools(self.manager)
 
     def reports(self) -> list[str]:
-        """Failures not reported yet, as lines for the user."""
-        return [
-            f"MCP server {name!r} failed: {message}. Its tools are not available."
-            for name, message in self.manager.take_reports()
-        ]
+        """Failures (and servers left off) not reported yet, as lines for the user."""
+        out = []
+        for name, message in self.manager.take_reports():
+            if self.manager.servers[name].state == "not approved":
+                out.append(message)
+            else:
+                out.append(f"MCP server {name!r} failed: {message}. Its tools are not available.")
+        return out
 
     def prune(self, tools: list[Any]) -> list[Any]:
         """`tools` without those of servers that are no longer connected."""

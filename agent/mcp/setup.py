@@ -69,6 +69,7 @@ def prepare(
         server = manager.servers[spec.name]
         server.state = "not approved"
         server.error = approve_hint(spec.name)
+        manager.note(spec.name, server.error)
     return manager
 
 
