@@ -119,3 +119,25 @@ def test_bad_hooks_in_settings_are_a_clear_error(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "not a valid pattern" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_pre_compact_hook_sees_the_trigger(tmp_path: Path) -> None:
+    from agent.providers.scripted import ScriptedProvider
+    from agent.sdk import Agent
+
+    seen = tmp_path / "compact.json"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    settings = {"hooks": {"PreCompact": [{"matcher": "manual", "hooks": [
+        {"type": "command", "command": f"cat > {seen}"}]}]},
+        "context": {"compact_keep_last_turns": 1}}
+    turns = [{"text": "one"}, {"text": "two"}, {"text": "SUMMARY"}]
+    agent = Agent(cwd=repo, provider=ScriptedProvider(turns), settings=settings,
+                  home=tmp_path / "home")
+    agent.run("first")
+    agent.run("second")
+    agent.compact("keep the numbers")
+    data = json.loads(seen.read_text())
+    assert data["hook_event_name"] == "PreCompact" and data["trigger"] == "manual"
+    assert data["custom_instructions"] == "keep the numbers"
+    agent.close()
