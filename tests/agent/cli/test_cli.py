@@ -236,4 +236,4 @@ def test_headless_claude_path_imports_neither_torch_nor_textual(repo, llm_server
         if line.startswith("import time:")
     }
     assert "anthropic" in modules
-    assert not {"torch", "textual", "triton", "transformers"} & modules
+    assert not {"torch", "textual", "triton", "transformers", "mcp"} & modules
