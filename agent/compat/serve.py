@@ -106,6 +106,9 @@ class StreamSession:
         while (text := await self.prompts.get()) is not None:
             if not text.strip():
                 continue
+            # Opening the session starts the MCP servers, and servers inside the SDK program
+            # answer through this event loop: open it in a worker thread, not on the loop.
+            await asyncio.to_thread(self.agent.runtime)
             stream = self._ensure_stream()
             turn = self.agent.next_turn()
             self._write_all(stream.user_prompt(text, turn) + stream.state("running"))

@@ -171,3 +171,26 @@ async def test_client_can_use_tool_hook_interrupt_and_rewind(cli, repo, llm_serv
         await task
         assert isinstance(third[-1], sdk.ResultMessage) and third[-1].is_error
         assert third[-1].subtype == "error_during_execution"
+
+
+async def test_sdk_in_process_mcp_server(cli, repo, llm_server) -> None:
+    @sdk.tool("shout", "Upper-case a text", {"text": str})
+    async def shout(args):
+        return {"content": [{"type": "text", "text": args["text"].upper()}]}
+
+    server = sdk.create_sdk_mcp_server("tools", tools=[shout])
+    llm_server.push(call("mcp__tools__shout", {"text": "quiet"}), say("It shouted."))
+    opts = options(
+        cli, repo, llm_server, mcp_servers={"tools": server}, allowed_tools=["mcp__tools__shout"]
+    )
+    messages = await collect(sdk.query(prompt="shout quiet", options=opts))
+    assert messages[0].data["mcp_servers"] == [{"name": "tools", "status": "connected"}]
+    results = [
+        b
+        for m in messages
+        if isinstance(m, sdk.UserMessage) and isinstance(m.content, list)
+        for b in m.content
+        if isinstance(b, sdk.ToolResultBlock)
+    ]
+    assert results[0].content == "QUIET" and not results[0].is_error
+    assert messages[-1].result == "It shouted."
