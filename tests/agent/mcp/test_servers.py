@@ -366,3 +366,36 @@ def test_sdk_server_over_the_control_protocol_bridge(tmp_path: Path) -> None:
             assert "control protocol" in plain.status()[0]["error"]
     finally:
         loop.call_soon_threadsafe(loop.stop)
+
+
+def test_sse_server_built_with_the_mcp_package(tmp_path: Path) -> None:
+    import asyncio
+
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+
+    app = MCPServer("old-web")
+
+    @app.tool()
+    def twice(n: int) -> int:
+        """Double a number."""
+        return 2 * n
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app.sse_app(), log_level="error"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    try:
+        end = time.monotonic() + 10
+        while not server.started and time.monotonic() < end:
+            time.sleep(0.05)
+        entry = {"type": "sse", "url": f"http://127.0.0.1:{port}/sse"}
+        with manager(tmp_path, {"old": entry}) as mgr:
+            assert mgr.status()[0]["state"] == "connected", mgr.status()
+            result = tool(mgr, "mcp__old__twice").run({"n": 21}, ToolContext(cwd=tmp_path))
+            assert result.content == "42"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
