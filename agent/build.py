@@ -6,6 +6,8 @@ the chosen options need.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,16 @@ class Options:
     readonly: bool = False
     # A `--settings` layer (between the project's local settings and the flags).
     settings_layer: dict[str, Any] = field(default_factory=dict)
+    # MCP: `--mcp-config` values, `--strict-mcp-config`, and who approves a project's servers
+    # (the UI asks; None: unapproved servers stay off).
+    mcp_config: list[str] = field(default_factory=list)
+    strict_mcp_config: bool = False
+    mcp_ask: Callable[[Any], bool] | None = None
+    # How to reach `type: "sdk"` servers (a Claude Agent SDK program's own; agent/mcp/bridge.py).
+    mcp_sdk_send: Any = None
+    # More hook sources beside the settings' shell hooks (an SDK program's callbacks): each a
+    # function of the runtime that returns the source.
+    hook_sources: list[Callable[[Runtime], Any]] = field(default_factory=list)
 
 
 def open_runtime(opts: Options) -> Runtime:
@@ -69,7 +81,10 @@ def open_runtime(opts: Options) -> Runtime:
     provider = opts.provider or make_provider(settings)
     model_spec = resolved_spec(settings.model, provider)
     extra_dirs = _extra_dirs(settings, cwd)
+    mcp = None if opts.readonly else _mcp(opts, settings, home, root)
     tools = _tools(settings, home, root, extra_dirs) + list(opts.extra_tools)
+    if mcp is not None:
+        tools += mcp.start()
     bash = next((t for t in tools if t.name == "bash" and hasattr(t, "sandboxed")), None)
     if bash is not None and bash.sandbox_unavailable_reason():
         # Said once per session start, where the torn-log warnings are shown.
@@ -105,6 +120,9 @@ def open_runtime(opts: Options) -> Runtime:
         instructions=instructions,
         model_spec=model_spec,
     )
+    rt.mcp = mcp
+    rt.resumed = bool(session.events)
+    rt.hooks_of_session = _hooks(rt, settings, opts)
     rt.checkpointer = _checkpointer(settings, home, root)
     if session.events and not opts.readonly:
         _complete_interrupted_rewinds(rt)
@@ -203,11 +221,62 @@ def _tools(
     root = None
     if settings.memory:
         root = memory_root(home, None if settings.memory_scope == "global" else cwd)
-    tools = list(default_tools(root, sandbox=settings.sandbox, extra_dirs=list(extra_dirs)))
-    for tool in tools:
-        if settings.env and hasattr(tool, "extra_env"):
-            tool.extra_env.update(settings.env)  # the `env` key: environment for the shell
+    tools = list(
+        default_tools(root, sandbox=settings.sandbox, extra_dirs=list(extra_dirs), env=settings.env)
+    )
     return tools
+
+
+def _mcp(opts: Options, settings: Settings, home: Path, cwd: Path):
+    """The session's MCP servers (not started), or None when none is configured: then the
+    `mcp` package is never imported."""
+    from agent.mcp.session import McpSession
+    from agent.mcp.setup import prepare
+    from agent.settings import read_layer
+
+    user = read_layer(home / "settings.json")
+    # Overrides (SDK arguments, --settings) count as the user's own configuration.
+    user = {
+        **user,
+        "mcpServers": {**user.get("mcpServers", {}), **opts.overrides.get("mcpServers", {})},
+    }
+    user["enableAllProjectMcpServers"] = settings.enableAllProjectMcpServers
+    manager = prepare(
+        cwd,
+        home,
+        user_settings=user,
+        project_settings=read_layer(cwd / ".godwit" / "settings.json"),
+        flags=opts.mcp_config,
+        strict=opts.strict_mcp_config,
+        ask=opts.mcp_ask,
+        env={**os.environ, **settings.env},
+    )
+    if manager is None:
+        return None
+    manager.sdk_send = opts.mcp_sdk_send
+    return McpSession(manager)
+
+
+def _hooks(rt: Runtime, settings: Settings, opts: Options):
+    """Claude Code's hooks: the settings' shell hooks, then any other sources."""
+    from agent.command_hooks import CommandHooks
+    from agent.command_hooks.session import SessionHooks
+
+    sources: list[Any] = []
+    if settings.hooks:
+        sources.append(
+            CommandHooks(
+                settings.hooks,
+                cwd=rt.cwd,
+                env=settings.env,
+                session_id=rt.id,
+                transcript_path=str(getattr(rt.session.log, "path", "")),
+            )
+        )
+    sources += [make(rt) for make in opts.hook_sources]
+    hooks = SessionHooks(sources)
+    hooks.set_permission_mode(rt.policy.mode)
+    return hooks
 
 
 def _system(settings: Settings, cwd: Path, provider: Any, instructions: list) -> str:

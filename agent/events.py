@@ -20,7 +20,17 @@ from agent.messages import Message
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
 # How a model call or a step around it failed (ProviderError.kind, plus Godwit's own steps).
 ErrorKind = Literal[
-    "api", "auth", "model", "incomplete", "context", "checkpoint", "compaction", "tool", "internal"
+    "api",
+    "auth",
+    "model",
+    "incomplete",
+    "context",
+    "checkpoint",
+    "compaction",
+    "tool",
+    "internal",
+    "mcp",  # an MCP server failed to start or died (reported once per server)
+    "hook",  # a shell hook or SDK hook callback failed, timed out, or has a message
 ]
 # Who decided a tool call: the permission mode, a rule, the approval callback, a hook, a
 # protected path, the bash sandbox, or nobody being there to ask (headless).
@@ -141,6 +151,8 @@ class ToolResult(Event):
     name: str
     content: str
     is_error: bool = False
+    # Images the tool returned (an MCP tool's screenshot): {"media_type", "data" (base64)}.
+    images: list[dict[str, str]] = Field(default_factory=list)
 
 
 class TokenUsage(BaseModel):

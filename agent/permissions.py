@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.errors import ConfigError
+from agent.mcp.rules import check_rule, is_mcp_rule, rule_matches
 from agent.settings import PermissionMode, PermissionRules
 from tools.shell_text import (
     NESTED,
@@ -101,6 +102,9 @@ class Rule:
 
     @classmethod
     def parse(cls, text: str) -> Rule:
+        if is_mcp_rule(text):
+            # `mcp__server`, `mcp__server__tool`, wildcards: Claude Code's MCP rule forms.
+            return cls(check_rule(text, "any"), None, None, text.strip(), text)
         m = re.fullmatch(r"\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*", text, re.DOTALL)
         if not m:
             raise ConfigError(f"Bad permission rule {text!r}: use TOOL or TOOL(PATTERN)")
@@ -111,6 +115,8 @@ class Rule:
     def covers_tool(self, tool: str, args: dict[str, Any], *, reading_too: bool = False) -> bool:
         """Whether the rule's name covers this call (its pattern aside). `reading_too`: a
         Read rule also covers glob and grep (deny and ask rules, as in Claude Code)."""
+        if is_mcp_rule(self.tool):
+            return rule_matches(self.tool, tool)
         if (
             self.commands is not None
             and self.commands == {"view"}
@@ -240,13 +246,18 @@ class PermissionPolicy:
         self.mode = mode
         self.sandboxed = sandboxed
         self.cwd = Path(cwd).resolve() if cwd is not None else None
+        for rule in rules.allow:
+            if is_mcp_rule(rule):
+                check_rule(rule, "allow")  # an allow rule must name its server
         self.allow = [Rule.parse(r) for r in rules.allow]
         self._project_only = list(getattr(rules, "project_only_allow", []) or [])
         self.deny = [Rule.parse(r) for r in rules.deny]
         self.ask = [Rule.parse(r) for r in rules.ask]
         if tools is not None:
             known = set(tools)
-            unknown = sorted({r.tool for r in self.allow + self.deny + self.ask} - known)
+            # MCP servers come and go (one may fail to start): their rules are not checked.
+            unknown = sorted({r.tool for r in self.allow + self.deny + self.ask
+                              if not is_mcp_rule(r.tool)} - known)
             if unknown:
                 raise ConfigError(
                     f"Permission rules name unknown tool(s) {', '.join(unknown)}; "

@@ -64,6 +64,8 @@ class Agent:
         session_id: str | None = None,
         fork: bool = False,
         continue_latest: bool = False,
+        mcp_config: Iterable[str] = (),
+        strict_mcp_config: bool = False,
     ) -> None:
         overrides = dict(settings or {})
         for key, value in (
@@ -87,6 +89,8 @@ class Agent:
             resume=session_id,
             fork=fork,
             continue_latest=continue_latest,
+            mcp_config=list(mcp_config),
+            strict_mcp_config=strict_mcp_config,
         )
         self._rt: Runtime | None = None
         self._task: asyncio.Task | None = None
@@ -173,6 +177,33 @@ class Agent:
 
     async def aadd_rule(self, rule: str, kind: str = "allow") -> None:
         await self.runtime().add_rule(rule, kind)
+
+    def add_hook_source(self, make: Callable[[Runtime], Any]) -> None:
+        """Add hooks in Claude Code's format beside the settings' shell hooks: `make(runtime)`
+        returns an object with `has(event)` and `run(event, fields, match=...)` (see
+        agent/command_hooks/session.py)."""
+        self.options.hook_sources.append(make)
+        if self._rt is not None:
+            self._rt.hooks_of_session.add(make(self._rt))
+
+    # -- MCP servers ---------------------------------------------------------------------
+
+    def mcp_status(self) -> list[dict[str, Any]]:
+        """One row per MCP server: name, source, transport, state, error, tools."""
+        rt = self.runtime()
+        return rt.mcp.status() if rt.mcp is not None else []
+
+    def set_model(self, model: str | None) -> None:
+        """Use another model from the next call on (None: the settings' model). The provider
+        is rebuilt; the conversation carries over."""
+        from agent.build import make_provider
+
+        rt = self.runtime()
+        spec = model or rt.settings.model
+        if ":" not in spec:
+            # The Claude Agent SDK names Claude models by id or alias alone.
+            spec = f"{rt.provider.name}:{spec}" if rt.provider.name != "scripted" else spec
+        rt.provider = make_provider(rt.settings.model_copy(update={"model": spec}))
 
     # -- running -----------------------------------------------------------------------
 

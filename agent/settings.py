@@ -3,7 +3,9 @@ project's `.godwit/settings.json` (shared), its `.godwit/settings.local.json` (p
 git-ignored), a `--settings` file, then the other flags.
 
 Later layers override earlier ones field by field; permission rule lists and `add_dirs` are
-concatenated and `env` merged by name, so a layer can add without restating the others.
+concatenated so a layer can add without restating the others. Claude Code's keys `hooks`, `env`
+and `mcpServers` are read with Claude Code's meaning: hooks of every layer run (their lists are
+concatenated per event), `env` and `mcpServers` are merged name by name.
 """
 
 from __future__ import annotations
@@ -140,8 +142,31 @@ class Settings(BaseModel):
     def _url(cls, value: str | None) -> str | None:
         return _check_url(value)
 
+    hooks: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Shell hooks, Claude Code's `hooks` key (agent/command_hooks/config.py).",
+    )
+    mcpServers: dict[str, Any] = Field(  # Claude Code's spelling of the key
+        default_factory=dict, description="MCP servers by name (agent/mcp/config.py)."
+    )
+    enableAllProjectMcpServers: bool = Field(  # Claude Code's spelling
+        False, description="Start the project's .mcp.json servers without asking."
+    )
 
-def _read(path: Path) -> dict[str, Any]:
+    @field_validator("hooks")
+    @classmethod
+    def _hooks_are_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from agent.command_hooks.config import HooksConfig
+
+        try:
+            HooksConfig.parse(value)
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise ValueError(f"hooks: {exc}") from None
+        return value
+
+
+def read_layer(path: Path) -> dict[str, Any]:
+    """One settings file as written ({} when it does not exist)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -169,10 +194,19 @@ def merge(base: dict[str, Any], layer: dict[str, Any], source: str = "options") 
                     )
                 rules[kind] = list(rules.get(kind, [])) + items
             out[key] = rules
-        elif key in ("context", "sandbox", "provider_options", "env") and isinstance(value, dict):
+        elif key in ("context", "sandbox", "provider_options", "env", "mcpServers") and isinstance(
+            value, dict
+        ):
             out[key] = {**(out.get(key) or {}), **value}
         elif key == "add_dirs" and isinstance(value, list):
             out[key] = list(out.get(key) or []) + value
+        elif key == "hooks" and isinstance(value, dict):
+            hooks = dict(out.get("hooks") or {})
+            for event, matchers in value.items():
+                if not isinstance(matchers, list):
+                    raise ConfigError(f"{source}: hooks.{event} must be a list of matchers")
+                hooks[event] = list(hooks.get(event, [])) + matchers
+            out[key] = hooks
         else:
             out[key] = value
     return out
@@ -191,7 +225,7 @@ def read_settings_arg(value: str) -> dict[str, Any]:
     path = Path(value).expanduser()
     if not path.is_file():
         raise ConfigError(f"--settings: no settings file {path}")
-    return _read(path)
+    return read_layer(path)
 
 
 def load_settings(
@@ -207,9 +241,9 @@ def load_settings(
     project = Path(cwd) / ".godwit" / "settings.json"
     local = Path(cwd) / ".godwit" / "settings.local.json"
     sources = [user, project, local]
-    data = merge(data, _read(user), str(user))
-    project_layer = _read(project)
-    for path, layer in ((project, project_layer), (local, _read(local))):
+    data = merge(data, read_layer(user), str(user))
+    project_layer = read_layer(project)
+    for path, layer in ((project, project_layer), (local, read_layer(local))):
         # Both files live in the repository (a local one can be committed by mistake or by a
         # hostile repository), so neither may switch off approvals or loosen the sandbox: the
         # user can, in their own settings or on the command line.

@@ -42,12 +42,14 @@ CLOSERS_KEY = "_closers"
 
 
 def default_tools(memory_root: Path | None, *, sandbox: SandboxConfig | None = None,
-                  extra_dirs: list[Path] | None = None) -> list[Tool]:
+                  extra_dirs: list[Path] | None = None,
+                  env: dict[str, str] | None = None) -> list[Tool]:
     """bash, the editor, glob, grep, and the memory tool when a memory root is given.
     `sandbox`: bash's sandbox settings (None: no sandbox); `extra_dirs`: more folders the
-    sandboxed commands may write."""
-    tools: list[Tool] = [BashTool(sandbox=sandbox, extra_dirs=extra_dirs), EditorTool(),
-                         GlobTool(), GrepTool()]
+    sandboxed commands may write; `env` is added to the shell's environment (the settings'
+    `env` key)."""
+    tools: list[Tool] = [BashTool(sandbox=sandbox, extra_dirs=extra_dirs, extra_env=env),
+                         EditorTool(), GlobTool(), GrepTool()]
     if memory_root is not None:
         tools.append(MemoryTool(memory_root))
     return tools

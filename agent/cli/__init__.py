@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-SUBCOMMANDS = ("sessions", "checkpoints", "rewind", "undo-rewind", "diff", "demo")
-FORMATS = ("text", "json", "stream-json")
+SUBCOMMANDS = ("sessions", "checkpoints", "rewind", "undo-rewind", "diff", "demo", "mcp")
+# stream-json: Claude Code's message shapes; events: Godwit's own event stream (the log's lines).
+FORMATS = ("text", "json", "stream-json", "events")
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
 
@@ -103,6 +104,41 @@ def main_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with -p and text output: also print each tool call and its result",
     )
+    claude = p.add_argument_group("Claude Code compatibility (what the Claude Agent SDK passes)")
+    claude.add_argument(
+        "--input-format",
+        choices=("text", "stream-json"),
+        default="text",
+        help="stream-json: prompts and control requests as JSON lines on stdin",
+    )
+    claude.add_argument(
+        "--include-partial-messages",
+        action="store_true",
+        help="stream-json: also stream_event lines with the deltas",
+    )
+    claude.add_argument(
+        "--replay-user-messages",
+        action="store_true",
+        help="stream-json: echo each prompt read from stdin, with its uuid",
+    )
+    claude.add_argument(
+        "--permission-prompt-tool",
+        metavar="NAME",
+        help="'stdio': ask the SDK (can_use_tool) before a call that needs it",
+    )
+    claude.add_argument(
+        "--mcp-config",
+        action="append",
+        default=[],
+        metavar="FILE_OR_JSON",
+        help='MCP servers ({"mcpServers": {...}}), repeatable',
+    )
+    claude.add_argument(
+        "--strict-mcp-config", action="store_true", help="use only the servers of --mcp-config"
+    )
+    claude.add_argument(
+        "--fork-session", dest="fork", action="store_true", help="the same as --fork"
+    )
     return p
 
 
@@ -156,11 +192,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return _guard(lambda: run_subcommand(argv[0], argv[1:]))
     parser = main_parser()
+    from agent.cli.claude_flags import split_unknown
+
+    argv, unknown = split_unknown(argv, parser)
+    for flag in unknown:
+        # Claude Code (and the SDK driving it) passes flags Godwit has no use for: say so once.
+        print(f"godwit: ignoring unsupported option {flag}", file=sys.stderr)
     args = parser.parse_args(argv)
     if args.version:
         print(f"godwit {version()}")
         return 0
     _claude_code_habits(args, parser)
+    if args.input_format == "stream-json" and args.output_format != "stream-json":
+        parser.error("--input-format stream-json needs --output-format stream-json")
     if args.max_turns is not None and args.max_turns < 1:
         parser.error("--max-turns must be at least 1")
     if args.fork and not (args.continue_latest or args.resume):
@@ -203,10 +247,18 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         session_id=args.resume,
         continue_latest=args.continue_latest,
         fork=args.fork,
+        mcp_config=args.mcp_config,
+        strict_mcp_config=args.strict_mcp_config,
     )
     if layer:
         agent.options.settings_layer = layer
     try:
+        if args.input_format == "stream-json":
+            import asyncio
+
+            from agent.compat.serve import serve
+
+            return asyncio.run(serve(agent, args))
         if args.print_mode:
             from agent.cli.conventions import print_prompt
 
@@ -219,7 +271,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
             return asyncio.run(
                 run_headless(
-                    agent, prompt, args.output_format, compact=args.compact, verbose=args.verbose
+                    agent,
+                    prompt,
+                    args.output_format,
+                    compact=args.compact,
+                    verbose=args.verbose,
+                    partial=args.include_partial_messages,
                 )
             )
         from agent.cli.interactive import run_interactive

@@ -1,7 +1,9 @@
 """`godwit -p`: run one prompt without a UI and print text, one JSON object, or a JSON stream.
 
-stream-json: the first line is `{"type": "system", ...}` with the session id, then one line per
-event, then `{"type": "result", ...}`. Exit status: 0 on success, 1 when the run failed.
+stream-json: Claude Code's message shapes (agent/compat/README.md): `system/init` with the session
+id, `assistant`, `user` with tool results, `stream_event` with --include-partial-messages, and a
+last `result`. events: Godwit's own stream, every event of the log as one line, then the result.
+Exit status: 0 on success, 1 when the run failed.
 """
 
 from __future__ import annotations
@@ -137,7 +139,39 @@ class _StreamJsonPrinter(_Printer):
         _line(self.out, payload)
 
 
-PRINTERS = {"text": _TextPrinter, "json": _JsonPrinter, "stream-json": _StreamJsonPrinter}
+class _ClaudeCodePrinter(_Printer):
+    """Claude Code's stream-json: `system/init`, `assistant`, `user` (tool results),
+    `stream_event` with --include-partial-messages, and the `result` (agent/compat)."""
+
+    partial = False
+
+    def start(self, rt) -> None:
+        from agent.compat.facade import AgentFacade
+        from agent.compat.stream_json import ClaudeCodeStream
+
+        self.stream = ClaudeCodeStream(rt.id, partial=self.partial)
+        self.facade = AgentFacade(self.agent)
+        _line(self.out, self.stream.init(**self.facade.init_info()))
+        super().start(rt)
+
+    def event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Error) and event.kind in ("mcp", "hook"):
+            subtype = "mcp_server_failed" if event.kind == "mcp" else "hook_error"
+            _line(self.out, self.stream.notice(subtype, message=event.message))
+        for line in self.stream.feed(event):
+            _line(self.out, line)
+
+    def compaction(self, report: dict[str, Any]) -> None:
+        _line(self.out, self.stream.notice("compaction_result", **report))
+
+
+PRINTERS = {
+    "text": _TextPrinter,
+    "json": _JsonPrinter,
+    "stream-json": _ClaudeCodePrinter,
+    # Godwit's own event stream: every event of the session log, one per line.
+    "events": _StreamJsonPrinter,
+}
 
 
 async def run_headless(
@@ -147,12 +181,14 @@ async def run_headless(
     *,
     compact: bool = False,
     verbose: bool = False,
+    partial: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
     """Run `prompt` on `agent` (an agent.Agent); returns the process exit status."""
     rt = agent.runtime()
     printer = PRINTERS[output_format](out, err, verbose)
+    printer.agent, printer.partial = agent, partial
     printer.start(rt)
     unsubscribe = agent.subscribe(printer.event)
     try:

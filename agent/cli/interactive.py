@@ -11,6 +11,10 @@ from agent.cli.headless import tool_line
 
 
 def run_interactive(agent, first_prompt: str | None = None) -> int:
+    if sys.stdin.isatty():
+        # A project's MCP servers are approved once, on the terminal, before the session starts
+        # them (headless runs never ask; `godwit mcp approve` does it ahead of time).
+        agent.options.mcp_ask = _approve_server
     try:
         from agent.ui import run_app  # the Textual UI (agent/ui/)
     except ImportError:
@@ -18,6 +22,17 @@ def run_interactive(agent, first_prompt: str | None = None) -> int:
     if run_app is not None and sys.stdin.isatty() and sys.stdout.isatty():
         return run_app(agent, first_prompt)
     return asyncio.run(_line_mode(agent, first_prompt))
+
+
+def _approve_server(spec) -> bool:
+    from agent.mcp.setup import describe
+
+    print(f"This project's .mcp.json configures an MCP server:\n  {describe(spec)}")
+    try:
+        answer = input("Use it in this project? (remembered) [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 async def _ask(name: str, args: dict, reason: str) -> bool:

@@ -1,4 +1,4 @@
-"""Subcommands: sessions, checkpoints, rewind, undo-rewind, diff, demo.
+"""Subcommands: sessions, checkpoints, rewind, undo-rewind, diff, demo, mcp.
 
 None of them calls a model, so none needs an API key: they open the session with an offline
 stand-in provider.
@@ -74,7 +74,23 @@ def run_subcommand(name: str, argv: Sequence[str]) -> int:
         "undo-rewind": _undo,
         "diff": _diff,
         "demo": _demo,
+        "mcp": _mcp,
     }[name](list(argv))
+
+
+def _mcp(argv: list[str]) -> int:
+    """`godwit mcp list | approve | deny` (agent/mcp/commands.py), for the current folder."""
+    from agent.mcp import commands
+    from agent.session.index import godwit_home
+    from agent.settings import read_layer
+
+    cwd = Path(os.getcwd()).resolve()
+    home = godwit_home()
+
+    def layers() -> tuple[dict, dict]:
+        return read_layer(home / "settings.json"), read_layer(cwd / ".godwit" / "settings.json")
+
+    return commands.run(argv, cwd, home, layers)
 
 
 def _sessions(argv: list[str]) -> int:

@@ -72,6 +72,12 @@ class ContextRuntime:
         messages, seqs = rt.session.conversation.message_seqs()
         if not self.can_compact(messages):
             return False
+        hooks = getattr(rt, "hooks_of_session", None)
+        if hooks is not None and hooks.has("PreCompact"):
+            from agent.command_hooks import turns
+
+            # Claude Code's PreCompact: seen before the summary is made, cannot stop it.
+            await turns.report(rt, await hooks.pre_compact(trigger, instructions or ""))
         # A summary call can take a minute: say so while it runs, and when it is done.
         await rt.record(
             ev.Progress(task="compaction", message="Compacting the conversation…", total=1)

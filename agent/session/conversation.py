@@ -182,7 +182,10 @@ class _Builder:
             blocks.insert(
                 _results_end(blocks),
                 ToolResultBlock.model_construct(
-                    tool_use_id=entry.tool_use_id, content=entry.content, is_error=entry.is_error
+                    tool_use_id=entry.tool_use_id,
+                    content=entry.content,
+                    is_error=entry.is_error,
+                    images=list(entry.images),
                 ),
             )
 

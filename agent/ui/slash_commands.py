@@ -1,4 +1,4 @@
-"""Slash commands typed in the input box: /help, /compact, /context, /model, /rewind, /undo,
+"""Slash commands typed in the input box: /help, /compact, /context, /model, /mcp, /rewind, /undo,
 /clear, /quit. Each is a small function of the app and the text after the command's name.
 """
 
@@ -77,6 +77,12 @@ async def _model(app: SessionApp, arg: str) -> None:
     app.transcript.notice(f"model: {resolved} from the next request on")
 
 
+def _mcp(app: SessionApp, arg: str) -> None:
+    from agent.mcp.commands import format_rows
+
+    app.transcript.notice(Text(format_rows(app.agent.mcp_status())))
+
+
 def _rewind(app: SessionApp, arg: str) -> None:
     session_ops.open_rewind(app)
 
@@ -100,6 +106,7 @@ COMMANDS: dict[str, Command] = {
         Command("compact", "[instructions] summarise the older conversation now", _compact, True),
         Command("context", "where the context window goes", _context),
         Command("model", "[sonnet|opus|haiku|ID] show or switch the model", _model, True),
+        Command("mcp", "MCP servers: state and tools", _mcp),
         Command("rewind", "pick a checkpoint to restore (also esc esc)", _rewind, True),
         Command("undo", "undo the last rewind", _undo, True),
         Command("clear", "clear the screen (the session keeps everything)", _clear),
