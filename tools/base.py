@@ -21,6 +21,9 @@ class ToolResult(BaseModel):
 
     content: str
     is_error: bool = False
+    # What the call changed, for people (a unified diff with the file's line numbers); the
+    # model reads `content` only.
+    diff: str | None = None
 
 
 @dataclass

@@ -46,6 +46,7 @@ from ._common import (
     view_lines,
 )
 from .base import ToolContext, ToolResult
+from .edit_preview import new_file_lines, text_diff
 
 DEFAULT_MAX_VIEW_CHARS = 16_000
 DEFAULT_MAX_VIEW_LINES = 2_000
@@ -69,6 +70,58 @@ class EditorInput(ToolInput):
     view_range: list[int] | None = Field(
         None, description="view: [start, end] line numbers, 1-based and inclusive; end -1 means to the end"
     )
+
+
+def load_text(target: Path, path: str) -> TextDoc:
+    """The text file at `target` (`path` as the model gave it, for the error messages)."""
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        raise ToolError(f"The path {path} does not exist. Use create to make a new file.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ToolError(f"The path {path} is a directory; this command needs a file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise ToolError(f"The path {path} is not a regular file.")
+    if st.st_size > MAX_EDIT_BYTES:
+        raise ToolError(
+            f"{path} is {st.st_size} bytes, too large for this tool (limit {MAX_EDIT_BYTES}); use bash (sed, head) instead."
+        )
+    try:
+        raw = target.read_bytes()
+    except PermissionError:
+        raise ToolError(f"Permission denied reading {path}.") from None
+    return decode_text(raw, path)
+
+
+def planned_text(a: EditorInput, doc: TextDoc) -> str:
+    """The file's text after a `str_replace` or `insert` call (raises ToolError as the call would)."""
+    if a.command == "insert":
+        return _inserted(a, doc)[0]
+    return _replaced(a, doc)[0]
+
+
+def _replaced(a: EditorInput, doc: TextDoc) -> tuple[str, int, int]:
+    if a.old_str is None:
+        raise ToolError("Parameter old_str is required for command str_replace.")
+    old = doc.normalise_input(a.old_str)
+    new = doc.normalise_input(a.new_str or "")
+    if old == new:
+        raise ToolError("new_str is identical to old_str; there is nothing to change.")
+    note = (
+        " (Note: this file mixes CRLF and LF line endings, so old_str must reproduce them exactly.)"
+        if doc.mixed
+        else ""
+    )
+    return replace_once(doc.text, old, new, a.path, note=note)
+
+
+def _inserted(a: EditorInput, doc: TextDoc) -> tuple[str, int, int]:
+    if a.insert_line is None:
+        raise ToolError("Parameter insert_line is required for command insert (0 inserts at the top).")
+    text_in = a.insert_text if a.insert_text is not None else a.new_str
+    if text_in is None:
+        raise ToolError("Parameter insert_text is required for command insert.")
+    return insert_at(doc.text, a.insert_line, doc.normalise_input(text_in), a.path)
 
 
 class EditorTool(BaseTool):
@@ -119,24 +172,8 @@ class EditorTool(BaseTool):
             return self._str_replace(a, target)
         return self._insert(a, target)
 
-    def _load(self, target: Path, path: str) -> tuple[TextDoc, os.stat_result]:
-        try:
-            st = os.stat(target)
-        except FileNotFoundError:
-            raise ToolError(f"The path {path} does not exist. Use create to make a new file.") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise ToolError(f"The path {path} is a directory; this command needs a file.")
-        if not stat.S_ISREG(st.st_mode):
-            raise ToolError(f"The path {path} is not a regular file.")
-        if st.st_size > MAX_EDIT_BYTES:
-            raise ToolError(
-                f"{path} is {st.st_size} bytes, too large for this tool (limit {MAX_EDIT_BYTES}); use bash (sed, head) instead."
-            )
-        try:
-            raw = target.read_bytes()
-        except PermissionError:
-            raise ToolError(f"Permission denied reading {path}.") from None
-        return decode_text(raw, path), st
+    def _load(self, target: Path, path: str) -> TextDoc:
+        return load_text(target, path)
 
     def _write(self, target: Path, data: bytes, path: str) -> None:
         try:
@@ -151,7 +188,7 @@ class EditorTool(BaseTool):
             if a.view_range is not None:
                 raise ToolError(f"view_range only applies to files; {a.path} is a directory.")
             return ok(self._list_dir(target, a.path))
-        doc, _ = self._load(target, a.path)
+        doc = self._load(target, a.path)
         lines = split_lines(doc.text)
         if doc.mixed:
             lines = [line[:-1] if line.endswith("\r") else line for line in lines]
@@ -201,7 +238,7 @@ class EditorTool(BaseTool):
         doc = TextDoc(text="")
         if existed:
             try:
-                doc, _ = self._load(target, a.path)
+                doc = self._load(target, a.path)
             except ToolError:
                 doc = TextDoc(text="")  # replacing a binary/odd file: write plain UTF-8
         # Over a CRLF file the model's LF text is written back with CRLF; otherwise as given.
@@ -216,45 +253,39 @@ class EditorTool(BaseTool):
         self._write(target, data, a.path)
         n = len(split_lines(text))
         if existed:
-            return ok(f"File {a.path} overwritten with the new content ({n} lines).")
-        return ok(f"File created successfully at: {a.path} ({n} lines).")
+            result = ok(f"File {a.path} overwritten with the new content ({n} lines).")
+            result.diff = "\n".join(text_diff(a.path, doc.text, doc.normalise_input(text)))
+        else:
+            result = ok(f"File created successfully at: {a.path} ({n} lines).")
+            result.diff = "\n".join(new_file_lines(a.path, text))
+        return result
 
     # -- str_replace ---------------------------------------------------------------------------
 
     def _str_replace(self, a: EditorInput, target: Path) -> ToolResult:
         if a.old_str is None:
             raise ToolError("Parameter old_str is required for command str_replace.")
-        doc, _ = self._load(target, a.path)
-        old = doc.normalise_input(a.old_str)
-        new = doc.normalise_input(a.new_str or "")
-        if old == new:
-            raise ToolError("new_str is identical to old_str; there is nothing to change.")
-        note = (
-            " (Note: this file mixes CRLF and LF line endings, so old_str must reproduce them exactly.)"
-            if doc.mixed
-            else ""
-        )
-        new_text, first, last = replace_once(doc.text, old, new, a.path, note=note)
+        doc = self._load(target, a.path)
+        new_text, first, last = _replaced(a, doc)
         self._write(target, doc.encode(new_text, a.path), a.path)
-        return ok(self._edited(a.path, new_text, first, last))
+        return self._edited(a.path, doc.text, new_text, first, last)
 
     # -- insert --------------------------------------------------------------------------------
 
     def _insert(self, a: EditorInput, target: Path) -> ToolResult:
         if a.insert_line is None:
             raise ToolError("Parameter insert_line is required for command insert (0 inserts at the top).")
-        text_in = a.insert_text if a.insert_text is not None else a.new_str
-        if text_in is None:
-            raise ToolError("Parameter insert_text is required for command insert.")
-        doc, _ = self._load(target, a.path)
-        new_text, first, last = insert_at(doc.text, a.insert_line, doc.normalise_input(text_in), a.path)
+        doc = self._load(target, a.path)
+        new_text, first, last = _inserted(a, doc)
         self._write(target, doc.encode(new_text, a.path), a.path)
-        return ok(self._edited(a.path, new_text, first, last))
+        return self._edited(a.path, doc.text, new_text, first, last)
 
     @staticmethod
-    def _edited(path: str, text: str, first: int, last: int) -> str:
-        return (
+    def _edited(path: str, before: str, text: str, first: int, last: int) -> ToolResult:
+        result = ok(
             f"The file {path} has been edited. Here's the result of running `cat -n` on a snippet of {path}:\n"
             f"{snippet(text, first, last)}\n"
             "Review the changes and make sure they are as expected. Edit the file again if necessary."
         )
+        result.diff = "\n".join(text_diff(path, before, text))
+        return result
