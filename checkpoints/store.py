@@ -161,6 +161,29 @@ class CheckpointStore:
                                               "(ignored or over the size cap); would be left"))
             return Diff(checkpoint=target.id, files=changes, conflicts=conflicts)
 
+    def would_change(self, checkpoints: list[str]) -> dict[str, list[str] | None]:
+        """{checkpoint: the paths `restore(checkpoint)` would change now}, with one scan of the
+        work tree for all of them (a listing's FILES column); None for a pruned or unknown one."""
+        with self._locked("diff", None, self.lock_wait):
+            cur = self._scanner.scan()
+            out: dict[str, list[str] | None] = {}
+            by_tree: dict[str, list[str]] = {}
+            for ref in checkpoints:
+                try:
+                    target, tgt_extras = self._resolve(ref)
+                except CheckpointNotFound:
+                    out[ref] = None
+                    continue
+                if target.tree not in by_tree:
+                    raw, _ = raw_diff(self._git, cur.tree, target.tree)
+                    raw, shown, _ = keep_ignored_at_target(self._git, raw, cur.extras, target.tree,
+                                                           tgt_extras, self.store_dir / "ignore-check")
+                    changes = file_changes(self._git, cur.tree, cur.extras, target.tree, shown,
+                                           raw=raw, tree_modes=self._tree_modes)
+                    by_tree[target.tree] = sorted(c.path for c in changes)
+                out[ref] = by_tree[target.tree]
+            return out
+
     def restore(self, checkpoint: str, *, session_id: str | None = None) -> RestoreResult:
         """Make the work tree exactly the checkpoint (code only). The state before is
         snapshotted first; `undo_restore()` brings it back. RestoreLocked if another process
