@@ -67,4 +67,10 @@ def test_readme_local_model_commands_work_with_only_the_local_extra(tmp_path):
     assert (ckpt / "config.json").is_file() and (ckpt / "tokenizer.json").is_file()
     answer = _run([str(bindir / "godwit"), "--model", f"local:{ckpt}", "-p", "hello"],
                   project, env, 900)
-    assert answer.stdout.strip(), f"no answer printed; stderr:\n{answer.stderr[-2000:]}"
+    assert "Traceback" not in answer.stderr
+    # Sixteen tokens of a random model are often all "thinking", so stdout may be empty; the
+    # session log shows that the model answered.
+    (log,) = (home / "sessions").glob("*/*.jsonl")
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    replies = [e for e in events if e["type"] == "assistant"]
+    assert replies and replies[-1]["model"].startswith("local:"), events[-3:]
