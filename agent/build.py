@@ -16,14 +16,8 @@ from agent.hooks import Hooks
 from agent.permissions import Approver, PermissionPolicy
 from agent.prompt import system_prompt
 from agent.runtime import Runtime
-from agent.session import (
-    OpenedSession,
-    create_session,
-    find_session,
-    godwit_home,
-    latest_session,
-    open_session,
-)
+from agent.session.index import godwit_home
+from agent.session.open import open_for
 from agent.settings import Settings, load_settings
 
 
@@ -53,7 +47,9 @@ def open_runtime(opts: Options) -> Runtime:
     settings = load_settings(home, cwd, opts.overrides)
     # A torn last line of the log is reported through `session.warnings` (the headless
     # printer and the UI show them).
-    session, resumed_from = _session(opts, home, cwd, settings)
+    session, resumed_from = open_for(home, cwd, resume=opts.resume,
+                                     continue_latest=opts.continue_latest, fork=opts.fork,
+                                     readonly=opts.readonly)
     provider = opts.provider or make_provider(settings)
     tools = _tools(settings, home, cwd) + list(opts.extra_tools)
     names = [t.name for t in tools]
@@ -76,48 +72,6 @@ def open_runtime(opts: Options) -> Runtime:
         session.log.append(start, sync=True)
         session.events.append(start)
     return rt
-
-
-def _session(opts: Options, home: Path, cwd: Path, settings: Settings) -> tuple[OpenedSession, str | None]:
-    path = None
-    if opts.resume:
-        path = find_session(home, opts.resume, cwd)
-    elif opts.continue_latest:
-        path = latest_session(home, cwd)
-        if path is None:
-            raise UsageError(f"No session to continue in {cwd}; start one with `godwit -p` or `godwit`.")
-    if path is None:
-        if opts.readonly:
-            raise UsageError(f"No session in {cwd} yet.")
-        return create_session(home, cwd), None
-    _check_project(path, cwd)
-    if not opts.fork:
-        return open_session(path, readonly=opts.readonly), None
-    # A fork is a new session that starts with a copy of the old one's history.
-    old = open_session(path, readonly=True)
-    new = create_session(home, cwd)
-    for event in old.events:
-        copy = event.model_copy()
-        new.log.append(copy)
-        new.events.append(copy)
-        new.conversation.apply(copy)
-    new.log.sync()
-    new.warnings.extend(old.warnings)
-    return new, old.id
-
-
-def _check_project(path: Path, cwd: Path) -> None:
-    """A session belongs to the directory it was started in: its tools, checkpoints and
-    conversation are about that tree, so resuming it elsewhere is refused."""
-    with open(path, "rb") as f:
-        first = f.readline()
-    try:
-        start = ev.parse_event(first)
-    except ValueError:
-        return  # an unreadable first line is reported by the full read that follows
-    if isinstance(start, ev.SessionStarted) and Path(start.cwd).resolve() != cwd:
-        raise UsageError(f"Session {path.stem} belongs to {start.cwd}; run from there or pass "
-                         f"--cwd {start.cwd}.")
 
 
 def make_provider(settings: Settings):
@@ -150,12 +104,12 @@ def _system(settings: Settings, cwd: Path, provider: Any) -> str:
 def _checkpointer(settings: Settings, home: Path, cwd: Path):
     if not settings.checkpoints:
         return None
-    from agent.checkpointing import Checkpointer
+    from agent.session.checkpointer import Checkpointer
 
     return Checkpointer(cwd, home, size_cap=settings.checkpoint_size_cap)
 
 
 def _context(settings: Settings, provider: Any):
-    from agent.context_runtime import ContextRuntime
+    from agent.context.manager import ContextRuntime
 
     return ContextRuntime.from_settings(settings, provider)

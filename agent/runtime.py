@@ -16,7 +16,7 @@ from agent import events as ev
 from agent.hooks import Hooks, call
 from agent.permissions import Approver, PermissionPolicy
 from agent.providers.base import ModelRequest, Provider, TokenUsage
-from agent.session import OpenedSession
+from agent.session.open import OpenedSession
 from agent.settings import Settings
 from tools.base import Tool, ToolContext
 
@@ -152,7 +152,7 @@ class Runtime:
                 await self.emit(ev.Checkpoint(id=secrets.token_hex(4), turn=turn, label=label,
                                               reason=reason, created_commit=False), sync=True)
             return
-        from agent.checkpointing import CheckpointFailed
+        from agent.session.checkpointer import CheckpointFailed
 
         try:
             event = await asyncio.to_thread(self.checkpointer.snapshot, self.id, turn, label, reason)

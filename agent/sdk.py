@@ -193,12 +193,12 @@ class Agent:
     # -- checkpoints and context (agent/rewind.py, agent/context_runtime.py) --------------
 
     def checkpoints(self) -> list[dict[str, Any]]:
-        from agent import rewind
+        from agent.session import rewind
 
         return rewind.list_checkpoints(self.runtime())
 
     def diff(self, checkpoint: str) -> dict[str, Any]:
-        from agent import rewind
+        from agent.session import rewind
 
         return rewind.diff(self.runtime(), checkpoint)
 
@@ -207,7 +207,7 @@ class Agent:
         return self._blocking(self.arewind(checkpoint, restore), "rewind", "arewind")
 
     async def arewind(self, checkpoint: str, restore: str = "both") -> dict[str, Any]:
-        from agent import rewind
+        from agent.session import rewind
 
         return await rewind.rewind(self.runtime(), checkpoint, restore)
 
@@ -216,7 +216,7 @@ class Agent:
         return self._blocking(self.aundo_rewind(), "undo_rewind", "aundo_rewind")
 
     async def aundo_rewind(self) -> dict[str, Any]:
-        from agent import rewind
+        from agent.session import rewind
 
         return await rewind.undo_rewind(self.runtime())
 
@@ -225,12 +225,12 @@ class Agent:
         return self._blocking(self.acompact(instructions), "compact", "acompact")
 
     async def acompact(self, instructions: str | None = None) -> dict[str, Any]:
-        from agent import context_runtime
+        from agent.context import manager as context_runtime
 
         return await context_runtime.compact_async(self.runtime(), instructions)
 
     def context_usage(self) -> dict[str, Any]:
-        from agent import context_runtime
+        from agent.context import manager as context_runtime
 
         return context_runtime.breakdown(self.runtime())
 

@@ -53,7 +53,7 @@ class Settings(BaseModel):
         "project", description="Memory folder per project, or one shared by all projects."
     )
     context: dict[str, Any] = Field(
-        default_factory=dict, description="Context editing and compaction (agent.context)."
+        default_factory=dict, description="Context editing and compaction (agent.context.policy)."
     )
     checkpoints: bool = Field(True, description="Snapshot the work tree before changes.")
     checkpoint_size_cap: int = Field(

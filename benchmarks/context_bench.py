@@ -16,7 +16,7 @@ results, edits and file creations, memory calls. The same session is sent three 
 The exit status is 0 when the default configuration (edit+compact) meets both targets at every
 window asked for.
 
-Tokens are the byte heuristic of agent.tokens (what the policy itself sees). Targets: the peak
+Tokens are the byte heuristic of agent.context.tokens (what the policy itself sees). Targets: the peak
 request under 60% of the window for the whole session, and at least 3x fewer tokens sent in
 total than the baseline.
 
@@ -38,8 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GODWIT_HOME", tempfile.mkdtemp(prefix="godwit-bench-"))
 
-from agent.compaction import CompactionError, compact, summary_message  # noqa: E402
-from agent.context import ContextPolicy, ContextSettings  # noqa: E402
+from agent.context.compaction import CompactionError, compact, summary_message  # noqa: E402
+from agent.context.policy import ContextPolicy, ContextSettings  # noqa: E402
 from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock  # noqa: E402
 from agent.providers.base import ModelRequest, ModelResponse, TokenUsage  # noqa: E402
 

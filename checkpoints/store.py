@@ -13,7 +13,6 @@ snapshots, diffs and prunes wait up to `lock_wait` seconds for it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -33,6 +32,7 @@ from .models import Checkpoint, Conflict, Diff, PruneResult, RestoreResult, Skip
 from .restore import KEPT_IGNORED, Applier, keep_ignored_at_target, same_as_target
 from .extras import empty_extras, extras_digest
 from .scan import Scanner
+from .project import project_folder
 
 REF_PREFIX = "refs/godwit/checkpoints/"
 UNDO_DEPTH = 100  # restores that undo_restore() can walk back
@@ -41,10 +41,7 @@ _SUBJECT = "godwit checkpoint"
 
 def store_dir_for(work_tree: Path, home: Path) -> Path:
     """`<home>/checkpoints/<slug>-<hash of the absolute path>`: one store per project."""
-    abs_path = str(work_tree.resolve())
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", work_tree.resolve().name).strip("-")[:40] or "root"
-    digest = hashlib.sha256(os.fsencode(abs_path)).hexdigest()[:16]
-    return home / "checkpoints" / f"{slug}-{digest}"
+    return home / "checkpoints" / project_folder(work_tree, digest_chars=16)
 
 
 def user_exclude_file(work_tree: Path) -> Path | None:

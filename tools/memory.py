@@ -49,7 +49,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ._common import (
     BaseTool,
@@ -64,7 +64,7 @@ from ._common import (
     view_lines,
 )
 from .base import ToolContext, ToolResult
-from .memory_fs import _DIR_FLAGS, PREFIX, MemoryFS, parse_memory_path, show
+from .memory_fs import _DIR_FLAGS, PREFIX, MemoryConfig, MemoryFS, parse_memory_path, show
 
 # PREFIX, parse_memory_path and show are re-exported: they were importable from here before
 # the split.
@@ -93,16 +93,6 @@ stale or wrong instead of piling up new files.
 passwords, tokens)."""
 
 RENAME_NOREPLACE = 1
-
-
-class MemoryConfig(BaseModel):
-    """Limits of one memory store."""
-
-    max_file_bytes: int = 1_000_000
-    max_total_bytes: int = 50_000_000
-    max_view_chars: int = 16_000
-    max_view_lines: int = 2_000
-    max_depth: int = 16
 
 
 def memory_root(home: Path, project: Path | None) -> Path:

@@ -22,12 +22,19 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from pydantic import BaseModel
 
 from ._common import ToolError
 
-if TYPE_CHECKING:
-    from .memory import MemoryConfig
+class MemoryConfig(BaseModel):
+    """Limits of one memory store."""
+
+    max_file_bytes: int = 1_000_000
+    max_total_bytes: int = 50_000_000
+    max_view_chars: int = 16_000
+    max_view_lines: int = 2_000
+    max_depth: int = 16
+
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _SAFE_NAME = re.compile(r"[A-Za-z0-9 ._\-+,=@]+")

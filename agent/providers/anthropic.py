@@ -24,7 +24,7 @@ from agent.messages import (
 )
 from agent.providers import convert
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
-from agent.providers.models import ModelInfo, ThinkingMode, claude_info, warn_if_retiring
+from agent.providers.catalogue import ModelInfo, ThinkingMode, claude_info, warn_if_retiring
 from agent.providers.retry import (
     ErrorContext,
     RetryPolicy,

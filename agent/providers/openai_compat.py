@@ -16,7 +16,7 @@ from agent.events import TextDelta, ThinkingDelta
 from agent.messages import Message, TextBlock, ThinkingBlock, ToolUseBlock
 from agent.providers import convert
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
-from agent.providers.models import ModelInfo, openai_info
+from agent.providers.catalogue import ModelInfo, openai_info
 from agent.providers.retry import (
     ErrorContext,
     RetryPolicy,

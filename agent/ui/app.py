@@ -16,13 +16,13 @@ from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.reactive import reactive
 
 from agent import events as ev
 from agent.errors import GodwitError
-from agent.ui import commands, session_ops
+from agent.ui import session_ops, slash_commands
 from agent.ui.approval import make_approver
+from agent.ui.messages import AgentEvent, TurnDone
 from agent.ui.prompt_input import PromptInput
 from agent.ui.status import StatusBar
 from agent.ui.transcript import Transcript
@@ -31,22 +31,6 @@ from agent.ui.transcript import Transcript
 DOUBLE_PRESS_S = 0.8
 QUIT_PRESS_S = 2.0
 MODES = ("default", "acceptEdits", "plan")
-
-
-class AgentEvent(Message):
-    """One event from the running prompt (or from a command that logged events)."""
-
-    def __init__(self, event: ev._Event) -> None:
-        super().__init__()
-        self.event = event
-
-
-class TurnDone(Message):
-    """The prompt's stream ended; `error` is set when the runtime refused or failed."""
-
-    def __init__(self, error: str | None = None) -> None:
-        super().__init__()
-        self.error = error
 
 
 class GodwitApp(App[int]):
@@ -146,7 +130,7 @@ class GodwitApp(App[int]):
         if not text:
             return False
         if text.startswith("/"):
-            command, name, arg = commands.parse(text)
+            command, name, arg = slash_commands.parse(text)
             if command is None:
                 self.transcript.notice(f"Unknown command /{name}; /help lists them.", "error")
             elif command.needs_idle and self.busy:
@@ -164,7 +148,7 @@ class GodwitApp(App[int]):
         return True
 
     @work(group="command")
-    async def _run_command(self, command: commands.Command, arg: str) -> None:
+    async def _run_command(self, command: slash_commands.Command, arg: str) -> None:
         result = command.run(self, arg)
         if result is not None:
             await result

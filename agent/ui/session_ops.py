@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from agent import events as ev
 from agent.errors import GodwitError
-from agent.ui.rewind import Choice, RewindScreen
+from agent.ui.messages import AgentEvent
+from agent.ui.rewind_screen import Choice, RewindScreen
 
 if TYPE_CHECKING:
     from agent.ui.app import GodwitApp
@@ -91,8 +92,6 @@ async def compact(app: GodwitApp, instructions: str | None) -> None:
     finally:
         app.interrupt_command = None
         app.busy = False
-    from agent.ui.app import AgentEvent  # here: app.py imports this module
-
     for event in app.agent.events[before:]:
         app.post_message(AgentEvent(event))
     if result["status"] != "compacted" and not any(

@@ -14,7 +14,7 @@ from anthropic.types.beta import (
 )
 from pydantic import TypeAdapter
 
-from agent.context import (
+from agent.context.policy import (
     CONTEXT_MANAGEMENT_BETA,
     ContextSettings,
     anthropic_context_management,

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from agent.context import (
+from agent.context.policy import (
     CLEARED_INPUT,
     ClientContextEditor,
     ContextSettings,

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from agent.compaction import (
+from agent.context.compaction import (
     SUMMARY_PREFIX,
     SUMMARY_SYSTEM,
     CompactionError,
@@ -16,7 +16,7 @@ from agent.compaction import (
 )
 from agent.events import Error
 from agent.messages import Message, TextBlock, ThinkingBlock, ToolResultBlock, ToolUseBlock
-from agent.tokens import TokenCounter
+from agent.context.tokens import TokenCounter
 
 from .convo import session, step
 from .stub_provider import StubProvider

@@ -1,4 +1,4 @@
-from agent.context import ContextPolicy, ContextSettings
+from agent.context.policy import ContextPolicy, ContextSettings
 from agent.errors import ProviderError
 from agent.events import dump_event, parse_event
 from agent.messages import Message, TextBlock
@@ -122,7 +122,7 @@ async def test_breakdown_reflects_the_view_that_is_sent():
 
 
 async def test_editing_after_a_compaction_uses_the_same_cleared_set():
-    from agent.compaction import compact, summary_message
+    from agent.context.compaction import compact, summary_message
 
     provider = StubProvider(reply="## Task\nsummary")
     policy = ContextPolicy(SETTINGS, provider)

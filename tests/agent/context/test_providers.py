@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.compaction import SUMMARY_SYSTEM, compact, compact_or_error
-from agent.context import CONTEXT_MANAGEMENT_BETA, ContextPolicy, ContextSettings
+from agent.context.compaction import SUMMARY_SYSTEM, compact, compact_or_error
+from agent.context.policy import CONTEXT_MANAGEMENT_BETA, ContextPolicy, ContextSettings
 from agent.events import ContextEdit, Error
 from agent.providers.anthropic import AnthropicProvider
 from agent.providers.base import ModelRequest, ModelResponse

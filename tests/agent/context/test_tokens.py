@@ -3,7 +3,7 @@ import math
 import pytest
 
 from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
-from agent.tokens import (
+from agent.context.tokens import (
     BLOCK_OVERHEAD,
     MESSAGE_OVERHEAD,
     TokenCounter,

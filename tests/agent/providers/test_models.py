@@ -8,7 +8,7 @@ import pytest
 
 from agent.providers.anthropic import AnthropicProvider
 from agent.providers.base import TokenUsage
-from agent.providers.models import ModelDeprecationWarning, Prices, claude_info, openai_info
+from agent.providers.catalogue import ModelDeprecationWarning, Prices, claude_info, openai_info
 
 MILLION = TokenUsage(
     input_tokens=1_000_000,

@@ -319,7 +319,7 @@ async def test_up_and_down_walk_the_prompt_history(repo):
 async def test_events_posted_as_messages_render_retries_edits_errors(repo):
     """The UI's whole interface to the agent is the AgentEvent message: post events directly."""
     from agent.messages import Message
-    from agent.ui.app import AgentEvent
+    from agent.ui.messages import AgentEvent
 
     with make_agent(repo, []) as agent:
         app = make_app(agent)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.ui.commands import COMMANDS, parse
+from agent.ui.slash_commands import COMMANDS, parse
 from agent.ui.format import compact_number, edit_diff, key_argument, one_line, preview
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from agent.ui.approval import ApprovalScreen
-from agent.ui.rewind import RewindScreen
+from agent.ui.rewind_screen import RewindScreen
 
 from .helpers import SIZE, make_agent, make_app, screen_text, send, until_idle, wait_for
 

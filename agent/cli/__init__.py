@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -80,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _notice
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
-        from agent.commands import run_subcommand
+        from agent.cli.subcommands import run_subcommand
 
         return _guard(lambda: run_subcommand(argv[0], argv[1:]))
     parser = main_parser()
@@ -106,11 +105,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 parser.error("the prompt is empty")
             import asyncio
 
-            from agent.headless import run_headless
+            from agent.cli.headless import run_headless
 
             return asyncio.run(run_headless(agent, prompt, args.output_format,
                                             compact=args.compact, verbose=args.verbose))
-        from agent.interactive import run_interactive
+        from agent.cli.interactive import run_interactive
 
         return run_interactive(agent, args.prompt)
     finally:
@@ -133,10 +132,6 @@ def _guard(fn) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def print_json(rows: Any) -> None:
-    print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
 
 
 if __name__ == "__main__":

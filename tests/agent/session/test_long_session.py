@@ -164,7 +164,7 @@ def repo_dir(tmp_path):
 
 def test_automatic_compaction_when_the_window_fills(repo_dir):
     """A small window and no editing: the loop compacts on its own before a call overflows."""
-    from agent.compaction import SUMMARY_SYSTEM
+    from agent.context.compaction import SUMMARY_SYSTEM
     from agent.providers.scripted import ScriptedProvider, ScriptedTurn
 
     class Assistant(ScriptedProvider):
@@ -198,7 +198,7 @@ def test_headless_compact_flag_and_context_breakdown(llm_server, repo_dir, monke
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root), "OPENAI_API_KEY": "k",
            "OPENAI_BASE_URL": llm_server.openai_url}
     llm_server.push(say("one"), say("two"), say("SUMMARY text"), say("three"))

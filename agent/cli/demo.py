@@ -10,7 +10,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from agent.session import godwit_home
+from agent.session.index import godwit_home
 
 CALC = '''def mean(values):
     """The arithmetic mean of a non-empty list."""
@@ -54,7 +54,7 @@ def make_project() -> Path:
 
 
 async def run_demo(output_format: str = "text", *, delay: float = 0.02) -> int:
-    from agent.headless import run_headless
+    from agent.cli.headless import run_headless
     from agent.providers.scripted import ScriptedProvider
     from agent.sdk import Agent
 

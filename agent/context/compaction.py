@@ -27,7 +27,7 @@ from agent.messages import (
     ToolUseBlock,
 )
 from agent.providers.base import ModelRequest, ModelResponse, TokenUsage
-from agent.tokens import TokenCounter
+from agent.context.tokens import TokenCounter
 
 # Same words as the conversation rebuild's prefix, so a summary reads alike however it is built.
 SUMMARY_PREFIX = (

@@ -4,7 +4,7 @@ restoring the conversation rebuilds the transcript and puts the prompt back; /un
 from __future__ import annotations
 
 from agent import events as ev
-from agent.ui.rewind import RewindScreen
+from agent.ui.rewind_screen import RewindScreen
 
 from .helpers import (
     SIZE,

@@ -1,7 +1,7 @@
 """The conversation view rebuilt from events: rewinds, undo, compaction, interrupted calls."""
 
 from agent import events as ev
-from agent.conversation import INTERRUPTED_RESULT, Conversation
+from agent.session.conversation import INTERRUPTED_RESULT, Conversation
 from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 GODWIT = [sys.executable, "-m", "agent.cli"]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def write_script(path: Path, turns) -> str:

@@ -1,4 +1,4 @@
-"""Sessions: an append-only JSONL event log per session, grouped by project.
+"""The session log: an append-only JSONL file of events, one per session.
 
 A line is written for every event as it happens and the file is fsynced at turn boundaries and
 after every tool result, so a crash loses at most the turn in flight. Reading tolerates exactly
@@ -8,42 +8,16 @@ warning and set aside; anything else is reported with its line number.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 import fcntl
-import secrets
+import os
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from agent import events as ev
-from agent.conversation import Conversation
 from agent.errors import SessionError, UsageError
-
-
-def godwit_home() -> Path:
-    """`GODWIT_HOME`, default `~/.godwit`."""
-    return Path(os.environ.get("GODWIT_HOME") or Path.home() / ".godwit")
-
-
-def project_key(cwd: Path) -> str:
-    """A readable, collision-free folder name for a project directory."""
-    path = str(Path(cwd).resolve())
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).name).strip("-")[:40] or "root"
-    return f"{slug}-{hashlib.sha256(path.encode()).hexdigest()[:10]}"
-
-
-def new_session_id() -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{secrets.token_hex(3)}"
-
-
-def sessions_dir(home: Path, cwd: Path) -> Path:
-    return home / "sessions" / project_key(cwd)
 
 
 @dataclass
@@ -217,128 +191,3 @@ def _lock(path: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
-
-
-def _summary(path: Path) -> dict:
-    contents = read_log(path)
-    first_prompt = ""
-    turns = 0
-    start = last = None
-    model = ""
-    for event in contents.events:
-        start = start or event.ts
-        last = event.ts
-        if isinstance(event, ev.SessionStarted):
-            model = event.model
-        if isinstance(event, ev.UserMessage):
-            turns = max(turns, event.turn)
-            first_prompt = first_prompt or event.text
-    return {
-        "id": path.stem,
-        "created": start,
-        "last_activity": last,
-        "turns": turns,
-        "model": model,
-        "first_prompt": first_prompt.splitlines()[0][:120] if first_prompt else "",
-        "path": str(path),
-    }
-
-
-def list_sessions(home: Path, cwd: Path | None = None) -> list[dict]:
-    """Sessions of one project (or all), newest activity first."""
-    root = home / "sessions"
-    dirs = [sessions_dir(home, cwd)] if cwd is not None else sorted(root.glob("*"))
-    rows = []
-    for d in dirs:
-        for path in d.glob("*.jsonl"):
-            try:
-                rows.append(_summary(path))
-            except (SessionError, OSError) as exc:
-                rows.append({"id": path.stem, "created": None, "last_activity": None,
-                             "turns": 0, "model": "", "first_prompt": f"(unreadable: {exc})",
-                             "path": str(path)})
-    rows.sort(key=lambda r: r["last_activity"] or "", reverse=True)
-    return rows
-
-
-def find_session(home: Path, session_id: str, cwd: Path | None = None) -> Path:
-    """The log of `session_id` (a unique prefix is enough), this project first."""
-    candidates: list[Path] = []
-    if cwd is not None:
-        candidates = list(sessions_dir(home, cwd).glob(f"{session_id}*.jsonl"))
-    if not candidates:
-        candidates = list((home / "sessions").glob(f"*/{session_id}*.jsonl"))
-    exact = [p for p in candidates if p.stem == session_id]
-    if exact:
-        return exact[0]
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise UsageError(f"No session {session_id!r} under {home / 'sessions'}. "
-                         "`godwit sessions` lists them.")
-    raise UsageError(f"Session id {session_id!r} is ambiguous: "
-                     + ", ".join(sorted(p.stem for p in candidates)))
-
-
-def latest_session(home: Path, cwd: Path) -> Path | None:
-    """The project's session with the newest activity, if any."""
-    logs = list(sessions_dir(home, cwd).glob("*.jsonl"))
-    if not logs:
-        return None
-    return max(logs, key=lambda p: p.stat().st_mtime_ns)
-
-
-@dataclass
-class OpenedSession:
-    """A session log opened for appending, with its replayed state."""
-
-    id: str
-    path: Path
-    log: SessionLog | ReadOnlyLog
-    events: list[ev._Event]
-    conversation: Conversation
-    warnings: list[str]
-
-
-def create_session(home: Path, cwd: Path, session_id: str | None = None) -> OpenedSession:
-    sid = session_id or new_session_id()
-    path = sessions_dir(home, cwd) / f"{sid}.jsonl"
-    if path.exists():
-        raise UsageError(f"Session {sid} already exists")
-    return OpenedSession(sid, path, SessionLog(path), [], Conversation(), [])
-
-
-def open_session(path: Path, *, readonly: bool = False) -> OpenedSession:
-    """Replay a log for resuming; a torn tail is moved aside so appends start on a clean line.
-
-    `readonly` only reads (listings, diffs): no lock, and the file is left exactly as it is."""
-    contents = read_log(path)
-    if readonly:
-        conv = Conversation.from_events(contents.events)
-        return OpenedSession(path.stem, path, ReadOnlyLog(path, len(contents.events)),
-                             contents.events, conv, contents.warnings)
-    log = SessionLog(path, next_seq=len(contents.events))
-    # Read again under the lock: another writer may have finished a line meanwhile.
-    contents = read_log(path)
-    log.next_seq = len(contents.events)
-    size = path.stat().st_size
-    if contents.good_bytes < size:
-        torn = path.with_suffix(".jsonl.torn")
-        with open(path, "rb") as f:
-            f.seek(contents.good_bytes)
-            tail = f.read()
-        with open(torn, "ab") as f:
-            f.write(tail + b"\n")
-        os.truncate(path, contents.good_bytes)
-    if contents.good_bytes and not _ends_with_newline(path):
-        # The last event parsed but its newline never made it to disk.
-        with open(path, "ab") as f:
-            f.write(b"\n")
-    conv = Conversation.from_events(contents.events)
-    return OpenedSession(path.stem, path, log, contents.events, conv, contents.warnings)
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"

@@ -7,7 +7,7 @@ import signal
 import sys
 
 from agent import events as ev
-from agent.headless import tool_line
+from agent.cli.headless import tool_line
 
 
 def run_interactive(agent, first_prompt: str | None = None) -> int:

@@ -52,7 +52,7 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
         err.write(f"warning: {warning}\n")
     compaction = None
     if compact:
-        from agent import context_runtime
+        from agent.context import manager as context_runtime
 
         compaction = await context_runtime.compact_async(rt, None)
         if output_format == "text":
@@ -105,7 +105,7 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
     if output_format == "stream-json":
         _line(out, payload)
     elif output_format == "json":
-        from agent import context_runtime
+        from agent.context import manager as context_runtime
 
         payload["context"] = context_runtime.breakdown(rt)
         _line(out, payload)

@@ -17,7 +17,7 @@ from agent.errors import UsageError
 from agent.providers.scripted import ScriptedProvider
 from tests.checkpoints.helpers import git_fingerprint, tree_state
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

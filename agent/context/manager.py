@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent import events as ev
-from agent.compaction import CompactionResult, compact_or_error
-from agent.context import ContextPolicy, ContextSettings
+from agent.context.compaction import CompactionResult, compact_or_error
+from agent.context.policy import ContextPolicy, ContextSettings
 from agent.errors import ConfigError
 from agent.providers.base import ModelRequest, ModelResponse
 
@@ -28,7 +28,7 @@ class ContextRuntime:
         tokenizer = getattr(provider, "tokenizer", None)
         if tokenizer is not None:
             # A local model counts with its own tokenizer instead of the byte heuristic.
-            from agent.tokens import TokenCounter
+            from agent.context.tokens import TokenCounter
 
             counter = TokenCounter(lambda text: len(tokenizer.encode(text)))
         self.policy = ContextPolicy(settings, provider, counter=counter)
@@ -99,7 +99,7 @@ class ContextRuntime:
 
     def can_compact(self, messages) -> bool:
         """Whether there is an older part to summarise at all (not an error when there is not)."""
-        from agent.compaction import CompactionError, choose_cut
+        from agent.context.compaction import CompactionError, choose_cut
 
         try:
             cut = choose_cut(messages, self.settings.compact_keep_last_turns,

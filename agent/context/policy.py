@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from agent.errors import ProviderError
 from agent.events import ContextEdit
 from agent.messages import Message, ToolResultBlock, ToolUseBlock
-from agent.tokens import ContextBreakdown, TokenCounter
+from agent.context.tokens import ContextBreakdown, TokenCounter
 
 CONTEXT_MANAGEMENT_BETA = "context-management-2025-06-27"
 CLEAR_TOOL_USES = "clear_tool_uses_20250919"

@@ -163,7 +163,7 @@ def prune(cwd: Path, older_than: str) -> dict[str, Any]:
     """Drop checkpoints older than `older_than` (e.g. 30d) from this project's store."""
     from checkpoints import CheckpointError, CheckpointStore, parse_duration
 
-    from agent.session import godwit_home
+    from agent.session.index import godwit_home
 
     try:
         result = CheckpointStore(cwd, godwit_home()).prune(parse_duration(older_than))

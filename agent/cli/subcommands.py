@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from agent.cli import print_json
 from agent.errors import UsageError
+
+
+def print_json(rows: Any) -> None:
+    """A listing or report as indented JSON on stdout (the `--json` output)."""
+    print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
 
 
 class _Offline:
@@ -66,7 +71,7 @@ def _sessions(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--all", action="store_true", help="every project's sessions")
     args = p.parse_args(argv)
-    from agent.session import godwit_home, list_sessions
+    from agent.session.index import godwit_home, list_sessions
 
     cwd = Path(args.cwd or os.getcwd()).resolve()
     rows = list_sessions(godwit_home(), None if args.all else cwd)
@@ -101,7 +106,7 @@ def _checkpoints(argv: list[str]) -> int:
     p.add_argument("--older-than", default="30d", metavar="AGE",
                    help="with --prune: age such as 30d, 12h, 90m (default 30d)")
     args = p.parse_args(argv)
-    from agent import rewind
+    from agent.session import rewind
 
     if args.prune:
         cwd = Path(args.cwd or os.getcwd()).resolve()
@@ -176,6 +181,6 @@ def _demo(argv: list[str]) -> int:
     p.add_argument("--output-format", choices=("text", "stream-json"), default="text")
     p.add_argument("--fast", action="store_true", help="no typing delay")
     args = p.parse_args(argv)
-    from agent.demo import run_demo
+    from agent.cli.demo import run_demo
 
     return asyncio.run(run_demo(args.output_format, delay=0.0 if args.fast else 0.02))

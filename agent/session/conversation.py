@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from agent import events as ev
-from agent.compaction import summary_message
+from agent.context.compaction import summary_message
 from agent.messages import (
     Message,
     TextBlock,
