@@ -6,7 +6,7 @@ and the listings stay fast.
 
 from typing import Any
 
-__all__ = ["Agent", "RunResult", "Hooks", "PreToolDecision", "ToolCallInfo", "tool"]
+__all__ = ["Agent", "Hooks", "PreToolDecision", "RunResult", "ToolCallInfo", "tool"]
 
 
 def __getattr__(name: str) -> Any:

@@ -47,30 +47,47 @@ def open_runtime(opts: Options) -> Runtime:
     settings = load_settings(home, cwd, opts.overrides)
     # A torn last line of the log is reported through `session.warnings` (the headless
     # printer and the UI show them).
-    session, resumed_from = open_for(home, cwd, resume=opts.resume,
-                                     continue_latest=opts.continue_latest, fork=opts.fork,
-                                     readonly=opts.readonly)
+    session, resumed_from = open_for(
+        home,
+        cwd,
+        resume=opts.resume,
+        continue_latest=opts.continue_latest,
+        fork=opts.fork,
+        readonly=opts.readonly,
+    )
     provider = opts.provider or make_provider(settings)
     tools = _tools(settings, home, cwd) + list(opts.extra_tools)
     names = [t.name for t in tools]
     if len(set(names)) != len(names):
-        raise UsageError(f"Two tools share a name: {sorted(n for n in names if names.count(n) > 1)}")
+        raise UsageError(
+            f"Two tools share a name: {sorted(n for n in names if names.count(n) > 1)}"
+        )
     rt = Runtime(
-        settings=settings, cwd=cwd, home=home, session=session, provider=provider, tools=tools,
-        system=_system(settings, cwd, provider),
-        policy=PermissionPolicy(settings.permission_mode, settings.permissions, cwd=cwd,
-                                tools=names),
-        hooks=opts.hooks, approver=opts.approver,
+        settings=settings,
+        cwd=cwd,
+        home=home,
+        session=session,
+        provider=provider,
+        tools=tools,
+        base_system=_system(settings, cwd, provider),
+        policy=PermissionPolicy(
+            settings.permission_mode, settings.permissions, cwd=cwd, tools=names
+        ),
+        hooks=opts.hooks,
+        approver=opts.approver,
     )
     rt.checkpointer = _checkpointer(settings, home, cwd)
     rt.context = _context(settings, provider)
     rt.context.restore(session.events)
     if not session.events or resumed_from:
-        start = ev.SessionStarted(session_id=session.id, cwd=str(cwd), model=settings.model,
-                                  permission_mode=settings.permission_mode,
-                                  forked_from=resumed_from)
-        session.log.append(start, sync=True)
-        session.events.append(start)
+        start = ev.SessionStarted(
+            session_id=session.id,
+            cwd=str(cwd),
+            model=settings.model,
+            permission_mode=settings.permission_mode,
+            forked_from=resumed_from,
+        )
+        rt.recorder.write(start, sync=True)
     return rt
 
 
@@ -97,8 +114,7 @@ def _system(settings: Settings, cwd: Path, provider: Any) -> str:
         from tools.memory import MEMORY_SYSTEM_PROMPT
 
         hint = MEMORY_SYSTEM_PROMPT
-    return system_prompt(cwd, extra=settings.system_prompt, memory_hint=hint,
-                         plan_mode=settings.permission_mode == "plan")
+    return system_prompt(cwd, extra=settings.system_prompt, memory_hint=hint)
 
 
 def _checkpointer(settings: Settings, home: Path, cwd: Path):

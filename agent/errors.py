@@ -7,6 +7,11 @@ misbehaved) so that a script can tell its own bug from an outage.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.messages import Message
+
 
 class GodwitError(Exception):
     """Base of every error the runtime raises on purpose."""
@@ -38,3 +43,12 @@ class ModelUnavailable(ProviderError):
 
 class SessionError(GodwitError):
     """A session log cannot be read (corruption other than a torn last line)."""
+
+
+class TurnInterrupted(GodwitError):
+    """The user interrupted a model call; `partial` is the reply streamed so far (None when
+    nothing had arrived). The loop records it and ends the turn as "interrupted"."""
+
+    def __init__(self, partial: Message | None = None) -> None:
+        super().__init__("interrupted by the user")
+        self.partial = partial

@@ -8,20 +8,32 @@ conversation, so the log is the only source of truth.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from agent.messages import Message
 
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
+# How a model call or a step around it failed (ProviderError.kind, plus Godwit's own steps).
+ErrorKind = Literal[
+    "api", "auth", "model", "incomplete", "context", "checkpoint", "compaction", "tool", "internal"
+]
+# Who decided a tool call: the permission mode, a rule, the approval callback, a hook, a
+# protected path, or nobody being there to ask (headless).
+DecisionSource = Literal["mode", "rule", "callback", "hook", "headless", "protected"]
+CheckpointReason = Literal["turn_start", "before_tool", "before_rewind"]
+
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class _Event(BaseModel):
+class Event(BaseModel):
+    """The base of every event; `type` tells them apart in the log."""
+
     model_config = ConfigDict(extra="forbid")
 
     ts: str = Field(default_factory=now_iso)
@@ -32,35 +44,35 @@ class _Event(BaseModel):
     ephemeral: bool = Field(default=False, exclude=True, repr=False)
 
 
-class SessionStarted(_Event):
+class SessionStarted(Event):
     type: Literal["session_start"] = "session_start"
     session_id: str
     cwd: str
     model: str
-    permission_mode: str
+    permission_mode: PermissionMode
     forked_from: str | None = None
     version: str = "0.1.0"
 
 
-class UserMessage(_Event):
+class UserMessage(Event):
     type: Literal["user"] = "user"
     text: str
     turn: int
 
 
-class TextDelta(_Event):
+class TextDelta(Event):
     type: Literal["text_delta"] = "text_delta"
     text: str
     ephemeral: bool = Field(default=True, exclude=True, repr=False)
 
 
-class ThinkingDelta(_Event):
+class ThinkingDelta(Event):
     type: Literal["thinking_delta"] = "thinking_delta"
     text: str
     ephemeral: bool = Field(default=True, exclude=True, repr=False)
 
 
-class AssistantMessage(_Event):
+class AssistantMessage(Event):
     """A complete model reply (or the partial one kept when a turn was interrupted)."""
 
     type: Literal["assistant"] = "assistant"
@@ -70,24 +82,23 @@ class AssistantMessage(_Event):
     turn: int
 
 
-class ToolCall(_Event):
+class ToolCall(Event):
     type: Literal["tool_call"] = "tool_call"
     id: str
     name: str
     input: dict[str, Any]
 
 
-class PermissionDecision(_Event):
+class PermissionDecision(Event):
     type: Literal["permission"] = "permission"
     tool_use_id: str
     tool: str
     decision: Literal["allow", "deny"]
     reason: str = ""
-    # Who decided: mode, rule, callback, hook, headless.
-    source: str
+    source: DecisionSource
 
 
-class ToolResult(_Event):
+class ToolResult(Event):
     type: Literal["tool_result"] = "tool_result"
     tool_use_id: str
     name: str
@@ -95,15 +106,20 @@ class ToolResult(_Event):
     is_error: bool = False
 
 
-class Usage(_Event):
-    """Tokens and cost of one model call, with the session's running totals."""
+class TokenUsage(BaseModel):
+    """Tokens of one model call (or a sum of them), as the providers report them."""
 
-    type: Literal["usage"] = "usage"
-    model: str
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+
+
+class Usage(Event, TokenUsage):
+    """Tokens and cost of one model call, with the session's running totals."""
+
+    type: Literal["usage"] = "usage"
+    model: str
     cost_usd: float = 0.0
     session_input_tokens: int = 0
     session_output_tokens: int = 0
@@ -112,7 +128,7 @@ class Usage(_Event):
     session_cost_usd: float = 0.0
 
 
-class Retry(_Event):
+class Retry(Event):
     """A model call is being retried: whatever it streamed so far is void."""
 
     type: Literal["retry"] = "retry"
@@ -121,17 +137,17 @@ class Retry(_Event):
     reason: str
 
 
-class Error(_Event):
+class Error(Event):
     type: Literal["error"] = "error"
     message: str
-    # api, auth, model, incomplete, tool, internal, compaction, ...
-    kind: str = "api"
+    kind: ErrorKind = "api"
 
 
-class TurnEnd(_Event):
+class TurnEnd(Event):
     type: Literal["turn_end"] = "turn_end"
     # end_turn, max_turns, max_tokens, refusal, interrupted, error, context_window
     reason: str
+    # Model calls made in this turn (Claude Code's `num_turns`; a turn here is one prompt).
     turns: int
     result: str = ""
 
@@ -143,13 +159,12 @@ class FileChange(BaseModel):
     deleted: int = 0
 
 
-class Checkpoint(_Event):
+class Checkpoint(Event):
     type: Literal["checkpoint"] = "checkpoint"
     id: str
     turn: int
     label: str
-    # turn_start, before_tool, before_rewind
-    reason: str
+    reason: CheckpointReason
     files: list[FileChange] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
     # The code snapshot in the checkpoint store; several checkpoints (one per turn, say) can
@@ -158,7 +173,7 @@ class Checkpoint(_Event):
     created_commit: bool = True
 
 
-class Rewind(_Event):
+class Rewind(Event):
     """The conversation (and/or code) went back to a checkpoint; `undo` marks an undo-rewind."""
 
     type: Literal["rewind"] = "rewind"
@@ -171,7 +186,7 @@ class Rewind(_Event):
     undo: bool = False
 
 
-class ContextEdit(_Event):
+class ContextEdit(Event):
     """Old tool results (or thinking) cleared from what the model sees; the log keeps them."""
 
     type: Literal["context_edit"] = "context_edit"
@@ -182,7 +197,7 @@ class ContextEdit(_Event):
     cleared_input_tokens: int = 0
 
 
-class Compaction(_Event):
+class Compaction(Event):
     """The conversation before `boundary_seq` is replaced, in what the model sees, by `summary`."""
 
     type: Literal["compaction"] = "compaction"
@@ -193,32 +208,48 @@ class Compaction(_Event):
     trigger: Literal["auto", "manual"] = "auto"
 
 
-Event = Annotated[
-    Union[
-        SessionStarted,
-        UserMessage,
-        TextDelta,
-        ThinkingDelta,
-        AssistantMessage,
-        ToolCall,
-        PermissionDecision,
-        ToolResult,
-        Usage,
-        Retry,
-        Error,
-        TurnEnd,
-        Checkpoint,
-        Rewind,
-        ContextEdit,
-        Compaction,
-    ],
+class PermissionModeChanged(Event):
+    """The permission mode was switched during the session (Shift+Tab in the UI, the SDK)."""
+
+    type: Literal["permission_mode"] = "permission_mode"
+    mode: PermissionMode
+    previous: PermissionMode
+
+
+class RuleAdded(Event):
+    """A permission rule added for the rest of the session ("allow for the session")."""
+
+    type: Literal["rule_added"] = "rule_added"
+    rule: str
+    kind: Literal["allow", "deny", "ask"] = "allow"
+
+
+AnyEvent = Annotated[
+    SessionStarted
+    | UserMessage
+    | TextDelta
+    | ThinkingDelta
+    | AssistantMessage
+    | ToolCall
+    | PermissionDecision
+    | ToolResult
+    | Usage
+    | Retry
+    | Error
+    | TurnEnd
+    | Checkpoint
+    | Rewind
+    | ContextEdit
+    | Compaction
+    | PermissionModeChanged
+    | RuleAdded,
     Field(discriminator="type"),
 ]
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 
-def parse_event(line: str | bytes) -> Event:
+def parse_event(line: str | bytes) -> AnyEvent:
     """One log line back into its event (raises pydantic.ValidationError or ValueError when
     malformed)."""
     try:
@@ -231,7 +262,7 @@ def parse_event(line: str | bytes) -> Event:
         return EVENT_ADAPTER.validate_python(json.loads(line))
 
 
-def dump_event(event: _Event) -> str:
+def dump_event(event: Event) -> str:
     """One event as a single JSON line (no trailing newline).
 
     File names that are not valid UTF-8 reach us as lone surrogates (os.fsdecode); JSON can

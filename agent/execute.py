@@ -24,31 +24,42 @@ STOP_GRACE_S = 5.0
 
 async def execute(rt: Runtime, block: ToolUseBlock, turn: int) -> ev.ToolResult:
     """Run one tool call under the session's rules and log its result."""
-    await rt.emit(ev.ToolCall(id=block.id, name=block.name, input=block.input))
+    await rt.record(ev.ToolCall(id=block.id, name=block.name, input=block.input))
     try:
         result = await _decide_and_run(rt, block, turn)
     except _Stopped as stopped:
         # Interrupted while running: the partial output is still this call's one answer.
-        await rt.emit(ev.ToolResult(tool_use_id=block.id, name=block.name,
-                                    content=stopped.result.content, is_error=True), sync=True)
+        await rt.record(
+            ev.ToolResult(
+                tool_use_id=block.id, name=block.name, content=stopped.result.content, is_error=True
+            ),
+            sync=True,
+        )
         raise asyncio.CancelledError() from None
-    return await rt.emit(
-        ev.ToolResult(tool_use_id=block.id, name=block.name, content=result.content,
-                      is_error=result.is_error),
+    return await rt.record(
+        ev.ToolResult(
+            tool_use_id=block.id, name=block.name, content=result.content, is_error=result.is_error
+        ),
         sync=True,
     )
 
 
 async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolResult:
     if block.input_error:
-        return ToolResult(is_error=True, content=(
-            f"Your call to {block.name} could not be run: its input was not valid JSON "
-            f"({block.input_error}). Send the call again with a valid JSON object."))
+        return ToolResult(
+            is_error=True,
+            content=(
+                f"Your call to {block.name} could not be run: its input was not valid JSON "
+                f"({block.input_error}). Send the call again with a valid JSON object."
+            ),
+        )
     tool = rt.tool(block.name)
     if tool is None:
         names = ", ".join(t.name for t in rt.tools)
-        return ToolResult(is_error=True, content=f"There is no tool named {block.name!r}. "
-                          f"Available tools: {names}.")
+        return ToolResult(
+            is_error=True,
+            content=f"There is no tool named {block.name!r}. Available tools: {names}.",
+        )
     info = ToolCallInfo(id=block.id, name=block.name, input=dict(block.input), session_id=rt.id)
     for hook in rt.hooks.before_tool:
         try:
@@ -67,16 +78,20 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
     read_only = _read_only(tool, args)
     decision = await _permitted(rt, block, args, read_only)
     if decision.decision != "allow":
-        return ToolResult(is_error=True, content=(
-            f"Permission to use {block.name} was denied ({decision.reason}). Do not retry the "
-            "same call; continue without it or explain what you need and why."))
+        return ToolResult(
+            is_error=True,
+            content=(
+                f"Permission to use {block.name} was denied ({decision.reason}). Do not retry the "
+                "same call; continue without it or explain what you need and why."
+            ),
+        )
     if not read_only and getattr(tool, "writes_work_tree", True):
         await rt.checkpoint(turn, f"before {block.name}: {_brief(args)}", "before_tool")
     result = await run_tool(rt, tool, args)
     for hook in rt.hooks.after_tool:
         try:
             await call(hook, info, result)
-        except Exception:  # noqa: BLE001 - the call already ran: its result must be kept
+        except Exception:  # the call already ran: its result must be kept
             log.exception("after-tool hook failed for %s", block.name)
     return result
 
@@ -88,30 +103,42 @@ def _read_only(tool, args: dict) -> bool:
         return False
 
 
-async def _permitted(rt: Runtime, block: ToolUseBlock, args: dict,
-                     read_only: bool) -> ev.PermissionDecision:
+async def _permitted(
+    rt: Runtime, block: ToolUseBlock, args: dict, read_only: bool
+) -> ev.PermissionDecision:
     """Decide (asking the approver when the policy says so) and log the decision."""
     verdict = rt.policy.check(block.name, args, read_only)
     if verdict.decision != "ask":
         return await _decision(rt, block, verdict.decision, verdict.reason, verdict.source)
     if rt.approver is None:
-        return await _decision(rt, block, "deny", f"{verdict.reason}; no one to ask (headless)",
-                               "headless")
+        return await _decision(
+            rt, block, "deny", f"{verdict.reason}; no one to ask (headless)", "headless"
+        )
     try:
         answer = rt.approver(block.name, args, verdict.reason)
         if inspect.isawaitable(answer):
             answer = await answer
     except Exception as exc:  # noqa: BLE001 - a failing approval callback is a refusal
-        return await _decision(rt, block, "deny", f"the approval callback failed ({exc})",
-                               "callback")
-    return await _decision(rt, block, "allow" if answer else "deny",
-                           "approved by the user" if answer else "denied by the user", "callback")
+        return await _decision(
+            rt, block, "deny", f"the approval callback failed ({exc})", "callback"
+        )
+    return await _decision(
+        rt,
+        block,
+        "allow" if answer else "deny",
+        "approved by the user" if answer else "denied by the user",
+        "callback",
+    )
 
 
-async def _decision(rt: Runtime, block: ToolUseBlock, decision: str, reason: str,
-                    source: str) -> ev.PermissionDecision:
-    return await rt.emit(ev.PermissionDecision(tool_use_id=block.id, tool=block.name,
-                                               decision=decision, reason=reason, source=source))
+async def _decision(
+    rt: Runtime, block: ToolUseBlock, decision: str, reason: str, source: str
+) -> ev.PermissionDecision:
+    return await rt.record(
+        ev.PermissionDecision(
+            tool_use_id=block.id, tool=block.name, decision=decision, reason=reason, source=source
+        )
+    )
 
 
 async def run_tool(rt: Runtime, tool, args: dict) -> ToolResult:
@@ -126,11 +153,16 @@ async def run_tool(rt: Runtime, tool, args: dict) -> ToolResult:
         ctx.cancel.set()
         try:
             result = await asyncio.wait_for(asyncio.shield(future), STOP_GRACE_S)
-        except (asyncio.TimeoutError, concurrent.futures.CancelledError):
-            result = ToolResult(is_error=True, content=f"{tool.name} did not stop within "
-                                f"{STOP_GRACE_S:.0f} s of the interrupt; its output is lost.")
+        except (TimeoutError, concurrent.futures.CancelledError):
+            result = ToolResult(
+                is_error=True,
+                content=f"{tool.name} did not stop within "
+                f"{STOP_GRACE_S:.0f} s of the interrupt; its output is lost.",
+            )
         if "interrupt" not in result.content.lower():
-            result = ToolResult(is_error=True, content=result.content + "\n[interrupted by the user]")
+            result = ToolResult(
+                is_error=True, content=result.content + "\n[interrupted by the user]"
+            )
         raise _Stopped(result) from None
 
 

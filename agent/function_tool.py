@@ -1,11 +1,11 @@
 """Custom tools from typed Python functions: the schema comes from the signature via pydantic.
 
-    @tool
-    def word_count(path: str, min_length: int = 1) -> str:
-        "Count the words in a file."
-        ...
+@tool
+def word_count(path: str, min_length: int = 1) -> str:
+    "Count the words in a file."
+    ...
 
-    Agent(tools=[word_count])
+Agent(tools=[word_count])
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -23,8 +24,14 @@ from tools.base import ToolContext, ToolResult, function_spec, json_schema, vali
 class FunctionTool:
     """A Tool made from a function. Sync or async; return str, a JSON-able value or ToolResult."""
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None,
-                 description: str | None = None, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        read_only: bool = False,
+    ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
         self._description = (description or inspect.getdoc(fn) or f"Call {self.name}.").strip()
@@ -35,8 +42,11 @@ class FunctionTool:
         return self._description
 
     def anthropic_spec(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self._description,
-                "input_schema": json_schema(self.input_model)}
+        return {
+            "name": self.name,
+            "description": self._description,
+            "input_schema": json_schema(self.input_model),
+        }
 
     def openai_spec(self) -> dict[str, Any]:
         return function_spec(self.name, self._description, self.input_model)
@@ -55,8 +65,9 @@ class FunctionTool:
             if inspect.isawaitable(out):
                 out = asyncio.run(_await(out))
         except Exception as exc:  # noqa: BLE001 - the user's function failing is a tool error
-            return ToolResult(content=f"{self.name} raised {type(exc).__name__}: {exc}",
-                              is_error=True)
+            return ToolResult(
+                content=f"{self.name} raised {type(exc).__name__}: {exc}", is_error=True
+            )
         if isinstance(out, ToolResult):
             return out
         if isinstance(out, str):
@@ -84,8 +95,13 @@ def _input_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
     return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
 
 
-def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
-         description: str | None = None, read_only: bool = False):
+def tool(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    read_only: bool = False,
+):
     """Decorator: turn a typed function into a tool the agent can offer the model."""
 
     def wrap(f: Callable[..., Any]) -> FunctionTool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Union
+from typing import Any
 
 from tools.base import ToolResult
 
@@ -27,9 +28,9 @@ class PreToolDecision:
     input: dict[str, Any] | None = None
 
 
-BeforeTool = Callable[[ToolCallInfo], Union[PreToolDecision, None, Awaitable[PreToolDecision | None]]]
-AfterTool = Callable[[ToolCallInfo, ToolResult], Union[None, Awaitable[None]]]
-OnEvent = Callable[[Any], Union[None, Awaitable[None]]]
+BeforeTool = Callable[[ToolCallInfo], PreToolDecision | None | Awaitable[PreToolDecision | None]]
+AfterTool = Callable[[ToolCallInfo, ToolResult], None | Awaitable[None]]
+OnEvent = Callable[[Any], None | Awaitable[None]]
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The agent loop: run → step → query the model → execute tool calls. Reads top to bottom.
 
-`run` handles one user prompt until the model ends its turn, `max_turns` model calls were made,
-a model call fails for good, or the user interrupts (task cancellation). Whatever happens, the
-turn ends with a TurnEnd event and the log is synced; an interrupt keeps the partial reply.
+`run` handles one user prompt (a turn) until the model ends its turn, `max_turns` model calls
+were made, a model call fails for good, or the user interrupts (task cancellation, which `query`
+turns into a TurnInterrupted carrying the partial reply). Whatever happens, the turn ends with a
+TurnEnd event and the log is synced.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from agent import events as ev
-from agent.errors import ProviderError
+from agent.errors import ProviderError, TurnInterrupted
 from agent.execute import execute
 from agent.messages import Message, TextBlock
 from agent.providers.base import ModelRequest, ModelResponse
@@ -20,27 +21,41 @@ from agent.runtime import Runtime
 CONTINUE = {"tool_use", "pause_turn"}
 
 
-async def run(rt: Runtime, prompt: str, *, max_turns: int | None = None) -> ev.TurnEnd:
-    """Handle one user prompt; returns the TurnEnd event (also emitted)."""
+async def run(rt: Runtime, prompt: str, *, max_calls: int | None = None) -> ev.TurnEnd:
+    """Handle one user prompt (one turn) with at most `max_calls` model calls (the
+    `--max-turns` flag and setting, named as in Claude Code); returns the TurnEnd event."""
     turn = rt.session.conversation.turns + 1
     # The turn's checkpoint is logged before its prompt, so rewinding to it restores the
     # conversation as it was before the prompt was sent.
     await rt.checkpoint(turn, prompt, "turn_start")
-    await rt.emit(ev.UserMessage(text=prompt, turn=turn), sync=True)
+    await rt.record(ev.UserMessage(text=prompt, turn=turn), sync=True)
     calls = 0
     try:
         while True:
-            if max_turns is not None and calls >= max_turns:
+            if max_calls is not None and calls >= max_calls:
                 return await _end(rt, "max_turns", calls)
             calls += 1
             stop = await step(rt, turn)
             if stop in CONTINUE:
                 continue
             return await _end(rt, stop or "end_turn", calls)
+    except TurnInterrupted as stop:
+        if stop.partial is not None:
+            await rt.record(
+                ev.AssistantMessage(
+                    message=stop.partial,
+                    stop_reason="interrupted",
+                    model=rt.provider.model,
+                    turn=turn,
+                ),
+                sync=True,
+            )
+        return await _end(rt, "interrupted", calls)
     except asyncio.CancelledError:
+        # Interrupted while a tool ran: execute() already recorded its interrupted result.
         return await _end(rt, "interrupted", calls)
     except ProviderError as exc:
-        await rt.emit(ev.Error(message=str(exc), kind=exc.kind))
+        await rt.record(ev.Error(message=str(exc), kind=exc.kind))
         return await _end(rt, "error", calls)
 
 
@@ -48,8 +63,15 @@ async def step(rt: Runtime, turn: int) -> str | None:
     """One model call and the tool calls it asked for; returns the stop reason."""
     request = await rt.request()
     response = await query(rt, turn, request)
-    await rt.emit(ev.AssistantMessage(message=response.message, stop_reason=response.stop_reason,
-                                      model=response.model, turn=turn), sync=True)
+    await rt.record(
+        ev.AssistantMessage(
+            message=response.message,
+            stop_reason=response.stop_reason,
+            model=response.model,
+            turn=turn,
+        ),
+        sync=True,
+    )
     await rt.usage(response.usage, response.model)
     if rt.context is not None:
         await rt.context.observe(rt, request, response)
@@ -60,9 +82,12 @@ async def step(rt: Runtime, turn: int) -> str | None:
         # Every call was answered; the model decides what comes next, even after max_tokens
         # (a call cut off by max_tokens was answered with an error it can read).
         return "tool_use"
-    if response.stop_reason == "model_context_window_exceeded" and rt.context is not None:
-        if await rt.context.recover_window(rt):
-            return "pause_turn"
+    if (
+        response.stop_reason == "model_context_window_exceeded"
+        and rt.context is not None
+        and await rt.context.recover_window(rt)
+    ):
+        return "pause_turn"
     return response.stop_reason
 
 
@@ -81,24 +106,21 @@ async def query(rt: Runtime, turn: int, request: ModelRequest) -> ModelResponse:
                 text.append(item.text)
             elif isinstance(item, ev.ThinkingDelta):
                 thinking.append(item.text)
-            await rt.emit(item)
+            await rt.record(item)
     except asyncio.CancelledError:
-        await _keep_partial(rt, turn, "".join(thinking), "".join(text))
-        raise
+        raise TurnInterrupted(_partial("".join(thinking), "".join(text))) from None
     raise ProviderError("The model's reply ended without a final message.", kind="incomplete")
 
 
-async def _keep_partial(rt: Runtime, turn: int, thinking: str, text: str) -> None:
-    # Unsigned thinking cannot be sent back to Anthropic, so a partial reply keeps its text only;
-    # the reasoning stays visible in the log's text as a note.
+def _partial(thinking: str, text: str) -> Message | None:
+    """What an interrupted reply keeps. Unsigned thinking cannot be sent back to Anthropic, so
+    the text is kept, and thinking alone only leaves a note."""
     if not text and not thinking:
-        return
+        return None
     blocks = [TextBlock(text=text + "\n[interrupted]")] if text else []
     if thinking and not text:
         blocks = [TextBlock(text="[interrupted while thinking]")]
-    await rt.emit(ev.AssistantMessage(message=Message(role="assistant", content=blocks),
-                                      stop_reason="interrupted", model=rt.provider.model,
-                                      turn=turn), sync=True)
+    return Message(role="assistant", content=blocks)
 
 
 async def _end(rt: Runtime, reason: str, calls: int) -> ev.TurnEnd:
@@ -109,6 +131,6 @@ async def _end(rt: Runtime, reason: str, calls: int) -> ev.TurnEnd:
             break
         if isinstance(event, ev.UserMessage):
             break
-    end = await rt.emit(ev.TurnEnd(reason=reason, turns=calls, result=result), sync=True)
+    end = await rt.record(ev.TurnEnd(reason=reason, turns=calls, result=result), sync=True)
     rt.durable()
     return end  # type: ignore[return-value]

@@ -6,7 +6,7 @@ is the richest of the three providers; the OpenAI and local providers convert fr
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,7 +51,7 @@ class ToolResultBlock(_Block):
 
 
 Block = Annotated[
-    Union[TextBlock, ThinkingBlock, RedactedThinkingBlock, ToolUseBlock, ToolResultBlock],
+    TextBlock | ThinkingBlock | RedactedThinkingBlock | ToolUseBlock | ToolResultBlock,
     Field(discriminator="type"),
 ]
 
@@ -63,7 +63,7 @@ class Message(BaseModel):
     content: list[Block]
 
     @classmethod
-    def user(cls, text: str) -> "Message":
+    def user(cls, text: str) -> Message:
         return cls(role="user", content=[TextBlock(text=text)])
 
     def text(self) -> str:

@@ -36,11 +36,9 @@ and commands are refused. Investigate, then answer with a concrete plan (files, 
 check them) for the user to approve."""
 
 
-def system_prompt(cwd: Path, *, extra: str | None = None, memory_hint: str | None = None,
-                  plan_mode: bool = False) -> str:
+def system_prompt(cwd: Path, *, extra: str | None = None, memory_hint: str | None = None) -> str:
+    """The session's system prompt before the mode's part (`for_mode` adds that per request)."""
     parts = [BASE]
-    if plan_mode:
-        parts.append(PLAN_MODE)
     parts.append(
         f"Environment: working directory {Path(cwd).resolve()}; platform "
         f"{platform.system()} {platform.release()}; today is {date.today().isoformat()}."
@@ -54,3 +52,13 @@ def system_prompt(cwd: Path, *, extra: str | None = None, memory_hint: str | Non
     if extra:
         parts.append(extra.strip())
     return "\n\n".join(parts)
+
+
+def for_mode(system: str, mode: str) -> str:
+    """`system` as told in permission mode `mode`: plan mode adds its rules after the base
+    instructions. Applied to each request, so switching modes mid-session changes it."""
+    if mode != "plan":
+        return system
+    if system.startswith(BASE):
+        return f"{BASE}\n\n{PLAN_MODE}{system[len(BASE) :]}"
+    return f"{PLAN_MODE}\n\n{system}"

@@ -1,65 +1,81 @@
-"""One live session: its log, conversation, provider, tools and policies, and `emit`.
+"""One live session: its log, conversation, provider, tools and policies, and `record`.
 
 The loop (agent/loop.py) drives a `Runtime`; the SDK, the CLI and the UI build one. Everything
-that happens goes through `emit`, which logs it, tells the hooks, and hands it to the consumer.
+that happens goes through `record` (agent/session/recorder.py), which logs it, applies it to the
+state derived from the log (the conversation, the permission policy), and tells the
+subscribers and the hooks. What the model is told (the system prompt in plan mode) is derived
+from that state when each request is made.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from agent import events as ev
-from agent.hooks import Hooks, call
-from agent.permissions import Approver, PermissionPolicy
-from agent.providers.base import ModelRequest, Provider, TokenUsage
+from agent.errors import ConfigError
+from agent.hooks import Hooks
+from agent.permissions import Approver, PermissionPolicy, Rule
+from agent.prompt import for_mode
+from agent.providers.base import ModelRequest, ModelResponse, Provider, TokenUsage
 from agent.session.open import OpenedSession
+from agent.session.recorder import Recorder
 from agent.settings import Settings
 from tools.base import Tool, ToolContext
 
-log = logging.getLogger("godwit")
+
+class Checkpointer(Protocol):
+    """What the session needs of checkpoints (agent/session/checkpointer.py implements it)."""
+
+    @property
+    def store(self) -> Any:
+        """The project's checkpoint store (for rewind, diff and listings)."""
+
+    def snapshot(
+        self, session_id: str, turn: int, label: str, reason: ev.CheckpointReason
+    ) -> ev.Checkpoint:
+        """Snapshot the work tree; raises CheckpointFailed."""
 
 
-@dataclass
-class Totals:
+class ContextManager(Protocol):
+    """What the loop needs of context management (agent/context/manager.py implements it)."""
+
+    async def prepare(self, rt: Runtime, request: ModelRequest) -> ModelRequest:
+        """The request to send now (cleared, or compacted first when the window is full)."""
+
+    async def observe(self, rt: Runtime, sent: ModelRequest, response: ModelResponse) -> None:
+        """Record what the server cleared."""
+
+    async def recover_window(self, rt: Runtime) -> bool:
+        """The window overflowed: compact once; True when the call can be retried."""
+
+
+class Totals(TokenUsage):
     """Token usage and cost of the whole session (rebuilt from Usage events on resume)."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
     cost_usd: float = 0.0
 
     def add(self, usage: TokenUsage, cost: float) -> None:
-        self.input_tokens += usage.input_tokens
-        self.output_tokens += usage.output_tokens
-        self.cache_read_input_tokens += usage.cache_read_input_tokens
-        self.cache_creation_input_tokens += usage.cache_creation_input_tokens
+        for name in TokenUsage.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(usage, name))
         self.cost_usd += cost
 
     @classmethod
-    def of(cls, events: list[ev._Event]) -> "Totals":
+    def of(cls, events: list[ev.Event]) -> Totals:
         """The sum of the Usage events among `events`."""
         totals = cls()
         for event in events:
             if isinstance(event, ev.Usage):
-                totals.add(TokenUsage(
-                    input_tokens=event.input_tokens, output_tokens=event.output_tokens,
-                    cache_read_input_tokens=event.cache_read_input_tokens,
-                    cache_creation_input_tokens=event.cache_creation_input_tokens,
-                ), event.cost_usd)
+                totals.add(event, event.cost_usd)
         return totals
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-        }
+        """The token counts alone (a run's `usage`)."""
+        return {name: getattr(self, name) for name in TokenUsage.model_fields}
 
 
 @dataclass
@@ -70,22 +86,24 @@ class Runtime:
     session: OpenedSession
     provider: Provider
     tools: list[Tool]
-    system: str
+    # The system prompt without the parts that follow the session's state (plan mode).
+    base_system: str
     policy: PermissionPolicy
     hooks: Hooks = field(default_factory=Hooks)
     approver: Approver | None = None
     # Optional collaborators wired by agent.build: checkpoints and context management.
-    checkpointer: Any = None
-    context: Any = None
+    checkpointer: Checkpointer | None = None
+    context: ContextManager | None = None
     tool_ctx: ToolContext = None  # type: ignore[assignment]
     totals: Totals = field(default_factory=Totals)
-    # Set by the consumer to receive events as they happen (the SDK's queue).
-    sink: Callable[[ev._Event], None] | None = None
+    recorder: Recorder = field(init=False)
 
     def __post_init__(self) -> None:
         if self.tool_ctx is None:
             self.tool_ctx = ToolContext(cwd=self.cwd)
         self.totals = Totals.of(self.session.events)
+        self.recorder = Recorder(self.session, self.hooks)
+        self.recorder.appliers.append(self._apply)
 
     @property
     def id(self) -> str:
@@ -94,20 +112,39 @@ class Runtime:
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
 
-    async def emit(self, event: ev._Event, *, sync: bool = False) -> ev._Event:
-        """Record `event` (log, conversation), run on_event hooks, pass it to the sink."""
-        if not event.ephemeral:
-            self.session.log.append(event, sync=sync)
-            self.session.events.append(event)
-            self.session.conversation.apply(event)
-        for hook in self.hooks.on_event:
-            try:
-                await call(hook, event)
-            except Exception:  # noqa: BLE001 - a user's hook must not kill the session
-                log.exception("on_event hook failed")
-        if self.sink is not None:
-            self.sink(event)
-        return event
+    @property
+    def system(self) -> str:
+        """The system prompt as the model is told it now (plan mode follows the policy)."""
+        return for_mode(self.base_system, self.policy.mode)
+
+    async def record(self, event: ev.Event, *, sync: bool = False) -> ev.Event:
+        """Record `event`: the log, the derived state, the subscribers, the hooks."""
+        return await self.recorder.record(event, sync=sync)
+
+    def subscribe(self, fn: Callable[[ev.Event], None]) -> Callable[[], None]:
+        """See every event from now on; returns the call that unsubscribes."""
+        return self.recorder.subscribe(fn)
+
+    def _apply(self, event: ev.Event) -> None:
+        # The policy follows the recorded changes, so the log says why a call was allowed.
+        if isinstance(event, ev.PermissionModeChanged):
+            self.policy.mode = event.mode
+        elif isinstance(event, ev.RuleAdded):
+            getattr(self.policy, event.kind).append(Rule.parse(event.rule))
+
+    async def set_mode(self, mode: ev.PermissionMode) -> None:
+        """Switch the permission mode (recorded as a PermissionModeChanged event)."""
+        if mode not in ev.PermissionMode.__args__:
+            raise ConfigError(f"Unknown permission mode {mode!r}")
+        if mode != self.policy.mode:
+            await self.record(
+                ev.PermissionModeChanged(mode=mode, previous=self.policy.mode), sync=True
+            )
+
+    async def add_rule(self, rule: str, kind: str = "allow") -> None:
+        """Add a permission rule for the rest of the session (recorded as RuleAdded)."""
+        Rule.parse(rule)  # refuse a malformed rule before it is logged
+        await self.record(ev.RuleAdded(rule=rule, kind=kind), sync=True)
 
     def durable(self) -> None:
         """Block until the log is on disk (end of a turn)."""
@@ -134,34 +171,47 @@ class Runtime:
         cost = self.provider.cost(usage)
         self.totals.add(usage, cost)
         t = self.totals
-        await self.emit(ev.Usage(
-            model=model, cost_usd=cost, **usage.model_dump(),
-            session_input_tokens=t.input_tokens, session_output_tokens=t.output_tokens,
-            session_cache_read_input_tokens=t.cache_read_input_tokens,
-            session_cache_creation_input_tokens=t.cache_creation_input_tokens,
-            session_cost_usd=t.cost_usd,
-        ))
+        await self.record(
+            ev.Usage(
+                model=model,
+                cost_usd=cost,
+                **usage.model_dump(),
+                session_input_tokens=t.input_tokens,
+                session_output_tokens=t.output_tokens,
+                session_cache_read_input_tokens=t.cache_read_input_tokens,
+                session_cache_creation_input_tokens=t.cache_creation_input_tokens,
+                session_cost_usd=t.cost_usd,
+            )
+        )
 
-    async def checkpoint(self, turn: int, label: str, reason: str) -> None:
+    async def checkpoint(self, turn: int, label: str, reason: ev.CheckpointReason) -> None:
         """Snapshot the work tree (when checkpoints are on) and log the checkpoint event."""
         if self.checkpointer is None:
             if reason == "turn_start":
                 # No code snapshot, but the conversation can still be rewound to this turn.
-                import secrets
-
-                await self.emit(ev.Checkpoint(id=secrets.token_hex(4), turn=turn, label=label,
-                                              reason=reason, created_commit=False), sync=True)
+                await self.record(
+                    ev.Checkpoint(
+                        id=secrets.token_hex(4),
+                        turn=turn,
+                        label=label,
+                        reason=reason,
+                        created_commit=False,
+                    ),
+                    sync=True,
+                )
             return
         from agent.session.checkpointer import CheckpointFailed
 
         try:
-            event = await asyncio.to_thread(self.checkpointer.snapshot, self.id, turn, label, reason)
+            event = await asyncio.to_thread(
+                self.checkpointer.snapshot, self.id, turn, label, reason
+            )
         except CheckpointFailed as exc:
             if exc.fatal:
                 self.checkpointer = None
-            await self.emit(ev.Error(message=str(exc), kind="checkpoint"))
+            await self.record(ev.Error(message=str(exc), kind="checkpoint"))
             return
-        await self.emit(event, sync=True)
+        await self.record(event, sync=True)
 
     def close(self) -> None:
         from tools import close_all

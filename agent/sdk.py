@@ -1,11 +1,11 @@
 """The Python SDK: `from agent import Agent`.
 
-    agent = Agent(cwd="repo", model="anthropic:claude-sonnet-4-5", permission_mode="acceptEdits")
-    result = agent.run("fix the failing test")
-    print(result.result, result.usage, result.cost_usd)
+agent = Agent(cwd="repo", model="anthropic:claude-sonnet-4-5", permission_mode="acceptEdits")
+result = agent.run("fix the failing test")
+print(result.result, result.usage, result.cost_usd)
 
-    async for event in agent.stream("and now the docs"):
-        ...
+async for event in agent.stream("and now the docs"):
+    ...
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
@@ -65,15 +66,26 @@ class Agent:
         continue_latest: bool = False,
     ) -> None:
         overrides = dict(settings or {})
-        for key, value in (("model", model), ("permission_mode", permission_mode),
-                           ("system_prompt", system_prompt), ("max_turns", max_turns),
-                           ("base_url", base_url), ("thinking_budget", thinking_budget)):
+        for key, value in (
+            ("model", model),
+            ("permission_mode", permission_mode),
+            ("system_prompt", system_prompt),
+            ("max_turns", max_turns),
+            ("base_url", base_url),
+            ("thinking_budget", thinking_budget),
+        ):
             if value is not None:
                 overrides[key] = value
         self.options = Options(
-            cwd=Path(cwd), overrides=overrides, extra_tools=list(tools), hooks=hooks or Hooks(),
-            approver=can_use_tool, provider=provider,
-            home=Path(home) if home is not None else None, resume=session_id, fork=fork,
+            cwd=Path(cwd),
+            overrides=overrides,
+            extra_tools=list(tools),
+            hooks=hooks or Hooks(),
+            approver=can_use_tool,
+            provider=provider,
+            home=Path(home) if home is not None else None,
+            resume=session_id,
+            fork=fork,
             continue_latest=continue_latest,
         )
         self._rt: Runtime | None = None
@@ -87,7 +99,7 @@ class Agent:
     # -- construction -------------------------------------------------------------------
 
     @classmethod
-    def resume(cls, session_id: str, **kwargs: Any) -> "Agent":
+    def resume(cls, session_id: str, **kwargs: Any) -> Agent:
         """Continue a saved session (a unique id prefix is enough)."""
         agent = cls(session_id=session_id, **kwargs)
         agent.runtime()  # fail now, not at the first prompt, if the session cannot be read
@@ -105,16 +117,50 @@ class Agent:
         return self.runtime().id
 
     @property
-    def events(self) -> list[ev._Event]:
+    def events(self) -> list[ev.Event]:
         return list(self.runtime().session.events)
 
     def messages(self) -> list[dict[str, Any]]:
         """The conversation the model will see next, as plain dicts."""
         return [m.model_dump() for m in self.runtime().session.conversation.messages()]
 
+    def subscribe(self, fn: Callable[[ev.Event], None]) -> Callable[[], None]:
+        """Call `fn(event)` for every event of the session from now on, whatever records it
+        (a prompt, a rewind, a compaction, a mode change); returns the call that unsubscribes."""
+        return self.runtime().subscribe(fn)
+
+    # -- permissions -------------------------------------------------------------------
+
+    def set_approver(self, can_use_tool: Approver | None) -> None:
+        """Who is asked when the policy says ask (None: such calls are refused)."""
+        self.options.approver = can_use_tool
+        if self._rt is not None:
+            self._rt.approver = can_use_tool
+
+    @property
+    def permission_mode(self) -> str:
+        return self.runtime().policy.mode
+
+    def set_permission_mode(self, mode: str) -> None:
+        """Switch the permission mode for the rest of the session (logged as an event)."""
+        self._blocking(
+            self.aset_permission_mode(mode), "set_permission_mode", "aset_permission_mode"
+        )
+
+    async def aset_permission_mode(self, mode: str) -> None:
+        await self.runtime().set_mode(mode)  # type: ignore[arg-type]
+
+    def add_rule(self, rule: str, kind: str = "allow") -> None:
+        """Add an allow (deny, ask) rule such as `bash(git status)` for the rest of the
+        session (logged as an event)."""
+        self._blocking(self.aadd_rule(rule, kind), "add_rule", "aadd_rule")
+
+    async def aadd_rule(self, rule: str, kind: str = "allow") -> None:
+        await self.runtime().add_rule(rule, kind)
+
     # -- running -----------------------------------------------------------------------
 
-    async def stream(self, prompt: str) -> AsyncIterator[ev._Event]:
+    async def stream(self, prompt: str) -> AsyncIterator[ev.Event]:
         """Run one prompt, yielding every event as it happens (deltas included)."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise UsageError("prompt must be a non-empty string")
@@ -126,11 +172,11 @@ class Agent:
 
         async def produce() -> None:
             try:
-                await loop.run(rt, prompt, max_turns=rt.settings.max_turns)
+                await loop.run(rt, prompt, max_calls=rt.settings.max_turns)
             finally:
                 queue.put_nowait(done)
 
-        rt.sink = queue.put_nowait
+        unsubscribe = rt.subscribe(queue.put_nowait)
         self._task_loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(produce())
         try:
@@ -138,7 +184,7 @@ class Agent:
                 yield item
             await self._task
         finally:
-            rt.sink = None
+            unsubscribe()
             if not self._task.done():
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
@@ -169,8 +215,9 @@ class Agent:
                 self._runner = asyncio.Runner()
             return self._runner.run(coro)
         coro.close()
-        raise UsageError(f"Agent.{name}() was called inside an event loop; "
-                         f"use `await agent.{async_name}()`")
+        raise UsageError(
+            f"Agent.{name}() was called inside an event loop; use `await agent.{async_name}()`"
+        )
 
     def cancel(self) -> None:
         """Interrupt the running prompt: the partial reply is kept, a running tool is stopped."""
@@ -185,9 +232,15 @@ class Agent:
         totals = Totals.of(rt.session.events[since:])
         is_error = end.reason in ("error", "interrupted", "max_turns", "refusal")
         return RunResult(
-            session_id=rt.id, result=end.result, is_error=is_error, stop_reason=end.reason,
-            num_turns=end.turns, duration_ms=int((time.monotonic() - start) * 1000),
-            usage=totals.as_dict(), cost_usd=round(totals.cost_usd, 6), errors=errors,
+            session_id=rt.id,
+            result=end.result,
+            is_error=is_error,
+            stop_reason=end.reason,
+            num_turns=end.turns,
+            duration_ms=int((time.monotonic() - start) * 1000),
+            usage=totals.as_dict(),
+            cost_usd=round(totals.cost_usd, 6),
+            errors=errors,
         )
 
     # -- checkpoints and context (agent/rewind.py, agent/context_runtime.py) --------------
@@ -246,8 +299,8 @@ class Agent:
             self._runner.close()
             self._runner = None
 
-    def __enter__(self) -> "Agent":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

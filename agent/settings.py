@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.context.settings import ContextSettings
 from agent.errors import ConfigError
+from agent.events import PermissionMode
+from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
 
-PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
-DEFAULT_MODEL = "anthropic:claude-sonnet-4-5"
+DEFAULT_MODEL = f"anthropic:{DEFAULT_CLAUDE_MODEL}"
 
 
 class PermissionRules(BaseModel):
@@ -34,12 +36,15 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH.")
+    model: str = Field(
+        DEFAULT_MODEL, description="Model spec: anthropic:ID, openai:ID, local:PATH."
+    )
     base_url: str | None = Field(None, description="API base URL (overrides *_BASE_URL).")
     provider_options: dict[str, Any] = Field(
         default_factory=dict,
         description="Passed to the provider: max_retries, timeout_s, context_window (openai), "
-        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).")
+        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).",
+    )
     permission_mode: PermissionMode = Field("default", description="How tool calls are approved.")
     permissions: PermissionRules = Field(default_factory=PermissionRules)
     max_turns: int | None = Field(None, ge=1, description="Model calls per prompt at most.")
@@ -52,8 +57,9 @@ class Settings(BaseModel):
     memory_scope: Literal["project", "global"] = Field(
         "project", description="Memory folder per project, or one shared by all projects."
     )
-    context: dict[str, Any] = Field(
-        default_factory=dict, description="Context editing and compaction (agent.context.policy)."
+    context: ContextSettings = Field(
+        default_factory=ContextSettings,
+        description="Context editing and compaction (agent/context/settings.py).",
     )
     checkpoints: bool = Field(True, description="Snapshot the work tree before changes.")
     checkpoint_size_cap: int = Field(
@@ -83,8 +89,10 @@ def merge(base: dict[str, Any], layer: dict[str, Any], source: str = "options") 
             for kind, items in value.items():
                 if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                     # A bare string would otherwise become one rule per character.
-                    raise ConfigError(f"{source}: permissions.{kind} must be a list of rules "
-                                      f"such as [\"bash(git status)\"], not {items!r}")
+                    raise ConfigError(
+                        f"{source}: permissions.{kind} must be a list of rules "
+                        f'such as ["bash(git status)"], not {items!r}'
+                    )
                 rules[kind] = list(rules.get(kind, [])) + items
             out[key] = rules
         elif key == "context" and isinstance(value, dict):
@@ -104,8 +112,10 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
     if project_layer.get("permission_mode") == "bypassPermissions":
         # A repository (perhaps a cloned one, perhaps edited by the agent) must not switch off
         # approvals by itself; the user can, in their own settings or on the command line.
-        raise ConfigError(f"{project} sets permission_mode to bypassPermissions, which only "
-                          f"{user} or --permission-mode may do. Remove it from the project file.")
+        raise ConfigError(
+            f"{project} sets permission_mode to bypassPermissions, which only "
+            f"{user} or --permission-mode may do. Remove it from the project file."
+        )
     data = merge(data, project_layer, str(project))
     data = merge(data, overrides or {})
     try:
@@ -114,4 +124,6 @@ def load_settings(home: Path, cwd: Path, overrides: dict[str, Any] | None = None
         errs = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
-        raise ConfigError(f"Invalid settings ({', '.join(map(str, sources))} + options): {errs}") from exc
+        raise ConfigError(
+            f"Invalid settings ({', '.join(map(str, sources))} + options): {errs}"
+        ) from exc

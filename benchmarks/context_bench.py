@@ -38,15 +38,38 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GODWIT_HOME", tempfile.mkdtemp(prefix="godwit-bench-"))
 
-from agent.context.compaction import CompactionError, compact, summary_message  # noqa: E402
-from agent.context.policy import ContextPolicy, ContextSettings  # noqa: E402
-from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock  # noqa: E402
-from agent.providers.base import ModelRequest, ModelResponse, TokenUsage  # noqa: E402
+from agent.context.compaction import CompactionError, compact, summary_message
+from agent.context.policy import ContextPolicy, ContextSettings
+from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
+from agent.providers.base import ModelRequest, ModelResponse, TokenUsage
 
-WORDS = (
-    "config session event token cache result parser buffer index stream request message "
-    "handler state value items path offset window limit count retry error model block"
-).split()
+WORDS = [
+    "config",
+    "session",
+    "event",
+    "token",
+    "cache",
+    "result",
+    "parser",
+    "buffer",
+    "index",
+    "stream",
+    "request",
+    "message",
+    "handler",
+    "state",
+    "value",
+    "items",
+    "path",
+    "offset",
+    "window",
+    "limit",
+    "count",
+    "retry",
+    "error",
+    "model",
+    "block",
+]
 KEYWORDS = ["def", "return", "if", "for", "with", "raise", "yield", "assert", "elif", "while"]
 
 
@@ -65,10 +88,15 @@ def code_lines(rng: random.Random, n: int) -> list[str]:
         r = rng.random()
         if r < 0.08:
             depth = 0
-            line = f"def {_ident(rng)}({_ident(rng)}: int, {_ident(rng)}: str | None = None) -> dict:"
+            line = (
+                f"def {_ident(rng)}({_ident(rng)}: int, {_ident(rng)}: str | None = None) -> dict:"
+            )
             depth = 1
         elif r < 0.2 and depth < 4:
-            line = "    " * depth + f"{rng.choice(['if', 'for', 'with', 'while'])} {_ident(rng)}({_ident(rng)}):"
+            line = (
+                "    " * depth
+                + f"{rng.choice(['if', 'for', 'with', 'while'])} {_ident(rng)}({_ident(rng)}):"
+            )
             depth += 1
         elif r < 0.3:
             line = ""
@@ -93,10 +121,18 @@ def pytest_output(rng: random.Random) -> str:
     out = ["============================= test session starts =============================="]
     for i in range(n):
         mod = f"tests/test_{rng.choice(WORDS)}.py"
-        out.append(f"{mod}::test_{_ident(rng)}[{i}] {'PASSED' if rng.random() < 0.93 else 'FAILED'}")
+        out.append(
+            f"{mod}::test_{_ident(rng)}[{i}] {'PASSED' if rng.random() < 0.93 else 'FAILED'}"
+        )
     if rng.random() < 0.6:
-        out += ["", "=================================== FAILURES ==================================="]
-        out += [f"E   AssertionError: {_ident(rng)} != {rng.randint(0, 999)}" for _ in range(rng.randint(2, 30))]
+        out += [
+            "",
+            "=================================== FAILURES ===================================",
+        ]
+        out += [
+            f"E   AssertionError: {_ident(rng)} != {rng.randint(0, 999)}"
+            for _ in range(rng.randint(2, 30))
+        ]
         out += code_lines(rng, rng.randint(10, 60))
     out.append(f"===== {n - 3} passed, 3 failed in {rng.uniform(1, 90):.2f}s =====")
     return "\n".join(out)
@@ -115,31 +151,46 @@ def make_call(rng: random.Random, i: int) -> tuple[ToolUseBlock, str]:
     r = rng.random()
     tid = f"toolu_{i:04d}"
     if r < 0.38:
-        use = ToolUseBlock(id=tid, name="str_replace_based_edit_tool", input={"command": "view", "path": path})
+        use = ToolUseBlock(
+            id=tid, name="str_replace_based_edit_tool", input={"command": "view", "path": path}
+        )
         return use, file_view(rng, path)
     if r < 0.58:
-        use = ToolUseBlock(id=tid, name="bash", input={"command": f"python -m pytest tests/ -x -q -k {rng.choice(WORDS)}"})
+        use = ToolUseBlock(
+            id=tid,
+            name="bash",
+            input={"command": f"python -m pytest tests/ -x -q -k {rng.choice(WORDS)}"},
+        )
         return use, pytest_output(rng)
     if r < 0.73:
         use = ToolUseBlock(id=tid, name="grep", input={"pattern": rng.choice(WORDS), "path": "src"})
         return use, grep_result(rng)
     if r < 0.80:
         use = ToolUseBlock(id=tid, name="glob", input={"pattern": "**/*.py"})
-        return use, "\n".join(f"src/{rng.choice(WORDS)}/{_ident(rng)}.py" for _ in range(rng.randint(5, 80)))
+        return use, "\n".join(
+            f"src/{rng.choice(WORDS)}/{_ident(rng)}.py" for _ in range(rng.randint(5, 80))
+        )
     if r < 0.93:
         old = "\n".join(code_lines(rng, rng.randint(2, 12)))
         new = "\n".join(code_lines(rng, rng.randint(2, 20)))
-        use = ToolUseBlock(id=tid, name="str_replace_based_edit_tool",
-                           input={"command": "str_replace", "path": path, "old_str": old, "new_str": new})
+        use = ToolUseBlock(
+            id=tid,
+            name="str_replace_based_edit_tool",
+            input={"command": "str_replace", "path": path, "old_str": old, "new_str": new},
+        )
         return use, f"The file {path} has been edited.\n" + "\n".join(code_lines(rng, 12))
     if r < 0.97:
         text = "\n".join(code_lines(rng, rng.randint(80, 300)))
-        use = ToolUseBlock(id=tid, name="str_replace_based_edit_tool",
-                           input={"command": "create", "path": path, "file_text": text})
+        use = ToolUseBlock(
+            id=tid,
+            name="str_replace_based_edit_tool",
+            input={"command": "create", "path": path, "file_text": text},
+        )
         return use, f"File created successfully at: {path}"
     use = ToolUseBlock(id=tid, name="memory", input={"command": "view", "path": "/memories"})
     return use, "Directory: /memories\n- progress.md\n- decisions.md\n" + "\n".join(
-        f"* {_ident(rng)}" for _ in range(rng.randint(3, 30)))
+        f"* {_ident(rng)}" for _ in range(rng.randint(3, 30))
+    )
 
 
 def synthetic_session(requests: int, seed: int) -> list[list[Message]]:
@@ -150,12 +201,17 @@ def synthetic_session(requests: int, seed: int) -> list[list[Message]]:
     rng = random.Random(seed)
     additions: list[list[Message]] = []
     n_calls = 0
-    pending: list[Message] = [Message.user("Migrate the config loader to pydantic and fix the tests.")]
+    pending: list[Message] = [
+        Message.user("Migrate the config loader to pydantic and fix the tests.")
+    ]
     for k in range(requests):
         additions.append(pending)
         if k and rng.random() < 0.04:  # the agent ends its turn; the user asks for more
             pending = [
-                Message(role="assistant", content=[TextBlock(text="Done: " + " ".join(rng.choices(WORDS, k=60)))]),
+                Message(
+                    role="assistant",
+                    content=[TextBlock(text="Done: " + " ".join(rng.choices(WORDS, k=60)))],
+                ),
                 Message.user("Next: " + " ".join(rng.choices(WORDS, k=rng.randint(10, 80)))),
             ]
             continue
@@ -166,16 +222,25 @@ def synthetic_session(requests: int, seed: int) -> list[list[Message]]:
             uses.append(use)
             results.append(ToolResultBlock(tool_use_id=use.id, content=out))
         text = TextBlock(text=" ".join(rng.choices(WORDS, k=rng.randint(8, 60))))
-        pending = [Message(role="assistant", content=[text, *uses]), Message(role="user", content=results)]
+        pending = [
+            Message(role="assistant", content=[text, *uses]),
+            Message(role="user", content=results),
+        ]
     return additions
 
 
 SYSTEM = "You are Godwit, a coding agent.\n" + "\n".join(
-    f"- Rule {i}: " + " ".join(random.Random(i).choices(WORDS, k=25)) for i in range(60))
+    f"- Rule {i}: " + " ".join(random.Random(i).choices(WORDS, k=25)) for i in range(60)
+)
 TOOLS = [
-    {"name": name, "description": " ".join(random.Random(name).choices(WORDS, k=120)),
-     "input_schema": {"type": "object", "properties": {w: {"type": "string", "description": w * 4}
-                                                       for w in WORDS[:8]}}}
+    {
+        "name": name,
+        "description": " ".join(random.Random(name).choices(WORDS, k=120)),
+        "input_schema": {
+            "type": "object",
+            "properties": {w: {"type": "string", "description": w * 4} for w in WORDS[:8]},
+        },
+    }
     for name in ("str_replace_based_edit_tool", "bash", "grep", "glob", "memory")
 ]
 
@@ -200,11 +265,16 @@ class FakeSummariser:
         paths = sorted({w for w in prompt.split() if w.startswith("src/") and w.endswith(".py")})
         summary = (
             "## Task\nMigrate the config loader to pydantic and fix the tests.\n"
-            "## Files\n" + "\n".join(f"- {p}: viewed or edited" for p in paths[:120]) +
-            "\n## Current state\nTests partly fixed.\n## Next steps\nContinue with the failing tests.\n"
+            "## Files\n"
+            + "\n".join(f"- {p}: viewed or edited" for p in paths[:120])
+            + "\n## Current state\nTests partly fixed.\n## Next steps\nContinue with the failing tests.\n"
         )
-        yield ModelResponse(message=Message(role="assistant", content=[TextBlock(text=summary)]),
-                            stop_reason="end_turn", usage=TokenUsage(), model=self.model)
+        yield ModelResponse(
+            message=Message(role="assistant", content=[TextBlock(text=summary)]),
+            stop_reason="end_turn",
+            usage=TokenUsage(),
+            model=self.model,
+        )
 
     async def count_tokens(self, request: ModelRequest) -> int | None:
         return None
@@ -217,8 +287,14 @@ class FakeSummariser:
 # Running the session
 
 
-async def run(additions: list[list[Message]], window: int, *, editing: bool, compaction: bool,
-              **overrides: object) -> dict:
+async def run(
+    additions: list[list[Message]],
+    window: int,
+    *,
+    editing: bool,
+    compaction: bool,
+    **overrides: object,
+) -> dict:
     settings = ContextSettings(enabled=editing, auto_compact=compaction, **overrides)
     provider = FakeSummariser(window)
     policy = ContextPolicy(settings, provider)
@@ -232,10 +308,13 @@ async def run(additions: list[list[Message]], window: int, *, editing: bool, com
         prep = await policy.prepare(request)
         if prep.compact:
             try:
-                result = await compact(provider, prep.request.messages,
-                                       keep_last_turns=settings.compact_keep_last_turns,
-                                       keep_tokens=int(settings.compact_keep_fraction * window),
-                                       counter=policy.counter)
+                result = await compact(
+                    provider,
+                    prep.request.messages,
+                    keep_last_turns=settings.compact_keep_last_turns,
+                    keep_tokens=int(settings.compact_keep_fraction * window),
+                    counter=policy.counter,
+                )
             except CompactionError:
                 failures += 1
             else:
@@ -243,21 +322,30 @@ async def run(additions: list[list[Message]], window: int, *, editing: bool, com
                 # The log keeps everything; what the model sees restarts from the summary.
                 # (Cut indices are the same in the view and the conversation: editing never
                 # adds or removes messages.)
-                convo = [summary_message(result.summary), *convo[result.cut_index:]]
+                convo = [summary_message(result.summary), *convo[result.cut_index :]]
                 request = ModelRequest(system=SYSTEM, tools=TOOLS, messages=convo)
                 prep = await policy.prepare(request)
         if prep.event is not None:
             edits += 1
         sent = prep.request.messages
-        if previous is not None and len(sent) >= len(previous) and all(
-                a == b for a, b in zip(sent, previous)):
+        if (
+            previous is not None
+            and len(sent) >= len(previous)
+            and all(a == b for a, b in zip(sent, previous))
+        ):
             prefix_kept += 1
         previous = sent
         sizes.append(prep.tokens)
     return {
-        "min": min(sizes), "median": int(statistics.median(sizes)), "peak": max(sizes),
-        "total": sum(sizes), "edits": edits, "compactions": compactions, "failures": failures,
-        "prefix_kept": prefix_kept, "requests": len(sizes),
+        "min": min(sizes),
+        "median": int(statistics.median(sizes)),
+        "peak": max(sizes),
+        "total": sum(sizes),
+        "edits": edits,
+        "compactions": compactions,
+        "failures": failures,
+        "prefix_kept": prefix_kept,
+        "requests": len(sizes),
     }
 
 
@@ -278,28 +366,36 @@ def main(argv: list[str] | None = None) -> int:
             "editing": asyncio.run(run(additions, window, editing=True, compaction=False)),
             "edit+compact": asyncio.run(run(additions, window, editing=True, compaction=True)),
             # Two non-default variants, to show what holds a small window under 60%.
-            "  +inputs": asyncio.run(run(additions, window, editing=True, compaction=True,
-                                         clear_tool_inputs=True)),
-            "  @0.6": asyncio.run(run(additions, window, editing=True, compaction=True,
-                                      compact_at_fraction=0.6)),
+            "  +inputs": asyncio.run(
+                run(additions, window, editing=True, compaction=True, clear_tool_inputs=True)
+            ),
+            "  @0.6": asyncio.run(
+                run(additions, window, editing=True, compaction=True, compact_at_fraction=0.6)
+            ),
         }
         base = rows["baseline"]["total"]
         print(f"\nwindow {window:,} tokens, {args.turns} requests, seed {args.seed}")
-        print(f"{'config':<13} {'min':>9} {'median':>9} {'peak':>9} {'peak/win':>8} "
-              f"{'total':>12} {'vs base':>8} {'edits':>6} {'compact':>7} {'prefix kept':>11}")
+        print(
+            f"{'config':<13} {'min':>9} {'median':>9} {'peak':>9} {'peak/win':>8} "
+            f"{'total':>12} {'vs base':>8} {'edits':>6} {'compact':>7} {'prefix kept':>11}"
+        )
         for name, r in rows.items():
-            print(f"{name:<13} {r['min']:>9,} {r['median']:>9,} {r['peak']:>9,} "
-                  f"{r['peak'] / window:>8.1%} {r['total']:>12,} {base / r['total']:>7.2f}x "
-                  f"{r['edits']:>6} {r['compactions']:>7} {r['prefix_kept']:>5}/{r['requests']}")
+            print(
+                f"{name:<13} {r['min']:>9,} {r['median']:>9,} {r['peak']:>9,} "
+                f"{r['peak'] / window:>8.1%} {r['total']:>12,} {base / r['total']:>7.2f}x "
+                f"{r['edits']:>6} {r['compactions']:>7} {r['prefix_kept']:>5}/{r['requests']}"
+            )
         for name in ("edit+compact", "  +inputs", "  @0.6"):
             best = rows[name]
             peak_ok = best["peak"] < 0.6 * window
             total_ok = base / best["total"] >= 3.0
             if name == "edit+compact":
                 ok &= peak_ok and total_ok
-            print(f"{name.strip():<13} peak < 60% of window: {'PASS' if peak_ok else 'FAIL'} "
-                  f"({best['peak'] / window:.1%}); total >= 3x fewer than baseline: "
-                  f"{'PASS' if total_ok else 'FAIL'} ({base / best['total']:.2f}x)")
+            print(
+                f"{name.strip():<13} peak < 60% of window: {'PASS' if peak_ok else 'FAIL'} "
+                f"({best['peak'] / window:.1%}); total >= 3x fewer than baseline: "
+                f"{'PASS' if total_ok else 'FAIL'} ({base / best['total']:.2f}x)"
+            )
     print(f"\n({time.perf_counter() - t0:.1f} s)")
     return 0 if ok else 1
 

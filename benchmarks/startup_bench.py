@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import subprocess
@@ -24,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.llm_server import FakeLLMServer  # noqa: E402
-from tests.fakes.replies import say  # noqa: E402
+from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.replies import say
 
 
 def _median_run(cmd: list[str], runs: int, env: dict[str, str]) -> float:
@@ -41,17 +40,27 @@ def first_request(model: str, runs: int, env: dict[str, str], cwd: Path) -> floa
     """Seconds from Popen to the request's arrival at the fake server (median)."""
     times = []
     with FakeLLMServer() as server:
-        run_env = {**env, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "bench",
-                   "OPENAI_BASE_URL": server.openai_url, "OPENAI_API_KEY": "bench"}
+        run_env = {
+            **env,
+            "ANTHROPIC_BASE_URL": server.url,
+            "ANTHROPIC_API_KEY": "bench",
+            "OPENAI_BASE_URL": server.openai_url,
+            "OPENAI_API_KEY": "bench",
+        }
         for _ in range(runs):
             server.push(say("ok"))
             before = len(server.requests)
             t0 = time.monotonic()
-            proc = subprocess.run([sys.executable, "-m", "agent.cli", "-p", "hi", "--model", model],
-                                  cwd=cwd, env=run_env, capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "agent.cli", "-p", "hi", "--model", model],
+                cwd=cwd,
+                env=run_env,
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode != 0:
                 raise SystemExit(f"godwit failed: {proc.stderr}")
-            arrived = [r for r in server.requests[before:] if r.method == "POST"][0].received_at
+            arrived = next(r for r in server.requests[before:] if r.method == "POST").received_at
             times.append(arrived - t0)
     return statistics.median(times)
 
@@ -68,8 +77,13 @@ def loop_overhead(round_trips: int, home: Path, cwd: Path) -> tuple[float, float
 
     turns = [{"tool_calls": [{"name": "noop", "input": {"x": i}}]} for i in range(round_trips)]
     turns.append({"text": "done"})
-    agent = Agent(cwd=cwd, home=home, provider=ScriptedProvider(turns), tools=[noop],
-                  settings={"checkpoints": False})
+    agent = Agent(
+        cwd=cwd,
+        home=home,
+        provider=ScriptedProvider(turns),
+        tools=[noop],
+        settings={"checkpoints": False},
+    )
     agent.runtime()
     t0 = time.perf_counter()
     result = agent.run("go")
@@ -99,19 +113,33 @@ def main() -> None:
     py = sys.executable
     rows = [
         ("python -c pass (baseline)", _median_run([py, "-c", "pass"], args.runs, env), None),
-        ("import anthropic (SDK alone)", _median_run([py, "-c", "import anthropic"], args.runs, env), None),
-        ("import openai (SDK alone)", _median_run([py, "-c", "import openai"], args.runs, env), None),
+        (
+            "import anthropic (SDK alone)",
+            _median_run([py, "-c", "import anthropic"], args.runs, env),
+            None,
+        ),
+        (
+            "import openai (SDK alone)",
+            _median_run([py, "-c", "import openai"], args.runs, env),
+            None,
+        ),
         ("godwit --help", _median_run([py, "-m", "agent.cli", "--help"], args.runs, env), None),
-        ("godwit -p: start -> first request (anthropic)",
-         first_request("anthropic:claude-sonnet-4-5", args.runs, env, cwd), 0.5),
-        ("godwit -p: start -> first request (openai)",
-         first_request("openai:gpt-4o", args.runs, env, cwd), 0.5),
+        (
+            "godwit -p: start -> first request (anthropic)",
+            first_request("anthropic:claude-sonnet-4-5", args.runs, env, cwd),
+            0.5,
+        ),
+        (
+            "godwit -p: start -> first request (openai)",
+            first_request("openai:gpt-4o", args.runs, env, cwd),
+            0.5,
+        ),
     ]
     per_trip, bare = loop_overhead(args.round_trips, home, cwd)
     print(f"\nStart-up (median of {args.runs} runs, seconds) on {os.cpu_count()} cores")
     print(f"{'measurement':<50} {'time':>8} {'target':>8}")
     for name, value, target in rows:
-        print(f"{name:<50} {value:>8.3f} {('<= %.1f' % target) if target else '':>8}")
+        print(f"{name:<50} {value:>8.3f} {f'<= {target:.1f}' if target else '':>8}")
     print(f"\nLoop overhead ({args.round_trips} tool round trips, scripted provider, ms)")
     print(f"{'measurement':<50} {'time':>8} {'target':>8}")
     print(f"{'bare tool call (baseline)':<50} {bare:>8.3f}")

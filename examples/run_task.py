@@ -18,26 +18,51 @@ from agent.providers.scripted import ScriptedProvider
 
 
 def main() -> int:
-    repo = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="godwit-example-"))
+    repo = (
+        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="godwit-example-"))
+    )
     repo.mkdir(parents=True, exist_ok=True)
-    prompt = sys.argv[2] if len(sys.argv) > 2 else "Create hello.py that prints 'hello', then run it."
+    prompt = (
+        sys.argv[2] if len(sys.argv) > 2 else "Create hello.py that prints 'hello', then run it."
+    )
     provider = None
     if not os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("GODWIT_MODEL"):
-        provider = ScriptedProvider([
-            {"text": "Creating the file.", "tool_calls": [{"name": "str_replace_based_edit_tool",
-             "input": {"command": "create", "path": "hello.py", "file_text": "print('hello')\n"}}]},
-            {"text": "Running it.", "tool_calls": [{"name": "bash",
-             "input": {"command": "python hello.py"}}]},
-            {"text": "hello.py prints 'hello'."},
-        ])
-    agent = Agent(cwd=repo, model=os.environ.get("GODWIT_MODEL"), provider=provider,
-                  permission_mode="acceptEdits",
-                  settings={"permissions": {"allow": ["bash(python hello.py)"]}})
+        provider = ScriptedProvider(
+            [
+                {
+                    "text": "Creating the file.",
+                    "tool_calls": [
+                        {
+                            "name": "str_replace_based_edit_tool",
+                            "input": {
+                                "command": "create",
+                                "path": "hello.py",
+                                "file_text": "print('hello')\n",
+                            },
+                        }
+                    ],
+                },
+                {
+                    "text": "Running it.",
+                    "tool_calls": [{"name": "bash", "input": {"command": "python hello.py"}}],
+                },
+                {"text": "hello.py prints 'hello'."},
+            ]
+        )
+    agent = Agent(
+        cwd=repo,
+        model=os.environ.get("GODWIT_MODEL"),
+        provider=provider,
+        permission_mode="acceptEdits",
+        settings={"permissions": {"allow": ["bash(python hello.py)"]}},
+    )
     with agent:
         result = agent.run(prompt)
         print(f"result: {result.result}")
-        print(f"stop: {result.stop_reason}, turns: {result.num_turns}, usage: {result.usage}, "
-              f"cost: ${result.cost_usd:.4f}")
+        print(
+            f"stop: {result.stop_reason}, turns: {result.num_turns}, usage: {result.usage}, "
+            f"cost: ${result.cost_usd:.4f}"
+        )
         for cp in agent.checkpoints():
             print(f"checkpoint {cp['id']} turn {cp['turn']}: {cp['label'][:50]}")
         print(f"session: {result.session_id} (resume with `godwit --resume {result.session_id}`)")

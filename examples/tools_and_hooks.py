@@ -32,18 +32,31 @@ def guard(call):
 
 
 async def main() -> int:
-    repo = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="godwit-example-"))
+    repo = (
+        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="godwit-example-"))
+    )
     (repo / "notes.txt").write_text("one\ntwo\nthree\n")
     os.chdir(repo)
     provider = None
     if not os.environ.get("ANTHROPIC_API_KEY"):
-        provider = ScriptedProvider([
-            {"tool_calls": [{"name": "count_lines", "input": {"path": "notes.txt"}},
-                            {"name": "bash", "input": {"command": "rm notes.txt"}}]},
-            {"text": "notes.txt has 3 lines; I was not allowed to delete it."},
-        ])
-    agent = Agent(cwd=repo, provider=provider, tools=[count_lines], hooks=Hooks(before_tool=[guard]),
-                  permission_mode="bypassPermissions")
+        provider = ScriptedProvider(
+            [
+                {
+                    "tool_calls": [
+                        {"name": "count_lines", "input": {"path": "notes.txt"}},
+                        {"name": "bash", "input": {"command": "rm notes.txt"}},
+                    ]
+                },
+                {"text": "notes.txt has 3 lines; I was not allowed to delete it."},
+            ]
+        )
+    agent = Agent(
+        cwd=repo,
+        provider=provider,
+        tools=[count_lines],
+        hooks=Hooks(before_tool=[guard]),
+        permission_mode="bypassPermissions",
+    )
     async for event in agent.stream("How many lines does notes.txt have? Then delete it."):
         if isinstance(event, ev.TextDelta):
             print(event.text, end="", flush=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 SUBCOMMANDS = ("sessions", "checkpoints", "rewind", "undo-rewind", "diff", "demo")
 FORMATS = ("text", "json", "stream-json")
@@ -17,42 +18,76 @@ def main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="godwit",
         description="A long-running coding agent. Without -p, runs the interactive session in "
-                    "the current directory.",
+        "the current directory.",
         epilog="Subcommands: " + ", ".join(SUBCOMMANDS) + " (each answers --help).",
     )
     p.add_argument("prompt", nargs="?", help="first prompt of an interactive session")
-    p.add_argument("-p", "--print", dest="print_prompt", metavar="PROMPT",
-                   help="run PROMPT headless and print the result ('-' reads stdin)")
+    p.add_argument(
+        "-p",
+        "--print",
+        dest="print_prompt",
+        metavar="PROMPT",
+        help="run PROMPT headless and print the result ('-' reads stdin)",
+    )
     p.add_argument("--output-format", choices=FORMATS, default="text")
     p.add_argument("--model", help="anthropic:ID, openai:ID, local:PATH or scripted:FILE")
     p.add_argument("--base-url", help="API base URL (else ANTHROPIC_BASE_URL / OPENAI_BASE_URL)")
     p.add_argument("--permission-mode", choices=MODES)
-    p.add_argument("-c", "--continue", dest="continue_latest", action="store_true",
-                   help="continue the newest session of this directory")
+    p.add_argument(
+        "-c",
+        "--continue",
+        dest="continue_latest",
+        action="store_true",
+        help="continue the newest session of this directory",
+    )
     p.add_argument("-r", "--resume", metavar="ID", help="continue session ID")
     p.add_argument("--fork", action="store_true", help="with --continue/--resume: a new session")
     p.add_argument("--max-turns", type=int, metavar="N", help="model calls per prompt at most")
     p.add_argument("--cwd", metavar="DIR", help="work tree (default: current directory)")
-    p.add_argument("--allow", "--allowedTools", dest="allow", action="append", default=[],
-                   metavar="RULE", help="allow rule, e.g. 'bash(git status)' (repeatable)")
-    p.add_argument("--deny", "--disallowedTools", dest="deny", action="append", default=[],
-                   metavar="RULE", help="deny rule, e.g. 'bash(rm)' (repeatable)")
+    p.add_argument(
+        "--allow",
+        "--allowedTools",
+        dest="allow",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="allow rule, e.g. 'bash(git status)' (repeatable)",
+    )
+    p.add_argument(
+        "--deny",
+        "--disallowedTools",
+        dest="deny",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="deny rule, e.g. 'bash(rm)' (repeatable)",
+    )
     p.add_argument("--append-system-prompt", metavar="TEXT", help="extra system prompt text")
     p.add_argument("--thinking-budget", type=int, metavar="TOKENS", help="extended thinking")
-    p.add_argument("--compact", action="store_true",
-                   help="compact the session's conversation before running the prompt")
+    p.add_argument(
+        "--compact",
+        action="store_true",
+        help="compact the session's conversation before running the prompt",
+    )
     p.add_argument("--no-checkpoints", action="store_true", help="do not snapshot the work tree")
-    p.add_argument("--verbose", action="store_true",
-                   help="with -p and text output: also print each tool call and its result")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="with -p and text output: also print each tool call and its result",
+    )
     return p
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in (("model", args.model), ("base_url", args.base_url),
-                       ("permission_mode", args.permission_mode), ("max_turns", args.max_turns),
-                       ("system_prompt", args.append_system_prompt),
-                       ("thinking_budget", args.thinking_budget)):
+    for key, value in (
+        ("model", args.model),
+        ("base_url", args.base_url),
+        ("permission_mode", args.permission_mode),
+        ("max_turns", args.max_turns),
+        ("system_prompt", args.append_system_prompt),
+        ("thinking_budget", args.thinking_budget),
+    ):
         if value is not None:
             out[key] = value
     if args.allow or args.deny:
@@ -96,8 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from agent.sdk import Agent
 
-    agent = Agent(cwd=Path(args.cwd or os.getcwd()), settings=_overrides(args),
-                  session_id=args.resume, continue_latest=args.continue_latest, fork=args.fork)
+    agent = Agent(
+        cwd=Path(args.cwd or os.getcwd()),
+        settings=_overrides(args),
+        session_id=args.resume,
+        continue_latest=args.continue_latest,
+        fork=args.fork,
+    )
     try:
         if args.print_prompt is not None:
             prompt = _prompt_text(args.print_prompt)
@@ -107,8 +147,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
             from agent.cli.headless import run_headless
 
-            return asyncio.run(run_headless(agent, prompt, args.output_format,
-                                            compact=args.compact, verbose=args.verbose))
+            return asyncio.run(
+                run_headless(
+                    agent, prompt, args.output_format, compact=args.compact, verbose=args.verbose
+                )
+            )
         from agent.cli.interactive import run_interactive
 
         return run_interactive(agent, args.prompt)

@@ -7,6 +7,7 @@ event, then `{"type": "result", ...}`. Exit status: 0 on success, 1 when the run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -21,11 +22,168 @@ def _line(out: TextIO, obj: dict[str, Any]) -> None:
     out.flush()
 
 
-async def run_headless(agent, prompt: str, output_format: str, *, compact: bool = False,
-                       verbose: bool = False, out: TextIO = sys.stdout,
-                       err: TextIO = sys.stderr) -> int:
+class _Printer:
+    """Writes the events of one run in one output format; subscribed to the session's events
+    for the whole run (so a compaction before the prompt is printed too)."""
+
+    def __init__(self, out: TextIO, err: TextIO, verbose: bool) -> None:
+        self.out, self.err, self.verbose = out, err, verbose
+        self.streamed_text = False
+
+    def start(self, rt) -> None:
+        for warning in rt.session.warnings:
+            self.err.write(f"warning: {warning}\n")
+
+    def event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Error):
+            self.err.write(f"error: {event.message}\n")
+
+    def compaction(self, report: dict[str, Any]) -> None:
+        detail = f": {report['message']}" if "message" in report else ""
+        self.err.write(f"compaction: {report['status']}{detail}\n")
+
+    def result(self, rt, run, payload: dict[str, Any]) -> None:
+        pass
+
+
+class _TextPrinter(_Printer):
+    """The reply as it streams; with --verbose, a line per tool call; errors on stderr."""
+
+    def event(self, event: ev.Event) -> None:
+        out = self.out
+        if isinstance(event, ev.TextDelta):
+            out.write(event.text)
+            out.flush()
+            self.streamed_text = True
+        elif isinstance(event, ev.Retry) and self.streamed_text:
+            out.write("\n[retrying]\n")
+        elif (
+            isinstance(event, ev.AssistantMessage)
+            and self.streamed_text
+            and event.message.tool_uses()
+        ):
+            # The model goes on after its tool calls: keep its replies apart.
+            out.write("\n")
+        elif self.verbose and isinstance(event, (ev.ToolCall, ev.ToolResult)):
+            out.write(tool_line(event))
+            out.flush()
+        super().event(event)
+
+    def result(self, rt, run, payload: dict[str, Any]) -> None:
+        if self.streamed_text and not run.result.endswith("\n"):
+            self.out.write("\n")
+        if run.stop_reason not in ("end_turn", "stop_sequence"):
+            self.err.write(
+                f"[stopped: {run.stop_reason}; session {rt.id}; continue with "
+                f"`godwit --resume {rt.id}`]\n"
+            )
+
+
+class _JsonPrinter(_Printer):
+    """One JSON object at the end: the result, with the context window's breakdown."""
+
+    def event(self, event: ev.Event) -> None:
+        pass
+
+    def compaction(self, report: dict[str, Any]) -> None:
+        pass
+
+    def result(self, rt, run, payload: dict[str, Any]) -> None:
+        from agent.context import manager
+
+        payload["context"] = manager.breakdown(rt)
+        _line(self.out, payload)
+
+
+class _StreamJsonPrinter(_Printer):
+    """A `system` line, every event as it happens, then the `result` line."""
+
+    def start(self, rt) -> None:
+        _line(
+            self.out,
+            {
+                "type": "system",
+                "subtype": "init",
+                "session_id": rt.id,
+                "model": rt.settings.model,
+                "cwd": str(rt.cwd),
+                "permission_mode": rt.settings.permission_mode,
+                "tools": [t.name for t in rt.tools],
+            },
+        )
+        super().start(rt)
+
+    def event(self, event: ev.Event) -> None:
+        _line(self.out, event.model_dump(mode="json", exclude={"ephemeral"}))
+
+    def compaction(self, report: dict[str, Any]) -> None:
+        _line(self.out, {"type": "compaction_result", **report})
+
+    def result(self, rt, run, payload: dict[str, Any]) -> None:
+        _line(self.out, payload)
+
+
+PRINTERS = {"text": _TextPrinter, "json": _JsonPrinter, "stream-json": _StreamJsonPrinter}
+
+
+async def run_headless(
+    agent,
+    prompt: str,
+    output_format: str,
+    *,
+    compact: bool = False,
+    verbose: bool = False,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
     """Run `prompt` on `agent` (an agent.Agent); returns the process exit status."""
     rt = agent.runtime()
+    printer = PRINTERS[output_format](out, err, verbose)
+    printer.start(rt)
+    unsubscribe = agent.subscribe(printer.event)
+    try:
+        with _sigint_interrupts(agent, err):
+            compaction = await _compact(agent, printer) if compact else None
+            run = await _run(agent, prompt)
+    finally:
+        unsubscribe()
+    payload = {
+        "type": "result",
+        "subtype": _subtype(run.stop_reason),
+        **run.model_dump(),
+        "total_cost_usd": run.cost_usd,
+        "session_total_cost_usd": round(rt.totals.cost_usd, 6),
+    }
+    if compaction is not None:
+        payload["compaction"] = compaction
+    printer.result(rt, run, payload)
+    return 1 if run.is_error else 0
+
+
+async def _compact(agent, printer: _Printer) -> dict[str, Any]:
+    report = await agent.acompact()
+    printer.compaction(report)
+    return report
+
+
+async def _run(agent, prompt: str):
+    """Drain the prompt's stream (the printer sees the events) and return its RunResult."""
+    start_seq = len(agent.runtime().session.events)
+    t0 = time.monotonic()
+    end = None
+    errors: list[str] = []
+    async for event in agent.stream(prompt):
+        if isinstance(event, ev.Error):
+            errors.append(event.message)
+        elif isinstance(event, ev.TurnEnd):
+            end = event
+    assert end is not None  # the loop always ends a turn
+    return agent.result_of(end, errors, t0, start_seq)
+
+
+@contextlib.contextmanager
+def _sigint_interrupts(agent, err: TextIO):
+    """Ctrl-C interrupts the prompt (its partial reply is kept); a second one quits at once."""
     loop = asyncio.get_running_loop()
     interrupts = 0
 
@@ -42,88 +200,26 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
         loop.add_signal_handler(signal.SIGINT, on_sigint)
     except (NotImplementedError, RuntimeError):  # not the main thread (tests, embedding)
         pass
-
-    if output_format == "stream-json":
-        _line(out, {"type": "system", "subtype": "init", "session_id": rt.id,
-                    "model": rt.settings.model, "cwd": str(rt.cwd),
-                    "permission_mode": rt.settings.permission_mode,
-                    "tools": [t.name for t in rt.tools]})
-    for warning in rt.session.warnings:
-        err.write(f"warning: {warning}\n")
-    compaction = None
-    if compact:
-        from agent.context import manager as context_runtime
-
-        compaction = await context_runtime.compact_async(rt, None)
-        if output_format == "text":
-            err.write(f"compaction: {compaction['status']}"
-                      f"{': ' + compaction['message'] if 'message' in compaction else ''}\n")
-        elif output_format == "stream-json":
-            _line(out, {"type": "compaction_result", **compaction})
-
-    streamed_text = False
     try:
-        start_seq = len(rt.session.events)
-        result = None
-        errors: list[str] = []
-        t0 = time.monotonic()
-        async for event in agent.stream(prompt):
-            if output_format == "stream-json":
-                _line(out, event.model_dump(mode="json", exclude={"ephemeral"}))
-            elif output_format == "text" and isinstance(event, ev.TextDelta):
-                out.write(event.text)
-                out.flush()
-                streamed_text = True
-            elif output_format == "text" and isinstance(event, ev.Retry) and streamed_text:
-                out.write("\n[retrying]\n")
-            elif (output_format == "text" and isinstance(event, ev.AssistantMessage)
-                  and streamed_text and event.message.tool_uses()):
-                # The model goes on after its tool calls: keep its replies apart.
-                out.write("\n")
-            elif output_format == "text" and verbose and isinstance(event, (ev.ToolCall, ev.ToolResult)):
-                out.write(tool_line(event))
-                out.flush()
-            if isinstance(event, ev.Error):
-                errors.append(event.message)
-                if output_format == "text":
-                    err.write(f"error: {event.message}\n")
-            if isinstance(event, ev.TurnEnd):
-                result = event
-        assert result is not None
-        run = agent.result_of(result, errors, t0, start_seq)
+        yield
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)
         except (NotImplementedError, RuntimeError):
             pass
 
-    payload = {"type": "result", "subtype": _subtype(run.stop_reason), **run.model_dump(),
-               "total_cost_usd": run.cost_usd,
-               "session_total_cost_usd": round(rt.totals.cost_usd, 6)}
-    if compaction is not None:
-        payload["compaction"] = compaction
-    if output_format == "stream-json":
-        _line(out, payload)
-    elif output_format == "json":
-        from agent.context import manager as context_runtime
-
-        payload["context"] = context_runtime.breakdown(rt)
-        _line(out, payload)
-    else:
-        if streamed_text and not run.result.endswith("\n"):
-            out.write("\n")
-        if run.stop_reason not in ("end_turn", "stop_sequence"):
-            err.write(f"[stopped: {run.stop_reason}; session {rt.id}; continue with "
-                      f"`godwit --resume {rt.id}`]\n")
-    return 1 if run.is_error else 0
-
 
 def tool_line(event) -> str:
     """One line per tool call and result (`--verbose` text output, the line-mode session)."""
     if isinstance(event, ev.ToolCall):
         shown = event.input.get("command") or event.input.get("path") or event.input.get("pattern")
-        detail = f" {event.input.get('command')} {event.input.get('path', '')}" \
-            if event.name == "str_replace_based_edit_tool" else f" {shown}" if shown else ""
+        detail = (
+            f" {event.input.get('command')} {event.input.get('path', '')}"
+            if event.name == "str_replace_based_edit_tool"
+            else f" {shown}"
+            if shown
+            else ""
+        )
         return f"  > {event.name}{detail}\n"
     lines = event.content.strip().splitlines() or [""]
     more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
@@ -132,5 +228,10 @@ def tool_line(event) -> str:
 
 
 def _subtype(reason: str) -> str:
-    return {"end_turn": "success", "stop_sequence": "success", "max_turns": "error_max_turns",
-            "interrupted": "interrupted", "error": "error_during_execution"}.get(reason, reason)
+    return {
+        "end_turn": "success",
+        "stop_sequence": "success",
+        "max_turns": "error_max_turns",
+        "interrupted": "interrupted",
+        "error": "error_during_execution",
+    }.get(reason, reason)

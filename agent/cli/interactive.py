@@ -31,12 +31,13 @@ async def _ask(name: str, args: dict, reason: str) -> bool:
 
 async def _line_mode(agent, first_prompt: str | None) -> int:
     """Read prompts line by line; stream replies; ask before edits and commands."""
-    agent.options.approver = _ask
+    agent.set_approver(_ask)
     rt = agent.runtime()
-    rt.approver = _ask
     out = sys.stdout
-    out.write(f"godwit — session {rt.id} in {rt.cwd} ({rt.settings.model}). "
-              "Ctrl-D to quit, Ctrl-C to interrupt.\n")
+    out.write(
+        f"godwit — session {rt.id} in {rt.cwd} ({rt.settings.model}). "
+        "Ctrl-D to quit, Ctrl-C to interrupt.\n"
+    )
     for warning in rt.session.warnings:
         out.write(f"warning: {warning}\n")
     prompt = first_prompt
@@ -61,7 +62,7 @@ async def _line_mode(agent, first_prompt: str | None) -> int:
         prompt = None
 
 
-def _show(event: ev._Event, out) -> None:
+def _show(event: ev.Event, out) -> None:
     if isinstance(event, ev.TextDelta):
         out.write(event.text)
     elif isinstance(event, ev.ToolCall):

@@ -10,8 +10,9 @@ import argparse
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from agent.errors import UsageError
 
@@ -55,15 +56,22 @@ def _agent(args: argparse.Namespace, *, readonly: bool = False):
 
     cwd = Path(args.cwd or os.getcwd())
     session = getattr(args, "session", None)
-    agent = Agent(cwd=cwd, provider=_Offline(""), session_id=session,
-                  continue_latest=session is None)
+    agent = Agent(
+        cwd=cwd, provider=_Offline(""), session_id=session, continue_latest=session is None
+    )
     agent.options.readonly = readonly
     return agent
 
 
 def run_subcommand(name: str, argv: Sequence[str]) -> int:
-    return {"sessions": _sessions, "checkpoints": _checkpoints, "rewind": _rewind,
-            "undo-rewind": _undo, "diff": _diff, "demo": _demo}[name](list(argv))
+    return {
+        "sessions": _sessions,
+        "checkpoints": _checkpoints,
+        "rewind": _rewind,
+        "undo-rewind": _undo,
+        "diff": _diff,
+        "demo": _demo,
+    }[name](list(argv))
 
 
 def _sessions(argv: list[str]) -> int:
@@ -83,8 +91,10 @@ def _sessions(argv: list[str]) -> int:
         return 0
     print(f"{'ID':<24} {'STARTED':<20} {'LAST ACTIVITY':<20} {'TURNS':>5}  FIRST PROMPT")
     for r in rows:
-        print(f"{r['id']:<24} {_short(r['created']):<20} {_short(r['last_activity']):<20} "
-              f"{r['turns']:>5}  {_first_line(r['first_prompt'])}")
+        print(
+            f"{r['id']:<24} {_short(r['created']):<20} {_short(r['last_activity']):<20} "
+            f"{r['turns']:>5}  {_first_line(r['first_prompt'])}"
+        )
     return 0
 
 
@@ -103,8 +113,12 @@ def _checkpoints(argv: list[str]) -> int:
     _session_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--prune", action="store_true", help="delete old checkpoints")
-    p.add_argument("--older-than", default="30d", metavar="AGE",
-                   help="with --prune: age such as 30d, 12h, 90m (default 30d)")
+    p.add_argument(
+        "--older-than",
+        default="30d",
+        metavar="AGE",
+        help="with --prune: age such as 30d, 12h, 90m (default 30d)",
+    )
     args = p.parse_args(argv)
     from agent.session import rewind
 
@@ -123,8 +137,10 @@ def _checkpoints(argv: list[str]) -> int:
             return 0
         print(f"{'ID':<14} {'CREATED':<20} {'TURN':>4}  {'FILES':>5}  LABEL")
         for r in rows:
-            print(f"{r['id']:<14} {_short(r['created']):<20} {r['turn']:>4}  "
-                  f"{len(r.get('files', [])):>5}  {_first_line(r['label'])}")
+            print(
+                f"{r['id']:<14} {_short(r['created']):<20} {r['turn']:>4}  "
+                f"{len(r.get('files', [])):>5}  {_first_line(r['label'])}"
+            )
         size = rows[-1].get("store_size_bytes")
         if size is not None:
             print(f"\nStore size: {size / 2**20:.1f} MiB")
@@ -132,8 +148,10 @@ def _checkpoints(argv: list[str]) -> int:
 
 
 def _rewind(argv: list[str]) -> int:
-    p = _parser("rewind", "Restore code, conversation or both to a checkpoint (undo with "
-                "`godwit undo-rewind`).")
+    p = _parser(
+        "rewind",
+        "Restore code, conversation or both to a checkpoint (undo with `godwit undo-rewind`).",
+    )
     p.add_argument("checkpoint", help="checkpoint id (a unique prefix is enough)")
     _session_arg(p)
     g = p.add_mutually_exclusive_group()
@@ -175,9 +193,13 @@ def _diff(argv: list[str]) -> int:
 
 
 def _demo(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="godwit demo", description=(
-        "Run a scripted session offline (no API key) on a small project it creates under "
-        "GODWIT_HOME/demo/: the agent finds and fixes a bug, with checkpoints you can rewind."))
+    p = argparse.ArgumentParser(
+        prog="godwit demo",
+        description=(
+            "Run a scripted session offline (no API key) on a small project it creates under "
+            "GODWIT_HOME/demo/: the agent finds and fixes a bug, with checkpoints you can rewind."
+        ),
+    )
     p.add_argument("--output-format", choices=("text", "stream-json"), default="text")
     p.add_argument("--fast", action="store_true", help="no typing delay")
     args = p.parse_args(argv)

@@ -14,9 +14,11 @@ itself always fits in the window it is trying to relieve.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
+from agent.context.tokens import TokenCounter
 from agent.errors import GodwitError, ProviderError
 from agent.events import Error
 from agent.messages import (
@@ -27,7 +29,6 @@ from agent.messages import (
     ToolUseBlock,
 )
 from agent.providers.base import ModelRequest, ModelResponse, TokenUsage
-from agent.context.tokens import TokenCounter
 
 # Same words as the conversation rebuild's prefix, so a summary reads alike however it is built.
 SUMMARY_PREFIX = (
@@ -180,7 +181,9 @@ def _clip(text: str, limit: int) -> str:
     head = limit * 2 // 3
     tail = limit - head
     omitted = len(text) - head - tail
-    return f"{text[:head]}\n[... {omitted:,} characters omitted ...]\n{text[-tail:] if tail else ''}"
+    return (
+        f"{text[:head]}\n[... {omitted:,} characters omitted ...]\n{text[-tail:] if tail else ''}"
+    )
 
 
 def render_transcript(
@@ -301,7 +304,9 @@ async def _final_response(provider: Any, request: ModelRequest) -> ModelResponse
     return final
 
 
-async def compact_or_error(provider: Any, messages: Sequence[Message], **kwargs: Any) -> CompactionResult | Error:
+async def compact_or_error(
+    provider: Any, messages: Sequence[Message], **kwargs: Any
+) -> CompactionResult | Error:
     """`compact`, with a failure returned as an `Error(kind="compaction")` event to log and
     show; the session then goes on uncompacted."""
     try:

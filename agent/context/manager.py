@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from agent import events as ev
 from agent.context.compaction import CompactionResult, compact_or_error
-from agent.context.policy import ContextPolicy, ContextSettings
-from agent.errors import ConfigError
+from agent.context.policy import ContextPolicy
+from agent.context.settings import ContextSettings
 from agent.providers.base import ModelRequest, ModelResponse
+from agent.settings import Settings
 
 
 class ContextRuntime:
@@ -36,16 +35,11 @@ class ContextRuntime:
         self._failed_turn: int | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, provider: Any) -> "ContextRuntime":
-        try:
-            ctx = ContextSettings.model_validate(settings.context or {})
-        except ValidationError as exc:
-            errs = "; ".join(f"context.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                             for e in exc.errors())
-            raise ConfigError(f"Invalid context settings: {errs}") from exc
-        return cls(ctx, provider)
+    def from_settings(cls, settings: Settings, provider: Any) -> ContextRuntime:
+        """The manager for a session's settings (already validated when they were read)."""
+        return cls(settings.context, provider)
 
-    def restore(self, events: list[ev._Event]) -> None:
+    def restore(self, events: list[ev.Event]) -> None:
         self.policy.restore(events)
 
     async def prepare(self, rt, request: ModelRequest) -> ModelRequest:
@@ -60,7 +54,7 @@ class ContextRuntime:
             else:
                 self._failed_turn = turn
         if prepared.event is not None:
-            await rt.emit(prepared.event, sync=True)
+            await rt.record(prepared.event, sync=True)
         if not self.settings.enabled:
             return request.model_copy(update={"context_management": None})
         return prepared.request
@@ -68,7 +62,7 @@ class ContextRuntime:
     async def observe(self, rt, sent: ModelRequest, response: ModelResponse) -> None:
         event = self.policy.observe(sent, response)
         if event is not None:
-            await rt.emit(event, sync=True)
+            await rt.record(event, sync=True)
 
     async def recover_window(self, rt) -> bool:
         """The model said the window overflowed: compact once and let the loop retry."""
@@ -79,22 +73,31 @@ class ContextRuntime:
         if not self.can_compact(messages):
             return False
         outcome = await compact_or_error(
-            rt.provider, messages, keep_last_turns=self.settings.compact_keep_last_turns,
+            rt.provider,
+            messages,
+            keep_last_turns=self.settings.compact_keep_last_turns,
             keep_tokens=int(self.policy.window * self.settings.compact_keep_fraction) or None,
-            instructions=instructions, counter=self.policy.counter,
+            instructions=instructions,
+            counter=self.policy.counter,
         )
         if isinstance(outcome, ev.Error):
-            await rt.emit(outcome, sync=True)
+            await rt.record(outcome, sync=True)
             return False
         assert isinstance(outcome, CompactionResult)
         boundary = seqs[outcome.cut_index] if outcome.cut_index < len(seqs) else None
         if boundary is None:
             boundary = rt.session.log.next_seq
         await rt.usage(outcome.usage, outcome.model or rt.provider.model)
-        await rt.emit(ev.Compaction(summary=outcome.summary, boundary_seq=boundary,
-                                    tokens_before=outcome.tokens_before,
-                                    tokens_after=outcome.tokens_after, trigger=trigger),
-                      sync=True)
+        await rt.record(
+            ev.Compaction(
+                summary=outcome.summary,
+                boundary_seq=boundary,
+                tokens_before=outcome.tokens_before,
+                tokens_after=outcome.tokens_after,
+                trigger=trigger,
+            ),
+            sync=True,
+        )
         return True
 
     def can_compact(self, messages) -> bool:
@@ -102,31 +105,40 @@ class ContextRuntime:
         from agent.context.compaction import CompactionError, choose_cut
 
         try:
-            cut = choose_cut(messages, self.settings.compact_keep_last_turns,
-                             int(self.policy.window * self.settings.compact_keep_fraction) or 50_000,
-                             self.policy.counter)
+            cut = choose_cut(
+                messages,
+                self.settings.compact_keep_last_turns,
+                int(self.policy.window * self.settings.compact_keep_fraction) or 50_000,
+                self.policy.counter,
+            )
         except CompactionError:
             return False
         return cut > 0
 
     def breakdown(self, rt) -> dict[str, Any]:
-        memory = ""
-        return self.policy.breakdown(rt.full_request(), memory).model_dump()
+        return self.policy.breakdown(rt.full_request()).model_dump()
 
 
 async def compact_async(rt, instructions: str | None) -> dict[str, Any]:
     """Compact by hand (`Agent.compact()`, `godwit -p --compact`)."""
     ctx: ContextRuntime = rt.context
     if not ctx.can_compact(rt.session.conversation.messages()):
-        return {"status": "skipped", "message": "Nothing to compact yet: the conversation is "
-                "shorter than what compaction keeps verbatim."}
+        return {
+            "status": "skipped",
+            "message": "Nothing to compact yet: the conversation is "
+            "shorter than what compaction keeps verbatim.",
+        }
     before = len(rt.session.events)
     ok = await ctx._compact(rt, "manual", instructions)
     new = rt.session.events[before:]
     if ok:
         event = next(e for e in new if isinstance(e, ev.Compaction))
-        return {"status": "compacted", "tokens_before": event.tokens_before,
-                "tokens_after": event.tokens_after, "boundary_seq": event.boundary_seq}
+        return {
+            "status": "compacted",
+            "tokens_before": event.tokens_before,
+            "tokens_after": event.tokens_after,
+            "boundary_seq": event.boundary_seq,
+        }
     error = next((e for e in new if isinstance(e, ev.Error)), None)
     return {"status": "failed", "message": error.message if error else "nothing to compact"}
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -154,9 +155,15 @@ class TokenCounter:
         blocks, so a long conversation costs a lookup per message, not a recount)."""
         blocks = tuple(map(id, message.content))
         hit = self._message_memo.get(id(message))
-        if hit is not None and hit[0] is message and hit[1] == blocks and all(
+        if (
+            hit is not None
+            and hit[0] is message
+            and hit[1] == blocks
+            and all(
                 self._block_memo.get(b, (None, None))[1] is _payload(blk)
-                for b, blk in zip(blocks, message.content)):
+                for b, blk in zip(blocks, message.content)
+            )
+        ):
             return hit[2]
         tokens = MESSAGE_OVERHEAD + sum(self.raw_block(b) for b in message.content)
         if len(self._message_memo) >= _MEMO_MAX_ENTRIES:
@@ -266,23 +273,38 @@ class TokenCounter:
         memory_text: str,
         messages: Sequence[Message],
         window: int,
+        *,
+        memory_tool: str = "memory",
     ) -> ContextBreakdown:
-        """Tokens per part of the request and what is left of `window`."""
+        """Tokens per part of the request and what is left of `window`. The memory part is
+        `memory_text` plus the calls of `memory_tool` and their results."""
         if window <= 0:
             raise ValueError(f"window must be positive, got {window}")
-        results_raw = 0
-        rest_raw = 0
+        memory_ids = {
+            block.id
+            for message in messages
+            for block in message.content
+            if isinstance(block, ToolUseBlock) and block.name == memory_tool
+        }
+        results_raw = rest_raw = memory_raw = 0
         for message in messages:
             rest_raw += MESSAGE_OVERHEAD
             for block in message.content:
-                if isinstance(block, ToolResultBlock):
+                if (
+                    isinstance(block, ToolResultBlock)
+                    and block.tool_use_id in memory_ids
+                    or isinstance(block, ToolUseBlock)
+                    and block.id in memory_ids
+                ):
+                    memory_raw += self.raw_block(block)
+                elif isinstance(block, ToolResultBlock):
                     results_raw += self.raw_block(block)
                 else:
                     rest_raw += self.raw_block(block)
         parts = {
             "system_prompt": self.estimate_text(system),
             "tools": self.scale(self.raw_tools(tools)),
-            "memory": self.estimate_text(memory_text),
+            "memory": self.estimate_text(memory_text) + self.scale(memory_raw),
             "conversation": self.scale(rest_raw),
             "tool_results": self.scale(results_raw),
         }
@@ -309,8 +331,13 @@ async def count_request(provider: Any, request: Any, counter: TokenCounter) -> t
     return counter.estimate_request(request.system, request.tools, request.messages), False
 
 
-_PAYLOAD_FIELD = {TextBlock: "text", ThinkingBlock: "thinking", RedactedThinkingBlock: "data",
-                  ToolResultBlock: "content", ToolUseBlock: "input"}
+_PAYLOAD_FIELD = {
+    TextBlock: "text",
+    ThinkingBlock: "thinking",
+    RedactedThinkingBlock: "data",
+    ToolResultBlock: "content",
+    ToolUseBlock: "input",
+}
 
 
 def _payload(block: Any) -> Any:

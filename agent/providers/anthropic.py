@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from agent.errors import ProviderError
 from agent.events import TextDelta, ThinkingDelta
@@ -24,17 +25,22 @@ from agent.messages import (
 )
 from agent.providers import convert
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
-from agent.providers.catalogue import ModelInfo, ThinkingMode, claude_info, warn_if_retiring
+from agent.providers.catalogue import (
+    CONTEXT_MANAGEMENT_BETA,
+    DEFAULT_CLAUDE_MODEL,
+    ModelInfo,
+    ThinkingMode,
+    claude_info,
+    warn_if_retiring,
+)
 from agent.providers.retry import (
     ErrorContext,
     RetryPolicy,
     Transient,
-    stream_with_retries,
     sdk_errors,
+    stream_with_retries,
 )
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
-CONTEXT_MANAGEMENT_BETA = "context-management-2025-06-27"
 MIN_THINKING_BUDGET = 1024
 
 
@@ -45,7 +51,7 @@ class AnthropicProvider:
 
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
+        model: str = DEFAULT_CLAUDE_MODEL,
         *,
         api_key: str | None = None,
         base_url: str | None = None,

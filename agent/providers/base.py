@@ -6,19 +6,13 @@ provider module holds only what differs about its API.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Protocol, Union
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.events import Retry, TextDelta, ThinkingDelta
+from agent.events import Retry, TextDelta, ThinkingDelta, TokenUsage
 from agent.messages import Message
-
-
-class TokenUsage(BaseModel):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
 
 
 class ModelRequest(BaseModel):
@@ -51,7 +45,7 @@ class ModelResponse(BaseModel):
     applied_edits: list[dict[str, Any]] = Field(default_factory=list)
 
 
-StreamItem = Union[TextDelta, ThinkingDelta, Retry, ModelResponse]
+StreamItem = TextDelta | ThinkingDelta | Retry | ModelResponse
 
 
 class Provider(Protocol):

@@ -17,6 +17,11 @@ from agent.providers.base import TokenUsage
 
 ThinkingMode = Literal["enabled", "adaptive"]
 
+# The Claude model used when a spec names none (`anthropic`, or no `model` setting at all).
+DEFAULT_CLAUDE_MODEL = "claude-sonnet-4-5"
+# The beta header under which Claude accepts a `context_management` body.
+CONTEXT_MANAGEMENT_BETA = "context-management-2025-06-27"
+
 
 class Prices(BaseModel):
     """US dollars per million tokens."""

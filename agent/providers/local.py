@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from agent.errors import ConfigError, ProviderError
 from agent.events import TextDelta, ThinkingDelta
 from agent.messages import Message, TextBlock, ThinkingBlock, ToolUseBlock
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
 from agent.providers.convert import openai_messages
-
 
 # Prompt tokens run through the model per forward call while prefilling.
 PREFILL_CHUNK = 1024
@@ -30,8 +30,14 @@ class LocalProvider:
 
     name = "local"
 
-    def __init__(self, path: str, *, device: str | None = None, thinking: bool = True,
-                 max_new_tokens: int = 4096) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        device: str | None = None,
+        thinking: bool = True,
+        max_new_tokens: int = 4096,
+    ) -> None:
         folder = Path(path).expanduser()
         if not (folder / "config.json").is_file():
             raise ConfigError(f"local:{path} is not a checkpoint folder (no config.json there).")
@@ -65,21 +71,25 @@ class LocalProvider:
     def _ids(self, request: ModelRequest) -> list[int]:
         ids = self.tokenizer.encode(self._prompt(request))
         if len(ids) >= self.context_window:
-            raise ProviderError(f"The prompt has {len(ids)} tokens; the local model's window is "
-                                f"{self.context_window}.", kind="context")
+            raise ProviderError(
+                f"The prompt has {len(ids)} tokens; the local model's window is "
+                f"{self.context_window}.",
+                kind="context",
+            )
         return ids
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
-        from model.parsing import ParseError, ReasoningDelta, StreamParser, TextDelta as PText
-        from model.parsing import ToolCall
+        from model.parsing import ParseError, ReasoningDelta, StreamParser, ToolCall
+        from model.parsing import TextDelta as PText
 
         ids = self._ids(request)
         budget = min(request.max_tokens, self.max_new_tokens, self.context_window - len(ids))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
-        worker = threading.Thread(target=self._generate, args=(ids, budget, queue, loop, stop),
-                                  daemon=True)
+        worker = threading.Thread(
+            target=self._generate, args=(ids, budget, queue, loop, stop), daemon=True
+        )
         worker.start()
         parser = StreamParser(thinking=self.thinking)
         thinking, text, calls, errors = [], [], [], []
@@ -119,19 +129,40 @@ class LocalProvider:
                 args = json.loads(call.arguments)
                 blocks.append(ToolUseBlock(id=call.id, name=call.name, input=args))
             except json.JSONDecodeError as exc:
-                blocks.append(ToolUseBlock(id=call.id, name=call.name, input={},
-                                           input_error=f"{exc}: {call.arguments[:200]}"))
+                blocks.append(
+                    ToolUseBlock(
+                        id=call.id,
+                        name=call.name,
+                        input={},
+                        input_error=f"{exc}: {call.arguments[:200]}",
+                    )
+                )
         for n, err in enumerate(errors):
-            blocks.append(ToolUseBlock(id=f"call_malformed_{n}", name="invalid_tool_call",
-                                       input={}, input_error=f"{err.message}: {err.raw[:200]}"))
+            blocks.append(
+                ToolUseBlock(
+                    id=f"call_malformed_{n}",
+                    name="invalid_tool_call",
+                    input={},
+                    input_error=f"{err.message}: {err.raw[:200]}",
+                )
+            )
         hit_limit = produced >= budget
-        stop_reason = ("tool_use" if calls or errors else "max_tokens" if hit_limit else "end_turn")
-        yield ModelResponse(message=Message(role="assistant", content=blocks),
-                            stop_reason=stop_reason, model=self.model,
-                            usage=TokenUsage(input_tokens=len(ids), output_tokens=produced))
+        stop_reason = "tool_use" if calls or errors else "max_tokens" if hit_limit else "end_turn"
+        yield ModelResponse(
+            message=Message(role="assistant", content=blocks),
+            stop_reason=stop_reason,
+            model=self.model,
+            usage=TokenUsage(input_tokens=len(ids), output_tokens=produced),
+        )
 
-    def _generate(self, ids: list[int], budget: int, queue: asyncio.Queue,
-                  loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
+    def _generate(
+        self,
+        ids: list[int],
+        budget: int,
+        queue: asyncio.Queue,
+        loop: asyncio.AbstractEventLoop,
+        stop: threading.Event,
+    ) -> None:
         """Worker thread: greedy decode, pushing (n_tokens, text) pieces, then None."""
         import torch
 
@@ -148,7 +179,7 @@ class LocalProvider:
                 for start in range(0, len(ids) - PREFILL_CHUNK, PREFILL_CHUNK):
                     if stop.is_set():
                         break
-                    self.net(prompt[:, start:start + PREFILL_CHUNK], start=start, cache=cache)
+                    self.net(prompt[:, start : start + PREFILL_CHUNK], start=start, cache=cache)
                 last = max(0, (len(ids) - 1) // PREFILL_CHUNK * PREFILL_CHUNK)
                 logits = self.net(prompt[:, last:], start=last, cache=cache)[:, -1]
                 decoder = self.tokenizer.stream()

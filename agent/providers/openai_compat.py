@@ -9,7 +9,8 @@ imported in the constructor, never at module import.
 from __future__ import annotations
 
 import os
-from typing import Any, AsyncIterator, Literal
+from collections.abc import AsyncIterator
+from typing import Any, Literal
 
 from agent.errors import ProviderError
 from agent.events import TextDelta, ThinkingDelta
@@ -21,8 +22,8 @@ from agent.providers.retry import (
     ErrorContext,
     RetryPolicy,
     Transient,
-    stream_with_retries,
     sdk_errors,
+    stream_with_retries,
 )
 
 # Chat Completions finish reasons in the Messages API's vocabulary (ModelResponse.stop_reason).

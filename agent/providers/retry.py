@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from email.utils import parsedate_to_datetime
 from types import ModuleType
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -252,7 +253,7 @@ async def stream_with_retries(
 
 
 @contextlib.contextmanager
-def sdk_errors(sdk: ModuleType, ctx: "ErrorContext"):
+def sdk_errors(sdk: ModuleType, ctx: ErrorContext):
     """Around one attempt: the SDK's exceptions (and a stream's malformed JSON) become ours."""
     import json
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,10 +48,16 @@ class ScriptedProvider:
 
     name = "scripted"
 
-    def __init__(self, turns: list[ScriptedTurn | dict], *, model: str = "scripted",
-                 context_window: int = 200_000) -> None:
-        self.turns = [t if isinstance(t, ScriptedTurn) else ScriptedTurn.model_validate(t)
-                      for t in turns]
+    def __init__(
+        self,
+        turns: list[ScriptedTurn | dict],
+        *,
+        model: str = "scripted",
+        context_window: int = 200_000,
+    ) -> None:
+        self.turns = [
+            t if isinstance(t, ScriptedTurn) else ScriptedTurn.model_validate(t) for t in turns
+        ]
         self.model = model
         self.context_window = context_window
         self.requests: list[ModelRequest] = []
@@ -58,7 +65,7 @@ class ScriptedProvider:
         self._ids = 0
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ScriptedProvider":
+    def from_file(cls, path: str | Path) -> ScriptedProvider:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             if isinstance(data, dict):
@@ -90,15 +97,24 @@ class ScriptedProvider:
             blocks.append(TextBlock(text=turn.text))
         for call in turn.tool_calls:
             self._ids += 1
-            blocks.append(ToolUseBlock(id=call.id or f"toolu_scripted_{self._ids:04d}",
-                                       name=call.name, input=call.input))
+            blocks.append(
+                ToolUseBlock(
+                    id=call.id or f"toolu_scripted_{self._ids:04d}",
+                    name=call.name,
+                    input=call.input,
+                )
+            )
         stop = turn.stop_reason or ("tool_use" if turn.tool_calls else "end_turn")
         usage = turn.usage or TokenUsage(
             input_tokens=sum(len(m.model_dump_json()) for m in request.messages) // 4,
             output_tokens=max(1, len(turn.text + turn.thinking) // 4),
         )
-        yield ModelResponse(message=Message(role="assistant", content=blocks),
-                            stop_reason=stop, usage=usage, model=self.model)
+        yield ModelResponse(
+            message=Message(role="assistant", content=blocks),
+            stop_reason=stop,
+            usage=usage,
+            model=self.model,
+        )
 
     async def count_tokens(self, request: ModelRequest) -> int | None:
         return None

@@ -37,15 +37,19 @@ class Checkpointer:
             try:
                 from checkpoints import CheckpointStore
             except ImportError as exc:  # GitPython refuses to load without a git executable
-                raise CheckpointFailed(f"git is not available ({exc}); checkpoints are off for "
-                                       "this session. Install git to have them.", fatal=True) from exc
+                raise CheckpointFailed(
+                    f"git is not available ({exc}); checkpoints are off for "
+                    "this session. Install git to have them.",
+                    fatal=True,
+                ) from exc
             from checkpoints import CheckpointError
 
             try:
                 self._store = CheckpointStore(self.cwd, self.home, size_cap=self.size_cap)
             except CheckpointError as exc:
-                raise CheckpointFailed(f"The checkpoint store cannot be opened: {exc}",
-                                       fatal=True) from exc
+                raise CheckpointFailed(
+                    f"The checkpoint store cannot be opened: {exc}", fatal=True
+                ) from exc
         return self._store
 
     def snapshot(self, session_id: str, turn: int, label: str, reason: str) -> ev.Checkpoint:
@@ -61,8 +65,15 @@ class Checkpointer:
             turn=turn,
             label=label,
             reason=reason,
-            files=[ev.FileChange(path=f.path, status=f.status, added=f.added_lines or 0,
-                                 deleted=f.deleted_lines or 0) for f in cp.files],
+            files=[
+                ev.FileChange(
+                    path=f.path,
+                    status=f.status,
+                    added=f.added_lines or 0,
+                    deleted=f.deleted_lines or 0,
+                )
+                for f in cp.files
+            ],
             skipped=[s.path for s in cp.skipped],
             code_ref=cp.id,
             created_commit=not cp.unchanged,

@@ -8,8 +8,8 @@ pointer saved by the rewind. Replaying a log of n events is O(n).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from agent import events as ev
 from agent.context.compaction import summary_message
@@ -27,8 +27,8 @@ INTERRUPTED_RESULT = "The tool call was interrupted before it finished; no resul
 class _Node:
     """One conversation entry: a message-producing event, linked to the entry before it."""
 
-    event: ev._Event
-    prev: "_Node | None"
+    event: ev.Event
+    prev: _Node | None
 
 
 class Conversation:
@@ -46,13 +46,13 @@ class Conversation:
         self._builder: _Builder | None = _Builder()
 
     @classmethod
-    def from_events(cls, events: Iterable[ev._Event]) -> "Conversation":
+    def from_events(cls, events: Iterable[ev.Event]) -> Conversation:
         conv = cls()
         for event in events:
             conv.apply(event)
         return conv
 
-    def apply(self, event: ev._Event) -> None:
+    def apply(self, event: ev.Event) -> None:
         """Advance the conversation by one logged event."""
         if isinstance(event, (ev.UserMessage, ev.AssistantMessage, ev.ToolResult)):
             self._head = _Node(event, self._head)
@@ -87,11 +87,14 @@ class Conversation:
 
     def _compact(self, event: ev.Compaction) -> None:
         """Replace entries logged before `boundary_seq` by one summary message."""
-        kept: list[ev._Event] = []
+        kept: list[ev.Event] = []
         node = self._head
         # An earlier summary always heads the chain and is itself replaced.
-        while (node is not None and not isinstance(node.event, ev.Compaction)
-               and (node.event.seq is None or node.event.seq >= event.boundary_seq)):
+        while (
+            node is not None
+            and not isinstance(node.event, ev.Compaction)
+            and (node.event.seq is None or node.event.seq >= event.boundary_seq)
+        ):
             kept.append(node.event)
             node = node.prev
         head: _Node | None = _Node(event, None)
@@ -99,8 +102,8 @@ class Conversation:
             head = _Node(entry, head)
         self._head = head
 
-    def entries(self) -> list[ev._Event]:
-        out: list[ev._Event] = []
+    def entries(self) -> list[ev.Event]:
+        out: list[ev.Event] = []
         node = self._head
         while node is not None:
             out.append(node.event)
@@ -123,17 +126,6 @@ class Conversation:
         """`messages()` and, for each message, the log seq of the first event in it."""
         seqs: list[int | None] = []
         return self._folded().result(seqs), seqs
-
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-
-def build_messages(entries: list[ev._Event], seqs: list[int | None] | None = None) -> list[Message]:
-    """Turn conversation entries into a valid message list (see `_Builder`)."""
-    builder = _Builder()
-    for entry in entries:
-        builder.add(entry)
-    return builder.result(seqs)
 
 
 class _Builder:
@@ -163,7 +155,7 @@ class _Builder:
             _add_interrupted(self._user_blocks(seq), self.pending)
             self.pending = []
 
-    def add(self, entry: ev._Event) -> None:
+    def add(self, entry: ev.Event) -> None:
         if isinstance(entry, ev.Compaction):
             # A summary stands where the entries it replaced began.
             self._close_pending(entry.boundary_seq)
@@ -187,8 +179,12 @@ class _Builder:
                 return
             self.pending.remove(entry.tool_use_id)
             blocks = self._user_blocks(entry.seq)
-            blocks.insert(_results_end(blocks), ToolResultBlock.model_construct(
-                tool_use_id=entry.tool_use_id, content=entry.content, is_error=entry.is_error))
+            blocks.insert(
+                _results_end(blocks),
+                ToolResultBlock.model_construct(
+                    tool_use_id=entry.tool_use_id, content=entry.content, is_error=entry.is_error
+                ),
+            )
 
     def result(self, seqs: list[int | None] | None = None) -> list[Message]:
         out = list(self.out)
@@ -211,8 +207,12 @@ class _Builder:
 
 def _add_interrupted(blocks: list, pending: list[str]) -> None:
     for tid in pending:
-        blocks.insert(_results_end(blocks), ToolResultBlock.model_construct(
-            tool_use_id=tid, content=INTERRUPTED_RESULT, is_error=True))
+        blocks.insert(
+            _results_end(blocks),
+            ToolResultBlock.model_construct(
+                tool_use_id=tid, content=INTERRUPTED_RESULT, is_error=True
+            ),
+        )
 
 
 def _results_end(blocks: list) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent import events as ev
@@ -24,7 +24,7 @@ def project_key(cwd: Path) -> str:
 
 
 def new_session_id() -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
@@ -67,9 +67,17 @@ def list_sessions(home: Path, cwd: Path | None = None) -> list[dict]:
             try:
                 rows.append(_summary(path))
             except (SessionError, OSError) as exc:
-                rows.append({"id": path.stem, "created": None, "last_activity": None,
-                             "turns": 0, "model": "", "first_prompt": f"(unreadable: {exc})",
-                             "path": str(path)})
+                rows.append(
+                    {
+                        "id": path.stem,
+                        "created": None,
+                        "last_activity": None,
+                        "turns": 0,
+                        "model": "",
+                        "first_prompt": f"(unreadable: {exc})",
+                        "path": str(path),
+                    }
+                )
     rows.sort(key=lambda r: r["last_activity"] or "", reverse=True)
     return rows
 
@@ -87,10 +95,12 @@ def find_session(home: Path, session_id: str, cwd: Path | None = None) -> Path:
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise UsageError(f"No session {session_id!r} under {home / 'sessions'}. "
-                         "`godwit sessions` lists them.")
-    raise UsageError(f"Session id {session_id!r} is ambiguous: "
-                     + ", ".join(sorted(p.stem for p in candidates)))
+        raise UsageError(
+            f"No session {session_id!r} under {home / 'sessions'}. `godwit sessions` lists them."
+        )
+    raise UsageError(
+        f"Session id {session_id!r} is ambiguous: " + ", ".join(sorted(p.stem for p in candidates))
+    )
 
 
 def latest_session(home: Path, cwd: Path) -> Path | None:

@@ -22,7 +22,7 @@ from agent.errors import SessionError, UsageError
 
 @dataclass
 class LogContents:
-    events: list[ev._Event]
+    events: list[ev.Event]
     warnings: list[str] = field(default_factory=list)
     # Byte length of the well-formed prefix (where appending must resume).
     good_bytes: int = 0
@@ -93,7 +93,7 @@ class SessionLog:
         self._thread: threading.Thread | None = None
         self._error: OSError | None = None
 
-    def append(self, event: ev._Event, *, sync: bool = False) -> None:
+    def append(self, event: ev.Event, *, sync: bool = False) -> None:
         if event.ephemeral:
             return
         event.seq = self.next_seq
@@ -112,8 +112,9 @@ class SessionLog:
         with self._cond:
             self._wanted = self._written
             if self._thread is None:
-                self._thread = threading.Thread(target=self._syncer, name="godwit-log-sync",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._syncer, name="godwit-log-sync", daemon=True
+                )
                 self._thread.start()
             self._cond.notify_all()
 
@@ -163,7 +164,7 @@ class ReadOnlyLog:
         self.path = path
         self.next_seq = next_seq
 
-    def append(self, event: ev._Event, *, sync: bool = False) -> None:
+    def append(self, event: ev.Event, *, sync: bool = False) -> None:
         raise UsageError(f"Session {self.path.stem} was opened read-only")
 
     def sync(self) -> None:
@@ -185,9 +186,11 @@ def _lock(path: Path) -> int:
     except BlockingIOError:
         holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
         os.close(fd)
-        raise UsageError(f"Session {path.stem} is in use by another godwit process (pid "
-                         f"{holder}); wait for it to finish, or continue it as a new session "
-                         "with --fork.") from None
+        raise UsageError(
+            f"Session {path.stem} is in use by another godwit process (pid "
+            f"{holder}); wait for it to finish, or continue it as a new session "
+            "with --fork."
+        ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd

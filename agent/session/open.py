@@ -11,6 +11,7 @@ from agent.errors import UsageError
 from agent.session.conversation import Conversation
 from agent.session.index import find_session, latest_session, new_session_id, sessions_dir
 from agent.session.log import ReadOnlyLog, SessionLog, read_log
+from agent.session.recorder import Recorder
 
 
 @dataclass
@@ -20,7 +21,7 @@ class OpenedSession:
     id: str
     path: Path
     log: SessionLog | ReadOnlyLog
-    events: list[ev._Event]
+    events: list[ev.Event]
     conversation: Conversation
     warnings: list[str]
 
@@ -40,8 +41,14 @@ def open_session(path: Path, *, readonly: bool = False) -> OpenedSession:
     contents = read_log(path)
     if readonly:
         conv = Conversation.from_events(contents.events)
-        return OpenedSession(path.stem, path, ReadOnlyLog(path, len(contents.events)),
-                             contents.events, conv, contents.warnings)
+        return OpenedSession(
+            path.stem,
+            path,
+            ReadOnlyLog(path, len(contents.events)),
+            contents.events,
+            conv,
+            contents.warnings,
+        )
     log = SessionLog(path, next_seq=len(contents.events))
     # Read again under the lock: another writer may have finished a line meanwhile.
     contents = read_log(path)
@@ -69,8 +76,15 @@ def _ends_with_newline(path: Path) -> bool:
         return f.read(1) == b"\n"
 
 
-def open_for(home: Path, cwd: Path, *, resume: str | None = None, continue_latest: bool = False,
-             fork: bool = False, readonly: bool = False) -> tuple[OpenedSession, str | None]:
+def open_for(
+    home: Path,
+    cwd: Path,
+    *,
+    resume: str | None = None,
+    continue_latest: bool = False,
+    fork: bool = False,
+    readonly: bool = False,
+) -> tuple[OpenedSession, str | None]:
     """The session to run in: new, resumed (`resume` id or the latest), or a fork of one;
     also returns the id of the session it was forked from. `readonly` only reads."""
     path = None
@@ -79,7 +93,9 @@ def open_for(home: Path, cwd: Path, *, resume: str | None = None, continue_lates
     elif continue_latest:
         path = latest_session(home, cwd)
         if path is None:
-            raise UsageError(f"No session to continue in {cwd}; start one with `godwit -p` or `godwit`.")
+            raise UsageError(
+                f"No session to continue in {cwd}; start one with `godwit -p` or `godwit`."
+            )
     if path is None:
         if readonly:
             raise UsageError(f"No session in {cwd} yet.")
@@ -90,11 +106,9 @@ def open_for(home: Path, cwd: Path, *, resume: str | None = None, continue_lates
     # A fork is a new session that starts with a copy of the old one's history.
     old = open_session(path, readonly=True)
     new = create_session(home, cwd)
+    recorder = Recorder(new)
     for event in old.events:
-        copy = event.model_copy()
-        new.log.append(copy)
-        new.events.append(copy)
-        new.conversation.apply(copy)
+        recorder.write(event.model_copy())
     new.log.sync()
     new.warnings.extend(old.warnings)
     return new, old.id
@@ -110,5 +124,6 @@ def _check_project(path: Path, cwd: Path) -> None:
     except ValueError:
         return  # an unreadable first line is reported by the full read that follows
     if isinstance(start, ev.SessionStarted) and Path(start.cwd).resolve() != cwd:
-        raise UsageError(f"Session {path.stem} belongs to {start.cwd}; run from there or pass "
-                         f"--cwd {start.cwd}.")
+        raise UsageError(
+            f"Session {path.stem} belongs to {start.cwd}; run from there or pass --cwd {start.cwd}."
+        )

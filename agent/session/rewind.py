@@ -8,11 +8,13 @@ conversation view is rebuilt.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import events as ev
 from agent.errors import GodwitError, UsageError
-from agent.runtime import Runtime
+
+if TYPE_CHECKING:  # the runtime builds on the session; rewind only names its type
+    from agent.runtime import Runtime
 
 RESTORES = ("code", "conversation", "both")
 
@@ -43,8 +45,10 @@ def find_checkpoint(rt: Runtime, ref: str) -> ev.Checkpoint:
 
 def _code_ref(cp: ev.Checkpoint) -> str:
     if cp.code_ref is None:
-        raise UsageError(f"Checkpoint {cp.id} has no code snapshot (checkpoints were off); "
-                         "its conversation can be restored with --conversation.")
+        raise UsageError(
+            f"Checkpoint {cp.id} has no code snapshot (checkpoints were off); "
+            "its conversation can be restored with --conversation."
+        )
     return cp.code_ref
 
 
@@ -58,9 +62,11 @@ def _wrap(exc: Exception, cp: ev.Checkpoint | None = None) -> GodwitError:
     from checkpoints import CheckpointNotFound
 
     if cp is not None and isinstance(exc, CheckpointNotFound):
-        return UsageError(f"Checkpoint {cp.id} (turn {cp.turn}) no longer has its code snapshot: "
-                          "it was pruned. Its conversation can still be restored with "
-                          "--conversation.")
+        return UsageError(
+            f"Checkpoint {cp.id} (turn {cp.turn}) no longer has its code snapshot: "
+            "it was pruned. Its conversation can still be restored with "
+            "--conversation."
+        )
     return GodwitError(f"Checkpoint store: {exc}")
 
 
@@ -78,14 +84,22 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
         except (CheckpointError, GodwitError):
             size = None
     for c in _checkpoint_events(rt):
-        rows.append({
-            "id": c.id, "created": c.ts, "turn": c.turn, "label": c.label, "reason": c.reason,
-            "code_ref": c.code_ref, "changed": c.created_commit,
-            # False once `checkpoints --prune` removed the code snapshot (conversation only).
-            "has_code": c.code_ref is not None and (stored is None or c.code_ref in stored),
-            "files": [f.model_dump() for f in c.files], "skipped": c.skipped,
-            "store_size_bytes": size,
-        })
+        rows.append(
+            {
+                "id": c.id,
+                "created": c.ts,
+                "turn": c.turn,
+                "label": c.label,
+                "reason": c.reason,
+                "code_ref": c.code_ref,
+                "changed": c.created_commit,
+                # False once `checkpoints --prune` removed the code snapshot (conversation only).
+                "has_code": c.code_ref is not None and (stored is None or c.code_ref in stored),
+                "files": [f.model_dump() for f in c.files],
+                "skipped": c.skipped,
+                "store_size_bytes": size,
+            }
+        )
     return rows
 
 
@@ -99,9 +113,13 @@ def diff(rt: Runtime, ref: str) -> dict[str, Any]:
         raise _wrap(exc, cp) from exc
     files = [f.model_dump(mode="json", exclude={"patch"}) for f in d.files]
     summary = "".join(f"{f['status']:>9}  {f['path']}\n" for f in files)
-    return {"checkpoint": cp.id, "code_ref": cp.code_ref, "files": files,
-            "conflicts": [c.model_dump(mode="json") for c in d.conflicts],
-            "text": (summary + "\n" + d.text()) if files else ""}
+    return {
+        "checkpoint": cp.id,
+        "code_ref": cp.code_ref,
+        "files": files,
+        "conflicts": [c.model_dump(mode="json") for c in d.conflicts],
+        "text": (summary + "\n" + d.text()) if files else "",
+    }
 
 
 async def rewind(rt: Runtime, ref: str, restore: str = "both") -> dict[str, Any]:
@@ -120,13 +138,20 @@ async def rewind(rt: Runtime, ref: str, restore: str = "both") -> dict[str, Any]
             raise _wrap(exc, cp) from exc
         saved = result.pre_restore_id
         changed = [f.model_dump(mode="json") for f in result.changed]
-    await rt.emit(ev.Rewind(checkpoint=cp.id, restore=restore, to_seq=cp.seq,
-                            saved_checkpoint=saved), sync=True)
+    await rt.record(
+        ev.Rewind(checkpoint=cp.id, restore=restore, to_seq=cp.seq, saved_checkpoint=saved),
+        sync=True,
+    )
     what = {"code": "Code", "conversation": "Conversation", "both": "Code and conversation"}
-    return {"checkpoint": cp.id, "restore": restore, "saved_checkpoint": saved,
-            "changed": changed, "prompt": cp.label if cp.reason == "turn_start" else None,
-            "message": f"{what[restore]} restored to checkpoint {cp.id} (turn {cp.turn}: "
-                       f"{cp.label[:60]}). Undo with `godwit undo-rewind`."}
+    return {
+        "checkpoint": cp.id,
+        "restore": restore,
+        "saved_checkpoint": saved,
+        "changed": changed,
+        "prompt": cp.label if cp.reason == "turn_start" else None,
+        "message": f"{what[restore]} restored to checkpoint {cp.id} (turn {cp.turn}: "
+        f"{cp.label[:60]}). Undo with `godwit undo-rewind`.",
+    }
 
 
 def _last_rewind(rt: Runtime) -> ev.Rewind | None:
@@ -153,24 +178,36 @@ async def undo_rewind(rt: Runtime) -> dict[str, Any]:
             _store(rt).restore(last.saved_checkpoint)
         except CheckpointError as exc:
             raise _wrap(exc) from exc
-    await rt.emit(ev.Rewind(checkpoint=last.checkpoint, restore=last.restore, undo=True,
-                            saved_checkpoint=last.saved_checkpoint), sync=True)
-    return {"checkpoint": last.checkpoint, "restore": last.restore, "undo": True,
-            "message": f"Undid the rewind to {last.checkpoint} ({last.restore})."}
+    await rt.record(
+        ev.Rewind(
+            checkpoint=last.checkpoint,
+            restore=last.restore,
+            undo=True,
+            saved_checkpoint=last.saved_checkpoint,
+        ),
+        sync=True,
+    )
+    return {
+        "checkpoint": last.checkpoint,
+        "restore": last.restore,
+        "undo": True,
+        "message": f"Undid the rewind to {last.checkpoint} ({last.restore}).",
+    }
 
 
 def prune(cwd: Path, older_than: str) -> dict[str, Any]:
     """Drop checkpoints older than `older_than` (e.g. 30d) from this project's store."""
-    from checkpoints import CheckpointError, CheckpointStore, parse_duration
-
     from agent.session.index import godwit_home
+    from checkpoints import CheckpointError, CheckpointStore, parse_duration
 
     try:
         result = CheckpointStore(cwd, godwit_home()).prune(parse_duration(older_than))
     except CheckpointError as exc:
         raise UsageError(str(exc)) if isinstance(exc, ValueError) else _wrap(exc) from exc
     data = result.model_dump(mode="json")
-    data["message"] = (f"Removed {len(result.removed)} checkpoint(s) older than {older_than}; "
-                       f"{result.kept} kept. Store: {result.size_before / 2**20:.1f} MiB -> "
-                       f"{result.size_after / 2**20:.1f} MiB.")
+    data["message"] = (
+        f"Removed {len(result.removed)} checkpoint(s) older than {older_than}; "
+        f"{result.kept} kept. Store: {result.size_before / 2**20:.1f} MiB -> "
+        f"{result.size_after / 2**20:.1f} MiB."
+    )
     return data

@@ -1,7 +1,7 @@
 """Godwit's terminal UI (Textual). The only package that imports textual.
 
-    app = make_app(agent)            # build without running (tests drive it with run_test)
-    status = run_app(agent, "hi")    # run in the terminal; returns the exit status
+app = make_app(agent)            # build without running (tests drive it with run_test)
+status = run_app(agent, "hi")    # run in the terminal; returns the exit status
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ goes down as attributes (the status bar's reactives, the transcript's entries).
 from __future__ import annotations
 
 import time
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -94,17 +94,17 @@ class GodwitApp(App[int]):
 
     def on_mount(self) -> None:
         rt = self.agent.runtime()
-        approver = make_approver(self, rt.policy, self.status)
-        rt.approver = approver
-        self.agent.options.approver = approver
+        self.agent.set_approver(make_approver(self, self.agent, self.status))
+        # Every event of the session reaches the widgets through this one subscription:
+        # prompts, rewinds, compactions and mode changes alike.
+        self._unsubscribe = self.agent.subscribe(lambda event: self.post_message(AgentEvent(event)))
         status = self.status
         # The provider knows the model actually used (a scripted or injected one, say).
         status.model = getattr(rt.provider, "model", None) or rt.settings.model
         status.session, status.mode = rt.id, rt.policy.mode
         self._refresh_totals()
         self.refresh_context()
-        self.transcript.notice(Text(f"✻ godwit · {rt.cwd.name} · /help for commands"),
-                               "welcome")
+        self.transcript.notice(Text(f"✻ godwit · {rt.cwd.name} · /help for commands"), "welcome")
         messages = self.agent.messages()
         if messages:
             self.transcript.load_messages(messages)
@@ -140,8 +140,7 @@ class GodwitApp(App[int]):
                 self._run_command(command, arg)
             return True
         if self.busy:
-            self.transcript.notice("Still working on the last prompt (esc interrupts it).",
-                                   "error")
+            self.transcript.notice("Still working on the last prompt (esc interrupts it).", "error")
             return False
         self.busy = True
         self._run_turn(text)
@@ -157,16 +156,21 @@ class GodwitApp(App[int]):
     async def _run_turn(self, prompt: str) -> None:
         error = None
         try:
-            async for event in self.agent.stream(prompt):
-                self.post_message(AgentEvent(event))
+            async for _event in self.agent.stream(prompt):
+                pass  # the subscription set up in on_mount shows each event
         except GodwitError as exc:
             error = str(exc)
         self.post_message(TurnDone(error))
 
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+
     def on_agent_event(self, message: AgentEvent) -> None:
         event = message.event
         self.transcript.show(event)
-        if isinstance(event, ev.Usage):
+        if isinstance(event, ev.PermissionModeChanged):
+            self.status.mode = event.mode
+        elif isinstance(event, ev.Usage):
             status = self.status
             status.tokens_in = event.session_input_tokens
             status.tokens_out = event.session_output_tokens
@@ -241,13 +245,14 @@ class GodwitApp(App[int]):
         else:
             self._last_escape = now
 
-    def action_cycle_mode(self) -> None:
+    async def action_cycle_mode(self) -> None:
         if self.screen is not self.screen_stack[0]:
             raise SkipAction()
-        policy = self.agent.runtime().policy
-        if policy.mode == "bypassPermissions":
+        mode = self.agent.permission_mode
+        if mode == "bypassPermissions":
             # Chosen on the command line on purpose; not something to cycle out of by accident.
             return
-        policy.mode = MODES[(MODES.index(policy.mode) + 1) % len(MODES)] \
-            if policy.mode in MODES else "default"
-        self.status.mode = policy.mode
+        following = MODES[(MODES.index(mode) + 1) % len(MODES)] if mode in MODES else "default"
+        # Recorded as an event; the status bar follows it in on_agent_event.
+        await self.agent.aset_permission_mode(following)
+        self.status.mode = following

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from agent.permissions import BASH_TOOLS, Rule, split_command
+from agent.permissions import BASH_TOOLS, split_command
 from agent.ui.format import edit_diff, key_argument
 
 _EDIT = "str_replace_based_edit_tool"
@@ -84,7 +84,7 @@ class ApprovalScreen(ModalScreen[str]):
         self.dismiss(choice)
 
 
-def make_approver(app: App, policy, status) -> Any:
+def make_approver(app: App, agent, status) -> Any:
     """The approval callback for the runtime: shows the modal and waits for the answer;
     `status` (the status bar) says meanwhile that the agent waits for the user."""
 
@@ -108,12 +108,15 @@ def make_approver(app: App, policy, status) -> Any:
         finally:
             status.waiting = False
         if choice == "always":
-            policy.allow.extend(Rule.parse(rule) for rule in session_rules(name, args))
-            if policy.check(name, args, False).decision != "allow":
+            for rule in session_rules(name, args):
+                await agent.aadd_rule(rule)
+            if agent.runtime().policy.check(name, args, False).decision != "allow":
                 # The policy never lets a rule cover some calls (a redirection into a file,
                 # a protected path): say so rather than let the user expect silence.
-                app.notify(f"Allowed this time; {name} calls like this one are always asked.",
-                           severity="warning")
+                app.notify(
+                    f"Allowed this time; {name} calls like this one are always asked.",
+                    severity="warning",
+                )
         return choice in ("allow", "always")
 
     return approve

@@ -134,12 +134,16 @@ class ToolEntry(Vertical):
         assert self.result is not None
         if self._is_edit() and not self.is_error and not self.expanded:
             # A successful edit is best read as its diff (the tool's echo is one click away).
-            lines = [line for line in edit_diff(self.args).split("\n")
-                     if not line.plain.startswith(("--- a/", "+++ b/"))]  # the head names it
+            lines = [
+                line
+                for line in edit_diff(self.args).split("\n")
+                if not line.plain.startswith(("--- a/", "+++ b/"))
+            ]  # the head names it
             text = Text("\n").join(lines[:EDIT_PREVIEW_LINES])
             if len(lines) > EDIT_PREVIEW_LINES:
-                text.append(f"\n… +{len(lines) - EDIT_PREVIEW_LINES} lines (click to expand)",
-                            style="dim")
+                text.append(
+                    f"\n… +{len(lines) - EDIT_PREVIEW_LINES} lines (click to expand)", style="dim"
+                )
             self._result.update(text)
             return
         if self.expanded:
@@ -155,8 +159,11 @@ class ToolEntry(Vertical):
         self._result.update(text)
 
     def _is_edit(self) -> bool:
-        return (self.tool_name == "str_replace_based_edit_tool"
-                and self.args.get("command") in ("str_replace", "create", "insert"))
+        return self.tool_name == "str_replace_based_edit_tool" and self.args.get("command") in (
+            "str_replace",
+            "create",
+            "insert",
+        )
 
     def on_click(self) -> None:
         if self.result is not None:

@@ -10,7 +10,7 @@ from agent import events as ev
 class AgentEvent(Message):
     """One event from the running prompt (or from a command that logged events)."""
 
-    def __init__(self, event: ev._Event) -> None:
+    def __init__(self, event: ev.Event) -> None:
         super().__init__()
         self.event = event
 

@@ -26,8 +26,9 @@ class PromptInput(TextArea):
             self.text = text
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus",
-                         compact=False, **kwargs)
+        super().__init__(
+            soft_wrap=True, show_line_numbers=False, tab_behavior="focus", compact=False, **kwargs
+        )
         self.sent: list[str] = []
         # Position while browsing the history with up/down; len(history) = the draft.
         self._recall = 0
@@ -52,8 +53,7 @@ class PromptInput(TextArea):
         last_row = self.document.line_count - 1
         if not select and self.cursor_location[0] == last_row and self._recall < len(self.sent):
             self._recall += 1
-            self._show(self.sent[self._recall] if self._recall < len(self.sent)
-                       else self._draft)
+            self._show(self.sent[self._recall] if self._recall < len(self.sent) else self._draft)
             return
         super().action_cursor_down(select)
 

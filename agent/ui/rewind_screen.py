@@ -86,10 +86,13 @@ class RewindScreen(ModalScreen[Choice]):
             with Horizontal():
                 yield OptionList(*[Option(checkpoint_row(r), id=r["id"]) for r in self.rows])
                 with VerticalScroll():
-                    yield Static(Text("No checkpoints yet." if not self.rows else ""),
-                                 id="rewind-preview")
-            yield Static("↑↓ choose · c code · v conversation · b both · u undo last rewind · "
-                         "esc close", classes="keys")
+                    yield Static(
+                        Text("No checkpoints yet." if not self.rows else ""), id="rewind-preview"
+                    )
+            yield Static(
+                "↑↓ choose · c code · v conversation · b both · u undo last rewind · esc close",
+                classes="keys",
+            )
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

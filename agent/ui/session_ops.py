@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import TYPE_CHECKING
 
 from agent import events as ev
 from agent.errors import GodwitError
-from agent.ui.messages import AgentEvent
 from agent.ui.rewind_screen import Choice, RewindScreen
-
-if TYPE_CHECKING:
-    from agent.ui.app import GodwitApp
+from agent.ui.surface import SessionApp
 
 
-def open_rewind(app: GodwitApp) -> None:
+def open_rewind(app: SessionApp) -> None:
     """Show the checkpoint picker (Esc Esc, /rewind)."""
     if app.busy:
         return
@@ -25,7 +21,7 @@ def open_rewind(app: GodwitApp) -> None:
     app.push_screen(RewindScreen(rows, app.agent.diff), partial(_rewind_chosen, app))
 
 
-def _rewind_chosen(app: GodwitApp, choice: Choice) -> None:
+def _rewind_chosen(app: SessionApp, choice: Choice) -> None:
     if choice is None:
         return
     restore, checkpoint = choice
@@ -35,7 +31,7 @@ def _rewind_chosen(app: GodwitApp, choice: Choice) -> None:
         app.run_worker(rewind(app, checkpoint, restore), group="command")
 
 
-async def rewind(app: GodwitApp, checkpoint: str, restore: str) -> None:
+async def rewind(app: SessionApp, checkpoint: str, restore: str) -> None:
     """Restore code, conversation or both; after a conversation rewind the transcript is
     rebuilt and the prompt of that turn goes back into the input box."""
     app.busy = True
@@ -57,7 +53,7 @@ async def rewind(app: GodwitApp, checkpoint: str, restore: str) -> None:
     app.refresh_context()
 
 
-async def undo_rewind(app: GodwitApp) -> None:
+async def undo_rewind(app: SessionApp) -> None:
     """Bring back what the last rewind replaced (/undo, u in the picker)."""
     app.busy = True
     try:
@@ -73,9 +69,10 @@ async def undo_rewind(app: GodwitApp) -> None:
     app.refresh_context()
 
 
-async def compact(app: GodwitApp, instructions: str | None) -> None:
+async def compact(app: SessionApp, instructions: str | None) -> None:
     """/compact: summarise the older conversation; the events it logs are shown."""
-    before = len(app.agent.events)
+    seen: list[ev.Event] = []
+    unsubscribe = app.agent.subscribe(seen.append)
     app.busy = True
     app.transcript.notice("compacting the conversation…", "dim-notice")
     task = asyncio.ensure_future(app.agent.acompact(instructions))
@@ -90,11 +87,10 @@ async def compact(app: GodwitApp, instructions: str | None) -> None:
             raise  # the app itself is stopping
         result = {"status": "failed", "message": "interrupted by the user"}
     finally:
+        unsubscribe()
         app.interrupt_command = None
         app.busy = False
-    for event in app.agent.events[before:]:
-        app.post_message(AgentEvent(event))
-    if result["status"] != "compacted" and not any(
-            isinstance(e, ev.Error) for e in app.agent.events[before:]):
+    # The events it recorded reached the transcript through the app's subscription.
+    if result["status"] != "compacted" and not any(isinstance(e, ev.Error) for e in seen):
         app.transcript.notice(f"compaction failed: {result.get('message')}", "error")
     app.refresh_context()

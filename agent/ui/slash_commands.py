@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from agent.ui import session_ops
 from agent.ui.format import compact_number
-
-if TYPE_CHECKING:
-    from agent.ui.app import GodwitApp
+from agent.ui.surface import SessionApp
 
 KEYS = (
     "enter send · shift+enter or ctrl+j new line · esc or ctrl+c interrupt · esc esc rewind · "
@@ -26,12 +23,12 @@ KEYS = (
 class Command:
     name: str
     help: str
-    run: Callable[[GodwitApp, str], Awaitable[None] | None]
+    run: Callable[[SessionApp, str], Awaitable[None] | None]
     # Commands that call the agent wait while a prompt is running.
     needs_idle: bool = False
 
 
-def _help(app: GodwitApp, arg: str) -> None:
+def _help(app: SessionApp, arg: str) -> None:
     text = Text()
     for command in COMMANDS.values():
         text.append(f"/{command.name:<9}", style="bold")
@@ -40,15 +37,17 @@ def _help(app: GodwitApp, arg: str) -> None:
     app.transcript.notice(text)
 
 
-async def _compact(app: GodwitApp, arg: str) -> None:
+async def _compact(app: SessionApp, arg: str) -> None:
     await session_ops.compact(app, arg.strip() or None)
 
 
-def _context(app: GodwitApp, arg: str) -> None:
+def _context(app: SessionApp, arg: str) -> None:
     usage = app.agent.context_usage()
-    text = Text(f"Context: {compact_number(usage['total'])} of "
-                f"{compact_number(usage['window'])} tokens ({100 * usage['fraction']:.1f}%)\n",
-                style="bold")
+    text = Text(
+        f"Context: {compact_number(usage['total'])} of "
+        f"{compact_number(usage['window'])} tokens ({100 * usage['fraction']:.1f}%)\n",
+        style="bold",
+    )
     for part in ("system_prompt", "tools", "memory", "conversation", "tool_results", "free"):
         text.append(f"  {part.replace('_', ' '):<14} {usage[part]:>9,}\n")
     text.rstrip()
@@ -56,31 +55,34 @@ def _context(app: GodwitApp, arg: str) -> None:
     app.refresh_context(usage)
 
 
-def _rewind(app: GodwitApp, arg: str) -> None:
+def _rewind(app: SessionApp, arg: str) -> None:
     session_ops.open_rewind(app)
 
 
-async def _undo(app: GodwitApp, arg: str) -> None:
+async def _undo(app: SessionApp, arg: str) -> None:
     await session_ops.undo_rewind(app)
 
 
-def _clear(app: GodwitApp, arg: str) -> None:
+def _clear(app: SessionApp, arg: str) -> None:
     app.transcript.clear()
 
 
-def _quit(app: GodwitApp, arg: str) -> None:
+def _quit(app: SessionApp, arg: str) -> None:
     app.exit(0)
 
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("help", "this list", _help),
-    Command("compact", "[instructions] summarise the older conversation now", _compact, True),
-    Command("context", "where the context window goes", _context),
-    Command("rewind", "pick a checkpoint to restore (also esc esc)", _rewind, True),
-    Command("undo", "undo the last rewind", _undo, True),
-    Command("clear", "clear the screen (the session keeps everything)", _clear),
-    Command("quit", "leave (the session can be resumed with godwit --continue)", _quit),
-)}
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command("help", "this list", _help),
+        Command("compact", "[instructions] summarise the older conversation now", _compact, True),
+        Command("context", "where the context window goes", _context),
+        Command("rewind", "pick a checkpoint to restore (also esc esc)", _rewind, True),
+        Command("undo", "undo the last rewind", _undo, True),
+        Command("clear", "clear the screen (the session keeps everything)", _clear),
+        Command("quit", "leave (the session can be resumed with godwit --continue)", _quit),
+    )
+}
 
 
 def parse(line: str) -> tuple[Command | None, str, str]:

@@ -60,17 +60,26 @@ class StatusBar(Widget):
         else:
             text.append("● ready", style="green")
         text.append(f"  {self.model}  ")
-        mode_style = {"default": "", "acceptEdits": "magenta", "plan": "cyan",
-                      "bypassPermissions": "bold red"}.get(self.mode, "")
+        mode_style = {
+            "default": "",
+            "acceptEdits": "magenta",
+            "plan": "cyan",
+            "bypassPermissions": "bold red",
+        }.get(self.mode, "")
         text.append(f"⏵ {self.mode}", style=mode_style)
         # Fixed widths: the bar does not jitter as the numbers grow.
-        text.append(f"  ↑{compact_number(self.tokens_in):>5} ↓{compact_number(self.tokens_out):>5}"
-                    f"  ${self.cost:.4f}")
+        text.append(
+            f"  ↑{compact_number(self.tokens_in):>5} ↓{compact_number(self.tokens_out):>5}"
+            f"  ${self.cost:.4f}"
+        )
         if self.context_window:
             pct = 100 * self.context_total / self.context_window
             style = "red" if pct >= 80 else "yellow" if pct >= 50 else ""
-            text.append(f"  ctx {pct:>3.0f}% ({compact_number(self.context_total):>5}/"
-                        f"{compact_number(self.context_window)})", style=style)
+            text.append(
+                f"  ctx {pct:>3.0f}% ({compact_number(self.context_total):>5}/"
+                f"{compact_number(self.context_window)})",
+                style=style,
+            )
         text.append(f"  {self.session}", style="dim")
         if self.hint:
             text.append(f"  {self.hint}", style="italic")

@@ -23,8 +23,9 @@ _SUMMARY_HEAD = "This session was compacted"
 class Transcript(VerticalScroll):
     """Everything shown for the session, newest at the bottom, kept scrolled there."""
 
-    def __init__(self, *, live_refresh_s: float = 0.05, max_entries: int = 600,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, live_refresh_s: float = 0.05, max_entries: int = 600, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         # Streamed text is redrawn at most this often: redrawing on every delta costs
         # O(length) each time, so O(length^2) over a long reply (see agent/ui/RESULTS.md).
@@ -85,7 +86,7 @@ class Transcript(VerticalScroll):
 
     # -- live events ------------------------------------------------------------------------
 
-    def show(self, event: ev._Event) -> None:
+    def show(self, event: ev.Event) -> None:
         """Render one event from `Agent.stream`."""
         handler = getattr(self, f"_on_{event.type}", None)
         if handler is not None:
@@ -112,8 +113,9 @@ class Transcript(VerticalScroll):
         self._finish_message(event.message.model_dump())
 
     def _finish_message(self, message: dict[str, Any]) -> None:
-        thinking = "".join(b.get("thinking", "") for b in message["content"]
-                           if b["type"] == "thinking")
+        thinking = "".join(
+            b.get("thinking", "") for b in message["content"] if b["type"] == "thinking"
+        )
         text = "".join(b["text"] for b in message["content"] if b["type"] == "text")
         if thinking:
             if self._thinking is None:
@@ -148,8 +150,11 @@ class Transcript(VerticalScroll):
             if widget is not None:
                 widget.remove()
         self._reply = self._thinking = None
-        self.notice(f"retrying (attempt {event.attempt}) in {event.delay_s:.0f} s: "
-                    f"{one_line(event.reason, 80)}", "dim-notice")
+        self.notice(
+            f"retrying (attempt {event.attempt}) in {event.delay_s:.0f} s: "
+            f"{one_line(event.reason, 80)}",
+            "dim-notice",
+        )
 
     def _on_error(self, event: ev.Error) -> None:
         self.notice(f"error ({event.kind}): {event.message}", "error")
@@ -165,14 +170,23 @@ class Transcript(VerticalScroll):
             self.add(note)
 
     def _on_context_edit(self, event: ev.ContextEdit) -> None:
-        self.notice(f"context: cleared {event.cleared_tool_uses} old tool result(s), "
-                    f"~{event.cleared_input_tokens} tokens ({event.source})", "dim-notice")
+        self.notice(
+            f"context: cleared {event.cleared_tool_uses} old tool result(s), "
+            f"~{event.cleared_input_tokens} tokens ({event.source})",
+            "dim-notice",
+        )
 
     def _on_compaction(self, event: ev.Compaction) -> None:
-        self.notice(f"conversation compacted ({event.trigger}): {event.tokens_before} → "
-                    f"{event.tokens_after} tokens", "notice")
-        self.add(Collapsible(Static(Text(event.summary)), title="summary", collapsed=True,
-                             classes="thinking"))
+        self.notice(
+            f"conversation compacted ({event.trigger}): {event.tokens_before} → "
+            f"{event.tokens_after} tokens",
+            "notice",
+        )
+        self.add(
+            Collapsible(
+                Static(Text(event.summary)), title="summary", collapsed=True, classes="thinking"
+            )
+        )
 
     def _on_turn_end(self, event: ev.TurnEnd) -> None:
         if event.reason != "end_turn":
@@ -196,8 +210,14 @@ class Transcript(VerticalScroll):
                         continue
                     if block["text"].startswith(_SUMMARY_HEAD):
                         self.notice("earlier conversation compacted (summary below)")
-                        self.add(Collapsible(Static(Text(block["text"])), title="summary",
-                                             collapsed=True, classes="thinking"))
+                        self.add(
+                            Collapsible(
+                                Static(Text(block["text"])),
+                                title="summary",
+                                collapsed=True,
+                                classes="thinking",
+                            )
+                        )
                     else:
                         self.add(UserEntry(block["text"]))
                 continue

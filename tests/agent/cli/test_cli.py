@@ -23,8 +23,15 @@ def write_script(path: Path, turns) -> str:
 
 def godwit(*args, cwd, input=None, timeout=60):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([*GODWIT, *args], cwd=cwd, input=input, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [*GODWIT, *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -43,12 +50,24 @@ def test_every_command_answers_help(repo):
 
 
 def test_stream_json_first_line_system_last_line_result(repo, tmp_path):
-    model = write_script(tmp_path / "s.json", [
-        {"text": "Reading.", "tool_calls": [
-            {"name": "str_replace_based_edit_tool", "input": {"command": "view", "path": "a.txt"}}]},
-        {"text": "It says alpha."}])
-    out = godwit("-p", "what is in a.txt?", "--output-format", "stream-json", "--model", model,
-                 cwd=repo)
+    model = write_script(
+        tmp_path / "s.json",
+        [
+            {
+                "text": "Reading.",
+                "tool_calls": [
+                    {
+                        "name": "str_replace_based_edit_tool",
+                        "input": {"command": "view", "path": "a.txt"},
+                    }
+                ],
+            },
+            {"text": "It says alpha."},
+        ],
+    )
+    out = godwit(
+        "-p", "what is in a.txt?", "--output-format", "stream-json", "--model", model, cwd=repo
+    )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines[0]["type"] == "system" and lines[0]["session_id"]
@@ -57,13 +76,22 @@ def test_stream_json_first_line_system_last_line_result(repo, tmp_path):
     assert {"input_tokens", "output_tokens"} <= set(lines[-1]["usage"])
     assert "total_cost_usd" in lines[-1]
     types = [line["type"] for line in lines[1:-1]]
-    assert {"user", "text_delta", "assistant", "tool_call", "tool_result", "usage", "turn_end"} <= set(types)
+    assert {
+        "user",
+        "text_delta",
+        "assistant",
+        "tool_call",
+        "tool_result",
+        "usage",
+        "turn_end",
+    } <= set(types)
 
 
 def test_json_and_text_formats_and_stdin_prompt(repo, tmp_path):
     model = write_script(tmp_path / "s.json", [{"text": "Fine."}, {"text": "Again."}])
-    out = godwit("-p", "-", "--output-format", "json", "--model", model, cwd=repo,
-                 input="prompt from stdin")
+    out = godwit(
+        "-p", "-", "--output-format", "json", "--model", model, cwd=repo, input="prompt from stdin"
+    )
     assert out.returncode == 0, out.stderr
     payload = json.loads(out.stdout)
     assert payload["type"] == "result" and payload["result"] == "Fine."
@@ -77,13 +105,28 @@ def test_exit_codes(repo, tmp_path):
     assert godwit("-p", "x", "--output-format", "yaml", cwd=repo).returncode == 2
     assert godwit("--fork", "-p", "x", cwd=repo).returncode == 2
     bad = godwit("-p", "x", "--model", "nonsense:thing", cwd=repo)
-    assert bad.returncode == 2 and "Unknown model spec" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2 and "Unknown model spec" in bad.stderr and "Traceback" not in bad.stderr
+    )
     nokey = godwit("-p", "x", cwd=repo)  # the default model, no ANTHROPIC_API_KEY
     assert nokey.returncode == 1 and "ANTHROPIC_API_KEY" in nokey.stderr
     assert "Traceback" not in nokey.stderr
-    model = write_script(tmp_path / "s.json", [{"tool_calls": [{"name": "bash", "input": {"command": "true"}}]}] * 3)
-    capped = godwit("-p", "x", "--model", model, "--max-turns", "1", "--output-format", "json",
-                    "--permission-mode", "bypassPermissions", cwd=repo)
+    model = write_script(
+        tmp_path / "s.json", [{"tool_calls": [{"name": "bash", "input": {"command": "true"}}]}] * 3
+    )
+    capped = godwit(
+        "-p",
+        "x",
+        "--model",
+        model,
+        "--max-turns",
+        "1",
+        "--output-format",
+        "json",
+        "--permission-mode",
+        "bypassPermissions",
+        cwd=repo,
+    )
     assert capped.returncode == 1 and json.loads(capped.stdout)["subtype"] == "error_max_turns"
     missing = godwit("--resume", "nope", "-p", "x", "--model", model, cwd=repo)
     assert missing.returncode == 2 and "No session" in missing.stderr
@@ -101,15 +144,36 @@ def test_sessions_listing_json(repo, tmp_path):
 
 
 def test_sigkill_mid_turn_then_continue(repo, tmp_path):
-    model = write_script(tmp_path / "s.json", [
-        {"text": "Starting a long command.",
-         "tool_calls": [{"name": "bash", "input": {"command": "echo begun; sleep 60"}}]},
-        {"text": "never reached"}])
+    model = write_script(
+        tmp_path / "s.json",
+        [
+            {
+                "text": "Starting a long command.",
+                "tool_calls": [{"name": "bash", "input": {"command": "echo begun; sleep 60"}}],
+            },
+            {"text": "never reached"},
+        ],
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([*GODWIT, "-p", "run it", "--output-format", "stream-json", "--model",
-                             model, "--permission-mode", "bypassPermissions"], cwd=repo, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            *GODWIT,
+            "-p",
+            "run it",
+            "--output-format",
+            "stream-json",
+            "--model",
+            model,
+            "--permission-mode",
+            "bypassPermissions",
+        ],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     session_id = None
     deadline = time.monotonic() + 30
     for line in proc.stdout:
@@ -123,7 +187,9 @@ def test_sigkill_mid_turn_then_continue(repo, tmp_path):
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
     model2 = write_script(tmp_path / "t.json", [{"text": "Resumed fine."}])
-    out = godwit("--continue", "-p", "go on", "--output-format", "json", "--model", model2, cwd=repo)
+    out = godwit(
+        "--continue", "-p", "go on", "--output-format", "json", "--model", model2, cwd=repo
+    )
     assert out.returncode == 0, out.stderr
     payload = json.loads(out.stdout)
     assert payload["session_id"] == session_id and payload["result"] == "Resumed fine."
@@ -139,13 +205,26 @@ def test_headless_claude_path_imports_neither_torch_nor_textual(repo, llm_server
     from tests.fakes.replies import say
 
     llm_server.push(say("hello"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "k",
-           "ANTHROPIC_BASE_URL": llm_server.url}
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "agent.cli", "-p", "hi"],
-                         cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ANTHROPIC_API_KEY": "k",
+        "ANTHROPIC_BASE_URL": llm_server.url,
+    }
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "agent.cli", "-p", "hi"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "hello"
-    modules = {line.split("|")[-1].strip().split(".")[0]
-               for line in out.stderr.splitlines() if line.startswith("import time:")}
+    modules = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in out.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "anthropic" in modules
     assert not {"torch", "textual", "triton", "transformers"} & modules

@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def run(args, cwd, **env):
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_demo_fixes_the_bug_with_checkpoints(tmp_path):
@@ -24,8 +25,12 @@ def test_demo_fixes_the_bug_with_checkpoints(tmp_path):
     assert "  > bash python test_calc.py" in out.stdout and "all tests passed" in out.stdout
     project = Path(out.stdout.split("Project: ")[1].split()[0])
     assert "/ len(values)" in (project / "calc.py").read_text()
-    assert "all tests passed" in subprocess.run([sys.executable, "test_calc.py"], cwd=project,
-                                                capture_output=True, text=True).stdout
+    assert (
+        "all tests passed"
+        in subprocess.run(
+            [sys.executable, "test_calc.py"], cwd=project, capture_output=True, text=True
+        ).stdout
+    )
     rows = json.loads(run(["-m", "agent.cli", "checkpoints", "--json"], project).stdout)
     first = rows[0]["id"]
     assert run(["-m", "agent.cli", "rewind", first, "--code"], project).returncode == 0

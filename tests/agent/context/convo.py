@@ -16,8 +16,9 @@ def step(i: int, name: str = "bash", size: int = 4000, **input_: object) -> list
     ]
 
 
-def session(steps: int, *, size: int = 4000, names: dict[int, str] | None = None,
-            turn_every: int = 0) -> list[Message]:
+def session(
+    steps: int, *, size: int = 4000, names: dict[int, str] | None = None, turn_every: int = 0
+) -> list[Message]:
     """A user prompt then `steps` tool steps; a new user turn every `turn_every` steps."""
     names = names or {}
     out = [Message.user("Fix the failing tests in the repo.")]
@@ -30,5 +31,9 @@ def session(steps: int, *, size: int = 4000, names: dict[int, str] | None = None
 
 
 def result_contents(messages: list[Message]) -> dict[str, str]:
-    return {b.tool_use_id: b.content for m in messages for b in m.content
-            if isinstance(b, ToolResultBlock)}
+    return {
+        b.tool_use_id: b.content
+        for m in messages
+        for b in m.content
+        if isinstance(b, ToolResultBlock)
+    }

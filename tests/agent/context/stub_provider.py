@@ -13,9 +13,16 @@ from agent.providers.base import ModelRequest, ModelResponse, TokenUsage
 
 
 class StubProvider:
-    def __init__(self, reply: str = "## Task\nFix it.", *, name: str = "openai",
-                 context_window: int = 200_000, stop_reason: str = "end_turn",
-                 fail: bool = False, count: int | None | Exception = None) -> None:
+    def __init__(
+        self,
+        reply: str = "## Task\nFix it.",
+        *,
+        name: str = "openai",
+        context_window: int = 200_000,
+        stop_reason: str = "end_turn",
+        fail: bool = False,
+        count: int | None | Exception = None,
+    ) -> None:
         self.name = name
         self.model = "stub-model"
         self.context_window = context_window

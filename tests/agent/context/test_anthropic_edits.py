@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import pytest
 from anthropic.types.beta import (
@@ -15,12 +14,12 @@ from anthropic.types.beta import (
 from pydantic import TypeAdapter
 
 from agent.context.policy import (
-    CONTEXT_MANAGEMENT_BETA,
     ContextSettings,
     anthropic_context_management,
     context_edit_event,
 )
 from agent.events import ContextEdit, dump_event, parse_event
+from agent.providers.catalogue import CONTEXT_MANAGEMENT_BETA
 from tests.shared import FIXTURES
 
 FIXTURE = FIXTURES / "anthropic-streams" / "context_management_response.txt"
@@ -68,18 +67,28 @@ def test_body_without_thinking_is_one_tool_clearing_edit():
 
 
 def test_thinking_clearing_comes_first():
-    settings = ContextSettings(clear_thinking_keep_turns=2, keep_tool_uses=5,
-                               exclude_tools=["memory", "grep"], clear_tool_inputs=True)
+    settings = ContextSettings(
+        clear_thinking_keep_turns=2,
+        keep_tool_uses=5,
+        exclude_tools=["memory", "grep"],
+        clear_tool_inputs=True,
+    )
     body = anthropic_context_management(settings, thinking=True)
-    assert [e["type"] for e in body["edits"]] == ["clear_thinking_20251015", "clear_tool_uses_20250919"]
-    assert body["edits"][0] == {"type": "clear_thinking_20251015",
-                                "keep": {"type": "thinking_turns", "value": 2}}
+    assert [e["type"] for e in body["edits"]] == [
+        "clear_thinking_20251015",
+        "clear_tool_uses_20250919",
+    ]
+    assert body["edits"][0] == {
+        "type": "clear_thinking_20251015",
+        "keep": {"type": "thinking_turns", "value": 2},
+    }
     tools = body["edits"][1]
     assert tools["keep"] == {"type": "tool_uses", "value": 5}
     assert tools["exclude_tools"] == ["memory", "grep"] and tools["clear_tool_inputs"] is True
     _check_against_sdk_types(body)
     keep_all = anthropic_context_management(
-        ContextSettings(clear_thinking_keep_turns="all"), thinking=True)
+        ContextSettings(clear_thinking_keep_turns="all"), thinking=True
+    )
     assert keep_all["edits"][0]["keep"] == "all"
     _check_against_sdk_types(keep_all)
 
@@ -112,10 +121,20 @@ def test_event_from_the_recorded_stream():
 
 
 def test_event_sums_thinking_and_tool_edits():
-    event = context_edit_event([
-        {"type": "clear_thinking_20251015", "cleared_thinking_turns": 3, "cleared_input_tokens": 900},
-        {"type": "clear_tool_uses_20250919", "cleared_tool_uses": 4, "cleared_input_tokens": 20_100},
-    ])
+    event = context_edit_event(
+        [
+            {
+                "type": "clear_thinking_20251015",
+                "cleared_thinking_turns": 3,
+                "cleared_input_tokens": 900,
+            },
+            {
+                "type": "clear_tool_uses_20250919",
+                "cleared_tool_uses": 4,
+                "cleared_input_tokens": 20_100,
+            },
+        ]
+    )
     assert event.cleared_tool_uses == 4 and event.cleared_input_tokens == 21_000
     with pytest.raises(TypeError, match="applied edit must be an object"):
         context_edit_event(["clear_tool_uses_20250919"])

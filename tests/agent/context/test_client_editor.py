@@ -11,7 +11,7 @@ from agent.context.policy import (
     placeholder,
 )
 from agent.events import ContextEdit, UserMessage, dump_event, parse_event
-from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
+from agent.messages import Message, ToolUseBlock
 
 from .convo import result_contents, session, step
 
@@ -48,7 +48,9 @@ def test_just_over_trigger_clears_oldest_until_clear_at_least():
     assert 5_000 <= res.freed_tokens < 5_000 + 1_200
     assert res.tokens == editor.counter.estimate_messages(res.messages)
     contents = result_contents(res.messages)
-    assert contents["toolu_000"].startswith("[Tool result cleared to save context: bash `cat file_0.py`")
+    assert contents["toolu_000"].startswith(
+        "[Tool result cleared to save context: bash `cat file_0.py`"
+    )
     assert contents["toolu_005"] == result_contents(msgs)["toolu_005"]
     # The log's messages are untouched.
     assert _dump(msgs) == before
@@ -71,7 +73,9 @@ def test_far_over_trigger_clears_back_under_it_in_one_step():
 
 def test_keep_protects_the_most_recent_tool_uses():
     msgs = session(8)  # ~9,500 tokens
-    settings = ContextSettings(trigger_tokens=1_000, keep_tool_uses=3, clear_at_least_tokens=100_000)
+    settings = ContextSettings(
+        trigger_tokens=1_000, keep_tool_uses=3, clear_at_least_tokens=100_000
+    )
     res = ClientContextEditor(settings).apply(msgs, set())
     assert res.newly_cleared == []  # 5 clearable results cannot free 100k: nothing is cleared
     # A tiny clear_at_least just over the trigger clears one result, the oldest.
@@ -128,8 +132,9 @@ def test_placeholder_text_and_call_descriptions():
         "[Tool result cleared to save context: bash `pytest -x` output, 12,340 tokens. "
         "Call the tool again if you need it.]"
     )
-    view = ToolUseBlock(id="t", name="str_replace_based_edit_tool",
-                        input={"command": "view", "path": "src/app.py"})
+    view = ToolUseBlock(
+        id="t", name="str_replace_based_edit_tool", input={"command": "view", "path": "src/app.py"}
+    )
     assert describe_call(view) == "str_replace_based_edit_tool `view src/app.py`"
     grep = ToolUseBlock(id="t", name="grep", input={"pattern": "def main", "path": "src"})
     assert describe_call(grep) == "grep `def main src`"
@@ -201,12 +206,16 @@ def test_resume_from_a_real_log_sends_the_same_view(tmp_path):
 
 
 def test_cleared_ids_ignore_server_edits_and_other_events():
-    server = context_edit_event([{"type": "clear_tool_uses_20250919", "cleared_tool_uses": 2,
-                                  "cleared_input_tokens": 10}])
-    client = ContextEdit(source="client", applied_edits=[
-        {"type": "clear_tool_uses_20250919", "cleared_tool_use_ids": ["a", "b"]},
-        {"type": "something_else", "cleared_tool_use_ids": ["z"]},
-    ])
+    server = context_edit_event(
+        [{"type": "clear_tool_uses_20250919", "cleared_tool_uses": 2, "cleared_input_tokens": 10}]
+    )
+    client = ContextEdit(
+        source="client",
+        applied_edits=[
+            {"type": "clear_tool_uses_20250919", "cleared_tool_use_ids": ["a", "b"]},
+            {"type": "something_else", "cleared_tool_use_ids": ["z"]},
+        ],
+    )
     assert cleared_ids_from_events([UserMessage(text="x", turn=1), server, client]) == {"a", "b"}
 
 
@@ -217,8 +226,14 @@ def test_settings_validate_and_trigger_follows_the_window():
     assert s.trigger_for(None) == 100_000
     assert s.should_compact(160_000, 200_000) and not s.should_compact(159_999, 200_000)
     assert not s.model_copy(update={"auto_compact": False}).should_compact(199_000, 200_000)
-    for bad in ({"keep_tool_uses": -1}, {"compact_at_fraction": 1.5}, {"trigger_fraction": 0},
-                {"clear_thinking_keep_turns": 0}, {"unknown": 1}, {"trigger_tokens": 0}):
+    for bad in (
+        {"keep_tool_uses": -1},
+        {"compact_at_fraction": 1.5},
+        {"trigger_fraction": 0},
+        {"clear_thinking_keep_turns": 0},
+        {"unknown": 1},
+        {"trigger_tokens": 0},
+    ):
         with pytest.raises(ValidationError):
             ContextSettings(**bad)
     assert ContextSettings(clear_thinking_keep_turns="all").clear_thinking_keep_turns == "all"

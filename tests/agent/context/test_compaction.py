@@ -14,9 +14,9 @@ from agent.context.compaction import (
     summary_message,
     valid_cuts,
 )
+from agent.context.tokens import TokenCounter
 from agent.events import Error
 from agent.messages import Message, TextBlock, ThinkingBlock, ToolResultBlock, ToolUseBlock
-from agent.context.tokens import TokenCounter
 
 from .convo import session, step
 from .stub_provider import StubProvider
@@ -27,14 +27,17 @@ def _random_conversation(rng: random.Random) -> list[Message]:
     out = [Message.user("task")]
     n = 0
     for _ in range(rng.randint(3, 25)):
-        calls = [ToolUseBlock(id=f"t{n + k}", name="bash", input={"command": "ls"})
-                 for k in range(rng.randint(0, 3))]
+        calls = [
+            ToolUseBlock(id=f"t{n + k}", name="bash", input={"command": "ls"})
+            for k in range(rng.randint(0, 3))
+        ]
         n += len(calls)
-        content = ([ThinkingBlock(thinking="hmm")] if rng.random() < 0.3 else [])
+        content = [ThinkingBlock(thinking="hmm")] if rng.random() < 0.3 else []
         out.append(Message(role="assistant", content=content + [TextBlock(text="ok")] + calls))
         if calls:
-            results = [ToolResultBlock(tool_use_id=c.id, content="x" * rng.randint(0, 3000))
-                       for c in calls]
+            results = [
+                ToolResultBlock(tool_use_id=c.id, content="x" * rng.randint(0, 3000)) for c in calls
+            ]
             if rng.random() < 0.2:  # the user typed while the tools ran
                 results.append(TextBlock(text="also check y"))
             out.append(Message(role="user", content=results))
@@ -45,8 +48,9 @@ def _random_conversation(rng: random.Random) -> list[Message]:
 
 def _open_across(messages, cut):
     before = {b.id for m in messages[:cut] for b in m.content if isinstance(b, ToolUseBlock)}
-    after = {b.tool_use_id for m in messages[cut:] for b in m.content
-             if isinstance(b, ToolResultBlock)}
+    after = {
+        b.tool_use_id for m in messages[cut:] for b in m.content if isinstance(b, ToolResultBlock)
+    }
     return before & after
 
 
@@ -58,7 +62,8 @@ def test_cuts_never_split_a_call_from_its_result():
         for cut in valid_cuts(msgs):
             assert not _open_across(msgs, cut)
             assert msgs[cut].role == "assistant" or not any(
-                isinstance(b, ToolResultBlock) for b in msgs[cut].content)
+                isinstance(b, ToolResultBlock) for b in msgs[cut].content
+            )
             checked += 1
         # And the chosen cut for any budget is one of them.
         for keep_turns, keep_tokens in ((1, 500), (2, 5000), (3, 10**6)):
@@ -87,7 +92,7 @@ def test_one_long_turn_is_cut_between_steps_to_fit_the_budget():
     kept = counter.estimate_messages(msgs[cut:])
     assert kept <= 10_000
     # The earliest cut that fits: one step more would not.
-    assert counter.estimate_messages(msgs[cut - 2:]) > 10_000
+    assert counter.estimate_messages(msgs[cut - 2 :]) > 10_000
 
 
 def test_a_huge_last_step_still_leaves_the_last_step():
@@ -106,13 +111,23 @@ def test_nothing_to_compact_is_a_clear_error():
 
 
 def test_transcript_shows_calls_results_and_clips_long_output():
-    msgs = [Message.user("Please fix tests"),
-            Message(role="assistant", content=[ThinkingBlock(thinking="secret plan"),
-                                               TextBlock(text="Running them."),
-                                               ToolUseBlock(id="a", name="bash",
-                                                            input={"command": "pytest -x"})]),
-            Message(role="user", content=[ToolResultBlock(tool_use_id="a", is_error=True,
-                                                          content="E" * 50_000 + "TAIL")])]
+    msgs = [
+        Message.user("Please fix tests"),
+        Message(
+            role="assistant",
+            content=[
+                ThinkingBlock(thinking="secret plan"),
+                TextBlock(text="Running them."),
+                ToolUseBlock(id="a", name="bash", input={"command": "pytest -x"}),
+            ],
+        ),
+        Message(
+            role="user",
+            content=[
+                ToolResultBlock(tool_use_id="a", is_error=True, content="E" * 50_000 + "TAIL")
+            ],
+        ),
+    ]
     text = render_transcript(msgs, result_chars=1000)
     assert "[user]\nPlease fix tests" in text
     assert '[assistant called bash] {"command": "pytest -x"}' in text
@@ -125,8 +140,9 @@ def test_transcript_shows_calls_results_and_clips_long_output():
 def test_summary_request_fits_the_budget_however_long_the_conversation():
     msgs = session(300, size=12_000)  # ~1M tokens
     counter = TokenCounter()
-    req = build_summary_request(msgs, budget_tokens=20_000, instructions="focus on tests",
-                                counter=counter)
+    req = build_summary_request(
+        msgs, budget_tokens=20_000, instructions="focus on tests", counter=counter
+    )
     assert req.system == SUMMARY_SYSTEM and req.tools == [] and req.thinking_budget is None
     assert len(req.messages) == 1 and req.messages[0].role == "user"
     prompt = req.messages[0].text()
@@ -153,7 +169,7 @@ async def test_compact_summarises_before_the_cut():
     assert before and after
     assert all(f"[assistant]\n{t}\n" in prompt for t in before)
     assert not any(f"[assistant]\n{t}\n" in prompt for t in after)
-    rebuilt = [summary_message(result.summary), *msgs[result.cut_index:]]
+    rebuilt = [summary_message(result.summary), *msgs[result.cut_index :]]
     assert rebuilt[0].text() == SUMMARY_PREFIX + result.summary
     assert TokenCounter().estimate_messages(rebuilt) == result.tokens_after
 
@@ -173,8 +189,9 @@ async def test_failed_summary_call_becomes_an_error_event_and_changes_nothing():
 async def test_empty_or_cut_off_summary():
     with pytest.raises(CompactionError, match="no summary"):
         await compact(StubProvider(reply="  "), session(10))
-    result = await compact(StubProvider(reply="partial notes", stop_reason="max_tokens"),
-                           session(10))
+    result = await compact(
+        StubProvider(reply="partial notes", stop_reason="max_tokens"), session(10)
+    )
     assert result.summary.endswith("[The summary was cut off at its length limit.]")
 
 
@@ -182,7 +199,7 @@ async def test_a_second_compaction_folds_the_first_summary_in():
     provider = StubProvider(reply="## Task\nFirst summary: migrate the loader.")
     msgs = session(30, size=4000, turn_every=10)
     first = await compact(provider, msgs, keep_last_turns=1, keep_tokens=20_000)
-    rebuilt = [summary_message(first.summary), *msgs[first.cut_index:]]
+    rebuilt = [summary_message(first.summary), *msgs[first.cut_index :]]
     rebuilt += session(20, size=4000)[1:]  # the session went on
     provider.reply = "## Task\nSecond summary."
     second = await compact(provider, rebuilt, keep_last_turns=1, keep_tokens=20_000)

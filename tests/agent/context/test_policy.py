@@ -15,9 +15,13 @@ def _request(messages, thinking=None):
 
 
 def _reply(input_tokens, applied=()):
-    return ModelResponse(message=Message(role="assistant", content=[TextBlock(text="ok")]),
-                         stop_reason="end_turn", usage=TokenUsage(input_tokens=input_tokens),
-                         model="m", applied_edits=list(applied))
+    return ModelResponse(
+        message=Message(role="assistant", content=[TextBlock(text="ok")]),
+        stop_reason="end_turn",
+        usage=TokenUsage(input_tokens=input_tokens),
+        model="m",
+        applied_edits=list(applied),
+    )
 
 
 async def test_client_side_provider_gets_the_edited_view_and_an_event():
@@ -34,7 +38,8 @@ async def test_client_side_provider_gets_the_edited_view_and_an_event():
     again = await policy.prepare(_request(msgs))
     assert again.event is None
     assert [m.model_dump() for m in again.request.messages] == [
-        m.model_dump() for m in prep.request.messages]
+        m.model_dump() for m in prep.request.messages
+    ]
 
 
 async def test_anthropic_gets_the_full_conversation_and_the_edit_body():
@@ -48,7 +53,8 @@ async def test_anthropic_gets_the_full_conversation_and_the_edit_body():
     assert edits[1]["trigger"]["value"] == 20_000
     plain = await policy.prepare(_request(msgs))
     assert [e["type"] for e in plain.request.context_management["edits"]] == [
-        "clear_tool_uses_20250919"]
+        "clear_tool_uses_20250919"
+    ]
 
 
 async def test_observe_returns_the_server_event_and_anchors_the_estimate():
@@ -56,8 +62,13 @@ async def test_observe_returns_the_server_event_and_anchors_the_estimate():
     msgs = session(30)
     prep = await policy.prepare(_request(msgs))
     full = prep.tokens
-    applied = [{"type": "clear_tool_uses_20250919", "cleared_tool_uses": 20,
-                "cleared_input_tokens": full - 9_000}]
+    applied = [
+        {
+            "type": "clear_tool_uses_20250919",
+            "cleared_tool_uses": 20,
+            "cleared_input_tokens": full - 9_000,
+        }
+    ]
     event = policy.observe(prep.request, _reply(9_000, applied))
     assert event.source == "server" and event.cleared_tool_uses == 20
     assert policy.counter.ratio == 1.0 or abs(policy.counter.ratio - 1.0) < 0.01
@@ -105,7 +116,8 @@ async def test_restore_after_restart_sends_the_same_view(tmp_path):
     again = await resumed.prepare(_request(msgs))
     assert again.event is None
     assert [m.model_dump() for m in again.request.messages] == [
-        m.model_dump() for m in prep.request.messages]
+        m.model_dump() for m in prep.request.messages
+    ]
 
 
 async def test_breakdown_reflects_the_view_that_is_sent():
@@ -117,8 +129,13 @@ async def test_breakdown_reflects_the_view_that_is_sent():
     assert edited.window == 128_000
     assert edited.tool_results < full.tool_results
     assert edited.memory > 0
-    assert edited.total == (edited.system_prompt + edited.tools + edited.memory
-                            + edited.conversation + edited.tool_results)
+    assert edited.total == (
+        edited.system_prompt
+        + edited.tools
+        + edited.memory
+        + edited.conversation
+        + edited.tool_results
+    )
 
 
 async def test_editing_after_a_compaction_uses_the_same_cleared_set():
@@ -130,9 +147,10 @@ async def test_editing_after_a_compaction_uses_the_same_cleared_set():
     prep = await policy.prepare(_request(msgs))
     cleared_before = set(policy.cleared)
     assert cleared_before
-    result = await compact(provider, msgs, keep_last_turns=1, keep_tokens=25_000,
-                           counter=policy.counter)
-    after = [summary_message(result.summary), *msgs[result.cut_index:]]
+    result = await compact(
+        provider, msgs, keep_last_turns=1, keep_tokens=25_000, counter=policy.counter
+    )
+    after = [summary_message(result.summary), *msgs[result.cut_index :]]
     prep = await policy.prepare(_request(after))
     # The kept tail is under the trigger: nothing new is cleared, and what was cleared in the
     # kept part stays cleared (the sent text does not flip back).

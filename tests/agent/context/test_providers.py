@@ -1,21 +1,20 @@
 """Compaction and context editing through the real providers, the official SDKs and HTTP on
 127.0.0.1 (the fake LLM server of tests/fakes)."""
 
-from pathlib import Path
-
 import pytest
 
 from agent.context.compaction import SUMMARY_SYSTEM, compact, compact_or_error
-from agent.context.policy import CONTEXT_MANAGEMENT_BETA, ContextPolicy, ContextSettings
+from agent.context.policy import ContextPolicy, ContextSettings
 from agent.events import ContextEdit, Error
 from agent.providers.anthropic import AnthropicProvider
 from agent.providers.base import ModelRequest, ModelResponse
+from agent.providers.catalogue import CONTEXT_MANAGEMENT_BETA
 from agent.providers.openai_compat import OpenAICompatProvider
 from agent.providers.retry import RetryPolicy
 from tests.fakes.replies import Usage, http_error, recorded, say
+from tests.shared import FIXTURES
 
 from .convo import session
-from tests.shared import FIXTURES
 
 FAST = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=0.05, jitter=0.0)
 FIXTURE = FIXTURES / "anthropic-streams" / "context_management_response.txt"
@@ -24,8 +23,13 @@ SUMMARY = "## Task\nFix the failing tests.\n## Next steps\nRe-run pytest -x."
 
 @pytest.fixture
 def gpt(llm_server):
-    return OpenAICompatProvider("deepseek-chat", api_key="k", base_url=llm_server.openai_url,
-                                retry=FAST, context_window=128_000)
+    return OpenAICompatProvider(
+        "deepseek-chat",
+        api_key="k",
+        base_url=llm_server.openai_url,
+        retry=FAST,
+        context_window=128_000,
+    )
 
 
 @pytest.fixture
@@ -68,15 +72,18 @@ async def test_compaction_with_the_anthropic_provider(claude, llm_server):
     body = llm_server.model_requests[-1].body
     # A plain-text transcript: no tool blocks, so no tool definitions are needed.
     assert "tools" not in body or not body["tools"]
-    assert all(isinstance(m["content"], str) or all(p["type"] == "text" for p in m["content"])
-               for m in body["messages"])
+    assert all(
+        isinstance(m["content"], str) or all(p["type"] == "text" for p in m["content"])
+        for m in body["messages"]
+    )
 
 
 async def test_anthropic_receives_the_edit_body_and_reports_applied_edits(claude, llm_server):
     llm_server.push(recorded(FIXTURE))
     policy = ContextPolicy(ContextSettings(), claude)
-    request = ModelRequest(system="You are Godwit.", messages=session(12), thinking_budget=2048,
-                           max_tokens=4096)
+    request = ModelRequest(
+        system="You are Godwit.", messages=session(12), thinking_budget=2048, max_tokens=4096
+    )
     prepared = await policy.prepare(request)
     response = None
     async for item in claude.stream(prepared.request):

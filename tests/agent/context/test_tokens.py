@@ -2,7 +2,6 @@ import math
 
 import pytest
 
-from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from agent.context.tokens import (
     BLOCK_OVERHEAD,
     MESSAGE_OVERHEAD,
@@ -10,6 +9,7 @@ from agent.context.tokens import (
     count_request,
     heuristic_tokens,
 )
+from agent.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from agent.providers.base import ModelRequest
 
 from .convo import session
@@ -53,13 +53,19 @@ def test_calibrate_tracks_a_different_tokenizer():
     counter = TokenCounter()
     sample = session(10)
     est = counter.estimate_messages(sample)
-    actual = sum(real(b.content if isinstance(b, ToolResultBlock) else getattr(b, "text", ""))
-                 for m in sample for b in m.content)
+    actual = sum(
+        real(b.content if isinstance(b, ToolResultBlock) else getattr(b, "text", ""))
+        for m in sample
+        for b in m.content
+    )
     ratio = counter.calibrate(actual, est)
     assert 1.15 < ratio < 1.35
     other = session(20)[30:]
-    truth = sum(real(b.content if isinstance(b, ToolResultBlock) else getattr(b, "text", ""))
-                for m in other for b in m.content)
+    truth = sum(
+        real(b.content if isinstance(b, ToolResultBlock) else getattr(b, "text", ""))
+        for m in other
+        for b in m.content
+    )
     # Uncalibrated the estimate was ~23% low; now within 8%.
     assert abs(counter.estimate_messages(other) - truth) / truth < 0.08
 
@@ -78,7 +84,7 @@ def test_observe_anchors_the_next_request_on_the_real_count():
     msgs = session(5)
     counter.observe(12_345, "system", [], msgs)
     grown = msgs + session(6)[-2:]
-    added = counter.scale(sum(counter.raw_message(m) for m in grown[len(msgs):]))
+    added = counter.scale(sum(counter.raw_message(m) for m in grown[len(msgs) :]))
     assert counter.estimate_request("system", [], grown) == 12_345 + added
     # A changed prefix (a clearing step, a compaction) falls back to the calibrated estimate.
     changed = grown[1:]
@@ -102,8 +108,14 @@ class _FakeTool:
     name = "grep"
 
     def openai_spec(self):
-        return {"type": "function", "function": {"name": "grep", "description": "x" * 350,
-                                                 "parameters": {"type": "object"}}}
+        return {
+            "type": "function",
+            "function": {
+                "name": "grep",
+                "description": "x" * 350,
+                "parameters": {"type": "object"},
+            },
+        }
 
 
 def test_tools_counted_from_specs_and_bad_tool_is_refused():
@@ -127,7 +139,8 @@ def test_breakdown_parts_sum_to_total_and_match_the_request_estimate():
     # Tool results are most of this session; the ceil per part costs at most 5 tokens.
     assert b.tool_results > b.conversation
     whole = counter.estimate_request(system, [_FakeTool()], msgs) + counter.estimate_text(
-        "memory notes " * 40)
+        "memory notes " * 40
+    )
     assert abs(whole - b.total) <= 5
 
 
@@ -177,3 +190,31 @@ def test_texts_are_counted_once_by_a_slow_tokenizer():
     # A block whose content is replaced in place is counted afresh, not served stale.
     msgs[2].content[0].content += "x" * 4000
     assert counter.estimate_messages(msgs) == first + 1000
+
+
+def test_the_memory_tools_calls_and_results_are_the_memory_share():
+    counter = TokenCounter()
+    notes = "the user prefers tabs; " * 60
+    msgs = [
+        Message(role="user", content=[TextBlock(text="what do you remember?")]),
+        Message(
+            role="assistant",
+            content=[
+                ToolUseBlock(
+                    id="m1", name="memory", input={"command": "view", "path": "/memories"}
+                ),
+                ToolUseBlock(id="g1", name="grep", input={"pattern": "x"}),
+            ],
+        ),
+        Message(
+            role="user",
+            content=[
+                ToolResultBlock(tool_use_id="m1", content=notes),
+                ToolResultBlock(tool_use_id="g1", content="a.py:1: x"),
+            ],
+        ),
+    ]
+    b = counter.breakdown("", [], "", msgs, 200_000)
+    assert b.memory >= heuristic_tokens(notes)
+    assert b.tool_results < b.memory  # the grep result alone
+    assert b.system_prompt + b.tools + b.memory + b.conversation + b.tool_results == b.total

@@ -23,16 +23,24 @@ def repo(tmp_path):
 
 
 def anthropic_agent(server, repo, **kw):
-    provider = make_provider("anthropic:claude-sonnet-4-5", base_url=server.url,
-                             api_key="test-key", retry=FAST)
+    provider = make_provider(
+        "anthropic:claude-sonnet-4-5", base_url=server.url, api_key="test-key", retry=FAST
+    )
     return Agent(cwd=repo, provider=provider, permission_mode="bypassPermissions", **kw)
 
 
 def test_claude_edits_a_file_and_runs_bash_through_the_real_sdk(llm_server, repo):
     llm_server.push(
-        call("str_replace_based_edit_tool",
-             {"command": "str_replace", "path": "main.py", "old_str": "value = 1", "new_str": "value = 2"},
-             text="Changing the value."),
+        call(
+            "str_replace_based_edit_tool",
+            {
+                "command": "str_replace",
+                "path": "main.py",
+                "old_str": "value = 1",
+                "new_str": "value = 2",
+            },
+            text="Changing the value.",
+        ),
         call("bash", {"command": "grep -c value main.py"}),
         say("Done: value is 2."),
     )
@@ -57,9 +65,9 @@ def test_a_dropped_stream_is_retried_and_the_tool_runs_once(llm_server, repo):
     counter = repo / "count.txt"
     command = f"echo x >> {counter}"
     llm_server.push(
-        call("bash", {"command": command}, drop_after=4),   # cut before the final event
-        call("bash", {"command": command}),                  # the retry of that model call
-        say("ok", error_event_after=2),                      # an error event mid-stream
+        call("bash", {"command": command}, drop_after=4),  # cut before the final event
+        call("bash", {"command": command}),  # the retry of that model call
+        say("ok", error_event_after=2),  # an error event mid-stream
         say("ok"),
     )
     agent = anthropic_agent(llm_server, repo)
@@ -89,7 +97,9 @@ def test_retries_exhausted_is_an_error_event_and_the_session_survives(llm_server
 
 def test_unknown_model_is_a_clear_error(llm_server, repo):
     llm_server.push(http_error(404, error_type="not_found_error", message="model: claude-nope"))
-    provider = make_provider("anthropic:claude-nope", base_url=llm_server.url, api_key="k", retry=FAST)
+    provider = make_provider(
+        "anthropic:claude-nope", base_url=llm_server.url, api_key="k", retry=FAST
+    )
     result = Agent(cwd=repo, provider=provider).run("hi")
     assert result.is_error and "claude-nope" in result.errors[0] and "--model" in result.errors[0]
 
@@ -108,8 +118,10 @@ def test_openai_compatible_server_drives_the_loop(llm_server, repo, monkeypatch)
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     monkeypatch.setenv("OPENAI_BASE_URL", llm_server.openai_url)
     llm_server.push(
-        calls(ToolUse("glob", {"pattern": "*.py"}),
-              ToolUse("str_replace_based_edit_tool", {"command": "view", "path": "main.py"})),
+        calls(
+            ToolUse("glob", {"pattern": "*.py"}),
+            ToolUse("str_replace_based_edit_tool", {"command": "view", "path": "main.py"}),
+        ),
         say("main.py prints hi."),
     )
     agent = Agent(cwd=repo, model="openai:deepseek-chat", settings={"memory": True})
@@ -127,7 +139,11 @@ def test_openai_compatible_server_drives_the_loop(llm_server, repo, monkeypatch)
 def test_provider_options_from_settings(llm_server, repo, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
     llm_server.push(http_error(500), say("never"))
-    agent = Agent(cwd=repo, model="anthropic:claude-sonnet-5-5", base_url=llm_server.url,
-                  settings={"provider_options": {"max_retries": 0}})
+    agent = Agent(
+        cwd=repo,
+        model="anthropic:claude-sonnet-5-5",
+        base_url=llm_server.url,
+        settings={"provider_options": {"max_retries": 0}},
+    )
     result = agent.run("hi")
     assert result.is_error and len(llm_server.model_requests) == 1

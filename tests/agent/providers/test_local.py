@@ -10,13 +10,13 @@ import pytest
 
 pytest.importorskip("torch")
 
-from agent import Agent  # noqa: E402
-from agent import events as ev  # noqa: E402
-from agent.errors import ConfigError  # noqa: E402
-from agent.messages import Message  # noqa: E402
-from agent.providers import make_provider  # noqa: E402
-from agent.providers.base import ModelRequest, ModelResponse  # noqa: E402
-from tools import EditorTool  # noqa: E402
+from agent import Agent
+from agent import events as ev
+from agent.errors import ConfigError
+from agent.messages import Message
+from agent.providers import make_provider
+from agent.providers.base import ModelRequest, ModelResponse
+from tools import EditorTool
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +36,20 @@ def collect(provider, request):
 def test_streams_text_and_reports_usage_and_stop_reason(checkpoint):
     provider = make_provider(f"local:{checkpoint}")
     assert provider.context_window > 0
-    request = ModelRequest(system="Be brief.", messages=[Message.user("hello")], tools=[EditorTool()],
-                           max_tokens=12)
+    request = ModelRequest(
+        system="Be brief.", messages=[Message.user("hello")], tools=[EditorTool()], max_tokens=12
+    )
     prompt = provider._prompt(request)
     assert "<｜User｜>hello<｜Assistant｜>" in prompt and "str_replace_based_edit_tool" in prompt
     items = collect(provider, request)
     final = items[-1]
     assert isinstance(final, ModelResponse)
     streamed = "".join(i.text for i in items if isinstance(i, (ev.TextDelta, ev.ThinkingDelta)))
-    shown = "".join(getattr(b, "text", "") or getattr(b, "thinking", "") for b in final.message.content
-                    if b.type in ("text", "thinking"))
+    shown = "".join(
+        getattr(b, "text", "") or getattr(b, "thinking", "")
+        for b in final.message.content
+        if b.type in ("text", "thinking")
+    )
     assert streamed == shown
     assert final.usage.input_tokens == len(provider.tokenizer.encode(prompt))
     assert 0 < final.usage.output_tokens <= 12
@@ -59,8 +63,9 @@ def test_a_folder_without_a_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_headless_session_with_the_local_model(checkpoint, tmp_path):
-    agent = Agent(cwd=tmp_path, model=f"local:{checkpoint}",
-                  settings={"max_tokens": 3, "checkpoints": False})
+    agent = Agent(
+        cwd=tmp_path, model=f"local:{checkpoint}", settings={"max_tokens": 3, "checkpoints": False}
+    )
     result = agent.run("hi")
     assert result.usage["input_tokens"] > 0 and result.num_turns >= 1
     assert result.stop_reason in ("max_tokens", "end_turn")

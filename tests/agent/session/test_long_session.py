@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -22,11 +23,17 @@ CONTEXT = {"trigger_tokens": 30_000, "keep_tool_uses": 3, "clear_at_least_tokens
 
 def openai_agent(server, repo, monkeypatch, settings_extra=None, **kw):
     monkeypatch.setenv("OPENAI_API_KEY", "k")
-    provider = make_provider("openai:test-model", base_url=server.openai_url, retry=FAST,
-                             context_window=WINDOW)
+    provider = make_provider(
+        "openai:test-model", base_url=server.openai_url, retry=FAST, context_window=WINDOW
+    )
     context = {**CONTEXT, **(settings_extra or {})}
-    return Agent(cwd=repo, provider=provider, permission_mode="bypassPermissions",
-                 settings={"context": context, "checkpoints": False}, **kw)
+    return Agent(
+        cwd=repo,
+        provider=provider,
+        permission_mode="bypassPermissions",
+        settings={"context": context, "checkpoints": False},
+        **kw,
+    )
 
 
 def tool_messages(body):
@@ -37,8 +44,9 @@ def command(i: int) -> str:
     return f"yes 'result {i:03d} of a long and noisy tool output' | head -n 150"
 
 
-def test_150_turn_session_stays_under_budget_and_resumes_with_the_same_view(llm_server, repo_dir,
-                                                                           monkeypatch):
+def test_150_turn_session_stays_under_budget_and_resumes_with_the_same_view(
+    llm_server, repo_dir, monkeypatch
+):
     turns = 150
     llm_server.push(*[call("bash", {"command": command(i)}) for i in range(turns)], say("all done"))
     agent = openai_agent(llm_server, repo_dir, monkeypatch, max_turns=80)
@@ -57,9 +65,15 @@ def test_150_turn_session_stays_under_budget_and_resumes_with_the_same_view(llm_
     agent.close()
 
     # Resume in the middle: the view sent is exactly what it was before the restart.
-    again = Agent.resume(sid, cwd=repo_dir, provider=make_provider(
-        "openai:test-model", base_url=llm_server.openai_url, retry=FAST, context_window=WINDOW),
-        permission_mode="bypassPermissions", settings={"context": CONTEXT, "checkpoints": False})
+    again = Agent.resume(
+        sid,
+        cwd=repo_dir,
+        provider=make_provider(
+            "openai:test-model", base_url=llm_server.openai_url, retry=FAST, context_window=WINDOW
+        ),
+        permission_mode="bypassPermissions",
+        settings={"context": CONTEXT, "checkpoints": False},
+    )
     assert asyncio.run(view(again.runtime())) == before
     second = again.run("keep going")
     assert second.result == "all done"
@@ -74,7 +88,9 @@ def test_150_turn_session_stays_under_budget_and_resumes_with_the_same_view(llm_
     cleared = [m for m in last if "cleared" in m["content"].lower()]
     intact = [m for m in last if "cleared" not in m["content"].lower()]
     assert len(cleared) > turns // 2
-    assert "call the tool again" in cleared[0]["content"].lower() or "again" in cleared[0]["content"]
+    assert (
+        "call the tool again" in cleared[0]["content"].lower() or "again" in cleared[0]["content"]
+    )
     # The most recent tool results are intact.
     for i, m in enumerate(last[-3:]):
         assert f"result {turns - 3 + i:03d}" in m["content"]
@@ -87,19 +103,31 @@ def test_150_turn_session_stays_under_budget_and_resumes_with_the_same_view(llm_
     edits = [e for e in log if e["type"] == "context_edit"]
     assert edits and all(e["source"] == "client" for e in edits)
     # Clearing happens in steps, so most consecutive requests share their prefix (cache hits).
-    unchanged = sum(1 for a, b in zip(bodies, bodies[1:])
-                    if json.dumps(b["messages"]).startswith(json.dumps(a["messages"])[:-1]))
+    unchanged = sum(
+        1
+        for a, b in itertools.pairwise(bodies)
+        if json.dumps(b["messages"]).startswith(json.dumps(a["messages"])[:-1])
+    )
     assert unchanged > turns * 0.6
 
 
 def test_anthropic_requests_carry_the_beta_and_edits_and_applied_edits_become_events(
-        llm_server, repo_dir):
-    provider = make_provider("anthropic:claude-sonnet-4-5", base_url=llm_server.url,
-                             api_key="k", retry=FAST)
-    agent = Agent(cwd=repo_dir, provider=provider, permission_mode="bypassPermissions",
-                  thinking_budget=2048, settings={"checkpoints": False})
-    llm_server.push(call("bash", {"command": "echo one"}),
-                    recorded(FIXTURES / "context_management_response.txt"))
+    llm_server, repo_dir
+):
+    provider = make_provider(
+        "anthropic:claude-sonnet-4-5", base_url=llm_server.url, api_key="k", retry=FAST
+    )
+    agent = Agent(
+        cwd=repo_dir,
+        provider=provider,
+        permission_mode="bypassPermissions",
+        thinking_budget=2048,
+        settings={"checkpoints": False},
+    )
+    llm_server.push(
+        call("bash", {"command": "echo one"}),
+        recorded(FIXTURES / "context_management_response.txt"),
+    )
     agent.run("go")
     requests = llm_server.model_requests
     assert len(requests) == 2
@@ -113,11 +141,17 @@ def test_anthropic_requests_carry_the_beta_and_edits_and_applied_edits_become_ev
     assert edit.source == "server" and edit.cleared_tool_uses > 0
 
 
-def test_compaction_by_hand_is_logged_and_resume_uses_the_boundary(llm_server, repo_dir,
-                                                                    monkeypatch):
-    llm_server.push(*[call("bash", {"command": command(i)}) for i in range(4)], say("first done"),
-                    say("second answer"))
-    agent = openai_agent(llm_server, repo_dir, monkeypatch, settings_extra={"compact_keep_last_turns": 1})
+def test_compaction_by_hand_is_logged_and_resume_uses_the_boundary(
+    llm_server, repo_dir, monkeypatch
+):
+    llm_server.push(
+        *[call("bash", {"command": command(i)}) for i in range(4)],
+        say("first done"),
+        say("second answer"),
+    )
+    agent = openai_agent(
+        llm_server, repo_dir, monkeypatch, settings_extra={"compact_keep_last_turns": 1}
+    )
     agent.run("turn one")
     agent.run("turn two")
     llm_server.push(say("SUMMARY: did turn one and two"))
@@ -130,9 +164,14 @@ def test_compaction_by_hand_is_logged_and_resume_uses_the_boundary(llm_server, r
     assert compaction.tokens_after < compaction.tokens_before
     sid = agent.session_id
     agent.close()
-    again = Agent.resume(sid, cwd=repo_dir, provider=make_provider(
-        "openai:test-model", base_url=llm_server.openai_url, retry=FAST, context_window=WINDOW),
-        settings={"context": {**CONTEXT, "compact_keep_last_turns": 1}, "checkpoints": False})
+    again = Agent.resume(
+        sid,
+        cwd=repo_dir,
+        provider=make_provider(
+            "openai:test-model", base_url=llm_server.openai_url, retry=FAST, context_window=WINDOW
+        ),
+        settings={"context": {**CONTEXT, "compact_keep_last_turns": 1}, "checkpoints": False},
+    )
     messages = again.messages()
     assert "SUMMARY: did turn one and two" in json.dumps(messages[0])
     llm_server.push(say("third answer"))
@@ -177,9 +216,14 @@ def test_automatic_compaction_when_the_window_fills(repo_dir):
             return ScriptedTurn(text="word " * 1200)
 
     provider = Assistant([], context_window=20_000)
-    agent = Agent(cwd=repo_dir, provider=provider, settings={
-        "checkpoints": False, "context": {"enabled": False, "compact_at_fraction": 0.5,
-                                          "compact_keep_last_turns": 1}})
+    agent = Agent(
+        cwd=repo_dir,
+        provider=provider,
+        settings={
+            "checkpoints": False,
+            "context": {"enabled": False, "compact_at_fraction": 0.5, "compact_keep_last_turns": 1},
+        },
+    )
     for i in range(12):
         agent.run(f"question {i}")
     compactions = [e for e in agent.events if isinstance(e, ev.Compaction)]
@@ -188,7 +232,9 @@ def test_automatic_compaction_when_the_window_fills(repo_dir):
     sent = provider.requests[-1]
     assert sent.system != SUMMARY_SYSTEM
     assert "SUMMARY number" in sent.messages[0].content[0].text
-    assert not any(getattr(b, "text", None) == "question 0" for m in sent.messages for b in m.content)
+    assert not any(
+        getattr(b, "text", None) == "question 0" for m in sent.messages for b in m.content
+    )
     estimate = len(json.dumps([m.model_dump() for m in sent.messages])) / 3.5
     assert estimate < 20_000 * 0.6
 
@@ -199,15 +245,29 @@ def test_headless_compact_flag_and_context_breakdown(llm_server, repo_dir, monke
     import sys
 
     root = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "PYTHONPATH": str(root), "OPENAI_API_KEY": "k",
-           "OPENAI_BASE_URL": llm_server.openai_url}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "OPENAI_API_KEY": "k",
+        "OPENAI_BASE_URL": llm_server.openai_url,
+    }
     llm_server.push(say("one"), say("two"), say("SUMMARY text"), say("three"))
     base = [sys.executable, "-m", "agent.cli", "--model", "openai:test-model"]
     for prompt in ("first", "second"):
-        subprocess.run([*base, "-p", prompt] + (["--continue"] if prompt == "second" else []),
-                       cwd=repo_dir, env=env, check=True, capture_output=True)
-    out = subprocess.run([*base, "--continue", "--compact", "-p", "third", "--output-format",
-                          "json"], cwd=repo_dir, env=env, capture_output=True, text=True)
+        subprocess.run(
+            [*base, "-p", prompt] + (["--continue"] if prompt == "second" else []),
+            cwd=repo_dir,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    out = subprocess.run(
+        [*base, "--continue", "--compact", "-p", "third", "--output-format", "json"],
+        cwd=repo_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     payload = json.loads(out.stdout)
     assert payload["result"] == "three"

@@ -37,7 +37,7 @@ def repo(tmp_path):
     subprocess.run([*git, "commit", "-qm", "init"], check=True)
     (root / "staged.py").write_text("staged = True\n")
     subprocess.run([*git, "add", "staged.py"], check=True)  # staged, not committed
-    (root / "notes.md").write_text("untracked notes\n")       # untracked, existed before
+    (root / "notes.md").write_text("untracked notes\n")  # untracked, existed before
     return root
 
 
@@ -54,9 +54,13 @@ def bash(command):
 
 
 TURN_ONE = [
-    {"tool_calls": [edit(command="str_replace", path="app.py", old_str="return 1", new_str="return 2"),
-                    bash("rm notes.md && mkdir -p pkg/empty && printf 'x\\r\\ny\\r\\n' > pkg/crlf.txt"),
-                    bash("chmod 755 app.py && ln -s app.py link.py && mv secret.txt secret2.txt")]},
+    {
+        "tool_calls": [
+            edit(command="str_replace", path="app.py", old_str="return 1", new_str="return 2"),
+            bash("rm notes.md && mkdir -p pkg/empty && printf 'x\\r\\ny\\r\\n' > pkg/crlf.txt"),
+            bash("chmod 755 app.py && ln -s app.py link.py && mv secret.txt secret2.txt"),
+        ]
+    },
     {"text": "turn one done"},
 ]
 TURN_TWO = [
@@ -104,8 +108,12 @@ def test_rewind_code_conversation_and_both_with_undo(repo):
 
     # The user's own .git (index with its staged change, HEAD, refs, config) never changed.
     assert git_fingerprint(repo) == git_before
-    status = subprocess.run(["git", "-C", str(repo), "diff", "--cached", "--name-only"],
-                            capture_output=True, text=True, check=True).stdout.split()
+    status = subprocess.run(
+        ["git", "-C", str(repo), "diff", "--cached", "--name-only"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert status == ["staged.py"]
     assert (repo / "build" / "out.o").read_bytes() == b"\x7fELF"  # ignored: untouched
     assert report["saved_checkpoint"]
@@ -116,7 +124,7 @@ def test_conversation_only_rewind_and_undo(repo):
     agent.run("first")
     agent.run("second")
     before = agent.messages()
-    second = [c for c in agent.checkpoints() if c["turn"] == 2][0]
+    second = next(c for c in agent.checkpoints() if c["turn"] == 2)
     state = tree_state(repo)
     agent.rewind(second["id"], restore="conversation")
     assert len(agent.messages()) == 2 and tree_state(repo) == state
@@ -134,7 +142,7 @@ def test_rewind_is_logged_and_survives_resume(repo):
     agent = session(repo, TURN_ONE + [{"text": "two"}])
     agent.run("first")
     agent.run("second")
-    target = [c for c in agent.checkpoints() if c["turn"] == 2][0]
+    target = next(c for c in agent.checkpoints() if c["turn"] == 2)
     agent.rewind(target["id"], restore="both")
     expected = agent.messages()
     sid = agent.session_id
@@ -146,17 +154,33 @@ def test_rewind_is_logged_and_survives_resume(repo):
 
 def godwit(*args, cwd):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_headless_session_checkpoints_from_the_command_line(repo, tmp_path):
     script = tmp_path / "s.json"
-    script.write_text(json.dumps([{"tool_calls": [bash("echo changed > app.py && touch new.txt")]},
-                                  {"text": "done"}]))
+    script.write_text(
+        json.dumps(
+            [{"tool_calls": [bash("echo changed > app.py && touch new.txt")]}, {"text": "done"}]
+        )
+    )
     original = tree_state(repo)
-    run = godwit("-p", "change things", "--model", f"scripted:{script}",
-                 "--permission-mode", "bypassPermissions", cwd=repo)
+    run = godwit(
+        "-p",
+        "change things",
+        "--model",
+        f"scripted:{script}",
+        "--permission-mode",
+        "bypassPermissions",
+        cwd=repo,
+    )
     assert run.returncode == 0, run.stderr
     changed = tree_state(repo)
     rows = json.loads(godwit("checkpoints", "--json", cwd=repo).stdout)

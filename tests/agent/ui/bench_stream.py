@@ -23,22 +23,24 @@ async def one(words: int, live_refresh_s: float) -> float:
     from agent.ui import make_app
 
     text = " ".join(f"word{i % 97}" for i in range(words))
-    with tempfile.TemporaryDirectory() as tmp:
-        with Agent(cwd=Path(tmp), provider=ScriptedProvider([{"text": text}])) as agent:
-            app = make_app(agent)
-            async with app.run_test(size=(100, 30)) as pilot:
-                app.transcript.live_refresh_s = live_refresh_s
-                if live_refresh_s == 0:  # the baseline: redraw on every delta
-                    app.transcript._live_timer.stop()
-                    app.transcript._live_timer = None
-                app.prompt_input.text = "go"
-                start = time.perf_counter()
-                await pilot.press("enter")
-                await pilot.pause()
-                while app.busy:
-                    await asyncio.sleep(0.01)
-                await pilot.pause()
-                return time.perf_counter() - start
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Agent(cwd=Path(tmp), provider=ScriptedProvider([{"text": text}])) as agent,
+    ):
+        app = make_app(agent)
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.transcript.live_refresh_s = live_refresh_s
+            if live_refresh_s == 0:  # the baseline: redraw on every delta
+                app.transcript._live_timer.stop()
+                app.transcript._live_timer = None
+            app.prompt_input.text = "go"
+            start = time.perf_counter()
+            await pilot.press("enter")
+            await pilot.pause()
+            while app.busy:
+                await asyncio.sleep(0.01)
+            await pilot.pause()
+            return time.perf_counter() - start
 
 
 def main() -> None:

@@ -21,14 +21,24 @@ from agent.ui import make_app  # noqa: F401 - the tests take it from here
 SIZE = (100, 30)
 
 
-def make_agent(root: Path, turns: list[dict], mode: str = "default",
-               provider: ScriptedProvider | None = None, **settings: Any) -> Agent:
-    return Agent(cwd=root, permission_mode=mode, settings=settings or None,
-                 provider=provider or ScriptedProvider(turns))
+def make_agent(
+    root: Path,
+    turns: list[dict],
+    mode: str = "default",
+    provider: ScriptedProvider | None = None,
+    **settings: Any,
+) -> Agent:
+    return Agent(
+        cwd=root,
+        permission_mode=mode,
+        settings=settings or None,
+        provider=provider or ScriptedProvider(turns),
+    )
 
 
-async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 10.0,
-                   what: str = "condition") -> Any:
+async def wait_for(
+    pilot, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+) -> Any:
     """Let the app run until `predicate()` is truthy (fails the test after `timeout`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,10 +71,18 @@ def _running(app) -> bool:
 def screen_text(app) -> str:
     """The current screen as plain text (what the SVG shows, without colours)."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system=None, record=True, legacy_windows=False)
-    console.print(app.screen._compositor.render_update(
-        full=True, screen_stack=app._background_screens))
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system=None,
+        record=True,
+        legacy_windows=False,
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
     return console.export_text()
 
 
@@ -79,5 +97,3 @@ def transcript_text(app) -> str:
         if isinstance(source, str):
             parts.append(source)
     return "\n".join(parts)
-
-

@@ -34,11 +34,17 @@ async def test_typed_prompt_streams_reply_then_renders_markdown(repo):
             await pilot.press(*"why 41?")
             await pilot.press("enter")
             # While the reply streams, the entry holds a proper prefix of it as plain text.
-            entry = await wait_for(pilot, lambda: next(iter(app.query(AssistantEntry)), None),
-                                   what="the reply to start")
+            entry = await wait_for(
+                pilot,
+                lambda: next(iter(app.query(AssistantEntry)), None),
+                what="the reply to start",
+            )
             # What is drawn while streaming is a proper prefix of the reply, as plain text.
-            partial = await wait_for(pilot, lambda: not entry.done and str(entry._live.content),
-                                     what="streamed text on screen")
+            partial = await wait_for(
+                pilot,
+                lambda: not entry.done and str(entry._live.content),
+                what="streamed text on screen",
+            )
             assert REPLY.startswith(partial) and len(partial) < len(REPLY)
             assert app.busy and app.status.busy
             await until_idle(pilot)
@@ -54,8 +60,15 @@ async def test_typed_prompt_streams_reply_then_renders_markdown(repo):
 async def test_tool_call_shows_name_argument_and_expandable_result(repo):
     turns = [
         {"text": "Counting.", "tool_calls": [{"name": "bash", "input": {"command": "seq 11 19"}}]},
-        {"text": "Reading a missing file.", "tool_calls": [
-            {"name": "str_replace_based_edit_tool", "input": {"command": "view", "path": "nope.py"}}]},
+        {
+            "text": "Reading a missing file.",
+            "tool_calls": [
+                {
+                    "name": "str_replace_based_edit_tool",
+                    "input": {"command": "view", "path": "nope.py"},
+                }
+            ],
+        },
         {"text": "Done."},
     ]
     with make_agent(repo, turns, mode="bypassPermissions") as agent:
@@ -78,10 +91,18 @@ async def test_tool_call_shows_name_argument_and_expandable_result(repo):
 
 
 async def test_successful_edit_shows_its_diff_and_expands_to_the_tool_output(repo):
-    edit = {"name": "str_replace_based_edit_tool", "input": {
-        "command": "str_replace", "path": "app.py", "old_str": "return 41", "new_str": "return 42"}}
-    with make_agent(repo, [{"text": "Fixing.", "tool_calls": [edit]}, {"text": "Done."}],
-                   mode="acceptEdits") as agent:
+    edit = {
+        "name": "str_replace_based_edit_tool",
+        "input": {
+            "command": "str_replace",
+            "path": "app.py",
+            "old_str": "return 41",
+            "new_str": "return 42",
+        },
+    }
+    with make_agent(
+        repo, [{"text": "Fixing.", "tool_calls": [edit]}, {"text": "Done."}], mode="acceptEdits"
+    ) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
             await send(pilot, "fix")
@@ -104,8 +125,10 @@ class PricedProvider(ScriptedProvider):
 
 
 async def test_status_bar_shows_tokens_cost_mode_and_context(repo):
-    turns = [{"text": "One.", "usage": {"input_tokens": 1200, "output_tokens": 30}},
-             {"text": "Two.", "usage": {"input_tokens": 1500, "output_tokens": 70}}]
+    turns = [
+        {"text": "One.", "usage": {"input_tokens": 1200, "output_tokens": 30}},
+        {"text": "Two.", "usage": {"input_tokens": 1500, "output_tokens": 70}},
+    ]
     with make_agent(repo, [], provider=PricedProvider(turns)) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
@@ -128,8 +151,14 @@ async def test_status_bar_shows_tokens_cost_mode_and_context(repo):
 
 
 async def test_ctrl_c_interrupts_a_long_command(repo):
-    turns = [{"text": "Waiting.", "tool_calls": [
-        {"name": "bash", "input": {"command": "echo started; sleep 30; echo never"}}]}]
+    turns = [
+        {
+            "text": "Waiting.",
+            "tool_calls": [
+                {"name": "bash", "input": {"command": "echo started; sleep 30; echo never"}}
+            ],
+        }
+    ]
     with make_agent(repo, turns, mode="bypassPermissions") as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
@@ -150,7 +179,9 @@ async def test_ctrl_c_interrupts_a_long_command(repo):
 
 
 async def test_prompt_while_busy_is_kept_in_the_input(repo):
-    turns = [{"text": "Waiting.", "tool_calls": [{"name": "bash", "input": {"command": "sleep 30"}}]}]
+    turns = [
+        {"text": "Waiting.", "tool_calls": [{"name": "bash", "input": {"command": "sleep 30"}}]}
+    ]
     with make_agent(repo, turns, mode="bypassPermissions") as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
@@ -235,8 +266,11 @@ async def test_ctrl_c_twice_quits_when_idle_and_ctrl_d_quits(repo):
 
 
 async def test_compact_with_a_scripted_summary(repo):
-    turns = [{"text": "First answer."}, {"text": "Second answer."},
-             {"text": "SUMMARY: the user asked two questions."}]
+    turns = [
+        {"text": "First answer."},
+        {"text": "Second answer."},
+        {"text": "SUMMARY: the user asked two questions."},
+    ]
     with make_agent(repo, turns, context={"compact_keep_last_turns": 1}) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
@@ -262,14 +296,20 @@ async def test_compact_with_nothing_to_compact_says_so(repo):
         async with app.run_test(size=SIZE) as pilot:
             await send(pilot, "/compact")
             await until_idle(pilot)
-            assert "Nothing to compact" in transcript_text(app) or \
-                "compaction failed" in transcript_text(app)
+            assert "Nothing to compact" in transcript_text(
+                app
+            ) or "compaction failed" in transcript_text(app)
             assert not any(isinstance(e, ev.Compaction) for e in agent.events)
 
 
 async def test_resume_renders_history_and_warnings(repo):
-    turns = [{"text": "Earlier reply.", "tool_calls": [
-        {"name": "bash", "input": {"command": "echo from-history"}}]}, {"text": "All done."}]
+    turns = [
+        {
+            "text": "Earlier reply.",
+            "tool_calls": [{"name": "bash", "input": {"command": "echo from-history"}}],
+        },
+        {"text": "All done."},
+    ]
     with make_agent(repo, turns, mode="bypassPermissions") as first:
         await first.arun("earlier prompt")
         session_id = first.session_id
@@ -328,9 +368,14 @@ async def test_events_posted_as_messages_render_retries_edits_errors(repo):
                 ev.TextDelta(text="doomed partial "),
                 ev.Retry(attempt=1, delay_s=2.0, reason="overloaded (529)"),
                 ev.TextDelta(text="final text"),
-                ev.AssistantMessage(message=Message.model_validate(
-                    {"role": "assistant", "content": [{"type": "text", "text": "final text"}]}),
-                    stop_reason="end_turn", model="m", turn=1),
+                ev.AssistantMessage(
+                    message=Message.model_validate(
+                        {"role": "assistant", "content": [{"type": "text", "text": "final text"}]}
+                    ),
+                    stop_reason="end_turn",
+                    model="m",
+                    turn=1,
+                ),
                 ev.ContextEdit(source="client", cleared_tool_uses=3, cleared_input_tokens=1200),
                 ev.Error(message="the service is down", kind="api"),
                 ev.TurnEnd(reason="max_turns", turns=5),
@@ -348,8 +393,11 @@ async def test_events_posted_as_messages_render_retries_edits_errors(repo):
 
 
 async def test_escape_stops_a_slow_compaction_and_nothing_is_replaced(repo):
-    turns = [{"text": "First answer."}, {"text": "Second answer."},
-             {"text": "summary " * 200, "delay": 0.05}]
+    turns = [
+        {"text": "First answer."},
+        {"text": "Second answer."},
+        {"text": "summary " * 200, "delay": 0.05},
+    ]
     with make_agent(repo, turns, context={"compact_keep_last_turns": 1}) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:

@@ -17,13 +17,17 @@ def bash(command: str) -> dict:
 
 
 def decisions(agent) -> list[tuple[str, str, str]]:
-    return [(e.tool, e.decision, e.source) for e in agent.events
-            if isinstance(e, ev.PermissionDecision)]
+    return [
+        (e.tool, e.decision, e.source) for e in agent.events if isinstance(e, ev.PermissionDecision)
+    ]
 
 
 async def modal(pilot) -> ApprovalScreen:
-    return await wait_for(pilot, lambda: isinstance(pilot.app.screen, ApprovalScreen)
-                          and pilot.app.screen, what="the approval modal")
+    return await wait_for(
+        pilot,
+        lambda: isinstance(pilot.app.screen, ApprovalScreen) and pilot.app.screen,
+        what="the approval modal",
+    )
 
 
 async def test_y_allows_the_command(repo):
@@ -64,9 +68,14 @@ async def test_n_and_escape_deny_the_command(repo, key):
 
 
 async def test_a_allows_the_command_for_the_rest_of_the_session(repo):
-    turns = [{"text": "1", "tool_calls": [bash("mkdir made")]}, {"text": "ok"},
-             {"text": "2", "tool_calls": [bash("mkdir made")]}, {"text": "ok"},
-             {"text": "3", "tool_calls": [bash("mkdir other")]}, {"text": "ok"}]
+    turns = [
+        {"text": "1", "tool_calls": [bash("mkdir made")]},
+        {"text": "ok"},
+        {"text": "2", "tool_calls": [bash("mkdir made")]},
+        {"text": "ok"},
+        {"text": "3", "tool_calls": [bash("mkdir other")]},
+        {"text": "ok"},
+    ]
     with make_agent(repo, turns) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
@@ -88,8 +97,15 @@ async def test_a_allows_the_command_for_the_rest_of_the_session(repo):
 
 
 async def test_edit_is_shown_as_a_diff_and_interrupt_withdraws_the_question(repo):
-    edit = {"name": "str_replace_based_edit_tool", "input": {
-        "command": "str_replace", "path": "app.py", "old_str": "return 41", "new_str": "return 42"}}
+    edit = {
+        "name": "str_replace_based_edit_tool",
+        "input": {
+            "command": "str_replace",
+            "path": "app.py",
+            "old_str": "return 41",
+            "new_str": "return 42",
+        },
+    }
     with make_agent(repo, [{"text": "Fixing.", "tool_calls": [edit]}]) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
@@ -108,9 +124,13 @@ async def test_edit_is_shown_as_a_diff_and_interrupt_withdraws_the_question(repo
 
 def test_session_rules_cover_every_part_of_a_compound_command():
     assert session_rules("bash", {"command": "make && ./run --x | tee out"}) == [
-        "bash(make)", "bash(./run --x)", "bash(tee out)"]
+        "bash(make)",
+        "bash(./run --x)",
+        "bash(tee out)",
+    ]
     assert session_rules("str_replace_based_edit_tool", {"command": "create"}) == [
-        "str_replace_based_edit_tool"]
+        "str_replace_based_edit_tool"
+    ]
 
 
 async def test_always_on_a_call_no_rule_can_cover_says_it_will_be_asked_again(repo):
@@ -123,8 +143,12 @@ async def test_always_on_a_call_no_rule_can_cover_says_it_will_be_asked_again(re
             await pilot.press("a")
             await until_idle(pilot)
             assert (repo / "out.txt").read_text() == "one\n"  # allowed this time
-            still_asked = agent.runtime().policy.check(
-                "bash", {"command": "echo one > out.txt"}, False).decision == "ask"
+            still_asked = (
+                agent.runtime()
+                .policy.check("bash", {"command": "echo one > out.txt"}, False)
+                .decision
+                == "ask"
+            )
             # agent/permissions.py: an allow rule never covers a redirection into a file.
             assert still_asked
             messages = [n.message for n in app._notifications]

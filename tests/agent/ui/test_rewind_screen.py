@@ -16,12 +16,25 @@ from .helpers import (
     wait_for,
 )
 
-EDIT = {"name": "str_replace_based_edit_tool", "input": {
-    "command": "str_replace", "path": "app.py", "old_str": "return 41", "new_str": "return 42"}}
-CREATE = {"name": "str_replace_based_edit_tool", "input": {
-    "command": "create", "path": "new.py", "file_text": "NEW = 1\n"}}
-TURNS = [{"text": "Fixing.", "tool_calls": [EDIT]}, {"text": "Fixed it."},
-         {"text": "Adding.", "tool_calls": [CREATE]}, {"text": "Added it."}]
+EDIT = {
+    "name": "str_replace_based_edit_tool",
+    "input": {
+        "command": "str_replace",
+        "path": "app.py",
+        "old_str": "return 41",
+        "new_str": "return 42",
+    },
+}
+CREATE = {
+    "name": "str_replace_based_edit_tool",
+    "input": {"command": "create", "path": "new.py", "file_text": "NEW = 1\n"},
+}
+TURNS = [
+    {"text": "Fixing.", "tool_calls": [EDIT]},
+    {"text": "Fixed it."},
+    {"text": "Adding.", "tool_calls": [CREATE]},
+    {"text": "Added it."},
+]
 FIXED = "def answer():\n    return 42\n"
 ORIGINAL = "def answer():\n    return 41\n"
 
@@ -35,8 +48,11 @@ async def two_turns(pilot) -> None:
 
 async def open_picker(pilot) -> RewindScreen:
     await pilot.press("escape", "escape")
-    return await wait_for(pilot, lambda: isinstance(pilot.app.screen, RewindScreen)
-                          and pilot.app.screen, what="the rewind picker")
+    return await wait_for(
+        pilot,
+        lambda: isinstance(pilot.app.screen, RewindScreen) and pilot.app.screen,
+        what="the rewind picker",
+    )
 
 
 async def pick(pilot, screen: RewindScreen, checkpoint: str) -> None:
@@ -48,8 +64,9 @@ async def pick(pilot, screen: RewindScreen, checkpoint: str) -> None:
 
 
 def turn_start(agent, turn: int) -> str:
-    return next(c["id"] for c in agent.checkpoints()
-                if c["turn"] == turn and c["reason"] == "turn_start")
+    return next(
+        c["id"] for c in agent.checkpoints() if c["turn"] == turn and c["reason"] == "turn_start"
+    )
 
 
 async def test_restore_code_from_the_picker_then_undo(repo):
@@ -64,8 +81,9 @@ async def test_restore_code_from_the_picker_then_undo(repo):
             first = turn_start(agent, 1)
             await pick(pilot, screen, first)
             preview = screen.query_one("#rewind-preview")
-            await wait_for(pilot, lambda: f"checkpoint {first}" in preview.content.plain,
-                           what="the diff")
+            await wait_for(
+                pilot, lambda: f"checkpoint {first}" in preview.content.plain, what="the diff"
+            )
             assert "return 42" in preview.content.plain and "new.py" in preview.content.plain
             await pilot.press("c")
             await until_idle(pilot)
@@ -94,8 +112,12 @@ async def test_restore_conversation_rebuilds_transcript_and_refills_prompt(repo)
             text = transcript_text(app)
             assert "Fixed it." in text and "Added it." not in text and "> add a module" not in text
             assert (repo / "new.py").exists()  # conversation only: files stay
-            assert [m["role"] for m in agent.messages()] == ["user", "assistant", "user",
-                                                             "assistant"]
+            assert [m["role"] for m in agent.messages()] == [
+                "user",
+                "assistant",
+                "user",
+                "assistant",
+            ]
             # u in the picker undoes the rewind: the transcript comes back.
             await open_picker(pilot)
             await pilot.press("u")
@@ -128,12 +150,18 @@ async def test_without_code_checkpoints_code_restore_fails_clearly(repo):
         async with app.run_test(size=SIZE) as pilot:
             await two_turns(pilot)
             await send(pilot, "/rewind")
-            screen = await wait_for(pilot, lambda: isinstance(app.screen, RewindScreen)
-                                    and app.screen)
+            screen = await wait_for(
+                pilot, lambda: isinstance(app.screen, RewindScreen) and app.screen
+            )
             await pick(pilot, screen, turn_start(agent, 2))
             preview = screen.query_one("#rewind-preview")
-            await wait_for(pilot, lambda: f"checkpoint {screen.selected}" in preview.content.plain
-                           and "No code preview" in preview.content.plain)
+            await wait_for(
+                pilot,
+                lambda: (
+                    f"checkpoint {screen.selected}" in preview.content.plain
+                    and "No code preview" in preview.content.plain
+                ),
+            )
             await pilot.press("c")
             await until_idle(pilot)
             failure = transcript_text(app).split("rewind failed:")[-1].lower()

@@ -27,15 +27,27 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("GODWIT_UPDATE_SNAPSHOTS") == "1"
 USAGE = {"input_tokens": 1234, "output_tokens": 56}
 
-EDIT = {"name": "str_replace_based_edit_tool", "input": {
-    "command": "str_replace", "path": "app.py", "old_str": "return 41", "new_str": "return 42"}}
+EDIT = {
+    "name": "str_replace_based_edit_tool",
+    "input": {
+        "command": "str_replace",
+        "path": "app.py",
+        "old_str": "return 41",
+        "new_str": "return 42",
+    },
+}
 SESSION_TURNS = [
-    {"thinking": "The function is off by one.", "text": "Let me run the check first.",
-     "tool_calls": [{"name": "bash", "input": {"command": "printf 'a\\nb\\nc\\nd\\ne\\nf\\n'"}}],
-     "usage": USAGE},
+    {
+        "thinking": "The function is off by one.",
+        "text": "Let me run the check first.",
+        "tool_calls": [{"name": "bash", "input": {"command": "printf 'a\\nb\\nc\\nd\\ne\\nf\\n'"}}],
+        "usage": USAGE,
+    },
     {"text": "Fixing it:", "tool_calls": [EDIT], "usage": USAGE},
-    {"text": "Done: `answer()` now returns **42**.\n\n- edited `app.py`\n- ran the check",
-     "usage": USAGE},
+    {
+        "text": "Done: `answer()` now returns **42**.\n\n- edited `app.py`\n- ran the check",
+        "usage": USAGE,
+    },
 ]
 
 
@@ -47,8 +59,9 @@ def normalise(text: str, agent) -> str:
     text = re.sub(r"terminal-\d+", "terminal-0", text)
     # The context estimate: "ctx   1% (  637/200k)" in text, with &#160; for spaces in SVG.
     sp = r"(?:\s|&#160;)"
-    return re.sub(rf"ctx{sp}+\d+%{sp}*\({sp}*[\d.]+[kM]?/",
-                  lambda m: re.sub(r"\d", "#", m.group(0)), text)
+    return re.sub(
+        rf"ctx{sp}+\d+%{sp}*\({sp}*[\d.]+[kM]?/", lambda m: re.sub(r"\d", "#", m.group(0)), text
+    )
 
 
 def check(app, agent, name: str) -> None:
@@ -63,11 +76,15 @@ def check(app, agent, name: str) -> None:
     if not svg_path.exists():
         pytest.fail(f"No snapshot {svg_path.name}; create it with GODWIT_UPDATE_SNAPSHOTS=1")
     expected_text = text_path.read_text(encoding="utf-8")
-    diff = "\n".join(difflib.unified_diff(expected_text.splitlines(), text.splitlines(),
-                                          "snapshot", "now", lineterm=""))
+    diff = "\n".join(
+        difflib.unified_diff(
+            expected_text.splitlines(), text.splitlines(), "snapshot", "now", lineterm=""
+        )
+    )
     assert text == expected_text, f"screen {name} changed:\n{diff}"
-    assert svg == svg_path.read_text(encoding="utf-8"), \
+    assert svg == svg_path.read_text(encoding="utf-8"), (
         f"screen {name} has the same text but different styles or colours than {svg_path.name}"
+    )
 
 
 async def settle(pilot) -> None:
@@ -110,8 +127,9 @@ async def test_snapshot_rewind_picker(repo):
             await until_idle(pilot)
             await settle(pilot)
             await pilot.press("escape", "escape")
-            screen = await wait_for(pilot, lambda: isinstance(app.screen, RewindScreen)
-                                    and app.screen)
+            screen = await wait_for(
+                pilot, lambda: isinstance(app.screen, RewindScreen) and app.screen
+            )
             await pilot.press("up")
             preview = screen.query_one("#rewind-preview")
             wanted = f"checkpoint {screen.selected}"
