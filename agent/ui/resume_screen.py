@@ -73,3 +73,14 @@ class ResumeScreen(ModalScreen[str | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def run_picker(rows: list[dict[str, Any]]) -> str | None:
+    """Show the picker full screen by itself (`godwit --resume` without an id)."""
+    from textual.app import App
+
+    class _Picker(App[str | None]):
+        def on_mount(self) -> None:
+            self.push_screen(ResumeScreen(rows), self.exit)
+
+    return _Picker().run()
