@@ -210,8 +210,8 @@ def test_prune_counts_agree_with_the_listing(repo, tmp_path):
 
 def test_output_format_has_help_text(repo):
     out = godwit("--help", cwd=repo)
-    block = out.stdout[out.stdout.index("--output-format"):]
-    block = block[:block.index("\n  -", 1)] if "\n  -" in block[1:] else block
+    block = out.stdout[out.stdout.index("\n  --output-format"):]
+    block = block[:block.index("\n  -", 3)]  # up to the next option
     assert "stream-json" in block and "JSON" in block and "answer" in block
 
 
