@@ -104,3 +104,25 @@ def checkpoint_label_for(name: str, args: dict[str, Any]) -> str:
     """The label of the checkpoint taken before a call: "before edit calc.py"."""
     title = tool_title(name, args)
     return "before " + title[:1].lower() + title[1:]
+
+
+_NEEDS_APPROVAL = re.compile(r"^\S+ needs approval in (\w+) mode$")
+
+
+def approval_reason(name: str, reason: str) -> str:
+    """Why a call is asked about, without the API's tool name."""
+    match = _NEEDS_APPROVAL.match(reason)
+    if match is None:
+        return reason
+    noun = {EDITOR: "file edits", BASH: "commands", "memory": "memory updates"}.get(name, "this")
+    return f"{match.group(1)} mode asks before {noun} (shift+tab switches the mode)"
+
+
+def session_scope(name: str, rules: list[str]) -> str:
+    """What "allow for this session" will cover, from the rules it adds."""
+    if name == EDITOR:
+        return "all file edits"
+    if name == BASH:
+        commands = [r[len("bash("):-1] for r in rules if r.startswith("bash(")]
+        return ", ".join(_code(c, 30) for c in commands) or "all commands"
+    return tool_title(name, {}).removeprefix("Use ")

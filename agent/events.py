@@ -93,6 +93,9 @@ class ToolResult(_Event):
     name: str
     content: str
     is_error: bool = False
+    # What the call changed, for people (a unified diff numbered as in the file); the model
+    # reads `content` only.
+    diff: str | None = None
 
 
 class Usage(_Event):
