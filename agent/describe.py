@@ -115,7 +115,7 @@ def approval_reason(name: str, reason: str) -> str:
     if match is None:
         return reason
     noun = {EDITOR: "file edits", BASH: "commands", "memory": "memory updates"}.get(name, "this")
-    return f"{match.group(1)} mode asks before {noun} (shift+tab switches the mode)"
+    return f"{match.group(1)} mode asks before {noun}"
 
 
 def session_scope(name: str, rules: list[str]) -> str:
@@ -126,3 +126,9 @@ def session_scope(name: str, rules: list[str]) -> str:
         commands = [r[len("bash("):-1] for r in rules if r.startswith("bash(")]
         return ", ".join(_code(c, 30) for c in commands) or "all commands"
     return tool_title(name, {}).removeprefix("Use ")
+
+
+def resume_hint(session_id: str) -> str:
+    """What to type to come back to a session (printed when the UI or line mode ends)."""
+    return (f"Session {session_id} is saved. Resume it with `godwit --continue` (the newest "
+            f"here) or `godwit --resume {session_id}`.")

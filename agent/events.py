@@ -113,6 +113,8 @@ class Usage(_Event):
     session_cache_read_input_tokens: int = 0
     session_cache_creation_input_tokens: int = 0
     session_cost_usd: float = 0.0
+    # True for an interrupted call, whose usage never came: the figures are an estimate.
+    estimated: bool = False
 
 
 class Retry(_Event):

@@ -84,6 +84,7 @@ async def query(rt: Runtime, turn: int, request: ModelRequest) -> ModelResponse:
             await rt.emit(item)
     except asyncio.CancelledError:
         await _keep_partial(rt, turn, "".join(thinking), "".join(text))
+        await _charge_interrupted(rt, request, "".join(thinking) + "".join(text))
         raise
     raise ProviderError("The model's reply ended without a final message.", kind="incomplete")
 
@@ -99,6 +100,19 @@ async def _keep_partial(rt: Runtime, turn: int, thinking: str, text: str) -> Non
     await rt.emit(ev.AssistantMessage(message=Message(role="assistant", content=blocks),
                                       stop_reason="interrupted", model=rt.provider.model,
                                       turn=turn), sync=True)
+
+
+async def _charge_interrupted(rt: Runtime, request: ModelRequest, streamed: str) -> None:
+    # An interrupted call is billed all the same, but its usage never arrives: count an
+    # estimate (marked as one) so the session's tokens and cost do not undercount.
+    from agent.context.tokens import TokenCounter
+    from agent.providers.base import TokenUsage
+
+    counter = getattr(getattr(rt.context, "policy", None), "counter", None) or TokenCounter()
+    usage = TokenUsage(
+        input_tokens=counter.estimate_request(request.system, request.tools, request.messages),
+        output_tokens=counter.estimate_text(streamed) if streamed else 0)
+    await rt.usage(usage, rt.provider.model, estimated=True)
 
 
 async def _end(rt: Runtime, reason: str, calls: int) -> ev.TurnEnd:

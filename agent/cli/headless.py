@@ -14,6 +14,7 @@ import time
 from typing import Any, TextIO
 
 from agent import events as ev
+from agent.describe import tool_title
 
 
 def _line(out: TextIO, obj: dict[str, Any]) -> None:
@@ -61,7 +62,7 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
         elif output_format == "stream-json":
             _line(out, {"type": "compaction_result", **compaction})
 
-    streamed_text = False
+    printed = False
     try:
         start_seq = len(rt.session.events)
         result = None
@@ -70,16 +71,17 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
         async for event in agent.stream(prompt):
             if output_format == "stream-json":
                 _line(out, event.model_dump(mode="json", exclude={"ephemeral"}))
-            elif output_format == "text" and isinstance(event, ev.TextDelta):
-                out.write(event.text)
-                out.flush()
-                streamed_text = True
-            elif output_format == "text" and isinstance(event, ev.Retry) and streamed_text:
-                out.write("\n[retrying]\n")
-            elif (output_format == "text" and isinstance(event, ev.AssistantMessage)
-                  and streamed_text and event.message.tool_uses()):
-                # The model goes on after its tool calls: keep its replies apart.
-                out.write("\n")
+            elif output_format == "text" and isinstance(event, ev.Retry):
+                # What streamed before is void; scripts read stdout, people read stderr.
+                err.write(f"retrying (attempt {event.attempt}) in {event.delay_s:.0f} s: "
+                          f"{event.reason}\n")
+            elif output_format == "text" and verbose and isinstance(event, ev.AssistantMessage):
+                # A reply is printed whole once complete, so no partial attempt reaches stdout.
+                reply = event.message.text()
+                if reply.strip():
+                    out.write(reply if reply.endswith("\n") else reply + "\n")
+                    out.flush()
+                    printed = True
             elif output_format == "text" and verbose and isinstance(event, (ev.ToolCall, ev.ToolResult)):
                 out.write(tool_line(event))
                 out.flush()
@@ -110,8 +112,8 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
         payload["context"] = context_runtime.breakdown(rt)
         _line(out, payload)
     else:
-        if streamed_text and not run.result.endswith("\n"):
-            out.write("\n")
+        if not printed and run.result.strip():
+            out.write(run.result if run.result.endswith("\n") else run.result + "\n")
         if run.stop_reason not in ("end_turn", "stop_sequence"):
             err.write(f"[stopped: {run.stop_reason}; session {rt.id}; continue with "
                       f"`godwit --resume {rt.id}`]\n")
@@ -119,12 +121,12 @@ async def run_headless(agent, prompt: str, output_format: str, *, compact: bool 
 
 
 def tool_line(event) -> str:
-    """One line per tool call and result (`--verbose` text output, the line-mode session)."""
+    """Lines for a tool call and its result (`--verbose` text output, the line-mode session):
+    what the call does in words, then the first line of its result, or an edit's diff."""
     if isinstance(event, ev.ToolCall):
-        shown = event.input.get("command") or event.input.get("path") or event.input.get("pattern")
-        detail = f" {event.input.get('command')} {event.input.get('path', '')}" \
-            if event.name == "str_replace_based_edit_tool" else f" {shown}" if shown else ""
-        return f"  > {event.name}{detail}\n"
+        return f"  > {tool_title(event.name, event.input)}\n"
+    if event.diff and not event.is_error:
+        return "".join(f"    {line}\n" for line in event.diff.splitlines())
     lines = event.content.strip().splitlines() or [""]
     more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
     mark = "error: " if event.is_error else ""

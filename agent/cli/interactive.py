@@ -7,6 +7,7 @@ import signal
 import sys
 
 from agent import events as ev
+from agent.describe import approval_reason, resume_hint, tool_question, tool_title
 from agent.cli.headless import tool_line
 
 
@@ -20,20 +21,42 @@ def run_interactive(agent, first_prompt: str | None = None) -> int:
     return asyncio.run(_line_mode(agent, first_prompt))
 
 
-async def _ask(name: str, args: dict, reason: str) -> bool:
-    shown = args.get("command") or args.get("path") or args
-    try:
-        answer = await asyncio.to_thread(input, f"\nAllow {name}: {shown}? ({reason}) [y/N] ")
-    except EOFError:  # no one left to answer (stdin closed): refuse
-        return False
-    return answer.strip().lower() in ("y", "yes")
+def _asker(cwd):
+    """The line-mode approval: what the call does, the edit's diff (as the UI shows it), and a
+    y/N question."""
+
+    async def ask(name: str, args: dict, reason: str) -> bool:
+        print("\n" + "\n".join(_call_preview(name, args, cwd)), flush=True)
+        try:
+            answer = await asyncio.to_thread(input, f"{tool_question(name, args)} "
+                                                    f"({approval_reason(name, reason)}) [y/N] ")
+        except EOFError:  # no one left to answer (stdin closed): refuse
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    return ask
+
+
+def _call_preview(name: str, args: dict, cwd) -> list[str]:
+    if name == "str_replace_based_edit_tool" and args.get("command") != "view":
+        from tools.base import ToolContext
+        from tools.edit_preview import preview_edit
+
+        preview = preview_edit(args, ToolContext(cwd=cwd))
+        if preview.error:
+            return [f"  (this edit will fail: {preview.error})"]
+        return [f"  {line}" for line in preview.lines]
+    if name == "bash":
+        return [f"  $ {args.get('command', '')}"]
+    return [f"  {tool_title(name, args)}"]
 
 
 async def _line_mode(agent, first_prompt: str | None) -> int:
     """Read prompts line by line; stream replies; ask before edits and commands."""
-    agent.options.approver = _ask
     rt = agent.runtime()
-    rt.approver = _ask
+    ask = _asker(rt.cwd)
+    agent.options.approver = ask
+    rt.approver = ask
     out = sys.stdout
     out.write(f"godwit — session {rt.id} in {rt.cwd} ({rt.settings.model}). "
               "Ctrl-D to quit, Ctrl-C to interrupt.\n")
@@ -46,6 +69,8 @@ async def _line_mode(agent, first_prompt: str | None) -> int:
                 prompt = await asyncio.to_thread(input, "\n> ")
             except EOFError:
                 out.write("\n")
+                if agent.saved:
+                    out.write(resume_hint(rt.id) + "\n")
                 return 0
         if not prompt.strip():
             prompt = None

@@ -9,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from agent import events as ev
+from agent.describe import count
 from agent.errors import GodwitError
 from agent.ui.messages import AgentEvent
 from agent.ui.rewind_screen import Choice, RewindScreen
@@ -47,12 +48,12 @@ async def rewind(app: GodwitApp, checkpoint: str, restore: str) -> None:
     finally:
         app.busy = False
     if restore in ("conversation", "both"):
-        app.transcript.load_messages(app.agent.messages())
+        app.transcript.load_messages(app.agent.messages(), app.agent.events)
         if result.get("prompt"):
             app.prompt_input.text = result["prompt"]
             app.prompt_input.move_cursor(app.prompt_input.document.end)
     changed = len(result.get("changed") or [])
-    extra = f" ({changed} file(s) changed)" if restore != "conversation" else ""
+    extra = f" ({count(changed, 'file')} changed)" if restore != "conversation" else ""
     app.transcript.notice(result["message"].replace("`godwit undo-rewind`", "/undo") + extra)
     app.refresh_context()
 
@@ -68,7 +69,7 @@ async def undo_rewind(app: GodwitApp) -> None:
     finally:
         app.busy = False
     if result["restore"] in ("conversation", "both"):
-        app.transcript.load_messages(app.agent.messages())
+        app.transcript.load_messages(app.agent.messages(), app.agent.events)
     app.transcript.notice(result["message"])
     app.refresh_context()
 
