@@ -222,7 +222,7 @@ def test_verbose_shows_the_edit_with_its_real_line_numbers(repo, tmp_path):
                  script(tmp_path, [{"text": "Fixing.", "tool_calls": [FIX_SUB]}, {"text": "Done."}]),
                  cwd=repo)
     assert out.returncode == 0, out.stderr
-    assert "@@ -2,7 +2,7 @@" in out.stdout
+    assert "@@ -3,7 +3,7 @@" in out.stdout
     assert "-    return a + b" in out.stdout and "+    return a - b" in out.stdout
     assert "str_replace_based_edit_tool" not in out.stdout
 
@@ -235,7 +235,7 @@ def test_line_mode_approval_shows_path_and_diff(repo, tmp_path):
         {"text": "And notes.", "tool_calls": [new_file]},
         {"text": "Done."}]), cwd=repo, input="fix it\ny\ny\n")
     assert out.returncode == 0, out.stderr
-    assert "Edit calc.py?" in out.stdout and "@@ -2,7 +2,7 @@" in out.stdout
+    assert "Edit calc.py?" in out.stdout and "@@ -3,7 +3,7 @@" in out.stdout
     assert "+    return a - b" in out.stdout
     assert "Write notes.md?" in out.stdout and "+# Notes" in out.stdout
     assert "str_replace_based_edit_tool" not in out.stdout
