@@ -53,22 +53,27 @@ class StatusBar(Widget):
     def render(self) -> Text:
         # What must stay at any width: the state, the mode, the context figure and the session
         # id (to resume it); the model name, then the token counts, then the cost give way.
+        width = self.size.width  # inside the padding
+
+        def fits(parts: list[tuple[str, Text]]) -> bool:
+            return sum(len(t) for _, t in parts) <= width
+
         parts = self._parts()
-        width = max(0, self.size.width - 2)  # the padding
+        if not fits(parts) and len(self.model) > 14:
+            parts = self._parts(model=self.model[:13] + "…")
         for drop in ("model", "tokens", "cost"):
-            if sum(len(t) for _, t in parts) <= width:
+            if fits(parts):
                 break
-            if drop == "model" and self.model and len(self.model) > 14:
-                parts = self._parts(model=self.model[:13] + "…")
-                if sum(len(t) for _, t in parts) <= width:
-                    break
             parts = [(k, t) for k, t in parts if k != drop]
+        if not fits(parts):
+            parts = [(k, t) for k, t in self._parts(short_ctx=True) if k in dict(parts)]
         text = Text(no_wrap=True, overflow="ellipsis")
         for _, part in parts:
             text.append_text(part)
         return text
 
-    def _parts(self, model: str | None = None) -> list[tuple[str, Text]]:
+    def _parts(self, model: str | None = None,
+               short_ctx: bool = False) -> list[tuple[str, Text]]:
         parts: list[tuple[str, Text]] = []
         if self.waiting:
             parts.append(("state", Text("? waiting for approval", style="bold magenta")))
@@ -89,8 +94,10 @@ class StatusBar(Widget):
         if self.context_window:
             pct = 100 * self.context_total / self.context_window
             style = "red" if pct >= 80 else "yellow" if pct >= 50 else ""
-            parts.append(("ctx", Text(f"  ctx {pct:>3.0f}% ({compact_number(self.context_total):>5}"
-                                      f"/{compact_number(self.context_window)})", style=style)))
+            figure = f"  ctx {pct:.0f}%" if short_ctx else (
+                f"  ctx {pct:>3.0f}% ({compact_number(self.context_total):>5}"
+                f"/{compact_number(self.context_window)})")
+            parts.append(("ctx", Text(figure, style=style)))
         parts.append(("session", Text(f"  {self.session}", style="dim")))
         if self.hint:
             parts.append(("hint", Text(f"  {self.hint}", style="italic")))

@@ -61,7 +61,7 @@ async def test_approval_and_transcript_speak_to_people(repo):
             listing = screen_text(app)
             assert API_NAME not in listing and "file(s)" not in listing
             assert "edit long.txt" in listing and "1 file" in listing
-            await picker.action_close()
+            picker.action_close()
 
 
 async def test_redraw_after_rewind_and_undo_keeps_decisions_and_diffs(repo):
