@@ -92,8 +92,8 @@ class RewindScreen(ModalScreen[Choice]):
                 with VerticalScroll():
                     yield Static(Text("No checkpoints yet." if not self.rows else ""),
                                  id="rewind-preview")
-            yield Static("↑↓ choose · c code · v conversation · b both · u undo last rewind · "
-                         "esc close", classes="keys")
+            yield Static("↑↓ choose · c code · v conversation · b both · u undo · esc close",
+                         classes="keys")
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

@@ -47,9 +47,10 @@ def normalise(text: str, agent) -> str:
     for i, value in enumerate(ids):
         text = text.replace(value, f"{i:0{len(value)}d}")
     text = re.sub(r"terminal-\d+", "terminal-0", text)
-    # The context estimate: "ctx   1% (  637/200k)" in text, with &#160; for spaces in SVG.
+    # The context estimate: "ctx   1% (  637/200k)" in text (or "ctx 1%" where the bar is
+    # narrow), with &#160; for spaces in SVG.
     sp = r"(?:\s|&#160;)"
-    return re.sub(rf"ctx{sp}+\d+%{sp}*\({sp}*[\d.]+[kM]?/",
+    return re.sub(rf"ctx{sp}+\d+%(?:{sp}*\({sp}*[\d.]+[kM]?/)?",
                   lambda m: re.sub(r"\d", "#", m.group(0)), text)
 
 
