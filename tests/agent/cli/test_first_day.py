@@ -118,7 +118,7 @@ def test_sessions_all_shows_each_sessions_folder(repo, tmp_path):
 def test_line_mode_says_how_to_resume_when_it_ends(repo, tmp_path):
     out = godwit("--model", script(tmp_path, [{"text": "Hello."}]), cwd=repo, input="hi\n")
     assert out.returncode == 0, out.stderr
-    sid = re.search(r"godwit --resume (\S+)", out.stdout + out.stderr)
+    sid = re.search(r"godwit --resume ([\w-]+)", out.stdout + out.stderr)
     assert sid, out.stdout
     assert "godwit --continue" in out.stdout + out.stderr
 

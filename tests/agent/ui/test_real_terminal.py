@@ -100,6 +100,10 @@ def test_whole_flow_in_a_real_terminal(tmp_path, godwit_home):
         term.keys("b")
         term.wait(r"restored to checkpoint")
         assert (repo / "app.py").read_text() == ORIGINAL
+        # The rewound prompt is back in the input box, to edit and resend; ctrl+c clears it.
+        term.wait(r"│ make answer\(\) return 42")
+        term.keys("C-c")
+        time.sleep(0.3)
         term.keys("/undo", literal=True)
         term.keys("Enter")
         screen = term.wait(r"Undid the rewind")
@@ -107,7 +111,7 @@ def test_whole_flow_in_a_real_terminal(tmp_path, godwit_home):
         assert "allowed by you" in screen, "the redrawn transcript lost the permission line"
         term.keys("C-d")
         screen = term.wait(r"EXITED=0")
-        sid = re.search(r"godwit --resume (\S+)", screen)
+        sid = re.search(r"godwit --resume ([\w-]+)", screen)
         assert sid and "godwit --continue" in screen, screen
     finally:
         term.close()
