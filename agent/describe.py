@@ -35,8 +35,9 @@ def tool_title(name: str, args: dict[str, Any]) -> str:
     args = args if isinstance(args, dict) else {}
     path = str(args.get("path") or "")
     if name == EDITOR:
-        verb = {"view": "Read", "create": "Write", "str_replace": "Edit",
-                "insert": "Edit"}.get(str(args.get("command")), "Edit")
+        verb = {"view": "Read", "create": "Write", "str_replace": "Edit", "insert": "Edit"}.get(
+            str(args.get("command")), "Edit"
+        )
         return f"{verb} {path}".strip()
     if name == BASH:
         if args.get("restart"):
@@ -104,3 +105,33 @@ def checkpoint_label_for(name: str, args: dict[str, Any]) -> str:
     """The label of the checkpoint taken before a call: "before edit calc.py"."""
     title = tool_title(name, args)
     return "before " + title[:1].lower() + title[1:]
+
+
+_NEEDS_APPROVAL = re.compile(r"^\S+ needs approval in (\w+) mode$")
+
+
+def approval_reason(name: str, reason: str) -> str:
+    """Why a call is asked about, without the API's tool name."""
+    match = _NEEDS_APPROVAL.match(reason)
+    if match is None:
+        return reason
+    noun = {EDITOR: "file edits", BASH: "commands", "memory": "memory updates"}.get(name, "this")
+    return f"{match.group(1)} mode asks before {noun}"
+
+
+def session_scope(name: str, rules: list[str]) -> str:
+    """What "allow for this session" will cover, from the rules it adds."""
+    if name == EDITOR:
+        return "all file edits"
+    if name == BASH:
+        commands = [r[len("bash(") : -1] for r in rules if r.startswith("bash(")]
+        return ", ".join(_code(c, 30) for c in commands) or "all commands"
+    return tool_title(name, {}).removeprefix("Use ")
+
+
+def resume_hint(session_id: str) -> str:
+    """What to type to come back to a session (printed when the UI or line mode ends)."""
+    return (
+        f"Session {session_id} is saved. Resume it with `godwit --continue` (the newest "
+        f"here) or `godwit --resume {session_id}`."
+    )

@@ -11,6 +11,7 @@ import inspect
 import logging
 
 from agent import events as ev
+from agent.describe import SESSION_ALLOWED, checkpoint_label_for
 from agent.hooks import PreToolDecision, ToolCallInfo, call
 from agent.messages import ToolUseBlock
 from agent.runtime import Runtime
@@ -38,7 +39,11 @@ async def execute(rt: Runtime, block: ToolUseBlock, turn: int) -> ev.ToolResult:
         raise asyncio.CancelledError() from None
     return await rt.record(
         ev.ToolResult(
-            tool_use_id=block.id, name=block.name, content=result.content, is_error=result.is_error
+            tool_use_id=block.id,
+            name=block.name,
+            content=result.content,
+            is_error=result.is_error,
+            diff=result.diff,
         ),
         sync=True,
     )
@@ -86,7 +91,7 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
             ),
         )
     if not read_only and getattr(tool, "writes_work_tree", True):
-        await rt.checkpoint(turn, f"before {block.name}: {_brief(args)}", "before_tool")
+        await rt.checkpoint(turn, checkpoint_label_for(block.name, args), "before_tool")
     result = await run_tool(rt, tool, args)
     for hook in rt.hooks.after_tool:
         try:
@@ -122,6 +127,8 @@ async def _permitted(
         return await _decision(
             rt, block, "deny", f"the approval callback failed ({exc})", "callback"
         )
+    if answer == SESSION_ALLOWED:  # the UI's "allow for this session"
+        return await _decision(rt, block, "allow", SESSION_ALLOWED, "callback")
     return await _decision(
         rt,
         block,
@@ -185,10 +192,5 @@ def _safe_run(tool, args: dict, ctx) -> ToolResult:
     # \udcff-style escapes, as the model would read them in a listing.
     content = result.content.encode("utf-8", "backslashreplace").decode("utf-8")
     if content != result.content:
-        result = ToolResult(content=content, is_error=result.is_error)
+        result = ToolResult(content=content, is_error=result.is_error, diff=result.diff)
     return result
-
-
-def _brief(args: dict) -> str:
-    text = str(args.get("command") or args.get("path") or args)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -287,12 +287,31 @@ class Agent:
 
         return context_runtime.breakdown(self.runtime())
 
+    @property
+    def saved(self) -> bool:
+        """Whether the session is on disk, so that it can be resumed (a new session is
+        written from its first prompt on)."""
+        return self._rt is not None and getattr(self._rt.session.log, "written", True)
+
+    def switch_session(self, session_id: str | None = None) -> None:
+        """Leave this session (it stays on disk, resumable) for `session_id`, or for a new
+        session when None: the UI's /resume and /clear."""
+        if self._task is not None and not self._task.done():
+            raise UsageError("a prompt is running; wait for it or cancel() it first")
+        with self._lock:
+            if self._rt is not None:
+                self._rt.close()
+                self._rt = None
+            self.options.resume = session_id
+            self.options.continue_latest = self.options.fork = False
+
     def close(self) -> None:
         """End the session's processes (the bash shell) and close the log; using the Agent
-        again reopens the same session."""
+        again reopens the same session (a new one if nothing was sent in it)."""
         if self._rt is not None:
-            self.options.resume = self._rt.id
-            self.options.continue_latest = self.options.fork = False
+            if self.saved:
+                self.options.resume = self._rt.id
+                self.options.continue_latest = self.options.fork = False
             self._rt.close()
             self._rt = None
         if self._runner is not None:

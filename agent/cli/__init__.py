@@ -29,7 +29,14 @@ def main_parser() -> argparse.ArgumentParser:
         metavar="PROMPT",
         help="run PROMPT headless and print the result ('-' reads stdin)",
     )
-    p.add_argument("--output-format", choices=FORMATS, default="text")
+    p.add_argument(
+        "--output-format",
+        choices=FORMATS,
+        default="text",
+        help="with -p: text (the final answer; with --verbose also each reply and tool call "
+        "as it completes), json (one JSON result object at the end) or stream-json (one "
+        "JSON object per line as it happens, ending with the result)",
+    )
     p.add_argument("--model", help="anthropic:ID, openai:ID, local:PATH or scripted:FILE")
     p.add_argument("--base-url", help="API base URL (else ANTHROPIC_BASE_URL / OPENAI_BASE_URL)")
     p.add_argument("--permission-mode", choices=MODES)
@@ -40,7 +47,14 @@ def main_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the newest session of this directory",
     )
-    p.add_argument("-r", "--resume", metavar="ID", help="continue session ID")
+    p.add_argument(
+        "-r",
+        "--resume",
+        metavar="ID",
+        nargs="?",
+        const="",
+        help="continue session ID; without ID, pick one from a list",
+    )
     p.add_argument("--fork", action="store_true", help="with --continue/--resume: a new session")
     p.add_argument("--max-turns", type=int, metavar="N", help="model calls per prompt at most")
     p.add_argument("--cwd", metavar="DIR", help="work tree (default: current directory)")
@@ -121,9 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_turns is not None and args.max_turns < 1:
         parser.error("--max-turns must be at least 1")
-    if args.fork and not (args.continue_latest or args.resume):
+    if args.fork and not (args.continue_latest or args.resume is not None):
         parser.error("--fork needs --continue or --resume")
-    if args.continue_latest and args.resume:
+    if args.continue_latest and args.resume is not None:
         parser.error("use either --continue or --resume, not both")
     return _guard(lambda: _run(args, parser))
 
@@ -131,10 +145,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from agent.sdk import Agent
 
+    resume = args.resume
+    if resume == "":  # --resume without an id: choose one
+        if args.print_prompt is not None:
+            parser.error(
+                "--resume without an ID opens a session picker; with -p give the ID "
+                "(`godwit sessions` lists them)"
+            )
+        from agent.cli.interactive import pick_session
+
+        resume = pick_session(Path(args.cwd or os.getcwd()))
+        if resume is None:
+            return 0
     agent = Agent(
         cwd=Path(args.cwd or os.getcwd()),
         settings=_overrides(args),
-        session_id=args.resume,
+        session_id=resume,
         continue_latest=args.continue_latest,
         fork=args.fork,
     )

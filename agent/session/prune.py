@@ -18,10 +18,9 @@ from agent.errors import GodwitError, SessionError, UsageError
 
 def prune(cwd: Path, older_than: str) -> dict[str, Any]:
     """Drop code snapshots older than `older_than` (e.g. 30d); the report names checkpoints."""
-    from checkpoints import CheckpointError, CheckpointStore, parse_duration
-
     from agent.session.index import godwit_home, list_sessions
     from agent.session.log import read_log
+    from checkpoints import CheckpointError, CheckpointStore, parse_duration
 
     home = godwit_home()
     try:
@@ -49,16 +48,25 @@ def prune(cwd: Path, older_than: str) -> dict[str, Any]:
             else:
                 earlier.append(cp.id)
     total = len(removed) + len(kept) + len(earlier)
-    message = (f"Removed {len(removed)} of {count(total, 'checkpoint')} in this project (older "
-               f"than {older_than}); {len(kept)} kept")
+    message = (
+        f"Removed {len(removed)} of {count(total, 'checkpoint')} in this project (older "
+        f"than {older_than}); {len(kept)} kept"
+    )
     message += f", {len(earlier)} pruned before." if earlier else "."
     if kept and older_than.strip() in ("0", "0s", "0m", "0h", "0d"):
         message += " The newest snapshot, and any an undo needs, are always kept."
     if removed:
         message += " Their conversation can still be restored (--conversation)."
-    message += (f" Store: {result.size_before / 2**20:.1f} MiB -> "
-                f"{result.size_after / 2**20:.1f} MiB.")
-    return {"removed_checkpoints": removed, "kept_checkpoints": kept,
-            "pruned_before": earlier, "removed_snapshots": sorted(removed_now),
-            "kept_snapshots": result.kept, "size_before": result.size_before,
-            "size_after": result.size_after, "message": message}
+    message += (
+        f" Store: {result.size_before / 2**20:.1f} MiB -> {result.size_after / 2**20:.1f} MiB."
+    )
+    return {
+        "removed_checkpoints": removed,
+        "kept_checkpoints": kept,
+        "pruned_before": earlier,
+        "removed_snapshots": sorted(removed_now),
+        "kept_snapshots": result.kept,
+        "size_before": result.size_before,
+        "size_after": result.size_after,
+        "message": message,
+    }

@@ -74,6 +74,8 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
     rows = []
     size = None
     stored: set[str] | None = None
+    events = _checkpoint_events(rt)
+    restores: dict[str, list[str] | None] = {}
     if rt.checkpointer is not None:
         from checkpoints import CheckpointError
 
@@ -81,9 +83,10 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
             store = _store(rt)
             size = store.size_bytes()
             stored = {c.id for c in store.list()}
+            restores = store.would_change([c.code_ref for c in events if c.code_ref in stored])
         except (CheckpointError, GodwitError):
             size = None
-    for c in _checkpoint_events(rt):
+    for c in events:
         rows.append(
             {
                 "id": c.id,
@@ -95,7 +98,10 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
                 "changed": c.created_commit,
                 # False once `checkpoints --prune` removed the code snapshot (conversation only).
                 "has_code": c.code_ref is not None and (stored is None or c.code_ref in stored),
-                "files": [f.model_dump() for f in c.files],
+                # What changed since the checkpoint before (nothing when the snapshot is shared).
+                "files": [f.model_dump() for f in c.files] if c.created_commit else [],
+                # What restoring its code would change in the work tree now (None: unknown).
+                "restores": restores.get(c.code_ref) if c.code_ref else None,
                 "skipped": c.skipped,
                 "store_size_bytes": size,
             }

@@ -57,8 +57,9 @@ class ResumeScreen(ModalScreen[str | None]):
         with Vertical():
             yield Static("Resume a session", classes="title")
             if self.rows:
-                yield OptionList(*[Option(session_row(r, self.current), id=r["id"])
-                                   for r in self.rows])
+                yield OptionList(
+                    *[Option(session_row(r, self.current), id=r["id"]) for r in self.rows]
+                )
             else:
                 yield Static(Text("No earlier sessions in this project.", style="dim"))
             yield Static("↑↓ choose · enter resume · esc close", classes="keys")
@@ -73,3 +74,14 @@ class ResumeScreen(ModalScreen[str | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def run_picker(rows: list[dict[str, Any]]) -> str | None:
+    """Show the picker full screen by itself (`godwit --resume` without an id)."""
+    from textual.app import App
+
+    class _Picker(App[str | None]):
+        def on_mount(self) -> None:
+            self.push_screen(ResumeScreen(rows), self.exit)
+
+    return _Picker().run()

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from agent.describe import (SESSION_ALLOWED, checkpoint_label, checkpoint_label_for, count,
-                            decision_text, tool_question, tool_title)
+from agent.describe import (
+    SESSION_ALLOWED,
+    checkpoint_label,
+    checkpoint_label_for,
+    count,
+    decision_text,
+    tool_question,
+    tool_title,
+)
 
 EDITOR = "str_replace_based_edit_tool"
 
@@ -31,9 +38,15 @@ def test_decisions_are_worded_for_people():
 
 
 def test_counts_and_labels():
-    assert (count(1, "file"), count(2, "file"), count(0, "file")) == ("1 file", "2 files", "0 files")
-    assert checkpoint_label_for(EDITOR, {"command": "str_replace", "path": "a.py"}) == \
-        "before edit a.py"
+    assert (count(1, "file"), count(2, "file"), count(0, "file")) == (
+        "1 file",
+        "2 files",
+        "0 files",
+    )
+    assert (
+        checkpoint_label_for(EDITOR, {"command": "str_replace", "path": "a.py"})
+        == "before edit a.py"
+    )
     assert checkpoint_label_for("bash", {"command": "make"}) == "before run `make`"
     old = checkpoint_label(f"before {EDITOR}: str_replace")
     assert EDITOR not in old and "edit" in old

@@ -22,8 +22,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 ORIGINAL = "def answer():\n    return 41\n"
 FIXED = "def answer():\n    return 42\n"
-EDIT = {"name": "str_replace_based_edit_tool", "input": {
-    "command": "str_replace", "path": "app.py", "old_str": "return 41", "new_str": "return 42"}}
+EDIT = {
+    "name": "str_replace_based_edit_tool",
+    "input": {
+        "command": "str_replace",
+        "path": "app.py",
+        "old_str": "return 41",
+        "new_str": "return 42",
+    },
+}
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -35,8 +42,9 @@ class Terminal:
         self.socket, self.name = str(tmp / f"tmux-{name}"), name
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True,
-                              text=True, timeout=20).stdout
+        return subprocess.run(
+            ["tmux", "-S", self.socket, *args], capture_output=True, text=True, timeout=20
+        ).stdout
 
     def start(self, command: str, cwd: Path, env: dict[str, str]) -> None:
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
@@ -69,10 +77,17 @@ def test_whole_flow_in_a_real_terminal(tmp_path, godwit_home):
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     (repo / "app.py").write_text(ORIGINAL)
     model = tmp_path / "script.json"
-    model.write_text(json.dumps([{"text": "Fixing it.", "tool_calls": [EDIT]},
-                                 {"text": "Fixed: it returns 42 now."}]))
-    env = {"PYTHONPATH": str(ROOT), "GODWIT_HOME": str(godwit_home), "TERM": "xterm-256color",
-           "PATH": os.environ["PATH"]}
+    model.write_text(
+        json.dumps(
+            [{"text": "Fixing it.", "tool_calls": [EDIT]}, {"text": "Fixed: it returns 42 now."}]
+        )
+    )
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "GODWIT_HOME": str(godwit_home),
+        "TERM": "xterm-256color",
+        "PATH": os.environ["PATH"],
+    }
     godwit = f"{shlex.quote(sys.executable)} -m agent.cli --model scripted:{model}"
     term = Terminal(tmp_path, "first")
     try:
@@ -100,6 +115,10 @@ def test_whole_flow_in_a_real_terminal(tmp_path, godwit_home):
         term.keys("b")
         term.wait(r"restored to checkpoint")
         assert (repo / "app.py").read_text() == ORIGINAL
+        # The rewound prompt is back in the input box, to edit and resend; ctrl+c clears it.
+        term.wait(r"│ make answer\(\) return 42")
+        term.keys("C-c")
+        time.sleep(0.3)
         term.keys("/undo", literal=True)
         term.keys("Enter")
         screen = term.wait(r"Undid the rewind")
@@ -107,7 +126,7 @@ def test_whole_flow_in_a_real_terminal(tmp_path, godwit_home):
         assert "allowed by you" in screen, "the redrawn transcript lost the permission line"
         term.keys("C-d")
         screen = term.wait(r"EXITED=0")
-        sid = re.search(r"godwit --resume (\S+)", screen)
+        sid = re.search(r"godwit --resume ([\w-]+)", screen)
         assert sid and "godwit --continue" in screen, screen
     finally:
         term.close()
