@@ -136,7 +136,9 @@ def test_whole_flow_in_a_real_terminal(tmp_path, godwit_home):
         again.start(f"{godwit} --continue", repo, env)
         screen = again.wait(r"resumed session")
         assert sid.group(1) in screen
-        assert "Fixed: it returns 42" in screen
+        # The earlier replies come back (Markdown is drawn a moment after the rest).
+        screen = again.wait(r"Fixed: it returns 42")
+        assert "✓ allowed by you" in screen
         again.keys("C-d")
         again.wait(r"EXITED=0")
     finally:
