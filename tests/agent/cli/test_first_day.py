@@ -343,3 +343,29 @@ def test_line_mode_approval_shows_path_and_diff(repo, tmp_path):
     assert "Write notes.md?" in out.stdout and "+# Notes" in out.stdout
     assert "str_replace_based_edit_tool" not in out.stdout
     assert (repo / "notes.md").exists() and "a - b" in (repo / "calc.py").read_text()
+
+
+# -- 14. `godwit --resume` without an id -------------------------------------------------------
+
+
+def test_resume_without_an_id_lets_the_user_choose(repo, tmp_path):
+    for prompt in ("remember heron", "remember egret"):
+        out = godwit("-p", prompt, "--model", script(tmp_path, [{"text": "Noted."}]), cwd=repo)
+        assert out.returncode == 0, out.stderr
+    rows = json.loads(godwit("sessions", "--json", cwd=repo).stdout)
+    heron = next(r["id"] for r in rows if r["first_prompt"] == "remember heron")
+    # Without a terminal the choice is a numbered list read from stdin (newest first).
+    out = godwit(
+        "--resume",
+        "--model",
+        script(tmp_path, [{"text": "heron"}], "r.json"),
+        cwd=repo,
+        input="2\nwhich word?\n",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "remember egret" in out.stdout and "remember heron" in out.stdout
+    assert f"session {heron}" in out.stdout
+    rows = {r["id"]: r for r in json.loads(godwit("sessions", "--json", cwd=repo).stdout)}
+    assert rows[heron]["turns"] == 2 and len(rows) == 2
+    headless = godwit("--resume", "-p", "x", cwd=repo)
+    assert headless.returncode == 2 and "picker" in headless.stderr

@@ -143,3 +143,17 @@ def test_whole_flow_in_a_real_terminal(tmp_path, godwit_home):
         again.wait(r"EXITED=0")
     finally:
         again.close()
+
+    # `godwit --resume` without an id: the same session picker as /resume.
+    picker = Terminal(tmp_path, "picker")
+    try:
+        picker.start(f"{godwit} --resume", repo, env)
+        picker.wait(r"Resume a session")
+        assert "make answer() return 42" in picker.screen()
+        picker.keys("Enter")
+        screen = picker.wait(r"resumed session")
+        assert sid.group(1) in screen
+        picker.keys("C-d")
+        picker.wait(r"EXITED=0")
+    finally:
+        picker.close()
