@@ -7,7 +7,6 @@ conversation view is rebuilt.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import events as ev
@@ -199,21 +198,3 @@ async def undo_rewind(rt: Runtime) -> dict[str, Any]:
         "undo": True,
         "message": f"Undid the rewind to {last.checkpoint} ({last.restore}).",
     }
-
-
-def prune(cwd: Path, older_than: str) -> dict[str, Any]:
-    """Drop checkpoints older than `older_than` (e.g. 30d) from this project's store."""
-    from agent.session.index import godwit_home
-    from checkpoints import CheckpointError, CheckpointStore, parse_duration
-
-    try:
-        result = CheckpointStore(cwd, godwit_home()).prune(parse_duration(older_than))
-    except CheckpointError as exc:
-        raise UsageError(str(exc)) if isinstance(exc, ValueError) else _wrap(exc) from exc
-    data = result.model_dump(mode="json")
-    data["message"] = (
-        f"Removed {len(result.removed)} checkpoint(s) older than {older_than}; "
-        f"{result.kept} kept. Store: {result.size_before / 2**20:.1f} MiB -> "
-        f"{result.size_after / 2**20:.1f} MiB."
-    )
-    return data
