@@ -153,6 +153,9 @@ class ToolResult(Event):
     is_error: bool = False
     # Images the tool returned (an MCP tool's screenshot): {"media_type", "data" (base64)}.
     images: list[dict[str, str]] = Field(default_factory=list)
+    # What the call changed, for people (a unified diff numbered as in the file); the model
+    # reads `content` only.
+    diff: str | None = None
 
 
 class TokenUsage(BaseModel):
@@ -175,6 +178,8 @@ class Usage(Event, TokenUsage):
     session_cache_read_input_tokens: int = 0
     session_cache_creation_input_tokens: int = 0
     session_cost_usd: float = 0.0
+    # True for an interrupted call, whose usage never came: the figures are an estimate.
+    estimated: bool = False
 
 
 class Retry(Event):

@@ -12,6 +12,7 @@ import logging
 
 from agent import events as ev
 from agent.command_hooks import turns
+from agent.describe import SESSION_ALLOWED, checkpoint_label_for
 from agent.hooks import PreToolDecision, ToolCallInfo, call
 from agent.messages import ToolUseBlock
 from agent.runtime import Runtime
@@ -44,6 +45,7 @@ async def execute(rt: Runtime, block: ToolUseBlock, turn: int) -> ev.ToolResult:
             content=result.content,
             is_error=result.is_error,
             images=list(result.images),
+            diff=result.diff,
         ),
         sync=True,
     )
@@ -104,7 +106,7 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
             ),
         )
     if not read_only and getattr(tool, "writes_work_tree", True):
-        await rt.checkpoint(turn, f"before {block.name}: {_brief(args)}", "before_tool")
+        await rt.checkpoint(turn, checkpoint_label_for(block.name, args), "before_tool")
     result = await run_tool(rt, tool, args)
     if getattr(result, "sandbox_blocked", None) and hasattr(tool, "run_outside_sandbox"):
         result = await _outside_sandbox(rt, block, tool, args, result, turn)
@@ -167,7 +169,7 @@ async def _outside_sandbox(
         )
     if getattr(tool, "writes_work_tree", True):
         await rt.checkpoint(
-            turn, f"before {block.name} outside the sandbox: {_brief(args)}", "before_tool"
+            turn, checkpoint_label_for(block.name, args) + " (outside the sandbox)", "before_tool"
         )
     outside = await run_tool(rt, _Outside(tool), args)
     return ToolResult(
@@ -218,6 +220,8 @@ async def _permitted(
         return await _decision(
             rt, block, "deny", f"the approval callback failed ({exc})", "callback"
         ), args
+    if isinstance(answer, str) and answer == SESSION_ALLOWED:  # the UI's "allow for this session"
+        return await _decision(rt, block, "allow", SESSION_ALLOWED, "callback"), args
     # An answer may carry more than yes/no (agent/compat/serve.py's Approval).
     changed = getattr(answer, "input", None)
     message = getattr(answer, "message", "") or "denied by the user"
@@ -285,10 +289,5 @@ def _safe_run(tool, args: dict, ctx) -> ToolResult:
     # \udcff-style escapes, as the model would read them in a listing.
     content = result.content.encode("utf-8", "backslashreplace").decode("utf-8")
     if content != result.content:
-        result = ToolResult(content=content, is_error=result.is_error)
+        result = ToolResult(content=content, is_error=result.is_error, diff=result.diff)
     return result
-
-
-def _brief(args: dict) -> str:
-    text = str(args.get("command") or args.get("path") or args)
-    return text if len(text) <= 60 else text[:57] + "..."

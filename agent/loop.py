@@ -128,6 +128,7 @@ async def query(rt: Runtime, turn: int, request: ModelRequest) -> ModelResponse:
                 thinking.append(item.text)
             await rt.record(item)
     except asyncio.CancelledError:
+        await _charge_interrupted(rt, request, "".join(thinking) + "".join(text))
         raise TurnInterrupted(_partial("".join(thinking), "".join(text))) from None
     raise ProviderError("The model's reply ended without a final message.", kind="incomplete")
 
@@ -141,6 +142,19 @@ def _partial(thinking: str, text: str) -> Message | None:
     if thinking and not text:
         blocks = [TextBlock(text="[interrupted while thinking]")]
     return Message(role="assistant", content=blocks)
+
+
+async def _charge_interrupted(rt: Runtime, request: ModelRequest, streamed: str) -> None:
+    # An interrupted call is billed all the same, but its usage never arrives: count an
+    # estimate (marked as one) so the session's tokens and cost do not undercount.
+    from agent.context.tokens import TokenCounter
+
+    counter = getattr(getattr(rt.context, "policy", None), "counter", None) or TokenCounter()
+    usage = ev.TokenUsage(
+        input_tokens=counter.estimate_request(request.system, request.tools, request.messages),
+        output_tokens=counter.estimate_text(streamed) if streamed else 0,
+    )
+    await rt.usage(usage, rt.provider.model, estimated=True)
 
 
 async def _end(rt: Runtime, reason: str, calls: int) -> ev.TurnEnd:

@@ -194,7 +194,7 @@ class Runtime:
             request = await self.context.prepare(self, request)
         return request
 
-    async def usage(self, usage: TokenUsage, model: str) -> None:
+    async def usage(self, usage: TokenUsage, model: str, *, estimated: bool = False) -> None:
         cost = self.provider.cost(usage)
         self.totals.add(usage, cost)
         t = self.totals
@@ -202,6 +202,7 @@ class Runtime:
             ev.Usage(
                 model=model,
                 cost_usd=cost,
+                estimated=estimated,
                 **usage.model_dump(),
                 session_input_tokens=t.input_tokens,
                 session_output_tokens=t.output_tokens,

@@ -193,18 +193,6 @@ class Agent:
         rt = self.runtime()
         return rt.mcp.status() if rt.mcp is not None else []
 
-    def set_model(self, model: str | None) -> None:
-        """Use another model from the next call on (None: the settings' model). The provider
-        is rebuilt; the conversation carries over."""
-        from agent.build import make_provider
-
-        rt = self.runtime()
-        spec = model or rt.settings.model
-        if ":" not in spec:
-            # The Claude Agent SDK names Claude models by id or alias alone.
-            spec = f"{rt.provider.name}:{spec}" if rt.provider.name != "scripted" else spec
-        rt.provider = make_provider(rt.settings.model_copy(update={"model": spec}))
-
     # -- running -----------------------------------------------------------------------
 
     async def stream(self, prompt: str) -> AsyncIterator[ev.Event]:
@@ -336,12 +324,31 @@ class Agent:
 
         return context_runtime.breakdown(self.runtime())
 
+    @property
+    def saved(self) -> bool:
+        """Whether the session is on disk, so that it can be resumed (a new session is
+        written from its first prompt on)."""
+        return self._rt is not None and getattr(self._rt.session.log, "written", True)
+
+    def switch_session(self, session_id: str | None = None) -> None:
+        """Leave this session (it stays on disk, resumable) for `session_id`, or for a new
+        session when None: the UI's /resume and /clear."""
+        if self._task is not None and not self._task.done():
+            raise UsageError("a prompt is running; wait for it or cancel() it first")
+        with self._lock:
+            if self._rt is not None:
+                self._rt.close()
+                self._rt = None
+            self.options.resume = session_id
+            self.options.continue_latest = self.options.fork = False
+
     def close(self) -> None:
         """End the session's processes (the bash shell) and close the log; using the Agent
-        again reopens the same session."""
+        again reopens the same session (a new one if nothing was sent in it)."""
         if self._rt is not None:
-            self.options.resume = self._rt.id
-            self.options.continue_latest = self.options.fork = False
+            if self.saved:
+                self.options.resume = self._rt.id
+                self.options.continue_latest = self.options.fork = False
             self._rt.close()
             self._rt = None
         if self._runner is not None:

@@ -27,13 +27,13 @@ from gitdb import IStream, LooseObjectDB
 
 from .changes import add_line_counts, add_patches, file_changes, perm_for, raw_diff
 from .errors import CheckpointError, CheckpointNotFound, NothingToUndo, RestoreLocked
+from .extras import empty_extras, extras_digest
 from .gitenv import EMPTY_TREE, ShadowGit
 from .journal import Journal, StoreLock, now_iso, read_json, write_json
 from .models import Checkpoint, Conflict, Diff, PruneResult, RestoreResult, SkippedFile
-from .restore import KEPT_IGNORED, Applier, keep_ignored_at_target, same_as_target
-from .extras import empty_extras, extras_digest
-from .scan import Scanner
 from .project import project_folder
+from .restore import KEPT_IGNORED, Applier, keep_ignored_at_target, same_as_target
+from .scan import Scanner
 
 REF_PREFIX = "refs/godwit/checkpoints/"
 UNDO_DEPTH = 100  # restores that undo_restore() can walk back
@@ -164,6 +164,29 @@ class CheckpointStore:
                     conflicts.append(Conflict(path=c.path, reason="exists but is in no snapshot "
                                               "(ignored or over the size cap); would be left"))
             return Diff(checkpoint=target.id, files=changes, conflicts=conflicts)
+
+    def would_change(self, checkpoints: list[str]) -> dict[str, list[str] | None]:
+        """{checkpoint: the paths `restore(checkpoint)` would change now}, with one scan of the
+        work tree for all of them (a listing's FILES column); None for a pruned or unknown one."""
+        with self._locked("diff", None, self.lock_wait):
+            cur = self._scanner.scan()
+            out: dict[str, list[str] | None] = {}
+            by_tree: dict[str, list[str]] = {}
+            for ref in checkpoints:
+                try:
+                    target, tgt_extras = self._resolve(ref)
+                except CheckpointNotFound:
+                    out[ref] = None
+                    continue
+                if target.tree not in by_tree:
+                    raw, _ = raw_diff(self._git, cur.tree, target.tree)
+                    raw, shown, _ = keep_ignored_at_target(self._git, raw, cur.extras, target.tree,
+                                                           tgt_extras, self.store_dir / "ignore-check")
+                    changes = file_changes(self._git, cur.tree, cur.extras, target.tree, shown,
+                                           raw=raw, tree_modes=self._tree_modes)
+                    by_tree[target.tree] = sorted(c.path for c in changes)
+                out[ref] = by_tree[target.tree]
+            return out
 
     def restore(self, checkpoint: str, *, session_id: str | None = None,
                 meta: dict | None = None) -> RestoreResult:

@@ -27,6 +27,9 @@ class ToolResult(BaseModel):
     # Images beside the text (an MCP tool's screenshot, say): {"media_type", "data" (base64)}.
     # Providers that take images in tool results send them; the others say one was left out.
     images: list[dict[str, str]] = Field(default_factory=list)
+    # What the call changed, for people (a unified diff with the file's line numbers); the
+    # model reads `content` only.
+    diff: str | None = None
 
 
 @dataclass

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ from ._common import (
     work_root,
 )
 from .base import ToolContext, ToolResult
+from .edit_preview import new_file_lines, text_diff
 from .safe_fs import PathChanged, read_at, replace_at, tree_dir
 
 DEFAULT_MAX_VIEW_CHARS = 16_000
@@ -92,6 +94,58 @@ class _Loc:
     @property
     def name(self) -> str:
         return self.parts[-1]
+
+
+def load_text(target: Path, path: str) -> TextDoc:
+    """The text file at `target` (`path` as the model gave it, for the error messages)."""
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        raise ToolError(f"The path {path} does not exist. Use create to make a new file.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ToolError(f"The path {path} is a directory; this command needs a file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise ToolError(f"The path {path} is not a regular file.")
+    if st.st_size > MAX_EDIT_BYTES:
+        raise ToolError(
+            f"{path} is {st.st_size} bytes, too large for this tool (limit {MAX_EDIT_BYTES}); use bash (sed, head) instead."
+        )
+    try:
+        raw = target.read_bytes()
+    except PermissionError:
+        raise ToolError(f"Permission denied reading {path}.") from None
+    return decode_text(raw, path)
+
+
+def planned_text(a: EditorInput, doc: TextDoc) -> str:
+    """The file's text after a `str_replace` or `insert` call (raises ToolError as the call would)."""
+    if a.command == "insert":
+        return _inserted(a, doc)[0]
+    return _replaced(a, doc)[0]
+
+
+def _replaced(a: EditorInput, doc: TextDoc) -> tuple[str, int, int]:
+    if a.old_str is None:
+        raise ToolError("Parameter old_str is required for command str_replace.")
+    old = doc.normalise_input(a.old_str)
+    new = doc.normalise_input(a.new_str or "")
+    if old == new:
+        raise ToolError("new_str is identical to old_str; there is nothing to change.")
+    note = (
+        " (Note: this file mixes CRLF and LF line endings, so old_str must reproduce them exactly.)"
+        if doc.mixed
+        else ""
+    )
+    return replace_once(doc.text, old, new, a.path, note=note)
+
+
+def _inserted(a: EditorInput, doc: TextDoc) -> tuple[str, int, int]:
+    if a.insert_line is None:
+        raise ToolError("Parameter insert_line is required for command insert (0 inserts at the top).")
+    text_in = a.insert_text if a.insert_text is not None else a.new_str
+    if text_in is None:
+        raise ToolError("Parameter insert_text is required for command insert.")
+    return insert_at(doc.text, a.insert_line, doc.normalise_input(text_in), a.path)
 
 
 class EditorTool(BaseTool):
@@ -259,8 +313,12 @@ class EditorTool(BaseTool):
         self._write(loc, data, a.path, create_folders=True)
         n = len(split_lines(text))
         if existed:
-            return ok(f"File {a.path} overwritten with the new content ({n} lines).")
-        return ok(f"File created successfully at: {a.path} ({n} lines).")
+            result = ok(f"File {a.path} overwritten with the new content ({n} lines).")
+            result.diff = "\n".join(text_diff(a.path, doc.text, doc.normalise_input(text)))
+        else:
+            result = ok(f"File created successfully at: {a.path} ({n} lines).")
+            result.diff = "\n".join(new_file_lines(a.path, text))
+        return result
 
     # -- str_replace ---------------------------------------------------------------------------
 
@@ -268,36 +326,26 @@ class EditorTool(BaseTool):
         if a.old_str is None:
             raise ToolError("Parameter old_str is required for command str_replace.")
         doc = self._load(loc, a.path)
-        old = doc.normalise_input(a.old_str)
-        new = doc.normalise_input(a.new_str or "")
-        if old == new:
-            raise ToolError("new_str is identical to old_str; there is nothing to change.")
-        note = (
-            " (Note: this file mixes CRLF and LF line endings, so old_str must reproduce them exactly.)"
-            if doc.mixed
-            else ""
-        )
-        new_text, first, last = replace_once(doc.text, old, new, a.path, note=note)
+        new_text, first, last = _replaced(a, doc)
         self._write(loc, doc.encode(new_text, a.path), a.path)
-        return ok(self._edited(a.path, new_text, first, last))
+        return self._edited(a.path, doc.text, new_text, first, last)
 
     # -- insert --------------------------------------------------------------------------------
 
     def _insert(self, a: EditorInput, loc: _Loc) -> ToolResult:
         if a.insert_line is None:
             raise ToolError("Parameter insert_line is required for command insert (0 inserts at the top).")
-        text_in = a.insert_text if a.insert_text is not None else a.new_str
-        if text_in is None:
-            raise ToolError("Parameter insert_text is required for command insert.")
         doc = self._load(loc, a.path)
-        new_text, first, last = insert_at(doc.text, a.insert_line, doc.normalise_input(text_in), a.path)
+        new_text, first, last = _inserted(a, doc)
         self._write(loc, doc.encode(new_text, a.path), a.path)
-        return ok(self._edited(a.path, new_text, first, last))
+        return self._edited(a.path, doc.text, new_text, first, last)
 
     @staticmethod
-    def _edited(path: str, text: str, first: int, last: int) -> str:
-        return (
+    def _edited(path: str, before: str, text: str, first: int, last: int) -> ToolResult:
+        result = ok(
             f"The file {path} has been edited. Here's the result of running `cat -n` on a snippet of {path}:\n"
             f"{snippet(text, first, last)}\n"
             "Review the changes and make sure they are as expected. Edit the file again if necessary."
         )
+        result.diff = "\n".join(text_diff(path, before, text))
+        return result

@@ -37,8 +37,18 @@ def main_parser() -> argparse.ArgumentParser:
         help="run the prompt headless and print the result",
     )
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
-    p.add_argument("--output-format", choices=FORMATS, default="text")
-    p.add_argument("--model", help="anthropic:ID, openai:ID, local:PATH, sonnet, opus or haiku")
+    p.add_argument(
+        "--output-format",
+        choices=FORMATS,
+        default="text",
+        help="with -p: text (the final answer; with --verbose also each reply and tool call "
+        "as it completes), json (one JSON result object at the end), stream-json (one JSON "
+        "object per line in Claude Code's message shapes, ending with the result) or events "
+        "(Godwit's own event stream, one event of the session log per line)",
+    )
+    p.add_argument(
+        "--model", help="anthropic:ID, openai:ID, local:PATH, scripted:FILE, sonnet, opus or haiku"
+    )
     p.add_argument("--base-url", help="API base URL (else ANTHROPIC_BASE_URL / OPENAI_BASE_URL)")
     p.add_argument("--permission-mode", choices=MODES)
     p.add_argument(
@@ -48,7 +58,14 @@ def main_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the newest session of this project",
     )
-    p.add_argument("-r", "--resume", metavar="ID", help="continue session ID")
+    p.add_argument(
+        "-r",
+        "--resume",
+        metavar="ID",
+        nargs="?",
+        const="",
+        help="continue session ID; without ID, pick one from a list",
+    )
     p.add_argument("--fork", action="store_true", help="with --continue/--resume: a new session")
     p.add_argument("--max-turns", type=int, metavar="N", help="model calls per prompt at most")
     p.add_argument("--cwd", metavar="DIR", help="where to start (default: current directory)")
@@ -207,9 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--input-format stream-json needs --output-format stream-json")
     if args.max_turns is not None and args.max_turns < 1:
         parser.error("--max-turns must be at least 1")
-    if args.fork and not (args.continue_latest or args.resume):
+    if args.fork and not (args.continue_latest or args.resume is not None):
         parser.error("--fork needs --continue or --resume")
-    if args.continue_latest and args.resume:
+    if args.continue_latest and args.resume is not None:
         parser.error("use either --continue or --resume, not both")
     return _guard(lambda: _run(args, parser))
 
@@ -241,10 +258,22 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from agent.settings import read_settings_arg
 
     layer = read_settings_arg(args.settings) if args.settings else None
+    resume = args.resume
+    if resume == "":  # --resume without an id: choose one
+        if args.print_mode:
+            parser.error(
+                "--resume without an ID opens a session picker; with -p give the ID "
+                "(`godwit sessions` lists them)"
+            )
+        from agent.cli.interactive import pick_session
+
+        resume = pick_session(Path(args.cwd or os.getcwd()))
+        if resume is None:
+            return 0
     agent = Agent(
         cwd=Path(args.cwd or os.getcwd()),
         settings=_overrides(args),
-        session_id=args.resume,
+        session_id=resume,
         continue_latest=args.continue_latest,
         fork=args.fork,
         mcp_config=args.mcp_config,

@@ -17,6 +17,7 @@ import time
 from typing import Any, TextIO
 
 from agent import events as ev
+from agent.describe import tool_title
 from agent.textsafe import safe_data
 
 
@@ -32,7 +33,6 @@ class _Printer:
 
     def __init__(self, out: TextIO, err: TextIO, verbose: bool) -> None:
         self.out, self.err, self.verbose = out, err, verbose
-        self.streamed_text = False
 
     def start(self, rt) -> None:
         for warning in rt.session.warnings:
@@ -63,31 +63,34 @@ class _Printer:
 
 
 class _TextPrinter(_Printer):
-    """The reply as it streams; with --verbose, a line per tool call; errors on stderr."""
+    """The final answer on stdout; with --verbose, each reply once it is complete and a line
+    (or an edit's diff) per tool call. Retries and errors go to stderr: what a retried call
+    streamed is void, and scripts read stdout."""
+
+    def __init__(self, out: TextIO, err: TextIO, verbose: bool) -> None:
+        super().__init__(out, err, verbose)
+        self.printed = False
 
     def event(self, event: ev.Event) -> None:
         out = self.out
-        if isinstance(event, ev.TextDelta):
-            out.write(event.text)
-            out.flush()
-            self.streamed_text = True
-        elif isinstance(event, ev.Retry) and self.streamed_text:
-            out.write("\n[retrying]\n")
-        elif (
-            isinstance(event, ev.AssistantMessage)
-            and self.streamed_text
-            and event.message.tool_uses()
-        ):
-            # The model goes on after its tool calls: keep its replies apart.
-            out.write("\n")
+        if isinstance(event, ev.Retry):
+            self.err.write(
+                f"retrying (attempt {event.attempt}) in {event.delay_s:.0f} s: {event.reason}\n"
+            )
+        elif self.verbose and isinstance(event, ev.AssistantMessage):
+            reply = event.message.text()
+            if reply.strip():
+                out.write(reply if reply.endswith("\n") else reply + "\n")
+                out.flush()
+                self.printed = True
         elif self.verbose and isinstance(event, (ev.ToolCall, ev.ToolResult)):
             out.write(tool_line(event))
             out.flush()
         super().event(event)
 
     def result(self, rt, run, payload: dict[str, Any]) -> None:
-        if self.streamed_text and not run.result.endswith("\n"):
-            self.out.write("\n")
+        if not self.printed and run.result.strip():
+            self.out.write(run.result if run.result.endswith("\n") else run.result + "\n")
         if run.stop_reason not in ("end_turn", "stop_sequence"):
             self.err.write(
                 f"[stopped: {run.stop_reason}; session {rt.id}; continue with "
@@ -260,17 +263,12 @@ def _sigint_interrupts(agent, err: TextIO):
 
 
 def tool_line(event) -> str:
-    """One line per tool call and result (`--verbose` text output, the line-mode session)."""
+    """Lines for a tool call and its result (`--verbose` text output, the line-mode session):
+    what the call does in words, then the first line of its result, or an edit's diff."""
     if isinstance(event, ev.ToolCall):
-        shown = event.input.get("command") or event.input.get("path") or event.input.get("pattern")
-        detail = (
-            f" {event.input.get('command')} {event.input.get('path', '')}"
-            if event.name == "str_replace_based_edit_tool"
-            else f" {shown}"
-            if shown
-            else ""
-        )
-        return f"  > {event.name}{detail}\n"
+        return f"  > {tool_title(event.name, event.input)}\n"
+    if event.diff and not event.is_error:
+        return "".join(f"    {line}\n" for line in event.diff.splitlines())
     lines = event.content.strip().splitlines() or [""]
     more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
     mark = "error: " if event.is_error else ""

@@ -83,8 +83,16 @@ class AgentFacade:
     async def set_permission_mode(self, mode: str) -> None:
         await self.agent.aset_permission_mode(mode)
 
-    def set_model(self, model: str | None) -> None:
-        self.agent.set_model(model)
+    async def set_model(self, model: str | None) -> None:
+        """The SDK's set_model: None is the default model; a bare name is the current
+        provider's (the SDK names Claude models by id or alias alone)."""
+        from agent.settings import DEFAULT_MODEL
+
+        rt = self.agent.runtime()
+        spec = model or DEFAULT_MODEL
+        if ":" not in spec and rt.provider.name not in ("anthropic", "scripted"):
+            spec = f"{rt.provider.name}:{spec}"
+        await self.agent.aset_model(spec)
 
     async def rewind_turn(self, turn: int) -> None:
         """Restore the files to the checkpoint taken when prompt `turn` started."""

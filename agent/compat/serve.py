@@ -169,7 +169,7 @@ class StreamSession:
         return {}
 
     async def _set_model(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.agent.set_model(body.get("model"))
+        await self.agent.set_model(body.get("model"))
         return {}
 
     async def _rewind_files(self, body: dict[str, Any]) -> dict[str, Any]:

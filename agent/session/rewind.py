@@ -7,7 +7,6 @@ conversation view is rebuilt.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import events as ev
@@ -74,6 +73,8 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
     rows = []
     size = None
     stored: set[str] | None = None
+    events = _checkpoint_events(rt)
+    restores: dict[str, list[str] | None] = {}
     if rt.checkpointer is not None:
         from checkpoints import CheckpointError
 
@@ -81,9 +82,10 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
             store = _store(rt)
             size = store.size_bytes()
             stored = {c.id for c in store.list()}
+            restores = store.would_change([c.code_ref for c in events if c.code_ref in stored])
         except (CheckpointError, GodwitError):
             size = None
-    for c in _checkpoint_events(rt):
+    for c in events:
         rows.append(
             {
                 "id": c.id,
@@ -95,7 +97,10 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
                 "changed": c.created_commit,
                 # False once `checkpoints --prune` removed the code snapshot (conversation only).
                 "has_code": c.code_ref is not None and (stored is None or c.code_ref in stored),
-                "files": [f.model_dump() for f in c.files],
+                # What changed since the checkpoint before (nothing when the snapshot is shared).
+                "files": [f.model_dump() for f in c.files] if c.created_commit else [],
+                # What restoring its code would change in the work tree now (None: unknown).
+                "restores": restores.get(c.code_ref) if c.code_ref else None,
                 "skipped": c.skipped,
                 "store_size_bytes": size,
             }
@@ -259,21 +264,3 @@ async def undo_rewind(rt: Runtime) -> dict[str, Any]:
         "undo": True,
         "message": f"Undid the rewind to {last.checkpoint} ({last.restore}).",
     }
-
-
-def prune(cwd: Path, older_than: str) -> dict[str, Any]:
-    """Drop checkpoints older than `older_than` (e.g. 30d) from this project's store."""
-    from agent.session.index import godwit_home
-    from checkpoints import CheckpointError, CheckpointStore, parse_duration
-
-    try:
-        result = CheckpointStore(cwd, godwit_home()).prune(parse_duration(older_than))
-    except CheckpointError as exc:
-        raise UsageError(str(exc)) if isinstance(exc, ValueError) else _wrap(exc) from exc
-    data = result.model_dump(mode="json")
-    data["message"] = (
-        f"Removed {len(result.removed)} checkpoint(s) older than {older_than}; "
-        f"{result.kept} kept. Store: {result.size_before / 2**20:.1f} MiB -> "
-        f"{result.size_after / 2**20:.1f} MiB."
-    )
-    return data

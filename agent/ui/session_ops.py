@@ -8,6 +8,7 @@ import asyncio
 from functools import partial
 
 from agent import events as ev
+from agent.describe import count
 from agent.errors import GodwitError
 from agent.ui.rewind_screen import Choice, RewindScreen
 from agent.ui.surface import SessionApp
@@ -43,12 +44,12 @@ async def rewind(app: SessionApp, checkpoint: str, restore: str) -> None:
     finally:
         app.busy = False
     if restore in ("conversation", "both"):
-        app.transcript.load_messages(app.agent.messages())
+        app.transcript.load_messages(app.agent.messages(), app.agent.events)
         if result.get("prompt"):
             app.prompt_input.text = result["prompt"]
             app.prompt_input.move_cursor(app.prompt_input.document.end)
     changed = len(result.get("changed") or [])
-    extra = f" ({changed} file(s) changed)" if restore != "conversation" else ""
+    extra = f" ({count(changed, 'file')} changed)" if restore != "conversation" else ""
     app.transcript.notice(result["message"].replace("`godwit undo-rewind`", "/undo") + extra)
     app.refresh_context()
 
@@ -64,7 +65,7 @@ async def undo_rewind(app: SessionApp) -> None:
     finally:
         app.busy = False
     if result["restore"] in ("conversation", "both"):
-        app.transcript.load_messages(app.agent.messages())
+        app.transcript.load_messages(app.agent.messages(), app.agent.events)
     app.transcript.notice(result["message"])
     app.refresh_context()
 

@@ -115,7 +115,7 @@ async def test_edit_is_shown_as_a_diff_and_interrupt_withdraws_the_question(repo
             await send(pilot, "fix it")
             screen = await modal(pilot)
             body = screen.query_one("#approval-body").content
-            assert "-return 41" in body.plain and "+return 42" in body.plain
+            assert "-    return 41" in body.plain and "+    return 42" in body.plain
             styles = {str(s.style) for s in body.spans}
             assert "red" in styles and "green" in styles
             await pilot.press("ctrl+c")
