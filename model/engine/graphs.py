@@ -39,7 +39,11 @@ class DecodeGraphs:
 
     def fits(self, seqs: list[Sequence]) -> bool:
         """Whether a captured graph can serve this batch."""
-        return not self.failed and len(seqs) <= BUCKETS[-1] and all(len(s.blocks) <= self.max_width for s in seqs)
+        return (
+            not self.failed
+            and len(seqs) <= BUCKETS[-1]
+            and all(len(s.blocks) <= self.max_width for s in seqs)
+        )
 
     def _width(self, seqs: list[Sequence]) -> int:
         need = max(len(s.blocks) for s in seqs)
@@ -52,10 +56,14 @@ class DecodeGraphs:
         dev = self.engine.device
         bs = self.engine.block_size
         tables = torch.full((bucket, width), self.scratch, dtype=torch.int32, device=dev)
-        return Step(ids=torch.zeros(bucket, dtype=torch.long, device=dev),
-                    positions=torch.zeros(bucket, dtype=torch.long, device=dev),
-                    slots=torch.full((bucket,), self.scratch * bs, dtype=torch.long, device=dev),
-                    tables=tables, decode=True, lens=torch.ones(bucket, dtype=torch.int32, device=dev))
+        return Step(
+            ids=torch.zeros(bucket, dtype=torch.long, device=dev),
+            positions=torch.zeros(bucket, dtype=torch.long, device=dev),
+            slots=torch.full((bucket,), self.scratch * bs, dtype=torch.long, device=dev),
+            tables=tables,
+            decode=True,
+            lens=torch.ones(bucket, dtype=torch.int32, device=dev),
+        )
 
     def _capture(self, bucket: int, width: int) -> tuple[torch.cuda.CUDAGraph, Step, torch.Tensor]:
         runner = self.engine.runner
@@ -81,7 +89,9 @@ class DecodeGraphs:
             try:
                 self.graphs[key] = self._capture(bucket, width)
             except RuntimeError as exc:  # capture unsupported by some op: stay eager, say so once
-                log.warning("CUDA-graph capture of the decode step failed (%s); decoding eagerly", exc)
+                log.warning(
+                    "CUDA-graph capture of the decode step failed (%s); decoding eagerly", exc
+                )
                 self.failed = True
                 return self.engine.runner(self.engine._decode_step(seqs))
         graph, static, logits = self.graphs[key]
