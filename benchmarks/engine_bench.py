@@ -457,11 +457,9 @@ def profile(net, kw, device) -> None:
     tok = int(engine.prefill(seq).argmax())
     for _ in range(3):
         tok = int(engine.decode([seq], [tok])[0].argmax())
-    graph = (
-        next(iter(engine.graphs.graphs.values()))[0]
-        if engine.graphs and engine.graphs.graphs
-        else None
-    )
+    graph = None
+    if engine.graphs and engine.graphs.graphs:
+        graph = next(iter(engine.graphs.graphs.values())).graph
     if graph is not None:
         times = []
         for _ in range(20):
