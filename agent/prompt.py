@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 BASE = """You are Godwit, a coding agent working in the user's repository through tools.
 
@@ -19,38 +20,41 @@ How to work:
 - Keep answers short. When the task is done, say what you changed and how you checked it."""
 
 
-def project_instructions(cwd: Path) -> tuple[str, str] | None:
-    """`AGENTS.md` at the repo root, or `CLAUDE.md` when there is no AGENTS.md."""
-    for name in ("AGENTS.md", "CLAUDE.md"):
-        path = Path(cwd) / name
-        if path.is_file():
-            try:
-                return name, path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                return None
-    return None
-
-
 PLAN_MODE = """Plan mode is on: only read-only tools (viewing files, glob, grep) will run; edits
 and commands are refused. Investigate, then answer with a concrete plan (files, changes, how to
 check them) for the user to approve."""
 
 
-def system_prompt(cwd: Path, *, extra: str | None = None, memory_hint: str | None = None) -> str:
-    """The session's system prompt before the mode's part (`for_mode` adds that per request)."""
-    parts = [BASE]
+def instruction_section(file: Any) -> str:
+    """How one instruction file (agent.project.InstructionFile) appears in the system prompt."""
+    return f"Instructions from {file.label} (follow them):\n\n{file.text.strip()}"
+
+
+def system_prompt(
+    cwd: Path,
+    *,
+    instructions: list[Any] = (),
+    extra: str | None = None,
+    memory_hint: str | None = None,
+    replace: str | None = None,
+    append: str | None = None,
+) -> str:
+    """The session's system prompt before the mode's part (`for_mode` adds that per request):
+    Godwit's instructions (or `replace`), the environment, the instruction files (user level,
+    then the project root down to the current folder), the memory hint, the settings' extra
+    text, then `append`."""
+    parts = [replace.strip() if replace else BASE]
     parts.append(
         f"Environment: working directory {Path(cwd).resolve()}; platform "
         f"{platform.system()} {platform.release()}; today is {date.today().isoformat()}."
     )
-    found = project_instructions(cwd)
-    if found:
-        name, text = found
-        parts.append(f"Project instructions from {name} (follow them):\n\n{text.strip()}")
+    parts.extend(instruction_section(f) for f in instructions)
     if memory_hint:
         parts.append(memory_hint)
     if extra:
         parts.append(extra.strip())
+    if append:
+        parts.append(append.strip())
     return "\n\n".join(parts)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections.abc import Callable
 
 from .errors import GitFailed
 from .gitenv import ShadowGit
@@ -20,14 +21,37 @@ def git_mode(st_mode: int) -> int:
     return 0o100755 if st_mode & 0o100 else 0o100644
 
 
+# Told (files stored so far, files to store) while a large snapshot is stored.
+Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 500
+
+
+class _Counter:
+    """Files stored across the worker threads; reports every PROGRESS_EVERY files and at the end."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total, self.progress, self.done = total, progress, 0
+        self.lock = threading.Lock()
+
+    def tick(self) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.done += 1
+            done = self.done
+        if done % PROGRESS_EVERY == 0 or done == self.total:
+            self.progress(done, self.total)
+
+
 def add_to_index(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[bytes, tuple],
-                 known: dict[bytes, tuple]) -> None:
+                 known: dict[bytes, tuple], progress: Progress | None = None) -> None:
     """Hash `paths` into the shadow repository and its index, raw (no filters).
 
     A few go through `update-index --add`, which hashes them itself. Many (a first
     snapshot, a big change) are read here and streamed into `git fast-import` processes,
     one per core, which write one pack each instead of thousands of loose objects (file
-    creation is what costs most on a slow disk); they enter the index by `--index-info`."""
+    creation is what costs most on a slow disk); they enter the index by `--index-info`.
+    `progress(done, total)` is told how far the bulk store is (from its worker threads)."""
     lines = []
     if known:
         unknown = []
@@ -39,7 +63,7 @@ def add_to_index(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[by
                 unknown.append(p)
         paths = unknown
     if len(paths) >= _BULK_MIN:
-        lines += _bulk_store(git, root, paths, files)
+        lines += _bulk_store(git, root, paths, files, progress)
         paths = []
     if lines:
         git.run(["update-index", "-z", "--index-info"], input=b"".join(lines))
@@ -47,9 +71,10 @@ def add_to_index(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[by
         git.run(["update-index", "-z", "--add", "--remove", "--replace", "--stdin"],
                      input=b"\0".join(paths) + b"\0")
 
-def _bulk_store(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[bytes, tuple]
-                ) -> list[bytes]:
+def _bulk_store(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[bytes, tuple],
+                progress: Progress | None = None) -> list[bytes]:
     workers = max(1, min(os.cpu_count() or 1, 4))
+    counter = _Counter(len(paths), progress)
     chunks = [paths[i::workers] for i in range(workers)]
     results: list[list[bytes]] = [[] for _ in chunks]
     errors: list[BaseException] = []
@@ -74,6 +99,7 @@ def _bulk_store(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[byt
                 except OSError:
                     continue  # gone or changed type since the lstat: next scan sees it
                 sent.append(p)
+                counter.tick()
                 write(b"blob\nmark :%d\ndata %d\n" % (len(sent), len(data)))
                 write(data)
                 write(b"\n")

@@ -25,4 +25,4 @@ def load(path: Any, device: Any = "cpu", dtype: "torch.dtype | None" = None, **o
     """
     from model.loader import load_checkpoint
 
-    return load_checkpoint(path, device=device, dtype=dtype, **options)
+    return load_checkpoint(path, device=device, dtype=dtype, **options)  # progress= passes too

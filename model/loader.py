@@ -33,8 +33,9 @@ _LAYER = re.compile(r"^model\.layers\.(\d+)\.")
 
 
 def load_checkpoint(path: str | Path, device: Any = "cpu", dtype: torch.dtype | None = None,
-                    **options: Any) -> DeepseekV32:
-    """Build the model on `device` in `dtype` (bfloat16 by default) from the folder `path`."""
+                    progress: Any = None, **options: Any) -> DeepseekV32:
+    """Build the model on `device` in `dtype` (bfloat16 by default) from the folder `path`.
+    `progress(done, total)`, when given, is called after each shard (a large model has many)."""
     path = Path(path)
     cfg = read_config(path)
     try:
@@ -57,8 +58,10 @@ def load_checkpoint(path: str | Path, device: Any = "cpu", dtype: torch.dtype | 
     by_file: dict[str, list[str]] = defaultdict(list)
     for name in plan:
         by_file[where[name]].append(name)
-    for fname, names in by_file.items():
+    for i, (fname, names) in enumerate(by_file.items(), 1):
         _load_shard(path, fname, names, where, model, targets, block, device, dtype)
+        if progress is not None:
+            progress(i, len(by_file))
     if cfg.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
     model.inv_freq = model.inv_freq.to(device)

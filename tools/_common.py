@@ -417,13 +417,33 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def work_root(ctx: ToolContext) -> Path:
+    """The work tree (project root), symlinks resolved."""
+    return Path(os.path.realpath(ctx.root or ctx.cwd))
+
+
+def start_dir(ctx: ToolContext) -> Path:
+    """The folder relative paths start from (where the user is), symlinks resolved."""
     return Path(os.path.realpath(ctx.cwd))
 
 
-def resolve_in_tree(path: str, ctx: ToolContext) -> Path:
-    """The real path (symlinks resolved) of `path`, which must lie inside the work tree.
+def allowed_roots(ctx: ToolContext) -> list[Path]:
+    """The work tree, then each `--add-dir` folder: the only places tools may reach."""
+    return [work_root(ctx), *(Path(os.path.realpath(d)) for d in ctx.extra_dirs)]
 
-    Relative paths are taken from ctx.cwd; absolute ones must already point inside it.
+
+def containing_root(real: Path, ctx: ToolContext) -> Path | None:
+    """The allowed root that holds `real` (a resolved path), or None."""
+    for root in allowed_roots(ctx):
+        if real == root or real.is_relative_to(root):
+            return root
+    return None
+
+
+def resolve_in_tree(path: str, ctx: ToolContext) -> Path:
+    """The real path (symlinks resolved) of `path`, which must lie inside the work tree or a
+    folder added with --add-dir.
+
+    Relative paths are taken from ctx.cwd; absolute ones must already point inside.
     """
     if path is None or not str(path).strip():
         raise ToolError("path must not be empty")
@@ -435,29 +455,34 @@ def resolve_in_tree(path: str, ctx: ToolContext) -> Path:
     p = Path(path)
     joined = p if p.is_absolute() else Path(ctx.cwd) / p
     real = Path(os.path.realpath(joined))
-    if real == root or real.is_relative_to(root):
+    if containing_root(real, ctx) is not None:
         return real
     lexical = Path(os.path.normpath(os.path.abspath(joined)))
-    if lexical.is_relative_to(Path(os.path.abspath(ctx.cwd))) or lexical.is_relative_to(root):
-        raise ToolError(
-            f"The path {path} goes through a symbolic link to {real}, which is outside the work tree "
-            f"{root}; only files inside the work tree can be used."
-        )
+    for allowed in [Path(os.path.abspath(ctx.cwd)), *allowed_roots(ctx)]:
+        if lexical.is_relative_to(allowed):
+            raise ToolError(
+                f"The path {path} goes through a symbolic link to {real}, which is outside the "
+                f"work tree {root}; only files inside the work tree can be used."
+            )
+    extra = "".join(f", {d}" for d in allowed_roots(ctx)[1:])
     raise ToolError(
-        f"The path {path} is outside the work tree {root}; only paths inside it can be used "
-        "(relative paths are taken from the work tree root)."
+        f"The path {path} is outside the work tree {root}{extra}; only paths inside it can be "
+        "used (relative paths are taken from the current folder; the user can add folders "
+        "with --add-dir)."
     )
 
 
 def display_path(p: Path, ctx: ToolContext) -> str:
-    """A path relative to the work tree root (posix), or '.' for the root itself."""
+    """How a path is shown to the model: relative to the current folder when it is in the
+    work tree (with `..` when above it), else absolute (an --add-dir folder)."""
+    here = start_dir(ctx)
     root = work_root(ctx)
-    try:
-        rel = p.relative_to(root)
-    except ValueError:
-        return str(p)
-    s = rel.as_posix()
-    return s if s else "."
+    if p == here or p.is_relative_to(here):
+        s = p.relative_to(here).as_posix()
+        return s if s else "."
+    if p == root or p.is_relative_to(root):
+        return Path(os.path.relpath(p, here)).as_posix()
+    return str(p)
 
 
 def human_size(n: int) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ToolResult(BaseModel):
@@ -21,17 +21,32 @@ class ToolResult(BaseModel):
 
     content: str
     is_error: bool = False
+    # "write" or "network" when the bash sandbox (not the command) made it fail: the caller
+    # may offer to run it again outside the sandbox, with the user's approval.
+    sandbox_blocked: str | None = None
+    # Images beside the text (an MCP tool's screenshot, say): {"media_type", "data" (base64)}.
+    # Providers that take images in tool results send them; the others say one was left out.
+    images: list[dict[str, str]] = Field(default_factory=list)
+    # What the call changed, for people (a unified diff with the file's line numbers); the
+    # model reads `content` only.
+    diff: str | None = None
 
 
 @dataclass
 class ToolContext:
-    """What a tool may touch: the work tree root and a cancel flag set on interrupt."""
+    """What a tool may touch, and a cancel flag set on interrupt.
+
+    `cwd` is the folder the user is in: relative paths start there and so does the shell.
+    `root` is the work tree (the project root, default `cwd`) and `extra_dirs` the folders
+    added with `--add-dir`: tools reach files inside any of them, and nothing else."""
 
     cwd: Path
     cancel: threading.Event = field(default_factory=threading.Event)
     # Per-session state a tool keeps between calls (e.g. the persistent bash shell),
     # keyed by tool name. Owned by the session; tools create their entry lazily.
     state: dict[str, Any] = field(default_factory=dict)
+    root: Path | None = None
+    extra_dirs: tuple[Path, ...] = ()
 
 
 @runtime_checkable

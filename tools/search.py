@@ -35,7 +35,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ._common import BaseTool, ToolError, ToolInput, display_path, ok, resolve_in_tree, work_root
+from ._common import (
+    BaseTool,
+    ToolError,
+    ToolInput,
+    containing_root,
+    display_path,
+    ok,
+    resolve_in_tree,
+    start_dir,
+    work_root,
+)
 from .base import ToolContext, ToolResult
 from .ignore import file_filter, glob_match, parse_gitignore, translate_glob
 from .search_engines import _FileHits, _sniff_binary, list_files, search_py, search_rg
@@ -66,8 +76,9 @@ MAX_OUTPUT_CHARS = 30_000
 
 
 def _target(path: str | None, ctx: ToolContext) -> Path:
-    target = resolve_in_tree(path, ctx) if path is not None else work_root(ctx)
-    if ".git" in target.relative_to(work_root(ctx)).parts:
+    target = resolve_in_tree(path, ctx) if path is not None else start_dir(ctx)
+    top = containing_root(target, ctx) or work_root(ctx)
+    if ".git" in target.relative_to(top).parts:
         raise ToolError(f"The path {path} is inside a .git folder, which is never searched.")
     if not target.exists():
         raise ToolError(f"The path {path} does not exist.")

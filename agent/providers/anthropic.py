@@ -24,8 +24,16 @@ from agent.messages import (
     ToolUseBlock,
 )
 from agent.providers import convert
+from agent.providers.aliases import resolve
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
-from agent.providers.catalogue import ModelInfo, ThinkingMode, claude_info, warn_if_retiring
+from agent.providers.catalogue import (
+    CONTEXT_MANAGEMENT_BETA,
+    DEFAULT_CLAUDE_MODEL,
+    ModelInfo,
+    ThinkingMode,
+    claude_info,
+    warn_if_retiring,
+)
 from agent.providers.retry import (
     ErrorContext,
     RetryPolicy,
@@ -34,8 +42,6 @@ from agent.providers.retry import (
     stream_with_retries,
 )
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
-CONTEXT_MANAGEMENT_BETA = "context-management-2025-06-27"
 MIN_THINKING_BUDGET = 1024
 
 
@@ -46,7 +52,7 @@ class AnthropicProvider:
 
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
+        model: str = DEFAULT_CLAUDE_MODEL,
         *,
         api_key: str | None = None,
         base_url: str | None = None,
@@ -66,6 +72,7 @@ class AnthropicProvider:
         import anthropic  # lazy: see the module docstring
 
         self._sdk = anthropic
+        model = resolve(model)  # sonnet / opus / haiku: the newest the SDK lists
         client_args: dict[str, Any] = {"max_retries": 0, "timeout": timeout_s}
         # Only explicit values: otherwise the SDK reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL.
         if api_key:

@@ -73,7 +73,12 @@ class LocalProvider:
         try:
             self.tokenizer = Tokenizer(folder)
             self.net = dsv32.load(
-                folder, device=self.device, dtype=dtype, indexer=indexer, backend=backend
+                folder,
+                device=self.device,
+                dtype=dtype,
+                indexer=indexer,
+                backend=backend,
+                progress=_shard_progress,
             )
             self.engine = Engine(
                 self.net,
@@ -271,3 +276,15 @@ def _provider_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, RequestTooLargeError):
         return ProviderError(str(exc), kind="context")
     return ProviderError(f"Local generation failed: {exc}", kind="api")
+
+
+def _shard_progress(done: int, total: int) -> None:
+    """A progress line on the terminal while a checkpoint loads shard by shard (the provider
+    is built before the session exists, so there is no event stream to tell yet)."""
+    import sys
+
+    if total < 2 or not sys.stderr.isatty():
+        return
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\r\x1b[KLoading the model: shard {done}/{total}{end}")
+    sys.stderr.flush()

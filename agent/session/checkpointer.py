@@ -8,6 +8,7 @@ changed nothing still has its own point to rewind the conversation to.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from agent import events as ev
@@ -52,12 +53,22 @@ class Checkpointer:
                 ) from exc
         return self._store
 
-    def snapshot(self, session_id: str, turn: int, label: str, reason: str) -> ev.Checkpoint:
+    def snapshot(
+        self,
+        session_id: str,
+        turn: int,
+        label: str,
+        reason: str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ev.Checkpoint:
+        """Snapshot the work tree; `progress(done, total)` hears about a large store."""
         store = self.store
         from checkpoints import CheckpointError
 
         try:
-            cp = store.snapshot(session_id=session_id, turn=turn, label=label, reason=reason)
+            cp = store.snapshot(
+                session_id=session_id, turn=turn, label=label, reason=reason, progress=progress
+            )
         except CheckpointError as exc:
             raise CheckpointFailed(f"Checkpoint failed: {exc}") from exc
         return ev.Checkpoint(

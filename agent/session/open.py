@@ -8,9 +8,10 @@ from pathlib import Path
 
 from agent import events as ev
 from agent.errors import UsageError
+from agent.project import project_root
 from agent.session.conversation import Conversation
 from agent.session.index import find_session, latest_session, new_session_id, sessions_dir
-from agent.session.log import ReadOnlyLog, SessionLog, read_log
+from agent.session.log import PendingLog, ReadOnlyLog, SessionLog, read_log
 from agent.session.recorder import Recorder
 
 
@@ -20,18 +21,19 @@ class OpenedSession:
 
     id: str
     path: Path
-    log: SessionLog | ReadOnlyLog
+    log: SessionLog | ReadOnlyLog | PendingLog
     events: list[ev.Event]
     conversation: Conversation
     warnings: list[str]
 
 
 def create_session(home: Path, cwd: Path, session_id: str | None = None) -> OpenedSession:
+    """A new session; its log is written from the first prompt on (see PendingLog)."""
     sid = session_id or new_session_id()
     path = sessions_dir(home, cwd) / f"{sid}.jsonl"
     if path.exists():
         raise UsageError(f"Session {sid} already exists")
-    return OpenedSession(sid, path, SessionLog(path), [], Conversation(), [])
+    return OpenedSession(sid, path, PendingLog(path), [], Conversation(), [])
 
 
 def open_session(path: Path, *, readonly: bool = False) -> OpenedSession:
@@ -115,15 +117,16 @@ def open_for(
 
 
 def _check_project(path: Path, cwd: Path) -> None:
-    """A session belongs to the directory it was started in: its tools, checkpoints and
-    conversation are about that tree, so resuming it elsewhere is refused."""
+    """A session belongs to the project (work tree) it was started in: its tools, checkpoints
+    and conversation are about that tree, so resuming it elsewhere is refused."""
     with open(path, "rb") as f:
         first = f.readline()
     try:
         start = ev.parse_event(first)
     except ValueError:
         return  # an unreadable first line is reported by the full read that follows
-    if isinstance(start, ev.SessionStarted) and Path(start.cwd).resolve() != cwd:
+    # Started anywhere in the same work tree is the same project (agent.project).
+    if isinstance(start, ev.SessionStarted) and project_root(Path(start.cwd).resolve()) != cwd:
         raise UsageError(
             f"Session {path.stem} belongs to {start.cwd}; run from there or pass --cwd {start.cwd}."
         )

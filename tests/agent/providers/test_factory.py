@@ -25,7 +25,11 @@ REPO = Path(__file__).resolve().parents[3]
     "spec,parsed",
     [
         ("anthropic:claude-sonnet-5-5", ("anthropic", "claude-sonnet-5-5")),
-        ("anthropic", ("anthropic", "claude-sonnet-4-5")),
+        # The default and the aliases stay aliases here; the provider resolves them from the
+        # SDK's model list (tests/agent/test_claude_code_conventions.py).
+        ("anthropic", ("anthropic", "sonnet")),
+        ("opus", ("anthropic", "opus")),
+        ("anthropic:haiku", ("anthropic", "haiku")),
         ("claude-opus-4-7", ("anthropic", "claude-opus-4-7")),
         ("openai:deepseek-chat", ("openai", "deepseek-chat")),
         ("openai:Qwen/Qwen3-8B:fp8", ("openai", "Qwen/Qwen3-8B:fp8")),
