@@ -119,7 +119,7 @@ class _StreamJsonPrinter(_Printer):
                 "type": "system",
                 "subtype": "init",
                 "session_id": rt.id,
-                "model": rt.settings.model,
+                "model": rt.model_spec or rt.settings.model,
                 "cwd": str(rt.cwd),
                 "permission_mode": rt.settings.permission_mode,
                 "tools": [t.name for t in rt.tools],
