@@ -6,6 +6,8 @@ the chosen options need.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,16 @@ class Options:
     readonly: bool = False
     # A `--settings` layer (between the project's local settings and the flags).
     settings_layer: dict[str, Any] = field(default_factory=dict)
+    # MCP: `--mcp-config` values, `--strict-mcp-config`, and who approves a project's servers
+    # (the UI asks; None: unapproved servers stay off).
+    mcp_config: list[str] = field(default_factory=list)
+    strict_mcp_config: bool = False
+    mcp_ask: Callable[[Any], bool] | None = None
+    # How to reach `type: "sdk"` servers (a Claude Agent SDK program's own; agent/mcp/bridge.py).
+    mcp_sdk_send: Any = None
+    # More hook sources beside the settings' shell hooks (an SDK program's callbacks): each a
+    # function of the runtime that returns the source.
+    hook_sources: list[Callable[[Runtime], Any]] = field(default_factory=list)
 
 
 def open_runtime(opts: Options) -> Runtime:
@@ -68,13 +80,23 @@ def open_runtime(opts: Options) -> Runtime:
         settings = settings.model_copy(update={"model": recorded})
     provider = opts.provider or make_provider(settings)
     model_spec = resolved_spec(settings.model, provider)
-    tools = _tools(settings, home, root) + list(opts.extra_tools)
+    extra_dirs = _extra_dirs(settings, cwd)
+    mcp = None if opts.readonly else _mcp(opts, settings, home, root)
+    tools = _tools(settings, home, root, extra_dirs) + list(opts.extra_tools)
+    if mcp is not None:
+        tools += mcp.start()
+    bash = next((t for t in tools if t.name == "bash" and hasattr(t, "sandboxed")), None)
+    if bash is not None and bash.sandbox_unavailable_reason():
+        # Said once per session start, where the torn-log warnings are shown.
+        session.warnings.append(
+            f"bash runs without a sandbox ({bash.sandbox_unavailable_reason()}); "
+            "commands are asked about instead."
+        )
     names = [t.name for t in tools]
     if len(set(names)) != len(names):
         raise UsageError(
             f"Two tools share a name: {sorted(n for n in names if names.count(n) > 1)}"
         )
-    extra_dirs = _extra_dirs(settings, cwd)
     instructions = instruction_files(root, cwd, home)
     rt = Runtime(
         settings=settings,
@@ -85,7 +107,11 @@ def open_runtime(opts: Options) -> Runtime:
         tools=tools,
         base_system=_system(settings, cwd, provider, instructions),
         policy=PermissionPolicy(
-            settings.permission_mode, settings.permissions, cwd=root, tools=names
+            settings.permission_mode,
+            settings.permissions,
+            cwd=root,
+            tools=names,
+            sandboxed=bool(bash is not None and bash.sandboxed),
         ),
         hooks=opts.hooks,
         approver=opts.approver,
@@ -94,7 +120,12 @@ def open_runtime(opts: Options) -> Runtime:
         instructions=instructions,
         model_spec=model_spec,
     )
+    rt.mcp = mcp
+    rt.resumed = bool(session.events)
+    rt.hooks_of_session = _hooks(rt, settings, opts)
     rt.checkpointer = _checkpointer(settings, home, root)
+    if session.events and not opts.readonly:
+        _complete_interrupted_rewinds(rt)
     rt.context = _context(settings, provider)
     rt.context.restore(session.events)
     rt.recorder.appliers.append(lambda event: _apply_model(rt, event))
@@ -111,6 +142,14 @@ def open_runtime(opts: Options) -> Runtime:
         # Resumed with another --model: the log says from which point the new one answered.
         rt.recorder.write(ev.ModelChanged(model=model_spec, previous=recorded), sync=True)
     return rt
+
+
+def _complete_interrupted_rewinds(rt: Runtime) -> None:
+    """A rewind killed mid-restore is finished on resume, code and conversation together."""
+    from agent.session.rewind import interrupted_rewinds
+
+    for event in interrupted_rewinds(rt):
+        rt.recorder.write(event, sync=True)
 
 
 def session_model(events: list[ev.Event]) -> str | None:
@@ -170,21 +209,74 @@ def _extra_dirs(settings: Settings, cwd: Path) -> tuple[Path, ...]:
 def make_provider(settings: Settings):
     from agent.providers import make_provider as factory
 
-    return factory(settings.model, base_url=settings.base_url, **settings.provider_options)
+    return factory(settings.model, base_url=settings.base_url, **settings.provider_options.given())
 
 
-def _tools(settings: Settings, home: Path, cwd: Path) -> list[Any]:
+def _tools(
+    settings: Settings, home: Path, cwd: Path, extra_dirs: tuple[Path, ...] = ()
+) -> list[Any]:
     from tools import default_tools
     from tools.memory import memory_root
 
     root = None
     if settings.memory:
         root = memory_root(home, None if settings.memory_scope == "global" else cwd)
-    tools = list(default_tools(root))
-    for tool in tools:
-        if settings.env and hasattr(tool, "extra_env"):
-            tool.extra_env.update(settings.env)  # the `env` key: environment for the shell
+    tools = list(
+        default_tools(root, sandbox=settings.sandbox, extra_dirs=list(extra_dirs), env=settings.env)
+    )
     return tools
+
+
+def _mcp(opts: Options, settings: Settings, home: Path, cwd: Path):
+    """The session's MCP servers (not started), or None when none is configured: then the
+    `mcp` package is never imported."""
+    from agent.mcp.session import McpSession
+    from agent.mcp.setup import prepare
+    from agent.settings import read_layer
+
+    user = read_layer(home / "settings.json")
+    # Overrides (SDK arguments, --settings) count as the user's own configuration.
+    user = {
+        **user,
+        "mcpServers": {**user.get("mcpServers", {}), **opts.overrides.get("mcpServers", {})},
+    }
+    user["enableAllProjectMcpServers"] = settings.enableAllProjectMcpServers
+    manager = prepare(
+        cwd,
+        home,
+        user_settings=user,
+        project_settings=read_layer(cwd / ".godwit" / "settings.json"),
+        flags=opts.mcp_config,
+        strict=opts.strict_mcp_config,
+        ask=opts.mcp_ask,
+        env={**os.environ, **settings.env},
+    )
+    if manager is None:
+        return None
+    manager.sdk_send = opts.mcp_sdk_send
+    return McpSession(manager)
+
+
+def _hooks(rt: Runtime, settings: Settings, opts: Options):
+    """Claude Code's hooks: the settings' shell hooks, then any other sources."""
+    from agent.command_hooks import CommandHooks
+    from agent.command_hooks.session import SessionHooks
+
+    sources: list[Any] = []
+    if settings.hooks:
+        sources.append(
+            CommandHooks(
+                settings.hooks,
+                cwd=rt.cwd,
+                env=settings.env,
+                session_id=rt.id,
+                transcript_path=str(getattr(rt.session.log, "path", "")),
+            )
+        )
+    sources += [make(rt) for make in opts.hook_sources]
+    hooks = SessionHooks(sources)
+    hooks.set_permission_mode(rt.policy.mode)
+    return hooks
 
 
 def _system(settings: Settings, cwd: Path, provider: Any, instructions: list) -> str:

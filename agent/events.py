@@ -8,10 +8,11 @@ conversation, so the log is the only source of truth.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import PydanticSerializationError
 
 from agent.messages import Message
@@ -19,11 +20,21 @@ from agent.messages import Message
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
 # How a model call or a step around it failed (ProviderError.kind, plus Godwit's own steps).
 ErrorKind = Literal[
-    "api", "auth", "model", "incomplete", "context", "checkpoint", "compaction", "tool", "internal"
+    "api",
+    "auth",
+    "model",
+    "incomplete",
+    "context",
+    "checkpoint",
+    "compaction",
+    "tool",
+    "internal",
+    "mcp",  # an MCP server failed to start or died (reported once per server)
+    "hook",  # a shell hook or SDK hook callback failed, timed out, or has a message
 ]
 # Who decided a tool call: the permission mode, a rule, the approval callback, a hook, a
-# protected path, or nobody being there to ask (headless).
-DecisionSource = Literal["mode", "rule", "callback", "hook", "headless", "protected"]
+# protected path, the bash sandbox, or nobody being there to ask (headless).
+DecisionSource = Literal["mode", "rule", "callback", "hook", "headless", "protected", "sandbox"]
 CheckpointReason = Literal["turn_start", "before_tool", "before_rewind"]
 
 
@@ -31,10 +42,46 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+# A str never holds a surrogate pair (it holds the code point), so any surrogate is a lone one:
+# an undecodable byte of a file name (surrogateescape), or a model's `\udcff` in JSON.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (also inside dicts, lists and models)
+    replaced by U+FFFD. Such strings cannot be encoded as UTF-8, so the log, the token counter
+    and the providers' JSON would all fail on them, every time the session is continued. The
+    same object comes back when there was nothing to replace."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        items = [(clean_text(k), clean_text(v)) for k, v in value.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items())):
+            return value
+        return dict(items)
+    if isinstance(value, (list, tuple)):
+        items = [clean_text(v) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return type(value)(items)
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            old = getattr(value, name, None)
+            new = clean_text(old)
+            if new is not old:
+                object.__setattr__(value, name, new)  # frozen models too
+        return value
+    return value
+
+
 class Event(BaseModel):
     """The base of every event; `type` tells them apart in the log."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _clean_surrogates(self):
+        return clean_text(self)
 
     ts: str = Field(default_factory=now_iso)
     # Position in the session log, assigned when the session records the event (0-based).
@@ -104,23 +151,35 @@ class ToolResult(Event):
     name: str
     content: str
     is_error: bool = False
+    # Images the tool returned (an MCP tool's screenshot): {"media_type", "data" (base64)}.
+    images: list[dict[str, str]] = Field(default_factory=list)
+    # What the call changed, for people (a unified diff numbered as in the file); the model
+    # reads `content` only.
+    diff: str | None = None
 
 
-class Usage(Event):
-    """Tokens and cost of one model call, with the session's running totals."""
+class TokenUsage(BaseModel):
+    """Tokens of one model call (or a sum of them), as the providers report them."""
 
-    type: Literal["usage"] = "usage"
-    model: str
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+
+
+class Usage(Event, TokenUsage):
+    """Tokens and cost of one model call, with the session's running totals."""
+
+    type: Literal["usage"] = "usage"
+    model: str
     cost_usd: float = 0.0
     session_input_tokens: int = 0
     session_output_tokens: int = 0
     session_cache_read_input_tokens: int = 0
     session_cache_creation_input_tokens: int = 0
     session_cost_usd: float = 0.0
+    # True for an interrupted call, whose usage never came: the figures are an estimate.
+    estimated: bool = False
 
 
 class Retry(Event):

@@ -11,6 +11,8 @@ import inspect
 import logging
 
 from agent import events as ev
+from agent.command_hooks import turns
+from agent.describe import SESSION_ALLOWED, checkpoint_label_for
 from agent.hooks import PreToolDecision, ToolCallInfo, call
 from agent.messages import ToolUseBlock
 from agent.runtime import Runtime
@@ -38,7 +40,12 @@ async def execute(rt: Runtime, block: ToolUseBlock, turn: int) -> ev.ToolResult:
         raise asyncio.CancelledError() from None
     return await rt.record(
         ev.ToolResult(
-            tool_use_id=block.id, name=block.name, content=result.content, is_error=result.is_error
+            tool_use_id=block.id,
+            name=block.name,
+            content=result.content,
+            is_error=result.is_error,
+            images=list(result.images),
+            diff=result.diff,
         ),
         sync=True,
     )
@@ -61,6 +68,19 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
             content=f"There is no tool named {block.name!r}. Available tools: {names}.",
         )
     info = ToolCallInfo(id=block.id, name=block.name, input=dict(block.input), session_id=rt.id)
+    hook_says = None
+    if rt.hooks_of_session.has("PreToolUse"):
+        # Shell hooks and SDK callbacks (Claude Code's PreToolUse) come first.
+        pre = await turns.before_tool(rt, block.name, info.input, block.id)
+        if pre.stop:
+            rt.stop_requested = pre.stop_reason or "a PreToolUse hook stopped the session"
+        if pre.updated_input is not None:
+            info.input = dict(pre.updated_input)
+        if pre.permission == "deny" or pre.stop:
+            reason = pre.reason or pre.stop_reason or "refused by a PreToolUse hook"
+            await _decision(rt, block, "deny", reason, "hook")
+            return ToolResult(is_error=True, content=f"Denied by a hook: {reason}")
+        hook_says = pre.permission
     for hook in rt.hooks.before_tool:
         try:
             decision = await call(hook, info)
@@ -76,7 +96,7 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
                 info.input = dict(decision.input)
     args = info.input
     read_only = _read_only(tool, args)
-    decision = await _permitted(rt, block, args, read_only)
+    decision, args = await _permitted(rt, block, args, read_only, hook_says)
     if decision.decision != "allow":
         return ToolResult(
             is_error=True,
@@ -86,14 +106,79 @@ async def _decide_and_run(rt: Runtime, block: ToolUseBlock, turn: int) -> ToolRe
             ),
         )
     if not read_only and getattr(tool, "writes_work_tree", True):
-        await rt.checkpoint(turn, f"before {block.name}: {_brief(args)}", "before_tool")
+        await rt.checkpoint(turn, checkpoint_label_for(block.name, args), "before_tool")
     result = await run_tool(rt, tool, args)
+    if getattr(result, "sandbox_blocked", None) and hasattr(tool, "run_outside_sandbox"):
+        result = await _outside_sandbox(rt, block, tool, args, result, turn)
     for hook in rt.hooks.after_tool:
         try:
             await call(hook, info, result)
         except Exception:  # the call already ran: its result must be kept
             log.exception("after-tool hook failed for %s", block.name)
+    if rt.hooks_of_session.has("PostToolUse"):
+        content = await turns.after_tool(
+            rt, block.name, args, block.id, result.content, result.is_error
+        )
+        result = ToolResult(content=content, is_error=result.is_error, images=result.images)
     return result
+
+
+class _Outside:
+    """The bash tool, running one command outside its sandbox (for run_tool)."""
+
+    def __init__(self, tool) -> None:
+        self.name = tool.name
+        self._tool = tool
+
+    def run(self, args: dict, ctx) -> ToolResult:
+        return self._tool.run_outside_sandbox(args, ctx)
+
+
+async def _outside_sandbox(
+    rt: Runtime, block: ToolUseBlock, tool, args: dict, blocked: ToolResult, turn: int
+) -> ToolResult:
+    """The sandbox stopped the command: run it again outside, only with the user's approval
+    (asked every time, whatever the mode) or an allow rule that names the command."""
+    verdict = rt.policy.outside_sandbox(args)
+    if verdict.decision == "ask":
+        if rt.approver is None:
+            verdict = verdict.__class__(
+                "deny",
+                "running outside the sandbox needs the user's approval; no one to ask (headless)",
+                "headless",
+            )
+        else:
+            try:
+                answer = rt.approver(block.name, args, verdict.reason)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            except Exception as exc:  # noqa: BLE001 - a failing approval callback is a refusal
+                answer, verdict.reason = False, f"the approval callback failed ({exc})"
+            verdict = verdict.__class__(
+                "allow" if answer else "deny",
+                "approved by the user" if answer else "denied by the user",
+                "callback",
+            )
+    await _decision(
+        rt, block, verdict.decision, f"outside the sandbox: {verdict.reason}", verdict.source
+    )
+    if verdict.decision != "allow":
+        return ToolResult(
+            is_error=blocked.is_error,
+            content=blocked.content + (f"\n[Not run outside the sandbox: {verdict.reason}.]"),
+        )
+    if getattr(tool, "writes_work_tree", True):
+        await rt.checkpoint(
+            turn, checkpoint_label_for(block.name, args) + " (outside the sandbox)", "before_tool"
+        )
+    outside = await run_tool(rt, _Outside(tool), args)
+    return ToolResult(
+        is_error=outside.is_error,
+        content=(
+            "[The sandbox stopped the command; it was run again outside the sandbox with approval.]\n"
+            + outside.content
+        ),
+    )
 
 
 def _read_only(tool, args: dict) -> bool:
@@ -104,31 +189,50 @@ def _read_only(tool, args: dict) -> bool:
 
 
 async def _permitted(
-    rt: Runtime, block: ToolUseBlock, args: dict, read_only: bool
-) -> ev.PermissionDecision:
-    """Decide (asking the approver when the policy says so) and log the decision."""
+    rt: Runtime, block: ToolUseBlock, args: dict, read_only: bool, hook_says: str | None = None
+) -> tuple[ev.PermissionDecision, dict]:
+    """Decide (asking the approver when the policy says so) and log the decision; returns it
+    with the arguments to run (an approver may change them, as the Claude Agent SDK's
+    can_use_tool does). A PreToolUse hook's `allow` skips the asking, its `ask` forces it;
+    deny rules and protected paths hold either way."""
     verdict = rt.policy.check(block.name, args, read_only)
-    if verdict.decision != "ask":
-        return await _decision(rt, block, verdict.decision, verdict.reason, verdict.source)
+    if verdict.decision == "deny" or (verdict.decision == "allow" and hook_says != "ask"):
+        return await _decision(rt, block, verdict.decision, verdict.reason, verdict.source), args
+    if hook_says == "allow" and verdict.source != "protected":
+        return await _decision(rt, block, "allow", "allowed by a PreToolUse hook", "hook"), args
+    reason = verdict.reason if verdict.decision == "ask" else "a PreToolUse hook asks"
     if rt.approver is None:
         return await _decision(
-            rt, block, "deny", f"{verdict.reason}; no one to ask (headless)", "headless"
+            rt, block, "deny", f"{reason}; no one to ask (headless)", "headless"
+        ), args
+    if rt.hooks_of_session.has("Notification"):
+        await turns.report(
+            rt,
+            await rt.hooks_of_session.notification(
+                f"Godwit needs your permission to use {block.name}"
+            ),
         )
     try:
-        answer = rt.approver(block.name, args, verdict.reason)
+        answer = rt.approver(block.name, args, reason)
         if inspect.isawaitable(answer):
             answer = await answer
     except Exception as exc:  # noqa: BLE001 - a failing approval callback is a refusal
         return await _decision(
             rt, block, "deny", f"the approval callback failed ({exc})", "callback"
-        )
-    return await _decision(
+        ), args
+    if isinstance(answer, str) and answer == SESSION_ALLOWED:  # the UI's "allow for this session"
+        return await _decision(rt, block, "allow", SESSION_ALLOWED, "callback"), args
+    # An answer may carry more than yes/no (agent/compat/serve.py's Approval).
+    changed = getattr(answer, "input", None)
+    message = getattr(answer, "message", "") or "denied by the user"
+    decision = await _decision(
         rt,
         block,
         "allow" if answer else "deny",
-        "approved by the user" if answer else "denied by the user",
+        "approved by the user" if answer else message,
         "callback",
     )
+    return decision, (dict(changed) if answer and isinstance(changed, dict) else args)
 
 
 async def _decision(
@@ -185,10 +289,5 @@ def _safe_run(tool, args: dict, ctx) -> ToolResult:
     # \udcff-style escapes, as the model would read them in a listing.
     content = result.content.encode("utf-8", "backslashreplace").decode("utf-8")
     if content != result.content:
-        result = ToolResult(content=content, is_error=result.is_error)
+        result = ToolResult(content=content, is_error=result.is_error, diff=result.diff)
     return result
-
-
-def _brief(args: dict) -> str:
-    text = str(args.get("command") or args.get("path") or args)
-    return text if len(text) <= 60 else text[:57] + "..."

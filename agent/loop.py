@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from agent import events as ev
+from agent.command_hooks import turns
 from agent.errors import ProviderError, TurnInterrupted
 from agent.execute import execute
 from agent.messages import Message, TextBlock
@@ -25,18 +26,36 @@ async def run(rt: Runtime, prompt: str, *, max_calls: int | None = None) -> ev.T
     """Handle one user prompt (one turn) with at most `max_calls` model calls (the
     `--max-turns` flag and setting, named as in Claude Code); returns the TurnEnd event."""
     turn = rt.session.conversation.turns + 1
+    await rt.sync_mcp()
+    hooked = await turns.before_prompt(rt, prompt, first=not rt.started, resumed=rt.resumed)
+    rt.started, rt.stop_requested = True, None
+    if hooked.blocked or hooked.stop:
+        # Claude Code drops a prompt its UserPromptSubmit hook blocks: nothing reaches the model.
+        why = hooked.blocked or hooked.stop
+        await rt.record(ev.Error(message=f"Prompt not sent: {why}", kind="hook"))
+        end = await rt.record(ev.TurnEnd(reason="blocked", turns=0, result=why), sync=True)
+        return end  # type: ignore[return-value]
     # The turn's checkpoint is logged before its prompt, so rewinding to it restores the
     # conversation as it was before the prompt was sent.
     await rt.checkpoint(turn, prompt, "turn_start")
-    await rt.record(ev.UserMessage(text=prompt, turn=turn), sync=True)
-    calls = 0
+    await rt.record(ev.UserMessage(text=hooked.text, turn=turn), sync=True)
+    calls = continuations = 0
     try:
         while True:
             if max_calls is not None and calls >= max_calls:
                 return await _end(rt, "max_turns", calls)
             calls += 1
             stop = await step(rt, turn)
+            if rt.stop_requested:
+                await rt.record(ev.Error(message=rt.stop_requested, kind="hook"))
+                return await _end(rt, "stopped_by_hook", calls)
             if stop in CONTINUE:
+                continue
+            feedback = await turns.after_stop(rt, continuations) if stop == "end_turn" else None
+            if feedback is not None:
+                # A Stop hook sends the model back to work with its reason.
+                continuations += 1
+                await rt.record(ev.UserMessage(text=feedback, turn=turn), sync=True)
                 continue
             return await _end(rt, stop or "end_turn", calls)
     except TurnInterrupted as stop:
@@ -61,6 +80,7 @@ async def run(rt: Runtime, prompt: str, *, max_calls: int | None = None) -> ev.T
 
 async def step(rt: Runtime, turn: int) -> str | None:
     """One model call and the tool calls it asked for; returns the stop reason."""
+    await rt.sync_mcp()
     request = await rt.request()
     response = await query(rt, turn, request)
     await rt.record(
@@ -108,6 +128,7 @@ async def query(rt: Runtime, turn: int, request: ModelRequest) -> ModelResponse:
                 thinking.append(item.text)
             await rt.record(item)
     except asyncio.CancelledError:
+        await _charge_interrupted(rt, request, "".join(thinking) + "".join(text))
         raise TurnInterrupted(_partial("".join(thinking), "".join(text))) from None
     raise ProviderError("The model's reply ended without a final message.", kind="incomplete")
 
@@ -121,6 +142,19 @@ def _partial(thinking: str, text: str) -> Message | None:
     if thinking and not text:
         blocks = [TextBlock(text="[interrupted while thinking]")]
     return Message(role="assistant", content=blocks)
+
+
+async def _charge_interrupted(rt: Runtime, request: ModelRequest, streamed: str) -> None:
+    # An interrupted call is billed all the same, but its usage never arrives: count an
+    # estimate (marked as one) so the session's tokens and cost do not undercount.
+    from agent.context.tokens import TokenCounter
+
+    counter = getattr(getattr(rt.context, "policy", None), "counter", None) or TokenCounter()
+    usage = ev.TokenUsage(
+        input_tokens=counter.estimate_request(request.system, request.tools, request.messages),
+        output_tokens=counter.estimate_text(streamed) if streamed else 0,
+    )
+    await rt.usage(usage, rt.provider.model, estimated=True)
 
 
 async def _end(rt: Runtime, reason: str, calls: int) -> ev.TurnEnd:

@@ -48,6 +48,8 @@ class ToolResultBlock(_Block):
     tool_use_id: str
     content: str
     is_error: bool = False
+    # Images the tool returned (an MCP server's screenshot): {"media_type", "data" (base64)}.
+    images: list[dict[str, str]] = Field(default_factory=list)
 
 
 Block = Annotated[

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent import events as ev
+from agent.command_hooks.session import SessionHooks
 from agent.errors import ConfigError
 from agent.hooks import Hooks
 from agent.permissions import Approver, PermissionPolicy, Rule
@@ -54,21 +55,14 @@ class ContextManager(Protocol):
         """The window overflowed: compact once; True when the call can be retried."""
 
 
-@dataclass
-class Totals:
+class Totals(TokenUsage):
     """Token usage and cost of the whole session (rebuilt from Usage events on resume)."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
     cost_usd: float = 0.0
 
     def add(self, usage: TokenUsage, cost: float) -> None:
-        self.input_tokens += usage.input_tokens
-        self.output_tokens += usage.output_tokens
-        self.cache_read_input_tokens += usage.cache_read_input_tokens
-        self.cache_creation_input_tokens += usage.cache_creation_input_tokens
+        for name in TokenUsage.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(usage, name))
         self.cost_usd += cost
 
     @classmethod
@@ -77,24 +71,12 @@ class Totals:
         totals = cls()
         for event in events:
             if isinstance(event, ev.Usage):
-                totals.add(
-                    TokenUsage(
-                        input_tokens=event.input_tokens,
-                        output_tokens=event.output_tokens,
-                        cache_read_input_tokens=event.cache_read_input_tokens,
-                        cache_creation_input_tokens=event.cache_creation_input_tokens,
-                    ),
-                    event.cost_usd,
-                )
+                totals.add(event, event.cost_usd)
         return totals
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-        }
+        """The token counts alone (a run's `usage`)."""
+        return {name: getattr(self, name) for name in TokenUsage.model_fields}
 
 
 @dataclass
@@ -123,6 +105,15 @@ class Runtime:
     pending_provider: tuple[str, Any] | None = None
     totals: Totals = field(default_factory=Totals)
     recorder: Recorder = field(init=False)
+    # Claude Code's hooks: the settings' shell hooks and an SDK program's callbacks.
+    hooks_of_session: SessionHooks = field(default_factory=SessionHooks)
+    # The MCP servers (agent/mcp/session.py), when any is configured.
+    mcp: Any = None
+    # Set when a hook answered `continue: false`: the turn ends after the current step.
+    stop_requested: str | None = None
+    # Whether this runtime ran a prompt yet (SessionStart hooks run before the first).
+    started: bool = False
+    resumed: bool = False
 
     def __post_init__(self) -> None:
         if self.tool_ctx is None:
@@ -155,6 +146,7 @@ class Runtime:
         # The policy follows the recorded changes, so the log says why a call was allowed.
         if isinstance(event, ev.PermissionModeChanged):
             self.policy.mode = event.mode
+            self.hooks_of_session.set_permission_mode(event.mode)
         elif isinstance(event, ev.RuleAdded):
             getattr(self.policy, event.kind).append(Rule.parse(event.rule))
 
@@ -171,6 +163,15 @@ class Runtime:
         """Add a permission rule for the rest of the session (recorded as RuleAdded)."""
         Rule.parse(rule)  # refuse a malformed rule before it is logged
         await self.record(ev.RuleAdded(rule=rule, kind=kind), sync=True)
+
+    async def sync_mcp(self) -> None:
+        """Report MCP servers that failed since the last call (once each) and drop their
+        tools from what the model is offered."""
+        if self.mcp is None:
+            return
+        for message in self.mcp.reports():
+            await self.record(ev.Error(message=message, kind="mcp"))
+        self.tools = self.mcp.prune(self.tools)
 
     def durable(self) -> None:
         """Block until the log is on disk (end of a turn)."""
@@ -193,7 +194,7 @@ class Runtime:
             request = await self.context.prepare(self, request)
         return request
 
-    async def usage(self, usage: TokenUsage, model: str) -> None:
+    async def usage(self, usage: TokenUsage, model: str, *, estimated: bool = False) -> None:
         cost = self.provider.cost(usage)
         self.totals.add(usage, cost)
         t = self.totals
@@ -201,6 +202,7 @@ class Runtime:
             ev.Usage(
                 model=model,
                 cost_usd=cost,
+                estimated=estimated,
                 **usage.model_dump(),
                 session_input_tokens=t.input_tokens,
                 session_output_tokens=t.output_tokens,
@@ -256,8 +258,22 @@ class Runtime:
             return
         await self.record(event, sync=True)
 
-    def close(self) -> None:
+    def close(self, reason: str = "other") -> None:
         from tools import close_all
 
+        if self.hooks_of_session.has("SessionEnd"):
+            _run_aside(self.hooks_of_session.session_end(reason))
+        if self.mcp is not None:
+            self.mcp.close()
         close_all(self.tool_ctx)
         self.session.log.close()
+
+
+def _run_aside(coro) -> None:
+    """Run a coroutine to its end from synchronous code, whether or not an event loop is
+    running in this thread (SessionEnd hooks at close; each hook has its own time limit)."""
+    import threading
+
+    thread = threading.Thread(target=asyncio.run, args=(coro,), daemon=True)
+    thread.start()
+    thread.join()

@@ -64,6 +64,8 @@ class Agent:
         session_id: str | None = None,
         fork: bool = False,
         continue_latest: bool = False,
+        mcp_config: Iterable[str] = (),
+        strict_mcp_config: bool = False,
     ) -> None:
         overrides = dict(settings or {})
         for key, value in (
@@ -87,6 +89,8 @@ class Agent:
             resume=session_id,
             fork=fork,
             continue_latest=continue_latest,
+            mcp_config=list(mcp_config),
+            strict_mcp_config=strict_mcp_config,
         )
         self._rt: Runtime | None = None
         self._task: asyncio.Task | None = None
@@ -173,6 +177,21 @@ class Agent:
 
     async def aadd_rule(self, rule: str, kind: str = "allow") -> None:
         await self.runtime().add_rule(rule, kind)
+
+    def add_hook_source(self, make: Callable[[Runtime], Any]) -> None:
+        """Add hooks in Claude Code's format beside the settings' shell hooks: `make(runtime)`
+        returns an object with `has(event)` and `run(event, fields, match=...)` (see
+        agent/command_hooks/session.py)."""
+        self.options.hook_sources.append(make)
+        if self._rt is not None:
+            self._rt.hooks_of_session.add(make(self._rt))
+
+    # -- MCP servers ---------------------------------------------------------------------
+
+    def mcp_status(self) -> list[dict[str, Any]]:
+        """One row per MCP server: name, source, transport, state, error, tools."""
+        rt = self.runtime()
+        return rt.mcp.status() if rt.mcp is not None else []
 
     # -- running -----------------------------------------------------------------------
 
@@ -305,12 +324,31 @@ class Agent:
 
         return context_runtime.breakdown(self.runtime())
 
+    @property
+    def saved(self) -> bool:
+        """Whether the session is on disk, so that it can be resumed (a new session is
+        written from its first prompt on)."""
+        return self._rt is not None and getattr(self._rt.session.log, "written", True)
+
+    def switch_session(self, session_id: str | None = None) -> None:
+        """Leave this session (it stays on disk, resumable) for `session_id`, or for a new
+        session when None: the UI's /resume and /clear."""
+        if self._task is not None and not self._task.done():
+            raise UsageError("a prompt is running; wait for it or cancel() it first")
+        with self._lock:
+            if self._rt is not None:
+                self._rt.close()
+                self._rt = None
+            self.options.resume = session_id
+            self.options.continue_latest = self.options.fork = False
+
     def close(self) -> None:
         """End the session's processes (the bash shell) and close the log; using the Agent
-        again reopens the same session."""
+        again reopens the same session (a new one if nothing was sent in it)."""
         if self._rt is not None:
-            self.options.resume = self._rt.id
-            self.options.continue_latest = self.options.fork = False
+            if self.saved:
+                self.options.resume = self._rt.id
+                self.options.continue_latest = self.options.fork = False
             self._rt.close()
             self._rt = None
         if self._runner is not None:

@@ -3,7 +3,9 @@ project's `.godwit/settings.json` (shared), its `.godwit/settings.local.json` (p
 git-ignored), a `--settings` file, then the other flags.
 
 Later layers override earlier ones field by field; permission rule lists and `add_dirs` are
-concatenated and `env` merged by name, so a layer can add without restating the others.
+concatenated so a layer can add without restating the others. Claude Code's keys `hooks`, `env`
+and `mcpServers` are read with Claude Code's meaning: hooks of every layer run (their lists are
+concatenated per event), `env` and `mcpServers` are merged name by name.
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent.context.settings import ContextSettings
 from agent.errors import ConfigError
 from agent.events import PermissionMode
+from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
+from tools.sandbox import SandboxConfig
 
 # The newest Sonnet the installed anthropic SDK lists (agent.providers.aliases), resolved when
 # the provider is built; the session records the resolved id.
-DEFAULT_MODEL = "anthropic:sonnet"
+DEFAULT_MODEL = f"anthropic:{DEFAULT_CLAUDE_MODEL}"
 
 
 class PermissionRules(BaseModel):
@@ -31,6 +37,47 @@ class PermissionRules(BaseModel):
     allow: list[str] = Field(default_factory=list, description="Calls allowed without asking.")
     deny: list[str] = Field(default_factory=list, description="Calls always refused.")
     ask: list[str] = Field(default_factory=list, description="Calls that always ask.")
+    # Set by load_settings, not read from files: the allow rules that only the project's
+    # .godwit/settings.json gave (a sandboxed command may have written that file), which
+    # never let a command run outside the sandbox.
+    project_only_allow: list[str] = Field(default_factory=list, exclude=True)
+
+
+class ProviderOptions(BaseModel):
+    """`provider_options`: checked when the settings are read, so a bad value is one message
+    naming the key (not a traceback, nor five retries of a request that cannot be made)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_retries: int | None = Field(None, ge=0, le=100, description="Retries of a failed request.")
+    timeout_s: float | None = Field(None, gt=0, description="Seconds before a request times out.")
+    thinking_mode: Literal["enabled", "adaptive"] | None = Field(
+        None, description="anthropic: how extended thinking is requested."
+    )
+    send_reasoning: bool | None = Field(
+        None, description="openai: send reasoning_content back with earlier turns."
+    )
+    stream: bool | None = Field(None, description="openai: stream responses.")
+    context_window: int | None = Field(None, ge=1, description="openai: the model's window.")
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] | None = Field(
+        None, description="openai: which parameter carries the output limit."
+    )
+    device: str | None = Field(None, description="local: torch device.")
+    thinking: bool | None = Field(None, description="local: think before answering.")
+    max_new_tokens: int | None = Field(None, ge=1, description="local: output tokens at most.")
+
+    def given(self) -> dict[str, Any]:
+        """The options that were set, as keyword arguments for the provider."""
+        return self.model_dump(exclude_none=True)
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL such as https://api.example.com")
+    return value
 
 
 class Settings(BaseModel):
@@ -44,10 +91,12 @@ class Settings(BaseModel):
         "(sonnet, opus, haiku: the newest of that family).",
     )
     base_url: str | None = Field(None, description="API base URL (overrides *_BASE_URL).")
-    provider_options: dict[str, Any] = Field(
-        default_factory=dict,
+    provider_options: ProviderOptions = Field(
+        default_factory=ProviderOptions,
         description="Passed to the provider: max_retries, timeout_s, context_window (openai), "
-        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic).",
+        "send_reasoning (openai: send reasoning_content back), thinking_mode (anthropic); for "
+        "local: backend (auto|torch|triton), indexer (exact|fp8), max_cached_tokens, persist_kv, "
+        "kv_cap_bytes (size cap of GODWIT_HOME/kv, oldest files out first; default 16 GiB).",
     )
     permission_mode: PermissionMode = Field("default", description="How tool calls are approved.")
     permissions: PermissionRules = Field(default_factory=PermissionRules)
@@ -76,16 +125,48 @@ class Settings(BaseModel):
     memory_scope: Literal["project", "global"] = Field(
         "project", description="Memory folder per project, or one shared by all projects."
     )
-    context: dict[str, Any] = Field(
-        default_factory=dict, description="Context editing and compaction (agent.context.policy)."
+    context: ContextSettings = Field(
+        default_factory=ContextSettings,
+        description="Context editing and compaction (agent/context/settings.py).",
     )
     checkpoints: bool = Field(True, description="Snapshot the work tree before changes.")
     checkpoint_size_cap: int = Field(
         50 * 2**20, ge=1, description="Files larger than this (bytes) are not snapshotted."
     )
+    sandbox: SandboxConfig = Field(
+        default_factory=SandboxConfig, description="The bash sandbox (tools/sandbox.py)."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _check_url(value)
+
+    hooks: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Shell hooks, Claude Code's `hooks` key (agent/command_hooks/config.py).",
+    )
+    mcpServers: dict[str, Any] = Field(  # Claude Code's spelling of the key
+        default_factory=dict, description="MCP servers by name (agent/mcp/config.py)."
+    )
+    enableAllProjectMcpServers: bool = Field(  # Claude Code's spelling
+        False, description="Start the project's .mcp.json servers without asking."
+    )
+
+    @field_validator("hooks")
+    @classmethod
+    def _hooks_are_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from agent.command_hooks.config import HooksConfig
+
+        try:
+            HooksConfig.parse(value)
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise ValueError(f"hooks: {exc}") from None
+        return value
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_layer(path: Path) -> dict[str, Any]:
+    """One settings file as written ({} when it does not exist)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -113,10 +194,19 @@ def merge(base: dict[str, Any], layer: dict[str, Any], source: str = "options") 
                     )
                 rules[kind] = list(rules.get(kind, [])) + items
             out[key] = rules
-        elif key in ("context", "env") and isinstance(value, dict):
+        elif key in ("context", "sandbox", "provider_options", "env", "mcpServers") and isinstance(
+            value, dict
+        ):
             out[key] = {**(out.get(key) or {}), **value}
         elif key == "add_dirs" and isinstance(value, list):
             out[key] = list(out.get(key) or []) + value
+        elif key == "hooks" and isinstance(value, dict):
+            hooks = dict(out.get("hooks") or {})
+            for event, matchers in value.items():
+                if not isinstance(matchers, list):
+                    raise ConfigError(f"{source}: hooks.{event} must be a list of matchers")
+                hooks[event] = list(hooks.get(event, [])) + matchers
+            out[key] = hooks
         else:
             out[key] = value
     return out
@@ -135,7 +225,7 @@ def read_settings_arg(value: str) -> dict[str, Any]:
     path = Path(value).expanduser()
     if not path.is_file():
         raise ConfigError(f"--settings: no settings file {path}")
-    return _read(path)
+    return read_layer(path)
 
 
 def load_settings(
@@ -151,19 +241,24 @@ def load_settings(
     project = Path(cwd) / ".godwit" / "settings.json"
     local = Path(cwd) / ".godwit" / "settings.local.json"
     sources = [user, project, local]
-    data = merge(data, _read(user), str(user))
-    for path in (project, local):
-        layer = _read(path)
+    data = merge(data, read_layer(user), str(user))
+    project_layer = read_layer(project)
+    for path, layer in ((project, project_layer), (local, read_layer(local))):
+        # Both files live in the repository (a local one can be committed by mistake or by a
+        # hostile repository), so neither may switch off approvals or loosen the sandbox: the
+        # user can, in their own settings or on the command line.
         if layer.get("permission_mode") == "bypassPermissions":
-            # A repository (perhaps a cloned one, perhaps edited by the agent) must not switch
-            # off approvals by itself; the user can, in their own settings or on the command line.
             raise ConfigError(
                 f"{path} sets permission_mode to bypassPermissions, which only "
                 f"{user} or --permission-mode may do. Remove it from the project file."
             )
+        _no_weaker_sandbox(layer.get("sandbox"), path, user)
         data = merge(data, layer, str(path))
     data = merge(data, extra or {}, "--settings")
     data = merge(data, overrides or {})
+    if isinstance(data.get("permissions"), dict):
+        data["permissions"].pop("project_only_allow", None)
+        data["permissions"]["project_only_allow"] = _project_only(project_layer, data)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -173,3 +268,27 @@ def load_settings(
         raise ConfigError(
             f"Invalid settings ({', '.join(map(str, sources))} + options): {errs}"
         ) from exc
+
+
+def _no_weaker_sandbox(layer: Any, project: Path, user: Path) -> None:
+    """A repository must not loosen the sandbox by itself (it may tighten it)."""
+    if not isinstance(layer, dict):
+        return
+    looser = [k for k, bad in (("enabled", False), ("network", True)) if layer.get(k) is bad]
+    if layer.get("allow_write"):
+        looser.append("allow_write")
+    if looser:
+        keys = ", ".join("sandbox." + k for k in looser)
+        raise ConfigError(
+            f"{project} loosens the bash sandbox ({keys}), which only {user} or --sandbox "
+            "may do. Remove it from the project file."
+        )
+
+
+def _project_only(project_layer: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    rules = (project_layer.get("permissions") or {}).get("allow") or []
+    allow = list((data.get("permissions") or {}).get("allow") or [])
+    for rule in rules:  # what remains after the project's rules: the user's and the flags'
+        if rule in allow:
+            allow.remove(rule)
+    return [r for r in rules if r not in allow]

@@ -5,10 +5,15 @@ The whole API is `CheckpointStore` (see store.py and README.md), its pydantic re
 """
 
 from .duration import parse_duration
-from .errors import (CheckpointError, CheckpointNotFound, GitFailed, InvalidDuration,
-                     NothingToUndo, RestoreLocked)
-from .models import (Checkpoint, Conflict, Diff, FileChange, PruneResult, RestoreResult,
-                     SkippedFile)
+from .errors import (
+                     CheckpointError,
+                     CheckpointNotFound,
+                     GitFailed,
+                     InvalidDuration,
+                     NothingToUndo,
+                     RestoreLocked,
+)
+from .models import Checkpoint, Conflict, Diff, FileChange, PruneResult, RestoreResult, SkippedFile
 from .store import CheckpointStore
 
 __all__ = [

@@ -4,7 +4,9 @@ Each command runs through GitPython's `Git.execute`, but GitPython always starts
 environment from `os.environ` and can only add to it, so an inherited `GIT_DIR`,
 `GIT_INDEX_FILE`, `GIT_CONFIG_PARAMETERS` or `GIT_OBJECT_DIRECTORY` would leak in (the very bug
 that made other agents' undo clobber the user's index). So the command GitPython starts is
-`/usr/bin/env -i KEY=VALUE... git ARGS`: the environment git sees is exactly the one built here.
+`/usr/bin/env -i KEY=VALUE... git ARGS`: the environment git sees is exactly the one built here
+(by `safegit`, the mechanism every git Godwit runs shares; its keys that can run a program are
+neutralised for the user's tree too).
 
 The isolation, point by point (the shadow config file says the same, for people who inspect it):
 - no system or global config: GIT_CONFIG_NOSYSTEM=1, GIT_CONFIG_GLOBAL=/dev/null, HOME and
@@ -21,12 +23,13 @@ The isolation, point by point (the shadow config file says the same, for people 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import git as gitpython
+
+from safegit import git_argv, isolated_env
 
 from .errors import GitFailed
 
@@ -68,8 +71,6 @@ _FORCED_CONFIG: dict[str, str] = {
     "user.email": "godwit@localhost",
 }
 
-_ENV_BIN = shutil.which("env") or "/usr/bin/env"
-
 
 class ShadowGit:
     """Runs git against the shadow repository `git_dir` with the user's tree as work tree."""
@@ -82,17 +83,7 @@ class ShadowGit:
         config = dict(_FORCED_CONFIG)
         config["core.worktree"] = str(work_tree)
         config["core.excludesFile"] = str(excludes_file) if excludes_file else "/dev/null"
-        env = {
-            "PATH": os.environ.get("PATH", os.defpath),
-            "HOME": str(home_dir),
-            "XDG_CONFIG_HOME": str(home_dir / ".config"),
-            "LC_ALL": "C",
-            "LANG": "C",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": "/dev/null",
-            "GIT_ATTR_NOSYSTEM": "1",
-            "GIT_NO_REPLACE_OBJECTS": "1",
-            "GIT_TERMINAL_PROMPT": "0",
+        env = isolated_env(config, home=str(home_dir), extra={
             "GIT_LITERAL_PATHSPECS": "1",
             "GIT_DIR": str(git_dir),
             "GIT_WORK_TREE": str(work_tree),
@@ -100,13 +91,7 @@ class ShadowGit:
             "GIT_AUTHOR_EMAIL": "godwit@localhost",
             "GIT_COMMITTER_NAME": "Godwit",
             "GIT_COMMITTER_EMAIL": "godwit@localhost",
-            "GIT_CONFIG_COUNT": str(len(config)),
-        }
-        if "TMPDIR" in os.environ:
-            env["TMPDIR"] = os.environ["TMPDIR"]
-        for i, (k, v) in enumerate(config.items()):
-            env[f"GIT_CONFIG_KEY_{i}"] = k
-            env[f"GIT_CONFIG_VALUE_{i}"] = v
+        })
         self.env = env
         self.config = config
 
@@ -123,7 +108,7 @@ class ShadowGit:
             env["GIT_INDEX_FILE"] = str(index)
         if extra_env:
             env.update(extra_env)
-        return [_ENV_BIN, "-i", *(f"{k}={v}" for k, v in env.items()), self._exe, *args]
+        return git_argv(args, env, self._exe)
 
     def run(self, args: list[str], *, input: bytes | None = None, index: Path | None = None,
             extra_env: dict | None = None, check: bool = True, bare: bool = False) -> bytes:

@@ -118,6 +118,8 @@ class RestoreResult(_Model):
     undo: bool = False
     recovered: bool = False
     """True when this restore was finished by `recover()` after an interrupted run."""
+    meta: dict | None = None
+    """The `meta` given to `restore()`, if any."""
     changed: list[FileChange] = Field(default_factory=list)
     conflicts: list[Conflict] = Field(default_factory=list)
     finished: datetime

@@ -104,6 +104,30 @@ class ScanState:
     """False when neither the tree nor the extras can differ from the previous scan's."""
 
 
+@dataclass
+class _Pass:
+    """What one scan finds, filled in by its steps."""
+
+    racy_after: int
+    """A path whose mtime or ctime is at or after this (ns) is racy."""
+    files: dict[bytes, StatKey] = field(default_factory=dict)
+    changed: list[bytes] = field(default_factory=list)
+    removed: list[bytes] = field(default_factory=list)
+    skipped: dict[bytes, int] = field(default_factory=dict)
+    racy: set[bytes] = field(default_factory=set)
+    now_dirs: list[bytes] = field(default_factory=list)
+    """Known paths that became directories, and directories found in the listing."""
+    collapsed: dict[bytes, dict] = field(default_factory=dict)
+    to_expand: list[bytes] = field(default_factory=list)
+
+    def add(self, rel: bytes, key: StatKey, st: os.stat_result) -> None:
+        """Capture `rel` (new or changed) with its stat key."""
+        self.files[rel] = key
+        self.changed.append(rel)
+        if max(st.st_mtime_ns, st.st_ctime_ns) >= self.racy_after:
+            self.racy.add(rel)
+
+
 class Scanner:
     """Keeps the shadow index in step with the work tree; `scan()` returns the current state."""
 
@@ -181,96 +205,107 @@ class Scanner:
         `known`: {path: (stat key, git mode, blob sha)} of files just written from the store (by
         a restore); a path whose stat key is still that one is entered without hashing it."""
         m = self.manifest
+        self._align_index(m)
+        p = _Pass(racy_after=time.time_ns() - _RACY_NS)
+        self._dir_cache: dict[bytes, bool] = {}
+        # git lists the untracked paths while we lstat the known ones.
+        listing = self.git.start(["ls-files", "-z", "-o", "--directory", "--exclude-standard"])
+        self._restat_known(m, p)
+        entries = [e for e in self.git.finish(listing, ["ls-files"]).split(b"\0") if e]
+        exclude_key = self._exclude_key()
+        # Ignore rules changed (user's info/exclude, or a .gitignore edited, deleted or new):
+        # cached listings of collapsed directories cannot be trusted, captured files may now be
+        # ignored.
+        rules_changed = exclude_key != m.exclude_key or any(
+            _is_gitignore(x) for x in (*p.changed, *p.removed, *entries))
+        self._take_listing(entries, m, p, trust_collapsed=not rules_changed)
+        if any(_is_gitignore(x) for x in p.changed):  # found inside expanded directories
+            rules_changed = True
+        if rules_changed and m.files:
+            self._drop_now_ignored(p.files, p.changed, p.removed)
+        self._leave_out_unreadable(p)
+        self.last_changed = p.changed
+        if p.changed:
+            add_to_index(self.git, self.root, p.changed, p.files, known or {}, self.progress)
+        structure_same = (not p.changed and not p.removed and p.skipped == m.skipped
+                          and p.collapsed.keys() == m.collapsed.keys() and not p.to_expand)
+        if structure_same and self._last is not None and not rules_changed:
+            return self._unchanged(m, p)
+        return self._write_state(m, p, exclude_key)
+
+    def _align_index(self, m: Manifest) -> None:
+        """Make the index the one the manifest describes (after a crash between the two
+        writes, or on a first run)."""
         if m.index_key != self._index_key():
-            # The index is not the one our manifest describes (a crash between the two writes,
-            # or a first run): make it so.
             self.git.run(["read-tree", m.tree] if m.tree else ["read-tree", "--empty"])
             self._last = None
-        scan_ns = time.time_ns()
-        racy_after = scan_ns - _RACY_NS
-        listing = self.git.start(["ls-files", "-z", "-o", "--directory", "--exclude-standard"])
 
-        self._dir_cache: dict[bytes, bool] = {}
-        files: dict[bytes, StatKey] = {}
-        changed: list[bytes] = []
-        removed: list[bytes] = []
-        now_dirs: list[bytes] = []
-        skipped: dict[bytes, int] = {}
-        racy: set[bytes] = set()
+    def _restat_known(self, m: Manifest, p: _Pass) -> None:
+        """One lstat per path of the last scan: unchanged ones are kept as they are."""
         lstat, root, old_racy = os.lstat, self.root, m.racy
         for rel, old in m.files.items():
             try:
                 st = lstat(root + rel)
             except (FileNotFoundError, NotADirectoryError):
-                removed.append(rel)
+                p.removed.append(rel)
                 continue
             key = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
             if key == old and rel not in old_racy:
-                files[rel] = key
+                p.files[rel] = key
                 continue
-            self._classify(rel, st, key, files, changed, removed, skipped, now_dirs, racy_after,
-                           racy)
-        out = self.git.finish(listing, ["ls-files"])
+            self._classify(rel, st, key, p)
 
-        entries = [e for e in out.split(b"\0") if e]
-        exclude_key = self._exclude_key()
-        # Ignore rules changed (user's info/exclude, or a .gitignore edited, deleted or new):
-        # cached listings of collapsed directories cannot be trusted, captured files may now be
-        # ignored.
-        ignore_rules_changed = exclude_key != m.exclude_key or any(
-            _is_gitignore(p) for p in (*changed, *removed, *entries))
-        collapsed: dict[bytes, dict] = {}
-        to_expand: list[bytes] = []
+    def _take_listing(self, entries: list[bytes], m: Manifest, p: _Pass,
+                      trust_collapsed: bool) -> None:
+        """Enter what git listed as untracked; list again the directories it collapsed whose
+        cached listing cannot be trusted, and those that appeared or emptied."""
         for entry in entries:
             if entry.endswith(b"/"):
                 d = entry[:-1]
-                cached = None if ignore_rules_changed else m.collapsed.get(d)
-                if cached is not None and self._collapsed_still_valid(cached, skipped):
-                    collapsed[d] = cached
+                cached = m.collapsed.get(d) if trust_collapsed else None
+                if cached is not None and self._collapsed_still_valid(cached, p.skipped):
+                    p.collapsed[d] = cached
                 else:
-                    to_expand.append(d)
+                    p.to_expand.append(d)
                 continue
-            self._consider_new(entry, files, changed, skipped, now_dirs, racy_after, racy)
-        if removed:
+            self._consider_new(entry, p, p.now_dirs)
+        if p.removed:
             self.git.run(["update-index", "-z", "--force-remove", "--stdin"],
-                         input=b"\0".join(removed) + b"\0")
-        to_expand += now_dirs
-        if removed:
-            to_expand += self._emptied_dirs(removed, files, set(to_expand) | set(collapsed))
-        if to_expand:
-            self._expand(to_expand, files, changed, skipped, collapsed, racy_after, racy)
+                         input=b"\0".join(p.removed) + b"\0")
+        p.to_expand += p.now_dirs
+        if p.removed:
+            p.to_expand += self._emptied_dirs(p.removed, p.files,
+                                              set(p.to_expand) | set(p.collapsed))
+        if p.to_expand:
+            self._expand(p.to_expand, p)
 
-        if any(_is_gitignore(p) for p in changed):  # found inside expanded directories
-            ignore_rules_changed = True
-        if ignore_rules_changed and m.files:
-            self._drop_now_ignored(files, changed, removed)
-        if changed and os.geteuid() != 0:
-            # A file we may not read would fail the whole git call: leave it out, listed as
-            # skipped (size <= cap means unreadable); it is tried at every scan.
-            bad = {p: files[p][1] for p in changed if stat.S_ISREG(files[p][0])
-                   and not os.access(self.root + p, os.R_OK)}
-            if bad:
-                changed = [p for p in changed if p not in bad]
-                for p in bad:
-                    del files[p]
-                skipped.update(bad)
-        self.last_changed = changed
-        if changed:
-            add_to_index(self.git, self.root, changed, files, known or {}, self.progress)
-        structure_same = (not changed and not removed and skipped == m.skipped
-                          and collapsed.keys() == m.collapsed.keys() and not to_expand)
-        if structure_same and self._last is not None and not ignore_rules_changed:
-            # Nothing git could see and no permission bits changed: same tree, same extras.
-            last = self._last
-            if racy != m.racy:
-                m.racy = racy
-                self._save(m)
-            return ScanState(last.tree, last.extras, last.digest, changed=False)
+    def _leave_out_unreadable(self, p: _Pass) -> None:
+        """A file we may not read would fail the whole git call: leave it out, listed as
+        skipped (size <= cap means unreadable); it is tried at every scan."""
+        if not p.changed or os.geteuid() == 0:
+            return
+        bad = {x: p.files[x][1] for x in p.changed if stat.S_ISREG(p.files[x][0])
+               and not os.access(self.root + x, os.R_OK)}
+        if bad:
+            p.changed = [x for x in p.changed if x not in bad]
+            for x in bad:
+                del p.files[x]
+            p.skipped.update(bad)
 
+    def _unchanged(self, m: Manifest, p: _Pass) -> ScanState:
+        """Nothing git could see and no permission bits changed: same tree, same extras."""
+        last = self._last
+        if p.racy != m.racy:
+            m.racy = p.racy
+            self._save(m)
+        return ScanState(last.tree, last.extras, last.digest, changed=False)
+
+    def _write_state(self, m: Manifest, p: _Pass, exclude_key: tuple | None) -> ScanState:
+        """Write the tree, save the new manifest (following `m`) and return the new state."""
         tree = self.git.run(["write-tree"]).decode().strip()
-        defaults, modes = update_modes(m.defaults, m.modes, files, changed, removed)
-        new = Manifest(files=files, racy=racy, skipped=skipped, collapsed=collapsed, tree=tree,
-                       exclude_key=exclude_key, defaults=defaults, modes=modes)
+        defaults, modes = update_modes(m.defaults, m.modes, p.files, p.changed, p.removed)
+        new = Manifest(files=p.files, racy=p.racy, skipped=p.skipped, collapsed=p.collapsed,
+                       tree=tree, exclude_key=exclude_key, defaults=defaults, modes=modes)
         self._save(new)
         self._manifest = new
         extras = make_extras(new.defaults, new.modes, new.collapsed, new.skipped)
@@ -297,42 +332,37 @@ class Scanner:
             i = rel.find(b"/", i + 1)
         return False
 
-    def _classify(self, rel, st, key, files, changed, removed, skipped, now_dirs, racy_after,
-                  racy) -> None:
+    def _classify(self, rel: bytes, st: os.stat_result, key: StatKey, p: _Pass) -> None:
         """A known path whose stat changed (or was racy): keep, re-add, skip or drop it."""
         if b"/" in rel and self._beyond_symlink(rel):
-            removed.append(rel)
+            p.removed.append(rel)
             return
         fmt = stat.S_IFMT(st.st_mode)
         if fmt == stat.S_IFREG and st.st_size > self.size_cap:
-            removed.append(rel)
-            skipped[rel] = st.st_size
+            p.removed.append(rel)
+            p.skipped[rel] = st.st_size
             return
         if fmt not in (stat.S_IFREG, stat.S_IFLNK):
-            removed.append(rel)
+            p.removed.append(rel)
             if fmt == stat.S_IFDIR:
-                now_dirs.append(rel)  # a file replaced by a directory: list what is in it
+                p.now_dirs.append(rel)  # a file replaced by a directory: list what is in it
             return
-        files[rel] = key
-        changed.append(rel)
-        if max(st.st_mtime_ns, st.st_ctime_ns) >= racy_after:
-            racy.add(rel)
+        p.add(rel, key, st)
 
-    def _consider_new(self, rel, files, changed, skipped, now_dirs, racy_after, racy) -> None:
+    def _consider_new(self, rel: bytes, p: _Pass, dirs_out: list[bytes]) -> None:
+        """A path git listed as untracked: capture it, skip it (too large), or, a directory,
+        put it in `dirs_out` to be listed."""
         try:
             st = os.lstat(self.root + rel)
         except (FileNotFoundError, NotADirectoryError):
             return  # gone since git listed it
         fmt = stat.S_IFMT(st.st_mode)
         if fmt == stat.S_IFREG and st.st_size > self.size_cap:
-            skipped[rel] = st.st_size
+            p.skipped[rel] = st.st_size
         elif fmt in (stat.S_IFREG, stat.S_IFLNK):
-            files[rel] = _key(st)
-            changed.append(rel)
-            if max(st.st_mtime_ns, st.st_ctime_ns) >= racy_after:
-                racy.add(rel)
+            p.add(rel, _key(st), st)
         elif fmt == stat.S_IFDIR:
-            now_dirs.append(rel)
+            dirs_out.append(rel)
 
     def _collapsed_still_valid(self, cached: dict, skipped: dict[bytes, int]) -> bool:
         if cached.get("racy"):
@@ -356,8 +386,7 @@ class Scanner:
         skipped.update(found)
         return True
 
-    def _expand(self, dirs: list[bytes], files, changed, skipped, collapsed, racy_after,
-                racy) -> None:
+    def _expand(self, dirs: list[bytes], p: _Pass) -> None:
         """List directories git showed collapsed, through placeholder entries in a copy of the
         index (git descends into a directory the index has entries in, nested repos included)."""
         shutil.copyfile(self.index, self.scan_index) if self.index.exists() else \
@@ -390,15 +419,15 @@ class Scanner:
                     top_of[entry[:-1]] = top_of[parent]
                     nxt.append(entry[:-1])
                     continue
-                before = len(changed)
+                before = len(p.changed)
                 found_dirs: list[bytes] = []
-                self._consider_new(entry, files, changed, skipped, found_dirs, racy_after, racy)
+                self._consider_new(entry, p, found_dirs)
                 for d in found_dirs:  # a directory listed as a file: it appeared meanwhile
                     top_of[d] = top_of[parent]
                     nxt.append(d)
-                if len(changed) > before:
+                if len(p.changed) > before:
                     rec["files"] += 1
-                elif entry in skipped:
+                elif entry in p.skipped:
                     rec["skipped"].append(entry)
             for d in pending:
                 try:
@@ -407,20 +436,20 @@ class Scanner:
                     continue
                 rec = rec_of(d)
                 rec["dirs"][d] = (st.st_mode, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                if max(st.st_mtime_ns, st.st_ctime_ns) >= racy_after:
+                if max(st.st_mtime_ns, st.st_ctime_ns) >= p.racy_after:
                     rec["racy"].add(d)  # a listing of it cannot be trusted next time
                 if d not in produced:
                     rec["empty"].append(d)
             pending = nxt
         for top, rec in info.items():
             if rec["files"] == 0 and not rec["racy"] and top in rec["dirs"]:
-                collapsed[top] = {"dirs": rec["dirs"], "empty": rec["empty"],
+                p.collapsed[top] = {"dirs": rec["dirs"], "empty": rec["empty"],
                                   "skipped": rec["skipped"]}
                 continue
             # Holds captured files (git descends into it from now on) or is racy: keep its empty
             # directories, each a record of its own that the next listing checks again.
             for e in rec["empty"]:
-                collapsed[e] = {"dirs": {e: rec["dirs"][e]}, "empty": [e], "skipped": [],
+                p.collapsed[e] = {"dirs": {e: rec["dirs"][e]}, "empty": [e], "skipped": [],
                                 "racy": e in rec["racy"]}
 
     def _emptied_dirs(self, removed: list[bytes], files: dict, known: set[bytes]) -> list[bytes]:

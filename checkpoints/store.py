@@ -27,13 +27,13 @@ from gitdb import IStream, LooseObjectDB
 
 from .changes import add_line_counts, add_patches, file_changes, perm_for, raw_diff
 from .errors import CheckpointError, CheckpointNotFound, NothingToUndo, RestoreLocked
+from .extras import empty_extras, extras_digest
 from .gitenv import EMPTY_TREE, ShadowGit
 from .journal import Journal, StoreLock, now_iso, read_json, write_json
 from .models import Checkpoint, Conflict, Diff, PruneResult, RestoreResult, SkippedFile
-from .restore import KEPT_IGNORED, Applier, keep_ignored_at_target, same_as_target
-from .extras import empty_extras, extras_digest
-from .scan import Scanner
 from .project import project_folder
+from .restore import KEPT_IGNORED, Applier, keep_ignored_at_target, same_as_target
+from .scan import Scanner
 
 REF_PREFIX = "refs/godwit/checkpoints/"
 UNDO_DEPTH = 100  # restores that undo_restore() can walk back
@@ -165,16 +165,47 @@ class CheckpointStore:
                                               "(ignored or over the size cap); would be left"))
             return Diff(checkpoint=target.id, files=changes, conflicts=conflicts)
 
-    def restore(self, checkpoint: str, *, session_id: str | None = None) -> RestoreResult:
+    def would_change(self, checkpoints: list[str]) -> dict[str, list[str] | None]:
+        """{checkpoint: the paths `restore(checkpoint)` would change now}, with one scan of the
+        work tree for all of them (a listing's FILES column); None for a pruned or unknown one."""
+        with self._locked("diff", None, self.lock_wait):
+            cur = self._scanner.scan()
+            out: dict[str, list[str] | None] = {}
+            by_tree: dict[str, list[str]] = {}
+            for ref in checkpoints:
+                try:
+                    target, tgt_extras = self._resolve(ref)
+                except CheckpointNotFound:
+                    out[ref] = None
+                    continue
+                if target.tree not in by_tree:
+                    raw, _ = raw_diff(self._git, cur.tree, target.tree)
+                    raw, shown, _ = keep_ignored_at_target(self._git, raw, cur.extras, target.tree,
+                                                           tgt_extras, self.store_dir / "ignore-check")
+                    changes = file_changes(self._git, cur.tree, cur.extras, target.tree, shown,
+                                           raw=raw, tree_modes=self._tree_modes)
+                    by_tree[target.tree] = sorted(c.path for c in changes)
+                out[ref] = by_tree[target.tree]
+            return out
+
+    def restore(self, checkpoint: str, *, session_id: str | None = None,
+                meta: dict | None = None) -> RestoreResult:
         """Make the work tree exactly the checkpoint (code only). The state before is
         snapshotted first; `undo_restore()` brings it back. RestoreLocked if another process
-        holds the store."""
+        holds the store.
+
+        `meta`: the caller's record of what the restore is part of (JSON-able; the agent puts
+        the conversation side of a rewind there). It is in the journal before any file changes
+        and stays on the undo stack entry (`restores()`), so that a restore finished by
+        `recover()` after a kill can still be completed on the caller's side."""
         with self._locked("restore", session_id, 0.0):
             target, _ = self._resolve(checkpoint)
             pre = self._snapshot(session_id, None, f"before restore to {target.id}",
                                  "pre-restore")
-            stack = self._state()["stack"] + [{"target": target.id, "pre": pre.id,
-                                               "at": now_iso()}]
+            item = {"target": target.id, "pre": pre.id, "at": now_iso()}
+            if meta is not None:
+                item["meta"] = meta
+            stack = self._state()["stack"] + [item]
             stack = stack[-UNDO_DEPTH:]  # the stack pins its checkpoints against prune
             entry = {"op": "restore", "target": target.id, "pre": pre.id, "stack_after": stack,
                      "pid": os.getpid(), "session_id": session_id, "started": now_iso()}
@@ -196,7 +227,8 @@ class CheckpointStore:
             return self._apply_journal(entry, recovered=False, cur=self._scanner.last_state)
 
     def restores(self) -> list[dict]:
-        """The stack of restores `undo_restore()` can undo, oldest first: {target, pre, at}."""
+        """The stack of restores `undo_restore()` can undo, oldest first: {target, pre, at}
+        (and `meta` when the restore was given one)."""
         return list(self._state()["stack"])
 
     def prune(self, older_than: timedelta) -> PruneResult:
@@ -293,7 +325,8 @@ class CheckpointStore:
                          "digest": extras_digest(tgt_extras)}
         write_json(self._state_path, state)
         self._journal.clear()
-        return RestoreResult(checkpoint=target.id, pre_restore_id=entry["pre"],
+        meta = (entry["stack_after"] or [{}])[-1].get("meta") if entry["op"] == "restore" else None
+        return RestoreResult(checkpoint=target.id, pre_restore_id=entry["pre"], meta=meta,
                              undo=entry["op"] == "undo", recovered=recovered, changed=changed,
                              conflicts=applier.conflicts, finished=datetime.now(timezone.utc))
 

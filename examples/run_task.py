@@ -9,6 +9,7 @@ without a key it replays a short scripted session, so the example runs offline.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -65,7 +66,11 @@ def main() -> int:
         )
         for cp in agent.checkpoints():
             print(f"checkpoint {cp['id']} turn {cp['turn']}: {cp['label'][:50]}")
-        print(f"session: {result.session_id} (resume with `godwit --resume {result.session_id}`)")
+        # A session belongs to the folder it ran in: the hint works from anywhere.
+        print(
+            f"session: {result.session_id} (resume with "
+            f"`cd {shlex.quote(str(repo))} && godwit --resume {result.session_id}`)"
+        )
     return 1 if result.is_error else 0
 
 

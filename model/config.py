@@ -150,6 +150,10 @@ class RunOptions(BaseModel):
     keep_fp8: bool = Field(
         False, description="Keep FP8 checkpoint weights in FP8 (block-scaled matmul) instead of "
         "dequantising them to the model dtype on load.")
+    backend: Literal["auto", "torch", "triton"] = Field(
+        "auto", description="Attention backend of the engine (`model.engine`): 'triton' runs the "
+        "`kernels` package, 'torch' plain gathers; 'auto' picks Triton on CUDA and PyTorch elsewhere. "
+        "The reference forward ignores it.")
 
 
 def read_config(path: str | Path) -> ModelConfig:

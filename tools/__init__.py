@@ -13,6 +13,7 @@ from .base import Tool, ToolContext, ToolResult, function_spec, validation_messa
 from .bash import BashTool
 from .editor import EditorTool
 from .memory import MEMORY_SYSTEM_PROMPT, MemoryConfig, MemoryTool, memory_root
+from .sandbox import SandboxConfig, sandbox_status
 from .search import GlobTool, GrepTool
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "MEMORY_SYSTEM_PROMPT",
     "MemoryConfig",
     "MemoryTool",
+    "SandboxConfig",
     "Tool",
     "ToolContext",
     "ToolResult",
@@ -30,6 +32,7 @@ __all__ = [
     "default_tools",
     "function_spec",
     "memory_root",
+    "sandbox_status",
     "validation_message",
 ]
 
@@ -38,9 +41,15 @@ log = logging.getLogger(__name__)
 CLOSERS_KEY = "_closers"
 
 
-def default_tools(memory_root: Path | None) -> list[Tool]:
-    """bash, the editor, glob, grep, and the memory tool when a memory root is given."""
-    tools: list[Tool] = [BashTool(), EditorTool(), GlobTool(), GrepTool()]
+def default_tools(memory_root: Path | None, *, sandbox: SandboxConfig | None = None,
+                  extra_dirs: list[Path] | None = None,
+                  env: dict[str, str] | None = None) -> list[Tool]:
+    """bash, the editor, glob, grep, and the memory tool when a memory root is given.
+    `sandbox`: bash's sandbox settings (None: no sandbox); `extra_dirs`: more folders the
+    sandboxed commands may write; `env` is added to the shell's environment (the settings'
+    `env` key)."""
+    tools: list[Tool] = [BashTool(sandbox=sandbox, extra_dirs=extra_dirs, extra_env=env),
+                         EditorTool(), GlobTool(), GrepTool()]
     if memory_root is not None:
         tools.append(MemoryTool(memory_root))
     return tools

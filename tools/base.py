@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ToolResult(BaseModel):
@@ -21,6 +21,15 @@ class ToolResult(BaseModel):
 
     content: str
     is_error: bool = False
+    # "write" or "network" when the bash sandbox (not the command) made it fail: the caller
+    # may offer to run it again outside the sandbox, with the user's approval.
+    sandbox_blocked: str | None = None
+    # Images beside the text (an MCP tool's screenshot, say): {"media_type", "data" (base64)}.
+    # Providers that take images in tool results send them; the others say one was left out.
+    images: list[dict[str, str]] = Field(default_factory=list)
+    # What the call changed, for people (a unified diff with the file's line numbers); the
+    # model reads `content` only.
+    diff: str | None = None
 
 
 @dataclass

@@ -1,17 +1,21 @@
 """`bash`: one persistent shell per session (Anthropic's bash_20250124).
 
-How a command runs: the session's shell is `bash --noprofile --norc` in its own process group
-(start_new_session), stdout and stderr merged into one pipe. Each command is written to a file
-and run in that shell as `{ . FILE ; } < /dev/null`, followed by `printf` of a random sentinel
-carrying `$?`; the output up to the sentinel is the command's output. So `cd` and `export`
-persist between calls, commands can never read the shell's own input (stdin is /dev/null:
-`cat` returns at once), and the exit status is exact.
+How a command runs (the shell itself is in tools/bash_shell.py): the session's shell is
+`bash --noprofile --norc` in its own process group (start_new_session), inside the bubblewrap
+sandbox when one is configured and works here (tools/sandbox.py). Each command is written to a
+file and sourced in that shell with its own output FIFO and stdin from /dev/null, followed by an
+end marker carrying `$?` on a descriptor the command cannot see. So `cd` and `export` persist
+between calls, commands can never read the shell's own input (`cat` returns at once), the exit
+status is exact, a background job's later output never lands in another command's result, and
+`exec > /dev/null` silences only the command that ran it.
 
 Results:
 - a command that ran: its output (capped: head and tail kept, the cut stated), and when the
   exit status is not 0, a last line `[exit code N]`. is_error stays False for a non-zero exit:
   the command ran and the model reads the status (a failing `grep` or test run is information,
-  not a tool failure).
+  not a tool failure). When the sandbox is on and the output shows it stopped the command (a
+  read-only file system, no network), a note says so and `ToolResult.sandbox_blocked` names
+  it, so the runtime can offer `run_outside_sandbox` with the user's approval.
 - timed out (default 120 s, at most 600) or interrupted (ctx.cancel, polled every 50 ms): the
   whole process group is killed (SIGTERM, then SIGKILL after 1 s), including anything it put in
   the background; the partial output is returned with is_error=True and a note, and the next
@@ -24,22 +28,26 @@ the runtime calls `tools.close_all(ctx)` (or `BashTool.close(ctx)`), which kills
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-import shutil
-import signal
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
-import weakref
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ._common import BaseTool, ToolError, ToolInput, ok
+from ._common import BaseTool, ToolError, ToolInput, ok, work_root
 from .base import ToolContext, ToolResult
+from .bash_shell import Capture, Shell, decode_q, group_alive, sweep_stale_dirs
+from .readonly_shell import is_read_only_command
+from .sandbox import SandboxConfig, blocked_by_sandbox, bwrap_argv, sandbox_status
+
+__all__ = ["BashInput", "BashTool", "SandboxConfig", "group_alive", "sweep_stale_dirs"]
+
+log = logging.getLogger(__name__)
 
 STATE_KEY = "bash"
 CLOSERS_KEY = "_closers"
@@ -47,13 +55,12 @@ DEFAULT_TIMEOUT_S = 120
 MAX_TIMEOUT_S = 600
 DEFAULT_MAX_OUTPUT_CHARS = 30_000
 POLL_S = 0.05
-KILL_GRACE_S = 1.0
 
-# Bytes kept in memory while a command runs: the first HEAD and the last TAIL; the middle of a
-# huge output is counted and dropped as it arrives.
 _START_LOCK = threading.Lock()  # two calls of one session must not both start a shell
-_HEAD_BYTES = 256 * 1024
-_TAIL_BYTES = 512 * 1024
+_BLOCKED_NOTES = {
+    "write": "writing outside the work tree (and into .git/ or .godwit/) is not allowed there",
+    "network": "the network is off there",
+}
 
 
 class BashInput(ToolInput):
@@ -62,68 +69,6 @@ class BashInput(ToolInput):
     timeout: int | None = Field(
         None, ge=1, le=MAX_TIMEOUT_S, description=f"Seconds before the command is killed (default {DEFAULT_TIMEOUT_S}, at most {MAX_TIMEOUT_S})"
     )
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of group `pgid` is still running (zombies don't count).
-
-    A killed orphan stays a zombie until init reaps it, and some containers' PID 1 never does,
-    so `killpg(pgid, 0)` alone would keep saying "alive". Linux: read /proc; elsewhere: killpg.
-    """
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    if not os.path.isdir("/proc/self"):
-        return True  # pragma: no cover - not Linux
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # fields: state, ppid, pgrp, ...
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
-
-
-def _kill_group(pgid: int, proc: subprocess.Popen | None = None, grace: float = KILL_GRACE_S) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after `grace` seconds."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if proc is not None:
-            proc.poll()  # reap the shell so it does not keep the group alive as a zombie
-        if not group_alive(pgid):
-            break
-        time.sleep(0.02)
-    else:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    if proc is not None:
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILLed, should not happen
-            pass
-
-
-def _cleanup(pgid: int, tmpdir: str, live: list[bool]) -> None:
-    """Finaliser: no shell survives its owner (interpreter exit, forgotten close)."""
-    if live[0]:
-        live[0] = False
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _cut_after_newline(s: str) -> str:
@@ -142,121 +87,6 @@ def _join(output: str, note: str) -> str:
     if not output:
         return note
     return output + ("" if output.endswith("\n") else "\n") + note
-
-
-class _Capture:
-    """The output of one command: head and tail kept, the middle counted and dropped."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.cut_at: int | None = None
-        self.dropped_chars = 0
-        self.dropped_lines = 0
-
-    def feed(self, chunk: bytes) -> None:
-        self.buf += chunk
-        if len(self.buf) > _HEAD_BYTES + 2 * _TAIL_BYTES:
-            end = len(self.buf) - _TAIL_BYTES
-            middle = bytes(self.buf[_HEAD_BYTES:end])
-            self.dropped_chars += len(middle.decode("utf-8", "replace"))
-            self.dropped_lines += middle.count(b"\n")
-            del self.buf[_HEAD_BYTES:end]
-            self.cut_at = _HEAD_BYTES
-
-
-class _Shell:
-    """A running `bash --noprofile --norc` and the thread that reads its output."""
-
-    def __init__(self, cwd: str, env: dict[str, str]) -> None:
-        self.tmpdir = tempfile.mkdtemp(prefix="godwit-bash-")
-        self.cmd_file = os.path.join(self.tmpdir, "command")
-        try:
-            self.proc = subprocess.Popen(
-                ["bash", "--noprofile", "--norc"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-                bufsize=0,
-            )
-        except BaseException:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-            raise
-        self.pgid = self.proc.pid
-        # A copy of the output pipe on fd 9 carries the end-of-command marker, so a command that
-        # redirects the shell's own stdout (`exec > /dev/null`) does not hide it.
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(b"exec 9>&1\n")
-        self.watchdog = _watchdog(self.pgid)
-        self.cond = threading.Condition()
-        self.capture = _Capture()
-        self.eof = False
-        self.dead = False
-        self.run_lock = threading.Lock()
-        self._live = [True]  # cleared once the group is killed, so a finaliser never signals a reused id
-        self._finalizer = weakref.finalize(self, _cleanup, self.pgid, self.tmpdir, self._live)
-        self.reader = threading.Thread(target=self._read, name=f"bash-reader-{self.pgid}", daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                chunk = b""
-            with self.cond:
-                if not chunk:
-                    self.eof = True
-                    self.cond.notify_all()
-                    return
-                self.capture.feed(chunk)
-                self.cond.notify_all()
-
-    def alive(self) -> bool:
-        return not self.dead and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """Kill the whole process group; wait briefly for the reader to drain the pipe."""
-        self.dead = True
-        if self._live[0]:
-            _kill_group(self.pgid, self.proc)
-            self._live[0] = False
-        self.reader.join(timeout=1.0)
-        files = [self.proc.stdin]
-        if not self.reader.is_alive():  # never close an fd another thread is still reading
-            files.append(self.proc.stdout)
-        for f in files:
-            try:
-                if f is not None:
-                    f.close()
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        if self._live[0]:
-            self.kill()
-        self._finalizer()
-        if self.watchdog is not None and self.watchdog.poll() is None:
-            self.watchdog.kill()
-            self.watchdog.wait()
-
-
-def _watchdog(pgid: int) -> subprocess.Popen | None:
-    """A sleeping sentry outside the shell's group: if this process dies without cleaning up
-    (kill -9), it kills the whole group, so no command keeps changing the tree behind a
-    resumed session. It checks once a second and costs nothing else."""
-    script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
-              f"kill -KILL -{pgid} 2>/dev/null")
-    try:
-        return subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-    except OSError:
-        return None
 
 
 class BashTool(BaseTool):
@@ -278,38 +108,81 @@ class BashTool(BaseTool):
         default_timeout: int = DEFAULT_TIMEOUT_S,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         extra_env: dict[str, str] | None = None,
+        sandbox: SandboxConfig | None = None,
+        extra_dirs: list[Path] | None = None,
     ) -> None:
+        """`sandbox`: run commands in the bubblewrap sandbox (tools/sandbox.py) when it is
+        enabled and works here; None or `enabled=False`: no sandbox. `extra_dirs`: more folders
+        the sandboxed commands may write (`--add-dir`)."""
         self.default_timeout = min(default_timeout, MAX_TIMEOUT_S)
         self.max_output_chars = max_output_chars
         self.extra_env = dict(extra_env or {})
+        self.sandbox = sandbox
+        self.extra_dirs = [Path(d) for d in (extra_dirs or [])]
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether commands run in the sandbox (enabled in the config, and it works here)."""
+        return bool(self.sandbox and self.sandbox.enabled and sandbox_status().available)
+
+    def sandbox_unavailable_reason(self) -> str | None:
+        """Why an enabled sandbox is not used here (say it once to the user), else None."""
+        if self.sandbox is None or not self.sandbox.enabled:
+            return None
+        status = sandbox_status()
+        return None if status.available else status.reason
 
     def anthropic_spec(self) -> dict[str, Any]:
         return {"type": "bash_20250124", "name": self.name}
 
     def is_read_only(self, args: dict[str, Any]) -> bool:
-        return False
+        """A lone command from the strict read-only list (tools/readonly_shell.py)."""
+        return (isinstance(args, dict) and not args.get("restart")
+                and is_read_only_command(args.get("command")))
 
     # -- shell lifecycle -----------------------------------------------------------------------
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, sandboxed: bool) -> dict[str, str]:
         env = dict(os.environ)
         env.update({"GIT_PAGER": "cat", "PAGER": "cat", "TERM": "dumb"})
+        if sandboxed:
+            env["TMPDIR"] = "/tmp"  # the sandbox's private /tmp; the host's may be read-only
         env.update(self.extra_env)
         return env
 
-    def _shell(self, ctx: ToolContext) -> tuple[_Shell, bool]:
+    def _start(self, cwd: str, sandboxed: bool, root: Path | None = None) -> Shell:
+        """A shell in `cwd`; sandboxed, its writable world is `root` (the work tree, of which
+        `cwd` may be a subfolder) and the extra folders."""
+        if not sandboxed:
+            return Shell(cwd, self._env(False))
+        assert self.sandbox is not None
+        mounts: list = []
+
+        def make_prefix(tmpdir: str) -> tuple[list[str], tuple[int, ...]]:
+            m = bwrap_argv(self.sandbox, root or Path(cwd), extra_dirs=self.extra_dirs,
+                           read_only_dirs=[Path(tmpdir)], start_in=Path(cwd))
+            mounts.append(m)
+            return m.argv, m.pass_fds
+
+        return Shell(cwd, self._env(True), make_prefix=make_prefix,
+                     on_close=lambda: [m.cleanup() for m in mounts])
+
+    def _shell(self, ctx: ToolContext) -> tuple[Shell, bool]:
         """The session's shell, started if needed; the flag says a new one was started."""
         with _START_LOCK:
             return self._shell_locked(ctx)
 
-    def _shell_locked(self, ctx: ToolContext) -> tuple[_Shell, bool]:
+    def _shell_locked(self, ctx: ToolContext) -> tuple[Shell, bool]:
         shell = ctx.state.get(STATE_KEY)
-        if isinstance(shell, _Shell) and shell.alive():
+        if isinstance(shell, Shell) and shell.alive():
             return shell, False
-        if isinstance(shell, _Shell):
+        if isinstance(shell, Shell):
             shell.close()
+        reason = self.sandbox_unavailable_reason()
+        if reason:
+            log.warning("bash runs without a sandbox: %s", reason)
         try:
-            shell = _Shell(str(ctx.cwd), self._env())
+            shell = self._start(str(ctx.cwd), self.sandboxed, work_root(ctx))
         except OSError as e:
             raise ToolError(f"Could not start bash: {e}") from None
         ctx.state[STATE_KEY] = shell
@@ -320,7 +193,7 @@ class BashTool(BaseTool):
     def close(ctx: ToolContext) -> None:
         """Kill the session's shell (and everything it started). Safe to call twice."""
         shell = ctx.state.pop(STATE_KEY, None)
-        if isinstance(shell, _Shell):
+        if isinstance(shell, Shell):
             shell.close()
         closers = ctx.state.get(CLOSERS_KEY)
         if isinstance(closers, dict):
@@ -347,20 +220,55 @@ class BashTool(BaseTool):
         shell, _ = self._shell(ctx)
         with shell.run_lock:
             result = self._execute(shell, a.command, timeout, ctx)
+        if self.sandboxed and result.content.endswith("]") and "[exit code" in result.content:
+            kind = blocked_by_sandbox(result.content)
+            if kind:
+                note = (f"[The sandbox may have stopped this: {_BLOCKED_NOTES[kind]}. If the "
+                        "command must run outside the sandbox, say so: the user will be asked.]")
+                result = ToolResult(content=_join(result.content, note), is_error=result.is_error,
+                                    sandbox_blocked=kind)
         if prefix:
-            result = ToolResult(content=prefix + result.content, is_error=result.is_error)
+            result = result.model_copy(update={"content": prefix + result.content})
         return result
 
-    def _execute(self, shell: _Shell, command: str, timeout: float, ctx: ToolContext) -> ToolResult:
+    def run_outside_sandbox(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Run one command outside the sandbox, in a shell of its own started where the
+        session's shell last was (the caller has asked the user: every time)."""
+        try:
+            a = BashInput.model_validate(args)
+        except ValueError as e:
+            return ToolResult(content=f"Invalid input for bash: {e}", is_error=True)
+        if not a.command or not a.command.strip():
+            return ToolResult(content="command is empty; give a bash command to run.", is_error=True)
+        current = ctx.state.get(STATE_KEY)
+        cwd = current.last_cwd if isinstance(current, Shell) else str(ctx.cwd)
+        if not os.path.isdir(cwd):
+            cwd = str(ctx.cwd)
+        try:
+            shell = self._start(cwd, False)
+        except OSError as e:
+            return ToolResult(content=f"Could not start bash: {e}", is_error=True)
+        try:
+            with shell.run_lock:
+                return self._execute(shell, a.command, a.timeout or self.default_timeout, ctx,
+                                     own=True)
+        finally:
+            shell.close()
+
+    def _execute(self, shell: Shell, command: str, timeout: float, ctx: ToolContext, *,
+                 own: bool = False) -> ToolResult:
         sentinel = f"__godwit_done_{uuid.uuid4().hex}__"
         with open(shell.cmd_file, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(command)
             if not command.endswith("\n"):
                 f.write("\n")
-        wrapper = f"{{ . {shell.cmd_file} ; }} < /dev/null\nprintf '\\n%s %s\\n' '{sentinel}' \"$?\" >&9\n"
-        pattern = re.compile(b"\n" + sentinel.encode() + rb" (\d+)\n")
-        with shell.cond:
-            shell.capture = _Capture()
+        try:
+            fifo = shell.new_output()
+        except OSError as e:
+            raise ToolError(f"Could not prepare the command's output: {e}") from None
+        wrapper = (f"{{ . {shell.cmd_file} ; }} < /dev/null > {fifo} 2>&1 9>&-\n"
+                   f"printf '\\n%s %s %q\\n' '{sentinel}' \"$?\" \"$PWD\" >&9\n")
+        pattern = re.compile(b"\n" + sentinel.encode() + rb" (\d+) ([^\n]*)\n")
         try:
             assert shell.proc.stdin is not None
             shell.proc.stdin.write(wrapper.encode())
@@ -374,11 +282,14 @@ class BashTool(BaseTool):
         exit_code: int | None = None
         with shell.cond:
             while True:
-                tail = bytes(shell.capture.buf[-(len(sentinel) + 64) :])
-                m = pattern.search(tail)
+                m = pattern.search(shell.control)
                 if m:
                     exit_code = int(m.group(1))
+                    where = decode_q(m.group(2).decode("utf-8", "surrogateescape"))
+                    if where:
+                        shell.last_cwd = where
                     outcome = "done"
+                    shell.drain_current()
                     break
                 if shell.eof or shell.proc.poll() is not None:
                     outcome = "exited"
@@ -391,20 +302,12 @@ class BashTool(BaseTool):
                     break
                 shell.cond.wait(POLL_S)
 
-        if outcome in ("interrupted", "timeout"):
-            shell.kill()  # the whole group: the command, its children, background jobs, the shell
-        elif outcome == "exited":
-            shell.kill()  # the shell is gone; take its background jobs with it and drain the pipe
-
+        if outcome != "done":
+            # The whole group: the command, its children, background jobs, the shell.
+            shell.kill()
         with shell.cond:
             cap = shell.capture
             data = bytes(cap.buf)
-        if outcome == "done":
-            m = None
-            for m in pattern.finditer(data):
-                pass
-            assert m is not None
-            data = data[: m.start()]
         output = self._format(data, cap, shell.cmd_file)
 
         if outcome == "done":
@@ -413,19 +316,19 @@ class BashTool(BaseTool):
                 output = _join(output, f"[exit code {exit_code}]")
             return ok(output if output else "(no output)")
         restart_note = "The shell was killed; the next command starts a new shell (working directory and environment reset)."
-        if outcome == "exited":
+        if not own:
             BashTool.close(ctx)
+        if outcome == "exited":
             rc = shell.proc.returncode
             note = f"[The shell exited (exit code {rc}); the next command starts a new shell (working directory and environment reset).]"
             return ok(_join(output, note))
-        BashTool.close(ctx)
         if outcome == "timeout":
             note = f"[Command timed out after {timeout:g} s; it and everything it started were killed. {restart_note}]"
         else:
             note = f"[Command interrupted by the user; it and everything it started were killed. {restart_note}]"
         return ToolResult(content=_join(output, note), is_error=True)
 
-    def _format(self, data: bytes, cap: _Capture, cmd_file: str) -> str:
+    def _format(self, data: bytes, cap: Capture, cmd_file: str) -> str:
         """Decode, name errors `bash:` instead of the command file, cap at max_output_chars."""
         limit = self.max_output_chars
         if cap.cut_at is not None and cap.cut_at <= len(data):

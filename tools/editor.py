@@ -15,7 +15,10 @@ Semantics follow Anthropic's text_editor_20250728 (the model is trained on them)
   (0 = top).
 
 Paths: relative to the work tree root (ctx.cwd); absolute paths only inside it; symlinks are
-resolved before that check. Files keep their bytes: CRLF stays CRLF (the model's LF text is
+resolved before that check, and no file inside any `.git` folder is written (a repository's
+config and hooks run commands). The resolved path is then opened one folder at a time from the
+root without following links (tools/safe_fs.py), so a link swapped in after the check is
+refused, not followed. Files keep their bytes: CRLF stays CRLF (the model's LF text is
 matched against the LF-normalised content and written back with CRLF), a UTF-8 BOM stays,
 Latin-1 files round-trip unchanged, the final newline (or its absence) is kept. Binary files are
 refused. Writes are atomic (temp file + rename) and keep the permission bits.
@@ -23,8 +26,11 @@ refused. Writes are atomic (temp file + rename) and keep the permission bits.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -35,7 +41,7 @@ from ._common import (
     TextDoc,
     ToolError,
     ToolInput,
-    atomic_write,
+    containing_root,
     decode_text,
     insert_at,
     ok,
@@ -44,8 +50,11 @@ from ._common import (
     snippet,
     split_lines,
     view_lines,
+    work_root,
 )
 from .base import ToolContext, ToolResult
+from .edit_preview import new_file_lines, text_diff
+from .safe_fs import PathChanged, read_at, replace_at, tree_dir
 
 DEFAULT_MAX_VIEW_CHARS = 16_000
 DEFAULT_MAX_VIEW_LINES = 2_000
@@ -69,6 +78,74 @@ class EditorInput(ToolInput):
     view_range: list[int] | None = Field(
         None, description="view: [start, end] line numbers, 1-based and inclusive; end -1 means to the end"
     )
+
+
+@dataclass(frozen=True)
+class _Loc:
+    """A checked path: the work tree root and the names from it to the file."""
+
+    root: Path
+    parts: tuple[str, ...]
+
+    @property
+    def folder(self) -> tuple[str, ...]:
+        return self.parts[:-1]
+
+    @property
+    def name(self) -> str:
+        return self.parts[-1]
+
+
+def load_text(target: Path, path: str) -> TextDoc:
+    """The text file at `target` (`path` as the model gave it, for the error messages)."""
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        raise ToolError(f"The path {path} does not exist. Use create to make a new file.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ToolError(f"The path {path} is a directory; this command needs a file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise ToolError(f"The path {path} is not a regular file.")
+    if st.st_size > MAX_EDIT_BYTES:
+        raise ToolError(
+            f"{path} is {st.st_size} bytes, too large for this tool (limit {MAX_EDIT_BYTES}); use bash (sed, head) instead."
+        )
+    try:
+        raw = target.read_bytes()
+    except PermissionError:
+        raise ToolError(f"Permission denied reading {path}.") from None
+    return decode_text(raw, path)
+
+
+def planned_text(a: EditorInput, doc: TextDoc) -> str:
+    """The file's text after a `str_replace` or `insert` call (raises ToolError as the call would)."""
+    if a.command == "insert":
+        return _inserted(a, doc)[0]
+    return _replaced(a, doc)[0]
+
+
+def _replaced(a: EditorInput, doc: TextDoc) -> tuple[str, int, int]:
+    if a.old_str is None:
+        raise ToolError("Parameter old_str is required for command str_replace.")
+    old = doc.normalise_input(a.old_str)
+    new = doc.normalise_input(a.new_str or "")
+    if old == new:
+        raise ToolError("new_str is identical to old_str; there is nothing to change.")
+    note = (
+        " (Note: this file mixes CRLF and LF line endings, so old_str must reproduce them exactly.)"
+        if doc.mixed
+        else ""
+    )
+    return replace_once(doc.text, old, new, a.path, note=note)
+
+
+def _inserted(a: EditorInput, doc: TextDoc) -> tuple[str, int, int]:
+    if a.insert_line is None:
+        raise ToolError("Parameter insert_line is required for command insert (0 inserts at the top).")
+    text_in = a.insert_text if a.insert_text is not None else a.new_str
+    if text_in is None:
+        raise ToolError("Parameter insert_text is required for command insert.")
+    return insert_at(doc.text, a.insert_line, doc.normalise_input(text_in), a.path)
 
 
 class EditorTool(BaseTool):
@@ -97,6 +174,8 @@ class EditorTool(BaseTool):
         self.max_characters = max_characters
         self.max_view_chars = max_characters or DEFAULT_MAX_VIEW_CHARS
         self.max_view_lines = max_view_lines
+        # Called between the path check and the file operation; tests swap a link in here.
+        self.race_hook: Callable[[], None] | None = None
 
     def anthropic_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"type": "text_editor_20250728", "name": self.name}
@@ -111,50 +190,74 @@ class EditorTool(BaseTool):
 
     def _run(self, a: EditorInput, ctx: ToolContext) -> ToolResult:
         target = resolve_in_tree(a.path, ctx)
-        if a.command == "view":
-            return self._view(a, target)
-        if a.command == "create":
-            return self._create(a, target)
-        if a.command == "str_replace":
-            return self._str_replace(a, target)
-        return self._insert(a, target)
-
-    def _load(self, target: Path, path: str) -> tuple[TextDoc, os.stat_result]:
+        # The fd-relative walk starts at the allowed root that holds the path (the work tree or
+        # an --add-dir folder).
+        root = containing_root(target, ctx) or work_root(ctx)
+        loc = _Loc(root, target.relative_to(root).parts)
+        if a.command != "view" and ".git" in loc.parts:
+            raise ToolError(f"{a.path} is inside a .git folder, which is never written by this "
+                            "tool (use git commands).")
+        if self.race_hook is not None:
+            self.race_hook()
         try:
-            st = os.stat(target)
+            if a.command == "view":
+                return self._view(a, target, loc)
+            if a.command == "create":
+                return self._create(a, target, loc)
+            if a.command == "str_replace":
+                return self._str_replace(a, loc)
+            return self._insert(a, loc)
+        except PathChanged:
+            raise ToolError(f"The path {a.path} changed while it was being used (a folder or the "
+                            "file became a symbolic link); nothing was written. Check the path "
+                            "and try again.") from None
+
+    def _load(self, loc: _Loc, path: str) -> TextDoc:
+        if not loc.parts:
+            raise ToolError(f"The path {path} is a directory; this command needs a file.")
+        try:
+            with tree_dir(loc.root, loc.folder) as dfd:
+                raw, _ = read_at(dfd, loc.name, MAX_EDIT_BYTES)
         except FileNotFoundError:
             raise ToolError(f"The path {path} does not exist. Use create to make a new file.") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise ToolError(f"The path {path} is a directory; this command needs a file.")
-        if not stat.S_ISREG(st.st_mode):
-            raise ToolError(f"The path {path} is not a regular file.")
-        if st.st_size > MAX_EDIT_BYTES:
-            raise ToolError(
-                f"{path} is {st.st_size} bytes, too large for this tool (limit {MAX_EDIT_BYTES}); use bash (sed, head) instead."
-            )
-        try:
-            raw = target.read_bytes()
+        except NotADirectoryError:
+            raise ToolError(f"The path {path} does not exist (a parent of it is a file).") from None
+        except IsADirectoryError:
+            raise ToolError(f"The path {path} is a directory; this command needs a file.") from None
         except PermissionError:
             raise ToolError(f"Permission denied reading {path}.") from None
-        return decode_text(raw, path), st
+        except ValueError as e:
+            raise ToolError(
+                f"{path} is {e.args[0]} bytes, too large for this tool (limit {MAX_EDIT_BYTES}); use bash (sed, head) instead."
+            ) from None
+        except PathChanged as e:
+            if e.errno == errno.EINVAL:
+                raise ToolError(f"The path {path} is not a regular file.") from None
+            raise
+        return decode_text(raw, path)
 
-    def _write(self, target: Path, data: bytes, path: str) -> None:
+    def _write(self, loc: _Loc, data: bytes, path: str, *, create_folders: bool = False) -> None:
         try:
-            atomic_write(target, data)
+            with tree_dir(loc.root, loc.folder, create=create_folders) as dfd:
+                replace_at(dfd, loc.name, data)
+        except (FileExistsError, NotADirectoryError):
+            raise ToolError(f"Cannot create {path}: a parent of it is a file, not a directory.") from None
+        except IsADirectoryError:
+            raise ToolError(f"The path {path} is a directory; create needs a file path.") from None
         except PermissionError:
             raise ToolError(f"Permission denied writing {path}.") from None
 
     # -- view ----------------------------------------------------------------------------------
 
-    def _view(self, a: EditorInput, target: Path) -> ToolResult:
+    def _view(self, a: EditorInput, target: Path, loc: _Loc) -> ToolResult:
         if target.is_dir():
             if a.view_range is not None:
                 raise ToolError(f"view_range only applies to files; {a.path} is a directory.")
             return ok(self._list_dir(target, a.path))
-        doc, _ = self._load(target, a.path)
+        doc = self._load(loc, a.path)
         lines = split_lines(doc.text)
         if doc.mixed:
-            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+            lines = [line.removesuffix("\r") for line in lines]
         return ok(
             view_lines(lines, a.view_range, a.path, max_chars=self.max_view_chars, max_lines=self.max_view_lines)
         )
@@ -192,7 +295,7 @@ class EditorTool(BaseTool):
 
     # -- create --------------------------------------------------------------------------------
 
-    def _create(self, a: EditorInput, target: Path) -> ToolResult:
+    def _create(self, a: EditorInput, target: Path, loc: _Loc) -> ToolResult:
         if a.file_text is None:
             raise ToolError("Parameter file_text is required for command create.")
         if target.is_dir():
@@ -201,60 +304,48 @@ class EditorTool(BaseTool):
         doc = TextDoc(text="")
         if existed:
             try:
-                doc, _ = self._load(target, a.path)
+                doc = self._load(loc, a.path)
             except ToolError:
                 doc = TextDoc(text="")  # replacing a binary/odd file: write plain UTF-8
         # Over a CRLF file the model's LF text is written back with CRLF; otherwise as given.
         text = a.file_text.replace("\r\n", "\n") if doc.newline == "\r\n" else a.file_text
         data = doc.encode(text, a.path)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise ToolError(f"Cannot create {a.path}: a parent of it is a file, not a directory.") from None
-        except PermissionError:
-            raise ToolError(f"Permission denied creating the folders of {a.path}.") from None
-        self._write(target, data, a.path)
+        self._write(loc, data, a.path, create_folders=True)
         n = len(split_lines(text))
         if existed:
-            return ok(f"File {a.path} overwritten with the new content ({n} lines).")
-        return ok(f"File created successfully at: {a.path} ({n} lines).")
+            result = ok(f"File {a.path} overwritten with the new content ({n} lines).")
+            result.diff = "\n".join(text_diff(a.path, doc.text, doc.normalise_input(text)))
+        else:
+            result = ok(f"File created successfully at: {a.path} ({n} lines).")
+            result.diff = "\n".join(new_file_lines(a.path, text))
+        return result
 
     # -- str_replace ---------------------------------------------------------------------------
 
-    def _str_replace(self, a: EditorInput, target: Path) -> ToolResult:
+    def _str_replace(self, a: EditorInput, loc: _Loc) -> ToolResult:
         if a.old_str is None:
             raise ToolError("Parameter old_str is required for command str_replace.")
-        doc, _ = self._load(target, a.path)
-        old = doc.normalise_input(a.old_str)
-        new = doc.normalise_input(a.new_str or "")
-        if old == new:
-            raise ToolError("new_str is identical to old_str; there is nothing to change.")
-        note = (
-            " (Note: this file mixes CRLF and LF line endings, so old_str must reproduce them exactly.)"
-            if doc.mixed
-            else ""
-        )
-        new_text, first, last = replace_once(doc.text, old, new, a.path, note=note)
-        self._write(target, doc.encode(new_text, a.path), a.path)
-        return ok(self._edited(a.path, new_text, first, last))
+        doc = self._load(loc, a.path)
+        new_text, first, last = _replaced(a, doc)
+        self._write(loc, doc.encode(new_text, a.path), a.path)
+        return self._edited(a.path, doc.text, new_text, first, last)
 
     # -- insert --------------------------------------------------------------------------------
 
-    def _insert(self, a: EditorInput, target: Path) -> ToolResult:
+    def _insert(self, a: EditorInput, loc: _Loc) -> ToolResult:
         if a.insert_line is None:
             raise ToolError("Parameter insert_line is required for command insert (0 inserts at the top).")
-        text_in = a.insert_text if a.insert_text is not None else a.new_str
-        if text_in is None:
-            raise ToolError("Parameter insert_text is required for command insert.")
-        doc, _ = self._load(target, a.path)
-        new_text, first, last = insert_at(doc.text, a.insert_line, doc.normalise_input(text_in), a.path)
-        self._write(target, doc.encode(new_text, a.path), a.path)
-        return ok(self._edited(a.path, new_text, first, last))
+        doc = self._load(loc, a.path)
+        new_text, first, last = _inserted(a, doc)
+        self._write(loc, doc.encode(new_text, a.path), a.path)
+        return self._edited(a.path, doc.text, new_text, first, last)
 
     @staticmethod
-    def _edited(path: str, text: str, first: int, last: int) -> str:
-        return (
+    def _edited(path: str, before: str, text: str, first: int, last: int) -> ToolResult:
+        result = ok(
             f"The file {path} has been edited. Here's the result of running `cat -n` on a snippet of {path}:\n"
             f"{snippet(text, first, last)}\n"
             "Review the changes and make sure they are as expected. Edit the file again if necessary."
         )
+        result.diff = "\n".join(text_diff(path, before, text))
+        return result

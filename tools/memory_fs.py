@@ -22,9 +22,11 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+
 from pydantic import BaseModel
 
 from ._common import ToolError
+
 
 class MemoryConfig(BaseModel):
     """Limits of one memory store."""

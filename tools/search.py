@@ -35,8 +35,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ._common import (BaseTool, ToolError, ToolInput, containing_root, display_path, ok,
-                      resolve_in_tree, start_dir, work_root)
+from ._common import (
+    BaseTool,
+    ToolError,
+    ToolInput,
+    containing_root,
+    display_path,
+    ok,
+    resolve_in_tree,
+    start_dir,
+    work_root,
+)
 from .base import ToolContext, ToolResult
 from .ignore import file_filter, glob_match, parse_gitignore, translate_glob
 from .search_engines import _FileHits, _sniff_binary, list_files, search_py, search_rg

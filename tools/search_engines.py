@@ -10,21 +10,28 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
 import shutil
 import stat
 import subprocess
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from safegit import git_argv, isolated_env, user_excludes_file
 
 from ._common import BINARY_SNIFF_BYTES, ToolError, containing_root, work_root
 from .base import ToolContext
 from .ignore import _ignored, _IgnoreLevel, _read_rules
 
 _RG_BATCH = 1_000
+# Files larger than this are not searched by either engine (ripgrep: --max-filesize): a 2 GB
+# log or a sparse image would cost seconds and gigabytes for nothing a model can read.
+MAX_FILE_BYTES = 50 * 2**20
 _SUBPROCESS_TIMEOUT = 120
 
 
@@ -33,17 +40,28 @@ _SUBPROCESS_TIMEOUT = 120
 # --------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
+def _git_env() -> dict[str, str]:
+    """git on the user's tree runs with nothing that can execute (see safegit): a folder's
+    `.git/config` (a nested repository planted by a tool call, say) can name an fsmonitor."""
+    excludes = user_excludes_file()
+    return isolated_env({"core.excludesFile": excludes or "/dev/null",
+                         "core.untrackedCache": "false"},
+                        extra={"GIT_OPTIONAL_LOCKS": "0"})
+
+
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes] | None:
-    if shutil.which("git") is None:
+    git = shutil.which("git")
+    if git is None:
         return None
     try:
         return subprocess.run(
-            ["git", *args],
+            git_argv(args, _git_env(), git),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=_SUBPROCESS_TIMEOUT,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -190,43 +208,60 @@ def _strip_eol(s: str) -> str:
 
 
 def search_py(pattern: str, case_insensitive: bool, files: list[str], ctx_lines: int) -> dict[str, _FileHits]:
-    """The fallback engine: Python's `re` over `files`, binary files skipped."""
+    """The fallback engine: Python's `re` over `files`, line by line (memory stays bounded by
+    the longest line), skipping binary files and files over MAX_FILE_BYTES as ripgrep is told to."""
     try:
         rx = re.compile(pattern, re.IGNORECASE if case_insensitive else 0)
     except re.error as e:
         raise ToolError(f"Invalid regular expression {pattern!r}: {e}") from None
     out: dict[str, _FileHits] = {}
     for path in files:
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        if b"\0" in raw[:BINARY_SNIFF_BYTES]:
-            continue
-        lines = raw.decode("utf-8", "replace").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        matched = [i for i, line in enumerate(lines) if rx.search(line)]
-        if not matched:
-            continue
-        fh = _FileHits()
-        for i in matched:
-            lo, hi = max(0, i - ctx_lines), min(len(lines) - 1, i + ctx_lines)
-            for j in range(lo, hi + 1):
-                if j + 1 not in fh.lines:
-                    fh.lines[j + 1] = (_strip_eol(lines[j]), False)
-        for i in matched:
-            fh.lines[i + 1] = (_strip_eol(lines[i]), True)
-        out[path] = fh
+        fh = _search_file(path, rx, ctx_lines)
+        if fh is not None and fh.lines:
+            out[path] = fh
     return out
+
+
+def _search_file(path: str, rx: re.Pattern[str], ctx_lines: int) -> _FileHits | None:
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError:
+        return None
+    with f:
+        try:
+            st = os.fstat(f.fileno())
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+            return None
+        if b"\0" in f.peek(BINARY_SNIFF_BYTES)[:BINARY_SNIFF_BYTES]:
+            return None
+        fh = _FileHits()
+        before: deque[tuple[int, str]] = deque(maxlen=ctx_lines or 1)
+        after = 0
+        for number, raw in enumerate(f, 1):
+            text = raw.decode("utf-8", "replace").removesuffix("\n")
+            line = _strip_eol(text)
+            if rx.search(text):  # on the line with its \r, as ripgrep sees it
+                if ctx_lines:
+                    for n, text in before:
+                        fh.lines.setdefault(n, (text, False))
+                    before.clear()
+                fh.lines[number] = (line, True)
+                after = ctx_lines
+            elif after:
+                fh.lines.setdefault(number, (line, False))
+                after -= 1
+            elif ctx_lines:
+                before.append((number, line))
+        return fh
 
 
 def search_rg(
     pattern: str, case_insensitive: bool, target: Path, files: list[str], whole_tree: bool, ctx_lines: int
 ) -> dict[str, _FileHits]:
     """ripgrep over `files` (in batches), or over the whole `target` folder when `whole_tree`."""
-    base = ["rg", "--json", "--text", *_RG_COMMON]
+    base = ["rg", "--json", "--text", *_RG_COMMON, "--max-filesize", str(MAX_FILE_BYTES)]
     if case_insensitive:
         base.append("--ignore-case")
     else:

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-SUBCOMMANDS = ("sessions", "checkpoints", "rewind", "undo-rewind", "diff", "demo")
-FORMATS = ("text", "json", "stream-json")
+SUBCOMMANDS = ("sessions", "checkpoints", "rewind", "undo-rewind", "diff", "demo", "mcp")
+# stream-json: Claude Code's message shapes; events: Godwit's own event stream (the log's lines).
+FORMATS = ("text", "json", "stream-json", "events")
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
 
 
@@ -36,8 +37,18 @@ def main_parser() -> argparse.ArgumentParser:
         help="run the prompt headless and print the result",
     )
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
-    p.add_argument("--output-format", choices=FORMATS, default="text")
-    p.add_argument("--model", help="anthropic:ID, openai:ID, local:PATH, sonnet, opus or haiku")
+    p.add_argument(
+        "--output-format",
+        choices=FORMATS,
+        default="text",
+        help="with -p: text (the final answer; with --verbose also each reply and tool call "
+        "as it completes), json (one JSON result object at the end), stream-json (one JSON "
+        "object per line in Claude Code's message shapes, ending with the result) or events "
+        "(Godwit's own event stream, one event of the session log per line)",
+    )
+    p.add_argument(
+        "--model", help="anthropic:ID, openai:ID, local:PATH, scripted:FILE, sonnet, opus or haiku"
+    )
     p.add_argument("--base-url", help="API base URL (else ANTHROPIC_BASE_URL / OPENAI_BASE_URL)")
     p.add_argument("--permission-mode", choices=MODES)
     p.add_argument(
@@ -47,7 +58,14 @@ def main_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the newest session of this project",
     )
-    p.add_argument("-r", "--resume", metavar="ID", help="continue session ID")
+    p.add_argument(
+        "-r",
+        "--resume",
+        metavar="ID",
+        nargs="?",
+        const="",
+        help="continue session ID; without ID, pick one from a list",
+    )
     p.add_argument("--fork", action="store_true", help="with --continue/--resume: a new session")
     p.add_argument("--max-turns", type=int, metavar="N", help="model calls per prompt at most")
     p.add_argument("--cwd", metavar="DIR", help="where to start (default: current directory)")
@@ -94,9 +112,49 @@ def main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-checkpoints", action="store_true", help="do not snapshot the work tree")
     p.add_argument(
+        "--sandbox",
+        choices=("on", "off"),
+        help="run bash in the OS sandbox (default: on where it works)",
+    )
+    p.add_argument(
         "--verbose",
         action="store_true",
         help="with -p and text output: also print each tool call and its result",
+    )
+    claude = p.add_argument_group("Claude Code compatibility (what the Claude Agent SDK passes)")
+    claude.add_argument(
+        "--input-format",
+        choices=("text", "stream-json"),
+        default="text",
+        help="stream-json: prompts and control requests as JSON lines on stdin",
+    )
+    claude.add_argument(
+        "--include-partial-messages",
+        action="store_true",
+        help="stream-json: also stream_event lines with the deltas",
+    )
+    claude.add_argument(
+        "--replay-user-messages",
+        action="store_true",
+        help="stream-json: echo each prompt read from stdin, with its uuid",
+    )
+    claude.add_argument(
+        "--permission-prompt-tool",
+        metavar="NAME",
+        help="'stdio': ask the SDK (can_use_tool) before a call that needs it",
+    )
+    claude.add_argument(
+        "--mcp-config",
+        action="append",
+        default=[],
+        metavar="FILE_OR_JSON",
+        help='MCP servers ({"mcpServers": {...}}), repeatable',
+    )
+    claude.add_argument(
+        "--strict-mcp-config", action="store_true", help="use only the servers of --mcp-config"
+    )
+    claude.add_argument(
+        "--fork-session", dest="fork", action="store_true", help="the same as --fork"
     )
     return p
 
@@ -120,6 +178,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["add_dirs"] = list(args.add_dirs)
     if args.no_checkpoints:
         out["checkpoints"] = False
+    if args.sandbox is not None:
+        out["sandbox"] = {"enabled": args.sandbox == "on"}
     return out
 
 
@@ -149,16 +209,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return _guard(lambda: run_subcommand(argv[0], argv[1:]))
     parser = main_parser()
+    from agent.cli.claude_flags import split_unknown
+
+    argv, unknown = split_unknown(argv, parser)
+    for flag in unknown:
+        # Claude Code (and the SDK driving it) passes flags Godwit has no use for: say so once.
+        print(f"godwit: ignoring unsupported option {flag}", file=sys.stderr)
     args = parser.parse_args(argv)
     if args.version:
         print(f"godwit {version()}")
         return 0
     _claude_code_habits(args, parser)
+    if args.input_format == "stream-json" and args.output_format != "stream-json":
+        parser.error("--input-format stream-json needs --output-format stream-json")
     if args.max_turns is not None and args.max_turns < 1:
         parser.error("--max-turns must be at least 1")
-    if args.fork and not (args.continue_latest or args.resume):
+    if args.fork and not (args.continue_latest or args.resume is not None):
         parser.error("--fork needs --continue or --resume")
-    if args.continue_latest and args.resume:
+    if args.continue_latest and args.resume is not None:
         parser.error("use either --continue or --resume, not both")
     return _guard(lambda: _run(args, parser))
 
@@ -190,16 +258,36 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from agent.settings import read_settings_arg
 
     layer = read_settings_arg(args.settings) if args.settings else None
+    resume = args.resume
+    if resume == "":  # --resume without an id: choose one
+        if args.print_mode:
+            parser.error(
+                "--resume without an ID opens a session picker; with -p give the ID "
+                "(`godwit sessions` lists them)"
+            )
+        from agent.cli.interactive import pick_session
+
+        resume = pick_session(Path(args.cwd or os.getcwd()))
+        if resume is None:
+            return 0
     agent = Agent(
         cwd=Path(args.cwd or os.getcwd()),
         settings=_overrides(args),
-        session_id=args.resume,
+        session_id=resume,
         continue_latest=args.continue_latest,
         fork=args.fork,
+        mcp_config=args.mcp_config,
+        strict_mcp_config=args.strict_mcp_config,
     )
     if layer:
         agent.options.settings_layer = layer
     try:
+        if args.input_format == "stream-json":
+            import asyncio
+
+            from agent.compat.serve import serve
+
+            return asyncio.run(serve(agent, args))
         if args.print_mode:
             from agent.cli.conventions import print_prompt
 
@@ -212,7 +300,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
             return asyncio.run(
                 run_headless(
-                    agent, prompt, args.output_format, compact=args.compact, verbose=args.verbose
+                    agent,
+                    prompt,
+                    args.output_format,
+                    compact=args.compact,
+                    verbose=args.verbose,
+                    partial=args.include_partial_messages,
                 )
             )
         from agent.cli.interactive import run_interactive

@@ -14,6 +14,8 @@ import re
 import sys
 from typing import TextIO
 
+from agent.cli.claude_flags import split_list
+
 # `Name` or `Name(anything)`: Read, Bash(git diff:*), mcp__server__tool, str_replace_based_edit_tool
 _RULE = re.compile(r"^[A-Za-z_][\w.-]*(\(.*\))?$", re.DOTALL)
 
@@ -23,29 +25,12 @@ def looks_like_rule(value: str) -> bool:
     return bool(_RULE.match(value.strip()))
 
 
-def split_rule_values(values: list[str]) -> list[str]:
-    """Each value split at commas outside parentheses: `"Read,Grep"` -> Read, Grep."""
-    rules: list[str] = []
-    for value in values:
-        depth, start = 0, 0
-        for i, ch in enumerate(value):
-            if ch == "(":
-                depth += 1
-            elif ch == ")":
-                depth = max(0, depth - 1)
-            elif ch == "," and depth == 0:
-                rules.append(value[start:i])
-                start = i + 1
-        rules.append(value[start:])
-    return [r.strip() for r in rules if r.strip()]
-
-
 def take_rules(values: list[str]) -> tuple[list[str], list[str]]:
     """(the rules, the values after the first one that is not a rule)."""
     for i, value in enumerate(values):
         if not looks_like_rule(value):
-            return split_rule_values(values[:i]), values[i:]
-    return split_rule_values(values), []
+            return split_list(values[:i]), values[i:]
+    return split_list(values), []
 
 
 def edit_distance_is_one(a: str, b: str) -> bool:

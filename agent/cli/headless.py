@@ -1,7 +1,9 @@
 """`godwit -p`: run one prompt without a UI and print text, one JSON object, or a JSON stream.
 
-stream-json: the first line is `{"type": "system", ...}` with the session id, then one line per
-event, then `{"type": "result", ...}`. Exit status: 0 on success, 1 when the run failed.
+stream-json: Claude Code's message shapes (agent/compat/README.md): `system/init` with the session
+id, `assistant`, `user` with tool results, `stream_event` with --include-partial-messages, and a
+last `result`. events: Godwit's own stream, every event of the log as one line, then the result.
+Exit status: 0 on success, 1 when the run failed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from typing import Any, TextIO
 
 from agent import events as ev
+from agent.describe import tool_title
 from agent.textsafe import safe_data
 
 
@@ -30,7 +33,6 @@ class _Printer:
 
     def __init__(self, out: TextIO, err: TextIO, verbose: bool) -> None:
         self.out, self.err, self.verbose = out, err, verbose
-        self.streamed_text = False
 
     def start(self, rt) -> None:
         for warning in rt.session.warnings:
@@ -61,31 +63,34 @@ class _Printer:
 
 
 class _TextPrinter(_Printer):
-    """The reply as it streams; with --verbose, a line per tool call; errors on stderr."""
+    """The final answer on stdout; with --verbose, each reply once it is complete and a line
+    (or an edit's diff) per tool call. Retries and errors go to stderr: what a retried call
+    streamed is void, and scripts read stdout."""
+
+    def __init__(self, out: TextIO, err: TextIO, verbose: bool) -> None:
+        super().__init__(out, err, verbose)
+        self.printed = False
 
     def event(self, event: ev.Event) -> None:
         out = self.out
-        if isinstance(event, ev.TextDelta):
-            out.write(event.text)
-            out.flush()
-            self.streamed_text = True
-        elif isinstance(event, ev.Retry) and self.streamed_text:
-            out.write("\n[retrying]\n")
-        elif (
-            isinstance(event, ev.AssistantMessage)
-            and self.streamed_text
-            and event.message.tool_uses()
-        ):
-            # The model goes on after its tool calls: keep its replies apart.
-            out.write("\n")
+        if isinstance(event, ev.Retry):
+            self.err.write(
+                f"retrying (attempt {event.attempt}) in {event.delay_s:.0f} s: {event.reason}\n"
+            )
+        elif self.verbose and isinstance(event, ev.AssistantMessage):
+            reply = event.message.text()
+            if reply.strip():
+                out.write(reply if reply.endswith("\n") else reply + "\n")
+                out.flush()
+                self.printed = True
         elif self.verbose and isinstance(event, (ev.ToolCall, ev.ToolResult)):
             out.write(tool_line(event))
             out.flush()
         super().event(event)
 
     def result(self, rt, run, payload: dict[str, Any]) -> None:
-        if self.streamed_text and not run.result.endswith("\n"):
-            self.out.write("\n")
+        if not self.printed and run.result.strip():
+            self.out.write(run.result if run.result.endswith("\n") else run.result + "\n")
         if run.stop_reason not in ("end_turn", "stop_sequence"):
             self.err.write(
                 f"[stopped: {run.stop_reason}; session {rt.id}; continue with "
@@ -137,7 +142,39 @@ class _StreamJsonPrinter(_Printer):
         _line(self.out, payload)
 
 
-PRINTERS = {"text": _TextPrinter, "json": _JsonPrinter, "stream-json": _StreamJsonPrinter}
+class _ClaudeCodePrinter(_Printer):
+    """Claude Code's stream-json: `system/init`, `assistant`, `user` (tool results),
+    `stream_event` with --include-partial-messages, and the `result` (agent/compat)."""
+
+    partial = False
+
+    def start(self, rt) -> None:
+        from agent.compat.facade import AgentFacade
+        from agent.compat.stream_json import ClaudeCodeStream
+
+        self.stream = ClaudeCodeStream(rt.id, partial=self.partial)
+        self.facade = AgentFacade(self.agent)
+        _line(self.out, self.stream.init(**self.facade.init_info()))
+        super().start(rt)
+
+    def event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Error) and event.kind in ("mcp", "hook"):
+            subtype = "mcp_server_failed" if event.kind == "mcp" else "hook_error"
+            _line(self.out, self.stream.notice(subtype, message=event.message))
+        for line in self.stream.feed(event):
+            _line(self.out, line)
+
+    def compaction(self, report: dict[str, Any]) -> None:
+        _line(self.out, self.stream.notice("compaction_result", **report))
+
+
+PRINTERS = {
+    "text": _TextPrinter,
+    "json": _JsonPrinter,
+    "stream-json": _ClaudeCodePrinter,
+    # Godwit's own event stream: every event of the session log, one per line.
+    "events": _StreamJsonPrinter,
+}
 
 
 async def run_headless(
@@ -147,12 +184,14 @@ async def run_headless(
     *,
     compact: bool = False,
     verbose: bool = False,
+    partial: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
     """Run `prompt` on `agent` (an agent.Agent); returns the process exit status."""
     rt = agent.runtime()
     printer = PRINTERS[output_format](out, err, verbose)
+    printer.agent, printer.partial = agent, partial
     printer.start(rt)
     unsubscribe = agent.subscribe(printer.event)
     try:
@@ -224,17 +263,12 @@ def _sigint_interrupts(agent, err: TextIO):
 
 
 def tool_line(event) -> str:
-    """One line per tool call and result (`--verbose` text output, the line-mode session)."""
+    """Lines for a tool call and its result (`--verbose` text output, the line-mode session):
+    what the call does in words, then the first line of its result, or an edit's diff."""
     if isinstance(event, ev.ToolCall):
-        shown = event.input.get("command") or event.input.get("path") or event.input.get("pattern")
-        detail = (
-            f" {event.input.get('command')} {event.input.get('path', '')}"
-            if event.name == "str_replace_based_edit_tool"
-            else f" {shown}"
-            if shown
-            else ""
-        )
-        return f"  > {event.name}{detail}\n"
+        return f"  > {tool_title(event.name, event.input)}\n"
+    if event.diff and not event.is_error:
+        return "".join(f"    {line}\n" for line in event.diff.splitlines())
     lines = event.content.strip().splitlines() or [""]
     more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
     mark = "error: " if event.is_error else ""

@@ -1,4 +1,4 @@
-"""Subcommands: sessions, checkpoints, rewind, undo-rewind, diff, demo.
+"""Subcommands: sessions, checkpoints, rewind, undo-rewind, diff, demo, mcp.
 
 None of them calls a model, so none needs an API key: they open the session with an offline
 stand-in provider.
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.describe import checkpoint_label, count
 from agent.errors import UsageError
 from agent.project import project_root
 from agent.textsafe import safe_data, safe_text
@@ -74,7 +75,23 @@ def run_subcommand(name: str, argv: Sequence[str]) -> int:
         "undo-rewind": _undo,
         "diff": _diff,
         "demo": _demo,
+        "mcp": _mcp,
     }[name](list(argv))
+
+
+def _mcp(argv: list[str]) -> int:
+    """`godwit mcp list | approve | deny` (agent/mcp/commands.py), for the current folder."""
+    from agent.mcp import commands
+    from agent.session.index import godwit_home
+    from agent.settings import read_layer
+
+    cwd = Path(os.getcwd()).resolve()
+    home = godwit_home()
+
+    def layers() -> tuple[dict, dict]:
+        return read_layer(home / "settings.json"), read_layer(cwd / ".godwit" / "settings.json")
+
+    return commands.run(argv, cwd, home, layers)
 
 
 def _sessions(argv: list[str]) -> int:
@@ -90,14 +107,21 @@ def _sessions(argv: list[str]) -> int:
         print_json(rows)
         return 0
     if not rows:
-        print("No sessions yet in this directory.")
+        print("No sessions yet." if args.all else "No sessions yet in this directory.")
         return 0
-    print(f"{'ID':<24} {'STARTED':<20} {'LAST ACTIVITY':<20} {'TURNS':>5}  FIRST PROMPT")
+    # With --all the sessions come from many folders: say which (a session resumes there).
+    head = f"{'ID':<24} {'STARTED':<20} {'LAST ACTIVITY':<20} {'TURNS':>5}  "
+    print(head + (f"{'FIRST PROMPT':<40}  FOLDER" if args.all else "FIRST PROMPT"))
     for r in rows:
-        print(
+        line = (
             f"{r['id']:<24} {_short(r['created']):<20} {_short(r['last_activity']):<20} "
-            f"{r['turns']:>5}  {_first_line(r['first_prompt'])}"
+            f"{r['turns']:>5}  "
         )
+        if args.all:
+            line += f"{_first_line(r['first_prompt'], 40):<40}  {r.get('cwd', '')}"
+        else:
+            line += _first_line(r["first_prompt"])
+        print(line)
     return 0
 
 
@@ -123,12 +147,16 @@ def _checkpoints(argv: list[str]) -> int:
         help="with --prune: age such as 30d, 12h, 90m (default 30d)",
     )
     args = p.parse_args(argv)
-    from agent.session import rewind
-
+    cwd = Path(args.cwd or os.getcwd()).resolve()
     if args.prune:
-        cwd = Path(args.cwd or os.getcwd()).resolve()
-        report = rewind.prune(project_root(cwd), args.older_than)
+        from agent.session.prune import prune
+
+        report = prune(project_root(cwd), args.older_than)
         print_json(report) if args.json else print(safe_text(report["message"]))
+        return 0
+    if args.session is None and _no_session_here(cwd):
+        # Nothing to list is an answer, not an error.
+        print_json([]) if args.json else print("No sessions here yet, so no checkpoints.")
         return 0
     with _agent(args, readonly=True) as agent:
         rows = agent.checkpoints()
@@ -138,16 +166,33 @@ def _checkpoints(argv: list[str]) -> int:
         if not rows:
             print("No checkpoints in this session.")
             return 0
-        print(f"{'ID':<14} {'CREATED':<20} {'TURN':>4}  {'FILES':>5}  LABEL")
+        print(f"{'ID':<10} {'CREATED':<20} {'TURN':>4}  {'FILES':<10} LABEL")
         for r in rows:
             print(
-                f"{r['id']:<14} {_short(r['created']):<20} {r['turn']:>4}  "
-                f"{len(r.get('files', [])):>5}  {safe_text(_first_line(r['label']))}"
+                f"{r['id']:<10} {_short(r['created']):<20} {r['turn']:>4}  "
+                f"{_restores(r):<10} {safe_text(_first_line(checkpoint_label(r['label'])))}"
             )
         size = rows[-1].get("store_size_bytes")
         if size is not None:
             print(f"\nStore size: {size / 2**20:.1f} MiB")
     return 0
+
+
+def _no_session_here(cwd: Path) -> bool:
+    from agent.session.index import godwit_home, latest_session
+
+    return latest_session(godwit_home(), project_root(cwd)) is None
+
+
+def _restores(row: dict[str, Any]) -> str:
+    """The FILES cell: how many files restoring this checkpoint's code would change now
+    (what `godwit diff ID` shows), or that it would change nothing."""
+    if not row.get("has_code"):
+        return "(pruned)" if row.get("code_ref") else "(no code)"
+    changes = row.get("restores")
+    if changes is None:
+        return "?"
+    return count(len(changes), "file") if changes else "no change"
 
 
 def _rewind(argv: list[str]) -> int:

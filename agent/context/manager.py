@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from agent import events as ev
 from agent.context.compaction import CompactionResult, compact_or_error
-from agent.context.policy import ContextPolicy, ContextSettings
-from agent.errors import ConfigError
+from agent.context.policy import ContextPolicy
+from agent.context.settings import ContextSettings
 from agent.providers.base import ModelRequest, ModelResponse
+from agent.settings import Settings
 
 
 class ContextRuntime:
@@ -36,15 +35,9 @@ class ContextRuntime:
         self._failed_turn: int | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, provider: Any) -> ContextRuntime:
-        try:
-            ctx = ContextSettings.model_validate(settings.context or {})
-        except ValidationError as exc:
-            errs = "; ".join(
-                f"context.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"Invalid context settings: {errs}") from exc
-        return cls(ctx, provider)
+    def from_settings(cls, settings: Settings, provider: Any) -> ContextRuntime:
+        """The manager for a session's settings (already validated when they were read)."""
+        return cls(settings.context, provider)
 
     def restore(self, events: list[ev.Event]) -> None:
         self.policy.restore(events)
@@ -79,6 +72,12 @@ class ContextRuntime:
         messages, seqs = rt.session.conversation.message_seqs()
         if not self.can_compact(messages):
             return False
+        hooks = getattr(rt, "hooks_of_session", None)
+        if hooks is not None and hooks.has("PreCompact"):
+            from agent.command_hooks import turns
+
+            # Claude Code's PreCompact: seen before the summary is made, cannot stop it.
+            await turns.report(rt, await hooks.pre_compact(trigger, instructions or ""))
         # A summary call can take a minute: say so while it runs, and when it is done.
         await rt.record(
             ev.Progress(task="compaction", message="Compacting the conversation…", total=1)
@@ -141,8 +140,7 @@ class ContextRuntime:
         return cut > 0
 
     def breakdown(self, rt) -> dict[str, Any]:
-        memory = ""
-        return self.policy.breakdown(rt.full_request(), memory).model_dump()
+        return self.policy.breakdown(rt.full_request()).model_dump()
 
 
 async def compact_async(rt, instructions: str | None) -> dict[str, Any]:

@@ -60,7 +60,8 @@ def heuristic_tokens(text: str) -> int:
     """Tokens in `text` by the byte heuristic (see the module docstring)."""
     if not text:
         return 0
-    return math.ceil(len(text.encode("utf-8")) / BYTES_PER_TOKEN)
+    # surrogatepass: a lone surrogate (an undecodable file name) must not make counting fail.
+    return math.ceil(len(text.encode("utf-8", "surrogatepass")) / BYTES_PER_TOKEN)
 
 
 class ContextBreakdown(BaseModel):
@@ -273,23 +274,38 @@ class TokenCounter:
         memory_text: str,
         messages: Sequence[Message],
         window: int,
+        *,
+        memory_tool: str = "memory",
     ) -> ContextBreakdown:
-        """Tokens per part of the request and what is left of `window`."""
+        """Tokens per part of the request and what is left of `window`. The memory part is
+        `memory_text` plus the calls of `memory_tool` and their results."""
         if window <= 0:
             raise ValueError(f"window must be positive, got {window}")
-        results_raw = 0
-        rest_raw = 0
+        memory_ids = {
+            block.id
+            for message in messages
+            for block in message.content
+            if isinstance(block, ToolUseBlock) and block.name == memory_tool
+        }
+        results_raw = rest_raw = memory_raw = 0
         for message in messages:
             rest_raw += MESSAGE_OVERHEAD
             for block in message.content:
-                if isinstance(block, ToolResultBlock):
+                if (
+                    isinstance(block, ToolResultBlock)
+                    and block.tool_use_id in memory_ids
+                    or isinstance(block, ToolUseBlock)
+                    and block.id in memory_ids
+                ):
+                    memory_raw += self.raw_block(block)
+                elif isinstance(block, ToolResultBlock):
                     results_raw += self.raw_block(block)
                 else:
                     rest_raw += self.raw_block(block)
         parts = {
             "system_prompt": self.estimate_text(system),
             "tools": self.scale(self.raw_tools(tools)),
-            "memory": self.estimate_text(memory_text),
+            "memory": self.estimate_text(memory_text) + self.scale(memory_raw),
             "conversation": self.scale(rest_raw),
             "tool_results": self.scale(results_raw),
         }

@@ -6,7 +6,6 @@ it is constructed, so `godwit --help` stays fast.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from agent.errors import ConfigError, UsageError
@@ -29,9 +28,9 @@ def parse_spec(spec: str) -> tuple[str, str]:
         return "anthropic", spec
     kind, sep, rest = spec.partition(":")
     if kind == "anthropic" and not rest:
-        from agent.providers.anthropic import DEFAULT_MODEL
+        from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
 
-        return kind, DEFAULT_MODEL
+        return kind, DEFAULT_CLAUDE_MODEL
     if kind not in KINDS or not sep:
         raise ConfigError(
             f"Unknown model spec {spec!r}: expected anthropic:ID, openai:ID, local:PATH or "
@@ -47,16 +46,6 @@ def parse_spec(spec: str) -> tuple[str, str]:
         )
         raise ConfigError(f"Model spec {spec!r} names no {what} after '{kind}:'.")
     return kind, rest.strip()
-
-
-def _construct(cls: Any, spec: str, *args: Any, **kwargs: Any) -> Any:
-    """Call `cls` after checking the options apply to it (a clear error instead of TypeError)."""
-    accepted = inspect.signature(cls).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        unknown = sorted(k for k in kwargs if k not in accepted)
-        if unknown:
-            raise ConfigError(f"Option(s) {', '.join(unknown)} do not apply to model {spec!r}.")
-    return cls(*args, **kwargs)
 
 
 def make_provider(
@@ -77,18 +66,18 @@ def make_provider(
         if max_retries is not None:
             base = options.get("retry") or RetryPolicy()
             options["retry"] = base.model_copy(update={"max_retries": int(max_retries)})
+    if kind != "scripted":
+        from agent.providers.options import validated
+
+        options = validated(kind, spec, options)
     if kind == "anthropic":
         from agent.providers.anthropic import AnthropicProvider
 
-        return _construct(
-            AnthropicProvider, spec, target, api_key=api_key, base_url=base_url, **options
-        )
+        return AnthropicProvider(target, api_key=api_key, base_url=base_url, **options)
     if kind == "openai":
         from agent.providers.openai_compat import OpenAICompatProvider
 
-        return _construct(
-            OpenAICompatProvider, spec, target, api_key=api_key, base_url=base_url, **options
-        )
+        return OpenAICompatProvider(target, api_key=api_key, base_url=base_url, **options)
     if kind == "scripted":
         from agent.providers.scripted import ScriptedProvider
 
@@ -100,7 +89,7 @@ def make_provider(
             f"The local provider is not available ({err}). Install the local extra "
             "(pip install 'godwit[local]') or choose anthropic:ID / openai:ID."
         ) from err
-    return _construct(LocalProvider, spec, target, **options)
+    return LocalProvider(target, **options)
 
 
 __all__ = ["KINDS", "Provider", "make_provider", "parse_spec"]

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 import typing
 
+from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
+
 FAMILIES = ("sonnet", "opus", "haiku")
 # Used only when the SDK's list names no model of the family (an old or unusual SDK).
 FALLBACK = {"sonnet": "claude-sonnet-5-5", "opus": "claude-opus-5-5", "haiku": "claude-haiku-5-5"}
-DEFAULT_ALIAS = "sonnet"
 
 _ID = re.compile(
     r"^claude-(?P<family>[a-z]+)-(?P<major>\d+)(?:-(?P<minor>\d{1,2}))?"
@@ -65,4 +66,4 @@ def resolve(model: str, ids: list[str] | None = None) -> str:
 
 def default_model() -> str:
     """The default Claude model: the newest Sonnet the installed SDK lists."""
-    return resolve(DEFAULT_ALIAS)
+    return resolve(DEFAULT_CLAUDE_MODEL)

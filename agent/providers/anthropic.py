@@ -24,9 +24,16 @@ from agent.messages import (
     ToolUseBlock,
 )
 from agent.providers import convert
-from agent.providers.aliases import DEFAULT_ALIAS, resolve
+from agent.providers.aliases import resolve
 from agent.providers.base import ModelRequest, ModelResponse, StreamItem, TokenUsage
-from agent.providers.catalogue import ModelInfo, ThinkingMode, claude_info, warn_if_retiring
+from agent.providers.catalogue import (
+    CONTEXT_MANAGEMENT_BETA,
+    DEFAULT_CLAUDE_MODEL,
+    ModelInfo,
+    ThinkingMode,
+    claude_info,
+    warn_if_retiring,
+)
 from agent.providers.retry import (
     ErrorContext,
     RetryPolicy,
@@ -35,9 +42,6 @@ from agent.providers.retry import (
     stream_with_retries,
 )
 
-# Resolved in the constructor to the newest Sonnet the installed SDK lists (aliases.py).
-DEFAULT_MODEL = DEFAULT_ALIAS
-CONTEXT_MANAGEMENT_BETA = "context-management-2025-06-27"
 MIN_THINKING_BUDGET = 1024
 
 
@@ -48,7 +52,7 @@ class AnthropicProvider:
 
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
+        model: str = DEFAULT_CLAUDE_MODEL,
         *,
         api_key: str | None = None,
         base_url: str | None = None,

@@ -11,15 +11,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.events import Retry, TextDelta, ThinkingDelta
+from agent.events import Retry, TextDelta, ThinkingDelta, TokenUsage
 from agent.messages import Message
-
-
-class TokenUsage(BaseModel):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
 
 
 class ModelRequest(BaseModel):

@@ -17,6 +17,12 @@ from agent.providers.base import TokenUsage
 
 ThinkingMode = Literal["enabled", "adaptive"]
 
+# The Claude model used when a spec names none (`anthropic`, or no `model` setting at all): an
+# alias that agent.providers.aliases resolves to the newest Sonnet the installed SDK lists.
+DEFAULT_CLAUDE_MODEL = "sonnet"
+# The beta header under which Claude accepts a `context_management` body.
+CONTEXT_MANAGEMENT_BETA = "context-management-2025-06-27"
+
 
 class Prices(BaseModel):
     """US dollars per million tokens."""

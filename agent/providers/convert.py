@@ -59,6 +59,18 @@ def anthropic_block(block: Any) -> dict[str, Any] | None:
             "tool_use_id": block.tool_use_id,
             "content": block.content,
         }
+        images = getattr(block, "images", None)
+        if images:
+            # The Messages API takes images inside a tool result, beside its text.
+            out["content"] = (
+                [{"type": "text", "text": block.content}] if block.content else []
+            ) + [
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": i["media_type"], "data": i["data"]},
+                }
+                for i in images
+            ]
         if block.is_error:
             out["is_error"] = True
         return out
@@ -150,6 +162,14 @@ def openai_messages(
         for block in message.content:
             if isinstance(block, ToolResultBlock):
                 content = block.content
+                images = getattr(block, "images", None)
+                if images:
+                    # A `tool` message carries text only: say what was left out.
+                    content += "".join(
+                        f"\n[the tool returned an image ({i['media_type']}); "
+                        "this model connection cannot show it]"
+                        for i in images
+                    )
                 if block.is_error:
                     # Chat Completions has no is_error flag; say it in the content.
                     content = f"Error: {content}"

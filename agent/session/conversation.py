@@ -127,17 +127,6 @@ class Conversation:
         seqs: list[int | None] = []
         return self._folded().result(seqs), seqs
 
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-
-def build_messages(entries: list[ev.Event], seqs: list[int | None] | None = None) -> list[Message]:
-    """Turn conversation entries into a valid message list (see `_Builder`)."""
-    builder = _Builder()
-    for entry in entries:
-        builder.add(entry)
-    return builder.result(seqs)
-
 
 class _Builder:
     """Folds entries into messages, one at a time, so a growing conversation costs O(1) per entry.
@@ -193,7 +182,10 @@ class _Builder:
             blocks.insert(
                 _results_end(blocks),
                 ToolResultBlock.model_construct(
-                    tool_use_id=entry.tool_use_id, content=entry.content, is_error=entry.is_error
+                    tool_use_id=entry.tool_use_id,
+                    content=entry.content,
+                    is_error=entry.is_error,
+                    images=list(entry.images),
                 ),
             )
 

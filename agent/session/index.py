@@ -37,12 +37,12 @@ def _summary(path: Path) -> dict:
     first_prompt = ""
     turns = 0
     start = last = None
-    model = ""
+    model = cwd = ""
     for event in contents.events:
         start = start or event.ts
         last = event.ts
         if isinstance(event, ev.SessionStarted):
-            model = event.model
+            model, cwd = event.model, event.cwd
         if isinstance(event, ev.UserMessage):
             turns = max(turns, event.turn)
             first_prompt = first_prompt or event.text
@@ -53,17 +53,23 @@ def _summary(path: Path) -> dict:
         "turns": turns,
         "model": model,
         "first_prompt": first_prompt.splitlines()[0][:120] if first_prompt else "",
+        "cwd": cwd,
         "path": str(path),
     }
 
 
 def list_sessions(home: Path, cwd: Path | None = None) -> list[dict]:
-    """Sessions of one project (or all), newest activity first."""
+    """Sessions of one project (or all), newest activity first.
+
+    A log in which no prompt was ever sent (left by an older version, or by a start that
+    failed) is not a session anyone can continue: it is left out."""
     root = home / "sessions"
     dirs = [sessions_dir(home, cwd)] if cwd is not None else sorted(root.glob("*"))
     rows = []
     for d in dirs:
         for path in d.glob("*.jsonl"):
+            if not has_turns(path):
+                continue
             try:
                 rows.append(_summary(path))
             except (SessionError, OSError) as exc:
@@ -75,6 +81,7 @@ def list_sessions(home: Path, cwd: Path | None = None) -> list[dict]:
                         "turns": 0,
                         "model": "",
                         "first_prompt": f"(unreadable: {exc})",
+                        "cwd": "",
                         "path": str(path),
                     }
                 )
@@ -103,9 +110,25 @@ def find_session(home: Path, session_id: str, cwd: Path | None = None) -> Path:
     )
 
 
+def has_turns(path: Path) -> bool:
+    """Whether a prompt was ever sent in the session logged at `path` (a byte search, not a
+    parse: listings call it for every log)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return b'"type":"user"' in data
+
+
 def latest_session(home: Path, cwd: Path) -> Path | None:
-    """The project's session with the newest activity, if any."""
-    logs = list(sessions_dir(home, cwd).glob("*.jsonl"))
-    if not logs:
-        return None
-    return max(logs, key=lambda p: p.stat().st_mtime_ns)
+    """The project's session with the newest activity in which a prompt was sent, if any."""
+    logs = []
+    for path in sessions_dir(home, cwd).glob("*.jsonl"):
+        try:
+            logs.append((path.stat().st_mtime_ns, path))
+        except OSError:
+            continue
+    for _, path in sorted(logs, reverse=True):
+        if has_turns(path):
+            return path
+    return None

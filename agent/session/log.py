@@ -194,3 +194,51 @@ def _lock(path: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+class PendingLog:
+    """The log of a new session: its events wait in memory until the first prompt, and only
+    then do the file and its lock appear. Opening Godwit and quitting, or a start that fails
+    (no API key), so leaves nothing behind for `--continue` or the listings to trip on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.next_seq = 0
+        self._waiting: list[ev.Event] = []
+        self._log: SessionLog | None = None
+
+    @property
+    def written(self) -> bool:
+        """Whether the session is on disk (a prompt was sent)."""
+        return self._log is not None
+
+    def append(self, event: ev.Event, *, sync: bool = False) -> None:
+        if event.ephemeral:
+            return
+        if self._log is None:
+            event.seq = self.next_seq
+            self.next_seq += 1
+            self._waiting.append(event)
+            if not isinstance(event, ev.UserMessage):
+                return
+            self._log = SessionLog(self.path)
+            for waiting in self._waiting:
+                self._log.append(waiting)
+            self._waiting.clear()
+            if sync:
+                self._log.sync()
+            return
+        self._log.append(event, sync=sync)
+        self.next_seq = self._log.next_seq
+
+    def sync(self) -> None:
+        if self._log is not None:
+            self._log.sync()
+
+    def wait_durable(self) -> None:
+        if self._log is not None:
+            self._log.wait_durable()
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()

@@ -11,7 +11,7 @@ from agent.errors import UsageError
 from agent.project import project_root
 from agent.session.conversation import Conversation
 from agent.session.index import find_session, latest_session, new_session_id, sessions_dir
-from agent.session.log import ReadOnlyLog, SessionLog, read_log
+from agent.session.log import PendingLog, ReadOnlyLog, SessionLog, read_log
 from agent.session.recorder import Recorder
 
 
@@ -21,18 +21,19 @@ class OpenedSession:
 
     id: str
     path: Path
-    log: SessionLog | ReadOnlyLog
+    log: SessionLog | ReadOnlyLog | PendingLog
     events: list[ev.Event]
     conversation: Conversation
     warnings: list[str]
 
 
 def create_session(home: Path, cwd: Path, session_id: str | None = None) -> OpenedSession:
+    """A new session; its log is written from the first prompt on (see PendingLog)."""
     sid = session_id or new_session_id()
     path = sessions_dir(home, cwd) / f"{sid}.jsonl"
     if path.exists():
         raise UsageError(f"Session {sid} already exists")
-    return OpenedSession(sid, path, SessionLog(path), [], Conversation(), [])
+    return OpenedSession(sid, path, PendingLog(path), [], Conversation(), [])
 
 
 def open_session(path: Path, *, readonly: bool = False) -> OpenedSession:

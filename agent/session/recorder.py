@@ -11,23 +11,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from agent import events as ev
 from agent.hooks import Hooks, call
-
-if TYPE_CHECKING:
-    from agent.session.open import OpenedSession
 
 log = logging.getLogger("godwit")
 
 Subscriber = Callable[[ev.Event], None]
 
 
+class _Log(Protocol):
+    def append(self, event: ev.Event, *, sync: bool = False) -> None: ...
+
+
+class _Conversation(Protocol):
+    def apply(self, event: ev.Event) -> None: ...
+
+
+class RecordedSession(Protocol):
+    """What the recorder uses of a session (OpenedSession, agent/session/open.py)."""
+
+    log: _Log
+    events: list[ev.Event]
+    conversation: _Conversation
+
+
 class Recorder:
     """Records events of one session and tells the subscribers."""
 
-    def __init__(self, session: OpenedSession, hooks: Hooks | None = None) -> None:
+    def __init__(self, session: RecordedSession, hooks: Hooks | None = None) -> None:
         self.session = session
         self.hooks = hooks or Hooks()
         # Applied before the subscribers see the event: state that follows from the log.

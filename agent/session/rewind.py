@@ -7,12 +7,13 @@ conversation view is rebuilt.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import events as ev
 from agent.errors import GodwitError, UsageError
-from agent.runtime import Runtime
+
+if TYPE_CHECKING:  # the runtime builds on the session; rewind only names its type
+    from agent.runtime import Runtime
 
 RESTORES = ("code", "conversation", "both")
 
@@ -72,6 +73,8 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
     rows = []
     size = None
     stored: set[str] | None = None
+    events = _checkpoint_events(rt)
+    restores: dict[str, list[str] | None] = {}
     if rt.checkpointer is not None:
         from checkpoints import CheckpointError
 
@@ -79,9 +82,10 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
             store = _store(rt)
             size = store.size_bytes()
             stored = {c.id for c in store.list()}
+            restores = store.would_change([c.code_ref for c in events if c.code_ref in stored])
         except (CheckpointError, GodwitError):
             size = None
-    for c in _checkpoint_events(rt):
+    for c in events:
         rows.append(
             {
                 "id": c.id,
@@ -93,7 +97,10 @@ def list_checkpoints(rt: Runtime) -> list[dict[str, Any]]:
                 "changed": c.created_commit,
                 # False once `checkpoints --prune` removed the code snapshot (conversation only).
                 "has_code": c.code_ref is not None and (stored is None or c.code_ref in stored),
-                "files": [f.model_dump() for f in c.files],
+                # What changed since the checkpoint before (nothing when the snapshot is shared).
+                "files": [f.model_dump() for f in c.files] if c.created_commit else [],
+                # What restoring its code would change in the work tree now (None: unknown).
+                "restores": restores.get(c.code_ref) if c.code_ref else None,
                 "skipped": c.skipped,
                 "store_size_bytes": size,
             }
@@ -124,14 +131,24 @@ async def rewind(rt: Runtime, ref: str, restore: str = "both") -> dict[str, Any]
     """Restore `restore` (code, conversation or both) to checkpoint `ref`."""
     if restore not in RESTORES:
         raise UsageError(f"restore must be one of {', '.join(RESTORES)}, not {restore!r}")
+    await complete_interrupted(rt)
     cp = find_checkpoint(rt, ref)
     saved = None
     changed: list[dict] = []
     if restore in ("code", "both"):
         from checkpoints import CheckpointError
 
+        # The conversation side rides in the store's journal (written before any file
+        # changes), so a kill mid-restore is completed on both sides: see complete_interrupted.
+        meta = {
+            "rewind": 1,
+            "session_id": rt.id,
+            "checkpoint": cp.id,
+            "restore": restore,
+            "to_seq": cp.seq,
+        }
         try:
-            result = _store(rt).restore(_code_ref(cp))
+            result = _store(rt).restore(_code_ref(cp), session_id=rt.id, meta=meta)
         except CheckpointError as exc:
             raise _wrap(exc, cp) from exc
         saved = result.pre_restore_id
@@ -152,6 +169,61 @@ async def rewind(rt: Runtime, ref: str, restore: str = "both") -> dict[str, Any]
     }
 
 
+def interrupted_rewinds(rt: Runtime) -> list[ev.Rewind]:
+    """The Rewind events this session still owes: a kill during `rewind` can leave the code
+    restored (the store's journal finishes it) but the rewind unrecorded. Each restore on the
+    store's undo stack that this session started (its `meta`, written to the journal before any
+    file changed) and that has no Rewind event yet is owed; recording it rewinds the
+    conversation too, so code and conversation end up together and `undo-rewind` works."""
+    if rt.checkpointer is None or not _store_may_owe(rt):
+        return []
+    from checkpoints import CheckpointError
+
+    try:
+        store = _store(rt)
+        store.recover()
+        stack = store.restores()
+    except (CheckpointError, GodwitError):
+        return []  # the store's own errors surface when it is used
+    recorded = {
+        e.saved_checkpoint
+        for e in rt.session.events
+        if isinstance(e, ev.Rewind) and e.saved_checkpoint
+    }
+    owed = []
+    for item in stack:
+        meta = item.get("meta") or {}
+        if meta.get("rewind") != 1 or meta.get("session_id") != rt.id or item["pre"] in recorded:
+            continue
+        owed.append(
+            ev.Rewind(
+                checkpoint=meta["checkpoint"],
+                restore=meta["restore"],
+                to_seq=meta.get("to_seq"),
+                saved_checkpoint=item["pre"],
+            )
+        )
+    return owed
+
+
+def _store_may_owe(rt: Runtime) -> bool:
+    """A cheap look (no git) at the store's files: a journal, or a restore with our meta."""
+    from checkpoints.store import store_dir_for
+
+    d = store_dir_for(rt.checkpointer.cwd.resolve(), rt.checkpointer.home)
+    if (d / "journal.json").exists():
+        return True
+    try:
+        return rt.id in (d / "state.json").read_text(errors="replace")
+    except OSError:
+        return False
+
+
+async def complete_interrupted(rt: Runtime) -> list[ev.Rewind]:
+    """Record the Rewind events this session owes (see `interrupted_rewinds`)."""
+    return [await rt.emit(e, sync=True) for e in interrupted_rewinds(rt)]
+
+
 def _last_rewind(rt: Runtime) -> ev.Rewind | None:
     stack: list[ev.Rewind] = []
     for e in rt.session.events:
@@ -166,6 +238,7 @@ def _last_rewind(rt: Runtime) -> ev.Rewind | None:
 
 async def undo_rewind(rt: Runtime) -> dict[str, Any]:
     """Bring back exactly what the last rewind replaced."""
+    await complete_interrupted(rt)
     last = _last_rewind(rt)
     if last is None:
         raise UsageError(f"Nothing to undo: session {rt.id} has no rewind to undo.")
@@ -191,21 +264,3 @@ async def undo_rewind(rt: Runtime) -> dict[str, Any]:
         "undo": True,
         "message": f"Undid the rewind to {last.checkpoint} ({last.restore}).",
     }
-
-
-def prune(cwd: Path, older_than: str) -> dict[str, Any]:
-    """Drop checkpoints older than `older_than` (e.g. 30d) from this project's store."""
-    from agent.session.index import godwit_home
-    from checkpoints import CheckpointError, CheckpointStore, parse_duration
-
-    try:
-        result = CheckpointStore(cwd, godwit_home()).prune(parse_duration(older_than))
-    except CheckpointError as exc:
-        raise UsageError(str(exc)) if isinstance(exc, ValueError) else _wrap(exc) from exc
-    data = result.model_dump(mode="json")
-    data["message"] = (
-        f"Removed {len(result.removed)} checkpoint(s) older than {older_than}; "
-        f"{result.kept} kept. Store: {result.size_before / 2**20:.1f} MiB -> "
-        f"{result.size_after / 2**20:.1f} MiB."
-    )
-    return data

@@ -24,4 +24,9 @@ def run_app(agent, first_prompt: str | None = None) -> int:
     agent.runtime()
     app = make_app(agent, first_prompt)
     result = app.run()
+    if agent.saved:
+        # The screen is back to the shell's: say how to come back to this conversation.
+        from agent.describe import resume_hint
+
+        print(resume_hint(agent.session_id))
     return int(result if result is not None else (app.return_code or 0))

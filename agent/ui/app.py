@@ -17,11 +17,13 @@ from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
+from textual.widgets import Static
 
 from agent import events as ev
 from agent.errors import GodwitError
 from agent.ui import session_ops, slash_commands
 from agent.ui.approval import make_approver
+from agent.ui.format import one_line
 from agent.ui.messages import AgentEvent, TurnDone
 from agent.ui.prompt_input import PromptInput
 from agent.ui.status import StatusBar
@@ -53,6 +55,7 @@ class GodwitApp(App[int]):
     Transcript .error { margin-top: 1; color: $text-error; text-style: bold; }
     Transcript .thinking { color: $text-muted; border: none; padding: 0; margin-top: 1; }
     Transcript .welcome { color: $text-muted; }
+    #queued { height: auto; padding: 0 1; color: $text-muted; }
     """
 
     BINDINGS = [
@@ -72,11 +75,14 @@ class GodwitApp(App[int]):
         self._last_ctrl_c = 0.0
         # Set while a command that can be stopped runs (/compact): Esc / Ctrl+C call it.
         self.interrupt_command: Callable[[], Any] | None = None
+        # Prompts sent while the agent works: each goes when the turn before it ends.
+        self.queued: list[str] = []
 
     # -- layout and start ---------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Transcript(id="transcript")
+        yield Static("", id="queued")
         yield PromptInput(id="prompt", placeholder="Ask Godwit… (/help for commands)")
         yield StatusBar(id="status")
 
@@ -93,6 +99,14 @@ class GodwitApp(App[int]):
         return self.query_one(StatusBar)
 
     def on_mount(self) -> None:
+        self.query_one("#queued").display = False
+        self._attach()
+        self.prompt_input.focus()
+        if self.first_prompt:
+            self.submit(self.first_prompt)
+
+    def _attach(self) -> None:
+        """Show the agent's session (at start, and after /clear or /resume switched it)."""
         rt = self.agent.runtime()
         self.agent.set_approver(make_approver(self, self.agent, self.status))
         # Every event of the session reaches the widgets through this one subscription:
@@ -107,13 +121,10 @@ class GodwitApp(App[int]):
         self.transcript.notice(Text(f"✻ godwit · {rt.cwd.name} · /help for commands"), "welcome")
         messages = self.agent.messages()
         if messages:
-            self.transcript.load_messages(messages)
+            self.transcript.load_messages(messages, self.agent.events)
             self.transcript.notice(f"resumed session {rt.id}")
         for warning in rt.session.warnings:
             self.transcript.notice(f"warning: {warning}", "error")
-        self.prompt_input.focus()
-        if self.first_prompt:
-            self.submit(self.first_prompt)
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -140,11 +151,32 @@ class GodwitApp(App[int]):
                 self._run_command(command, arg)
             return True
         if self.busy:
-            self.transcript.notice("Still working on the last prompt (esc interrupts it).", "error")
-            return False
+            self.queued.append(text)
+            self._show_queue()
+            return True
         self.busy = True
         self._run_turn(text)
         return True
+
+    def _show_queue(self) -> None:
+        queued = self.query_one("#queued", Static)
+        queued.display = bool(self.queued)
+        text = Text()
+        for prompt in self.queued:
+            text.append("queued: ", style="bold")
+            text.append(one_line(prompt, 200) + "\n")
+        text.append("(sent when the agent finishes; esc takes them back)", style="italic")
+        queued.update(text)
+
+    def _take_back_queue(self) -> None:
+        """Esc while working: the queued prompts go back into the input box, unsent."""
+        if not self.queued:
+            return
+        drafts = [self.prompt_input.text] if self.prompt_input.text.strip() else []
+        self.prompt_input.text = "\n".join(drafts + self.queued)
+        self.prompt_input.move_cursor(self.prompt_input.document.end)
+        self.queued.clear()
+        self._show_queue()
 
     @work(group="command")
     async def _run_command(self, command: slash_commands.Command, arg: str) -> None:
@@ -182,7 +214,13 @@ class GodwitApp(App[int]):
         if message.error:
             self.transcript.notice(f"error: {message.error}", "error")
         self.busy = False
+        # An interrupted call records its usage late: take the totals from the session.
+        self._refresh_totals()
         self.refresh_context()
+        if self.queued:
+            prompt = self.queued.pop(0)
+            self._show_queue()
+            self.submit(prompt)
 
     def watch_busy(self, busy: bool) -> None:
         self.status.busy = busy
@@ -238,6 +276,7 @@ class GodwitApp(App[int]):
 
     def action_escape(self) -> None:
         if self.busy:
+            self._take_back_queue()
             self.interrupt()
             return
         now = time.monotonic()
@@ -246,6 +285,41 @@ class GodwitApp(App[int]):
             session_ops.open_rewind(self)
         else:
             self._last_escape = now
+
+    # -- which conversation -------------------------------------------------------------------
+
+    async def new_conversation(self) -> None:
+        """/clear: a fresh conversation (a new session); the old one stays resumable."""
+        old = self.agent.session_id if self.agent.saved else None
+        await self._switch(None)
+        if old is not None:
+            self.transcript.notice(
+                f"New conversation. The previous one is session {old} (/resume lists it).",
+                "dim-notice",
+            )
+
+    def open_resume_picker(self) -> None:
+        """/resume: choose a session of this directory to continue."""
+        from agent.session.index import godwit_home, list_sessions
+        from agent.ui.resume_screen import ResumeScreen
+
+        rows = list_sessions(godwit_home(), self.agent.runtime().root)
+        current = self.agent.session_id
+
+        def chosen(session_id: str | None) -> None:
+            if session_id and session_id != current:
+                self.run_worker(self._switch(session_id), group="command")
+
+        self.push_screen(ResumeScreen(rows, current), chosen)
+
+    async def _switch(self, session_id: str | None) -> None:
+        self._unsubscribe()
+        self.agent.switch_session(session_id)
+        self.transcript.clear()
+        try:
+            self._attach()
+        except GodwitError as exc:
+            self.transcript.notice(f"cannot open that session: {exc}", "error")
 
     async def action_cycle_mode(self) -> None:
         if self.screen is not self.screen_stack[0]:

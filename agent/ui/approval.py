@@ -7,6 +7,7 @@ n or Esc deny.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -16,8 +17,15 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from agent.describe import (
+    SESSION_ALLOWED,
+    approval_reason,
+    session_scope,
+    tool_question,
+    tool_title,
+)
 from agent.permissions import BASH_TOOLS, split_command
-from agent.ui.format import edit_diff, key_argument
+from agent.ui.format import diff_text, edit_diff
 
 _EDIT = "str_replace_based_edit_tool"
 
@@ -54,28 +62,54 @@ class ApprovalScreen(ModalScreen[str]):
         Binding("escape", "choose('deny')", "deny", show=False),
     ]
 
-    def __init__(self, name: str, args: dict[str, Any], reason: str) -> None:
+    def __init__(
+        self, name: str, args: dict[str, Any], reason: str, cwd: Path | None = None
+    ) -> None:
         super().__init__()
         self.tool_name, self.args, self.reason = name, args, reason
+        # The work tree, to show an edit where it lands in its file.
+        self.cwd = cwd
 
     def compose(self) -> ComposeResult:
-        rules = ", ".join(session_rules(self.tool_name, self.args))
+        scope = session_scope(self.tool_name, session_rules(self.tool_name, self.args))
         with Vertical():
-            yield Static(Text(f"Allow {self.tool_name}?"), classes="title")
+            yield Static(Text(tool_question(self.tool_name, self.args)), classes="title")
             with VerticalScroll():
                 yield Static(self._body(), id="approval-body")
-            yield Static(Text(self.reason), classes="reason")
+            yield Static(Text(approval_reason(self.tool_name, self.reason)), classes="reason")
+            yield Static(Text(f"a allows {scope} for the rest of this session"), classes="reason")
+            # Short labels: all three fit side by side in an 80-column terminal.
             with Horizontal():
                 yield Button("Yes (y)", id="allow", variant="success")
-                yield Button(f"Always this session (a): {rules}"[:60], id="always")
+                yield Button("This session (a)", id="always")
                 yield Button("No (n / esc)", id="deny", variant="error")
 
     def _body(self) -> Text:
         if self.tool_name == _EDIT and self.args.get("command") != "view":
-            return edit_diff(self.args)
+            return self._edit_body()
         if self.tool_name in BASH_TOOLS:
             return Text("$ " + str(self.args.get("command", "")), style="bold")
-        return Text(key_argument(self.tool_name, self.args))
+        return Text(tool_title(self.tool_name, self.args))
+
+    def _edit_body(self) -> Text:
+        if self.cwd is None:
+            return edit_diff(self.args)
+        from tools.base import ToolContext
+        from tools.edit_preview import preview_edit
+
+        preview = preview_edit(self.args, ToolContext(cwd=self.cwd))
+        if preview.error:
+            text = Text(f"This edit will fail: {preview.error}\n\n", style="yellow")
+            text.append_text(edit_diff(self.args))
+            return text
+        # The title names the file: the diff's own file header would only repeat it.
+        return diff_text(
+            "\n".join(
+                ln
+                for ln in preview.lines
+                if not ln.startswith(("--- a/", "+++ b/")) or ln.endswith(("lines)", "line)"))
+            )
+        )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id)
@@ -95,7 +129,7 @@ def make_approver(app: App, agent, status) -> Any:
             if not future.done():
                 future.set_result(choice or "deny")
 
-        screen = ApprovalScreen(name, args, reason)
+        screen = ApprovalScreen(name, args, reason, agent.runtime().cwd)
         app.push_screen(screen, done)
         status.waiting = True
         try:
@@ -114,9 +148,13 @@ def make_approver(app: App, agent, status) -> Any:
                 # The policy never lets a rule cover some calls (a redirection into a file,
                 # a protected path): say so rather than let the user expect silence.
                 app.notify(
-                    f"Allowed this time; {name} calls like this one are always asked.",
+                    f"Allowed this time; calls like this one ({tool_title(name, args)}) "
+                    "are always asked.",
                     severity="warning",
                 )
-        return choice in ("allow", "always")
+                choice = "allow"
+        if choice == "always":
+            return SESSION_ALLOWED  # a true value: allowed, and the decision says for how long
+        return choice == "allow"
 
     return approve

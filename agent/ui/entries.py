@@ -12,7 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Collapsible, Markdown, Static
 
 from agent import events as ev
-from agent.ui.format import edit_diff, key_argument, one_line, preview
+from agent.describe import decision_text, tool_title
+from agent.ui.format import diff_text, edit_diff, one_line, preview
 
 # Diff lines shown for a successful edit before "… +N lines".
 EDIT_PREVIEW_LINES = 12
@@ -101,10 +102,12 @@ class ToolEntry(Vertical):
         self.result: str | None = None
         self.is_error = False
         self.expanded = False
+        # What the call changed, as a diff with the file's line numbers (edits only).
+        self.diff: str | None = None
+        self.decision_event: ev.PermissionDecision | None = None
         head = Text()
         head.append("⏺ ", style="bold cyan")
-        head.append(name, style="bold")
-        head.append(" " + one_line(key_argument(name, args), 200))
+        head.append(one_line(tool_title(name, args), 200), style="bold")
         self._head = Static(head, classes="tool-head")
         self._decision = Static("", classes="tool-decision")
         self._result = Static(Text("running…", style="dim"), classes="tool-result")
@@ -119,24 +122,30 @@ class ToolEntry(Vertical):
             yield self._result
 
     def decision(self, event: ev.PermissionDecision) -> None:
-        """Show who allowed or denied the call (quiet for read-only calls the mode allows)."""
-        if event.decision == "allow" and event.source == "mode":
+        """Show who allowed or denied the call (quiet for what goes without saying: reads, and
+        edits the permission mode allows)."""
+        self.decision_event = event
+        text = decision_text(event.decision, event.source, event.reason)
+        if text is None:
             return
-        mark, style = ("✓ allowed", "green") if event.decision == "allow" else ("✗ denied", "red")
-        self._decision.update(Text(f"  {mark}: {event.reason} ({event.source})", style=style))
+        style = "green" if event.decision == "allow" else "red"
+        self._decision.update(Text(f"  {text}", style=style))
         self._decision.display = True
 
-    def set_result(self, content: str, is_error: bool) -> None:
+    def set_result(self, content: str, is_error: bool, diff: str | None = None) -> None:
         self.result, self.is_error = content, is_error
+        self.diff = diff or self.diff
         self._render_result()
 
     def _render_result(self) -> None:
         assert self.result is not None
         if self._is_edit() and not self.is_error and not self.expanded:
-            # A successful edit is best read as its diff (the tool's echo is one click away).
+            # A successful edit is best read as its diff (the tool's echo is one click away),
+            # numbered as in the file when the result carries it (older logs do not).
+            whole = diff_text(self.diff) if self.diff else edit_diff(self.args)
             lines = [
                 line
-                for line in edit_diff(self.args).split("\n")
+                for line in whole.split("\n")
                 if not line.plain.startswith(("--- a/", "+++ b/"))
             ]  # the head names it
             text = Text("\n").join(lines[:EDIT_PREVIEW_LINES])

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from agent.describe import checkpoint_label, count
 from agent.errors import GodwitError
 from agent.ui.format import diff_text, one_line
 
@@ -26,14 +27,17 @@ Choice = tuple[str, str | None] | None
 
 
 def checkpoint_row(row: dict[str, Any]) -> Text:
-    """One line of the list: id, turn, label, files the snapshot changed."""
+    """One line of the list: id, turn, label, and what restoring its code would change."""
     text = Text()
     text.append(row["id"], style="bold")
     text.append(f"  turn {row['turn']}  ")
     reason = "" if row.get("reason") == "turn_start" else "· "
-    text.append(reason + one_line(row["label"], 44))
-    if row.get("files"):
-        text.append(f"  ({len(row['files'])} file(s))", style="dim")
+    text.append(reason + one_line(checkpoint_label(row["label"]), 44))
+    changes = row.get("restores")
+    if changes:
+        text.append(f"  ({count(len(changes), 'file')})", style="dim")
+    elif changes is not None:
+        text.append("  (no change)", style="dim")
     return text
 
 
@@ -90,8 +94,7 @@ class RewindScreen(ModalScreen[Choice]):
                         Text("No checkpoints yet." if not self.rows else ""), id="rewind-preview"
                     )
             yield Static(
-                "↑↓ choose · c code · v conversation · b both · u undo last rewind · esc close",
-                classes="keys",
+                "↑↓ choose · c code · v conversation · b both · u undo · esc close", classes="keys"
             )
 
     def on_mount(self) -> None:
@@ -114,7 +117,7 @@ class RewindScreen(ModalScreen[Choice]):
         row = next(r for r in self.rows if r["id"] == checkpoint)
         head = Text()
         head.append(f"checkpoint {checkpoint} · turn {row['turn']}\n", style="bold")
-        head.append(f"{one_line(row['label'], 200)}\n\n")
+        head.append(f"{one_line(checkpoint_label(row['label']), 200)}\n\n")
         try:
             # git work: off the UI thread.
             data = await asyncio.to_thread(self._locked_diff, checkpoint)

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import TYPE_CHECKING
 
 from agent import events as ev
+from agent.describe import count
 from agent.errors import GodwitError
 from agent.ui.rewind_screen import Choice, RewindScreen
-
-if TYPE_CHECKING:
-    from agent.ui.app import GodwitApp
+from agent.ui.surface import SessionApp
 
 
-def open_rewind(app: GodwitApp) -> None:
+def open_rewind(app: SessionApp) -> None:
     """Show the checkpoint picker (Esc Esc, /rewind)."""
     if app.busy:
         return
@@ -24,7 +22,7 @@ def open_rewind(app: GodwitApp) -> None:
     app.push_screen(RewindScreen(rows, app.agent.diff), partial(_rewind_chosen, app))
 
 
-def _rewind_chosen(app: GodwitApp, choice: Choice) -> None:
+def _rewind_chosen(app: SessionApp, choice: Choice) -> None:
     if choice is None:
         return
     restore, checkpoint = choice
@@ -34,7 +32,7 @@ def _rewind_chosen(app: GodwitApp, choice: Choice) -> None:
         app.run_worker(rewind(app, checkpoint, restore), group="command")
 
 
-async def rewind(app: GodwitApp, checkpoint: str, restore: str) -> None:
+async def rewind(app: SessionApp, checkpoint: str, restore: str) -> None:
     """Restore code, conversation or both; after a conversation rewind the transcript is
     rebuilt and the prompt of that turn goes back into the input box."""
     app.busy = True
@@ -46,17 +44,17 @@ async def rewind(app: GodwitApp, checkpoint: str, restore: str) -> None:
     finally:
         app.busy = False
     if restore in ("conversation", "both"):
-        app.transcript.load_messages(app.agent.messages())
+        app.transcript.load_messages(app.agent.messages(), app.agent.events)
         if result.get("prompt"):
             app.prompt_input.text = result["prompt"]
             app.prompt_input.move_cursor(app.prompt_input.document.end)
     changed = len(result.get("changed") or [])
-    extra = f" ({changed} file(s) changed)" if restore != "conversation" else ""
+    extra = f" ({count(changed, 'file')} changed)" if restore != "conversation" else ""
     app.transcript.notice(result["message"].replace("`godwit undo-rewind`", "/undo") + extra)
     app.refresh_context()
 
 
-async def undo_rewind(app: GodwitApp) -> None:
+async def undo_rewind(app: SessionApp) -> None:
     """Bring back what the last rewind replaced (/undo, u in the picker)."""
     app.busy = True
     try:
@@ -67,12 +65,12 @@ async def undo_rewind(app: GodwitApp) -> None:
     finally:
         app.busy = False
     if result["restore"] in ("conversation", "both"):
-        app.transcript.load_messages(app.agent.messages())
+        app.transcript.load_messages(app.agent.messages(), app.agent.events)
     app.transcript.notice(result["message"])
     app.refresh_context()
 
 
-async def compact(app: GodwitApp, instructions: str | None) -> None:
+async def compact(app: SessionApp, instructions: str | None) -> None:
     """/compact: summarise the older conversation; the events it logs are shown."""
     seen: list[ev.Event] = []
     unsubscribe = app.agent.subscribe(seen.append)

@@ -1,20 +1,18 @@
-"""Slash commands typed in the input box: /help, /compact, /context, /model, /rewind, /undo,
-/clear, /quit. Each is a small function of the app and the text after the command's name.
+"""Slash commands typed in the input box: /help, /compact, /context, /cost, /model, /mcp, /rewind,
+/undo, /clear, /resume, /quit. Each is a small function of the app and the text after the
+command's name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from agent.ui import session_ops
 from agent.ui.format import compact_number
-
-if TYPE_CHECKING:
-    from agent.ui.app import GodwitApp
+from agent.ui.surface import SessionApp
 
 KEYS = (
     "enter send · shift+enter or ctrl+j new line · esc or ctrl+c interrupt · esc esc rewind · "
@@ -26,12 +24,12 @@ KEYS = (
 class Command:
     name: str
     help: str
-    run: Callable[[GodwitApp, str], Awaitable[None] | None]
+    run: Callable[[SessionApp, str], Awaitable[None] | None]
     # Commands that call the agent wait while a prompt is running.
     needs_idle: bool = False
 
 
-def _help(app: GodwitApp, arg: str) -> None:
+def _help(app: SessionApp, arg: str) -> None:
     text = Text()
     for command in COMMANDS.values():
         text.append(f"/{command.name:<9}", style="bold")
@@ -40,11 +38,11 @@ def _help(app: GodwitApp, arg: str) -> None:
     app.transcript.notice(text)
 
 
-async def _compact(app: GodwitApp, arg: str) -> None:
+async def _compact(app: SessionApp, arg: str) -> None:
     await session_ops.compact(app, arg.strip() or None)
 
 
-def _context(app: GodwitApp, arg: str) -> None:
+def _context(app: SessionApp, arg: str) -> None:
     usage = app.agent.context_usage()
     text = Text(
         f"Context: {compact_number(usage['total'])} of "
@@ -63,7 +61,7 @@ def _context(app: GodwitApp, arg: str) -> None:
     app.refresh_context(usage)
 
 
-async def _model(app: GodwitApp, arg: str) -> None:
+async def _model(app: SessionApp, arg: str) -> None:
     """`/model` shows the model; `/model SPEC` switches to it for the next request."""
     spec = arg.strip()
     if not spec:
@@ -80,19 +78,52 @@ async def _model(app: GodwitApp, arg: str) -> None:
     app.transcript.notice(f"model: {resolved} from the next request on")
 
 
-def _rewind(app: GodwitApp, arg: str) -> None:
+def _mcp(app: SessionApp, arg: str) -> None:
+    from agent.mcp.commands import format_rows
+
+    app.transcript.notice(Text(format_rows(app.agent.mcp_status())))
+
+
+def _cost(app: SessionApp, arg: str) -> None:
+    """What this conversation has used: tokens by kind, the cost, how many model calls."""
+    from agent import events as ev
+
+    events = app.agent.events
+    totals = app.agent.runtime().totals
+    calls = sum(1 for e in events if isinstance(e, ev.Usage))
+    text = Text(
+        f"Cost of this session: ${totals.cost_usd:.4f} over "
+        f"{calls} model call{'' if calls == 1 else 's'}\n",
+        style="bold",
+    )
+    for label, value in (
+        ("input", totals.input_tokens),
+        ("output", totals.output_tokens),
+        ("cache read", totals.cache_read_input_tokens),
+        ("cache write", totals.cache_creation_input_tokens),
+    ):
+        text.append(f"  {label + ' tokens':<19} {value:>11,}\n")
+    text.rstrip()
+    app.transcript.notice(text)
+
+
+def _resume(app: SessionApp, arg: str) -> None:
+    app.open_resume_picker()
+
+
+def _rewind(app: SessionApp, arg: str) -> None:
     session_ops.open_rewind(app)
 
 
-async def _undo(app: GodwitApp, arg: str) -> None:
+async def _undo(app: SessionApp, arg: str) -> None:
     await session_ops.undo_rewind(app)
 
 
-def _clear(app: GodwitApp, arg: str) -> None:
-    app.transcript.clear()
+async def _clear(app: SessionApp, arg: str) -> None:
+    await app.new_conversation()
 
 
-def _quit(app: GodwitApp, arg: str) -> None:
+def _quit(app: SessionApp, arg: str) -> None:
     app.exit(0)
 
 
@@ -102,10 +133,13 @@ COMMANDS: dict[str, Command] = {
         Command("help", "this list", _help),
         Command("compact", "[instructions] summarise the older conversation now", _compact, True),
         Command("context", "where the context window goes", _context),
+        Command("cost", "tokens and cost of this session", _cost),
         Command("model", "[sonnet|opus|haiku|ID] show or switch the model", _model, True),
+        Command("mcp", "MCP servers: state and tools", _mcp),
         Command("rewind", "pick a checkpoint to restore (also esc esc)", _rewind, True),
         Command("undo", "undo the last rewind", _undo, True),
-        Command("clear", "clear the screen (the session keeps everything)", _clear),
+        Command("clear", "start a new conversation (this one stays resumable)", _clear, True),
+        Command("resume", "pick an earlier session to continue", _resume, True),
         Command("quit", "leave (the session can be resumed with godwit --continue)", _quit),
     )
 }

@@ -51,36 +51,69 @@ class StatusBar(Widget):
         self._frame = (self._frame + 1) % len(_SPINNER)
 
     def render(self) -> Text:
+        # What must stay at any width: the state, the mode, the context figure and the session
+        # id (to resume it); the model name, then the token counts, then the cost give way.
+        width = self.size.width  # inside the padding
+
+        def fits(parts: list[tuple[str, Text]]) -> bool:
+            return sum(len(t) for _, t in parts) <= width
+
+        parts = self._parts()
+        if not fits(parts) and len(self.model) > 14:
+            parts = self._parts(model=self.model[:13] + "…")
+        for drop in ("model", "tokens", "cost"):
+            if fits(parts):
+                break
+            parts = [(k, t) for k, t in parts if k != drop]
+        if not fits(parts):
+            parts = [(k, t) for k, t in self._parts(short_ctx=True) if k in dict(parts)]
         text = Text(no_wrap=True, overflow="ellipsis")
+        for _, part in parts:
+            text.append_text(part)
+        return text
+
+    def _parts(self, model: str | None = None, short_ctx: bool = False) -> list[tuple[str, Text]]:
+        parts: list[tuple[str, Text]] = []
         if self.waiting:
-            text.append("? waiting for approval", style="bold magenta")
+            parts.append(("state", Text("? waiting for approval", style="bold magenta")))
         elif self.busy:
             elapsed = int(time.monotonic() - self._since)
-            text.append(f"{_SPINNER[self._frame]} working {elapsed}s", style="bold yellow")
+            parts.append(
+                ("state", Text(f"{_SPINNER[self._frame]} working {elapsed}s", style="bold yellow"))
+            )
         else:
-            text.append("● ready", style="green")
-        text.append(f"  {self.model}  ")
+            parts.append(("state", Text("● ready", style="green")))
+        parts.append(("model", Text(f"  {model or self.model}")))
         mode_style = {
             "default": "",
             "acceptEdits": "magenta",
             "plan": "cyan",
             "bypassPermissions": "bold red",
         }.get(self.mode, "")
-        text.append(f"⏵ {self.mode}", style=mode_style)
+        parts.append(("mode", Text(f"  ⏵ {self.mode}", style=mode_style)))
         # Fixed widths: the bar does not jitter as the numbers grow.
-        text.append(
-            f"  ↑{compact_number(self.tokens_in):>5} ↓{compact_number(self.tokens_out):>5}"
-            f"  ${self.cost:.4f}"
+        parts.append(
+            (
+                "tokens",
+                Text(
+                    f"  ↑{compact_number(self.tokens_in):>5} ↓{compact_number(self.tokens_out):>5}"
+                ),
+            )
         )
+        parts.append(("cost", Text(f"  ${self.cost:.4f}")))
         if self.context_window:
             pct = 100 * self.context_total / self.context_window
             style = "red" if pct >= 80 else "yellow" if pct >= 50 else ""
-            text.append(
-                f"  ctx {pct:>3.0f}% ({compact_number(self.context_total):>5}/"
-                f"{compact_number(self.context_window)})",
-                style=style,
+            figure = (
+                f"  ctx {pct:.0f}%"
+                if short_ctx
+                else (
+                    f"  ctx {pct:>3.0f}% ({compact_number(self.context_total):>5}"
+                    f"/{compact_number(self.context_window)})"
+                )
             )
-        text.append(f"  {self.session}", style="dim")
+            parts.append(("ctx", Text(figure, style=style)))
+        parts.append(("session", Text(f"  {self.session}", style="dim")))
         if self.hint:
-            text.append(f"  {self.hint}", style="italic")
-        return text
+            parts.append(("hint", Text(f"  {self.hint}", style="italic")))
+        return parts

@@ -142,7 +142,7 @@ class Transcript(VerticalScroll):
 
     def _on_tool_result(self, event: ev.ToolResult) -> None:
         if (entry := self._tools.get(event.tool_use_id)) is not None:
-            entry.set_result(event.content, event.is_error)
+            entry.set_result(event.content, event.is_error, event.diff)
 
     def _on_retry(self, event: ev.Retry) -> None:
         # What streamed before a retry is void: the retried call streams it again.
@@ -195,9 +195,20 @@ class Transcript(VerticalScroll):
 
     # -- a whole conversation ---------------------------------------------------------------
 
-    def load_messages(self, messages: list[dict[str, Any]]) -> None:
-        """Rebuild from `Agent.messages()` (resume, conversation rewind)."""
+    def load_messages(
+        self, messages: list[dict[str, Any]], events: list[ev.Event] | None = None
+    ) -> None:
+        """Rebuild from `Agent.messages()` (resume, conversation rewind); the session's
+        `events`, when given, bring back what the messages do not hold: each call's permission
+        decision and the diff of each edit."""
         self.clear()
+        decisions: dict[str, ev.PermissionDecision] = {}
+        diffs: dict[str, str] = {}
+        for event in events or ():
+            if isinstance(event, ev.PermissionDecision):
+                decisions[event.tool_use_id] = event
+            elif isinstance(event, ev.ToolResult) and event.diff:
+                diffs[event.tool_use_id] = event.diff
         results: dict[str, dict[str, Any]] = {}
         for message in messages:
             for block in message["content"]:
@@ -228,5 +239,9 @@ class Transcript(VerticalScroll):
                 entry = ToolEntry(block["id"], block["name"], block.get("input", {}))
                 self._tools[block["id"]] = entry
                 self.add(entry)
+                if (decision := decisions.get(block["id"])) is not None:
+                    entry.decision(decision)
                 if (result := results.get(block["id"])) is not None:
-                    entry.set_result(result["content"], result.get("is_error", False))
+                    entry.set_result(
+                        result["content"], result.get("is_error", False), diffs.get(block["id"])
+                    )

@@ -115,7 +115,12 @@ def test_bad_tool_calls_become_errors_the_model_reads(repo):
 
 
 def test_headless_default_mode_refuses_commands_with_a_message_the_model_sees(repo):
-    agent = Agent(cwd=repo, provider=scripted({"tool_calls": [bash("touch made")]}, {"text": "ok"}))
+    # Without the sandbox (which makes commands need no approval), a command is asked about.
+    agent = Agent(
+        cwd=repo,
+        provider=scripted({"tool_calls": [bash("touch made")]}, {"text": "ok"}),
+        settings={"sandbox": {"enabled": False}},
+    )
     agent.run("go")
     decision = next(e for e in agent.events if isinstance(e, ev.PermissionDecision))
     result = next(e for e in agent.events if isinstance(e, ev.ToolResult))
@@ -134,7 +139,7 @@ def test_approval_callback_and_rules(repo):
     agent = Agent(
         cwd=repo,
         can_use_tool=approve,
-        settings={"permissions": {"allow": ["bash(ls)"]}},
+        settings={"permissions": {"allow": ["bash(ls)"]}, "sandbox": {"enabled": False}},
         provider=scripted(
             {"tool_calls": [bash("ls"), bash("echo yes"), bash("touch no")]}, {"text": "ok"}
         ),

@@ -111,7 +111,7 @@ def test_a_compaction_before_the_prompt_is_in_the_stream_json_output(repo):
     agent.run("question two")
     out, err = io.StringIO(), io.StringIO()
     status = asyncio.run(
-        run_headless(agent, "question three", "stream-json", compact=True, out=out, err=err)
+        run_headless(agent, "question three", "events", compact=True, out=out, err=err)
     )
     assert status == 0, err.getvalue()
     lines = [json.loads(line) for line in out.getvalue().splitlines()]

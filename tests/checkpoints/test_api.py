@@ -196,3 +196,21 @@ def test_godwit_home_inside_the_project_is_never_captured(project: Path):
     store.snapshot("s", 1, "", "")
     store.restore(cp.id)
     assert (home / "checkpoints").is_dir() and not (project / "new.txt").exists()
+
+
+def test_would_change_lists_what_each_restore_changes(store: CheckpointStore, project: Path):
+    (project / "private").write_text("p\n")
+    first = store.snapshot("s", 1, "", "")
+    bash(project, "echo more >> README.md; chmod 600 private")
+    second = store.snapshot("s", 1, "", "")
+    same = store.snapshot("s", 1, "", "")  # nothing changed: the same snapshot comes back
+    bash(project, "echo n > new.txt")
+    before = tree_state(project)
+    found = store.would_change([first.id, second.id, same.id, "0123abcd"])
+    assert tree_state(project) == before
+    assert found[first.id] == sorted(f.path for f in store.diff(first.id).files)
+    assert found[first.id] == ["README.md", "new.txt", "private"]
+    assert found[second.id] == found[same.id] == ["new.txt"]
+    assert found["0123abcd"] is None
+    bash(project, "rm new.txt")
+    assert store.would_change([second.id]) == {second.id: []}

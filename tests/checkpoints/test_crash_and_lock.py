@@ -25,7 +25,8 @@ op = sys.argv[3]
 if op == "undo":
     print(store.undo_restore(session_id=sys.argv[5]).model_dump_json())
 else:
-    print(store.restore(sys.argv[4], session_id=sys.argv[5]).model_dump_json())
+    meta = {"rewind": "both", "session": sys.argv[5]}
+    print(store.restore(sys.argv[4], session_id=sys.argv[5], meta=meta).model_dump_json())
 """
 
 
@@ -85,6 +86,10 @@ def test_recover_reports_the_finished_restore(project, home, store, many_changes
     res = CheckpointStore(project, home).recover()
     assert res is not None and res.recovered and res.checkpoint == cp.id
     assert tree_state(project) == before
+    # The caller's record of what the restore was part of survives the kill (issue 14 item 7):
+    # in the result of the recovery and on the undo stack.
+    assert res.meta == {"rewind": "both", "session": "session-A"}
+    assert CheckpointStore(project, home).restores()[-1]["meta"] == res.meta
     assert CheckpointStore(project, home).recover() is None
 
 

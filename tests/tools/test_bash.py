@@ -47,7 +47,10 @@ def test_spec_and_readonly(bash):
     params = bash.openai_spec()["function"]["parameters"]
     assert set(params["properties"]) == {"command", "restart", "timeout"}
     assert params["properties"]["timeout"]["maximum"] == 600
-    assert not bash.is_read_only({"command": "ls"})
+    # Only lone commands from the strict read-only list (tools/readonly_shell.py) are read-only.
+    assert bash.is_read_only({"command": "ls"})
+    assert not bash.is_read_only({"command": "ls > x"})
+    assert not bash.is_read_only({"command": "touch x"})
 
 
 def test_output_and_exit_code(bash, sctx):
@@ -279,3 +282,59 @@ def test_a_command_that_redirects_the_shells_stdout_does_not_hang(tmp_path):
         assert "back" in second.content
     finally:
         BashTool.close(ctx)
+
+
+# -- issue 14 item 10 ---------------------------------------------------------------------------
+
+def test_background_output_never_lands_in_the_next_result(bash, sctx):
+    r = sh(bash, sctx, "(sleep 0.3; echo LATE-BG) & echo now")
+    assert r.content == "now\n"
+    time.sleep(0.8)
+    r = sh(bash, sctx, "echo next")
+    assert r.content == "next\n"
+    # A chatty background job keeps running (its output is dropped, it gets no SIGPIPE).
+    sh(bash, sctx, "(for i in $(seq 50); do echo tick$i; sleep 0.02; done; touch bg-done) &")
+    for _ in range(5):
+        assert "tick" not in sh(bash, sctx, "echo quiet").content
+    time.sleep(1.5)
+    assert sh(bash, sctx, "ls bg-done").content == "bg-done\n"
+
+
+def test_exec_redirect_silences_only_its_own_command(bash, sctx):
+    r = sh(bash, sctx, "exec > /dev/null 2>&1; echo hidden")
+    assert "hidden" not in r.content
+    assert sh(bash, sctx, "echo visible").content == "visible\n"
+    assert sh(bash, sctx, "echo err >&2").content == "err\n"
+
+
+def test_stale_shell_folders_of_dead_owners_are_removed(tmp_path):
+    import subprocess
+    import sys
+    import tempfile
+
+    from tools.bash_shell import sweep_stale_dirs
+
+    tmp = tempfile.gettempdir()
+    # A Godwit process that died with SIGKILL leaves its folder behind.
+    script = (
+        "import os, sys; from pathlib import Path; sys.path.insert(0, %r)\n"
+        "from tools import BashTool, ToolContext\n"
+        "c = ToolContext(cwd=Path(%r)); BashTool().run({'command': 'true'}, c)\n"
+        "print(c.state['bash'].tmpdir, flush=True); os.kill(os.getpid(), 9)\n"
+    ) % (str(Path(__file__).resolve().parents[2]), str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    stale = out.stdout.strip()
+    assert stale.startswith(os.path.join(tmp, "godwit-bash-")) and os.path.isdir(stale)
+    # A live owner's folder (this process's own shell) is kept; a folder without an owner
+    # file is not ours to judge.
+    live_tool, live_ctx = BashTool(), ToolContext(cwd=tmp_path)
+    unowned = tempfile.mkdtemp(prefix="godwit-bash-")
+    try:
+        live_tool.run({"command": "true"}, live_ctx)
+        live = live_ctx.state["bash"].tmpdir
+        removed = sweep_stale_dirs()
+        assert stale in removed and not os.path.exists(stale)
+        assert os.path.isdir(live) and os.path.isdir(unowned)
+    finally:
+        tools.close_all(live_ctx)
+        os.rmdir(unowned)

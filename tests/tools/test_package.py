@@ -45,7 +45,9 @@ def test_invalid_input_never_raises(tmp_path: Path):
 def test_read_only_flags(tmp_path: Path):
     b, e, g, gr, m = default_tools(tmp_path / "m")
     assert e.is_read_only({"command": "view"}) and not e.is_read_only({"command": "create"})
-    assert not b.is_read_only({"command": "ls"})
+    # issue 11: lone read-only shell commands are read-only; anything that writes is not.
+    assert b.is_read_only({"command": "ls"}) and not b.is_read_only({"command": "touch x"})
+    assert not b.is_read_only(None)  # type: ignore[arg-type]
     assert g.is_read_only({"pattern": "*"}) and gr.is_read_only({"pattern": "x"})
     assert m.is_read_only({"command": "view"}) and not m.is_read_only({"command": "delete"})
     assert not e.is_read_only(None)  # type: ignore[arg-type]

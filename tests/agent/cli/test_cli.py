@@ -44,12 +44,23 @@ def repo(tmp_path):
 
 
 def test_every_command_answers_help(repo):
-    for cmd in ([], ["sessions"], ["checkpoints"], ["rewind"], ["undo-rewind"], ["diff"], ["demo"]):
+    for cmd in (
+        [],
+        ["sessions"],
+        ["checkpoints"],
+        ["rewind"],
+        ["undo-rewind"],
+        ["diff"],
+        ["demo"],
+        ["mcp"],
+    ):
         out = godwit(*cmd, "--help", cwd=repo)
         assert out.returncode == 0 and "usage: godwit" in out.stdout, cmd
 
 
-def test_stream_json_first_line_system_last_line_result(repo, tmp_path):
+def test_events_first_line_system_last_line_result(repo, tmp_path):
+    """Godwit's own event stream (`--output-format events`, what `stream-json` printed before
+    stream-json took Claude Code's shapes; those are tested in tests/agent/compat)."""
     model = write_script(
         tmp_path / "s.json",
         [
@@ -65,9 +76,7 @@ def test_stream_json_first_line_system_last_line_result(repo, tmp_path):
             {"text": "It says alpha."},
         ],
     )
-    out = godwit(
-        "-p", "what is in a.txt?", "--output-format", "stream-json", "--model", model, cwd=repo
-    )
+    out = godwit("-p", "what is in a.txt?", "--output-format", "events", "--model", model, cwd=repo)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines[0]["type"] == "system" and lines[0]["session_id"]
@@ -161,7 +170,7 @@ def test_sigkill_mid_turn_then_continue(repo, tmp_path):
             "-p",
             "run it",
             "--output-format",
-            "stream-json",
+            "events",
             "--model",
             model,
             "--permission-mode",
@@ -227,4 +236,4 @@ def test_headless_claude_path_imports_neither_torch_nor_textual(repo, llm_server
         if line.startswith("import time:")
     }
     assert "anthropic" in modules
-    assert not {"torch", "textual", "triton", "transformers"} & modules
+    assert not {"torch", "textual", "triton", "transformers", "mcp"} & modules

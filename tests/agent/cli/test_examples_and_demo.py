@@ -22,7 +22,7 @@ def test_demo_fixes_the_bug_with_checkpoints(tmp_path):
     out = run(["-m", "agent.cli", "demo", "--fast"], tmp_path)
     assert out.returncode == 0, out.stderr
     assert "the tests pass" in out.stdout and "Checkpoints (" in out.stdout
-    assert "  > bash python test_calc.py" in out.stdout and "all tests passed" in out.stdout
+    assert "  > Run `python test_calc.py`" in out.stdout and "all tests passed" in out.stdout
     project = Path(out.stdout.split("Project: ")[1].split()[0])
     assert "/ len(values)" in (project / "calc.py").read_text()
     assert (

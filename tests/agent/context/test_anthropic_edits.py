@@ -14,12 +14,12 @@ from anthropic.types.beta import (
 from pydantic import TypeAdapter
 
 from agent.context.policy import (
-    CONTEXT_MANAGEMENT_BETA,
     ContextSettings,
     anthropic_context_management,
     context_edit_event,
 )
 from agent.events import ContextEdit, dump_event, parse_event
+from agent.providers.catalogue import CONTEXT_MANAGEMENT_BETA
 from tests.shared import FIXTURES
 
 FIXTURE = FIXTURES / "anthropic-streams" / "context_management_response.txt"

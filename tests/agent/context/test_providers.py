@@ -4,10 +4,11 @@
 import pytest
 
 from agent.context.compaction import SUMMARY_SYSTEM, compact, compact_or_error
-from agent.context.policy import CONTEXT_MANAGEMENT_BETA, ContextPolicy, ContextSettings
+from agent.context.policy import ContextPolicy, ContextSettings
 from agent.events import ContextEdit, Error
 from agent.providers.anthropic import AnthropicProvider
 from agent.providers.base import ModelRequest, ModelResponse
+from agent.providers.catalogue import CONTEXT_MANAGEMENT_BETA
 from agent.providers.openai_compat import OpenAICompatProvider
 from agent.providers.retry import RetryPolicy
 from tests.fakes.replies import Usage, http_error, recorded, say

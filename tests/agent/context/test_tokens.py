@@ -190,3 +190,31 @@ def test_texts_are_counted_once_by_a_slow_tokenizer():
     # A block whose content is replaced in place is counted afresh, not served stale.
     msgs[2].content[0].content += "x" * 4000
     assert counter.estimate_messages(msgs) == first + 1000
+
+
+def test_the_memory_tools_calls_and_results_are_the_memory_share():
+    counter = TokenCounter()
+    notes = "the user prefers tabs; " * 60
+    msgs = [
+        Message(role="user", content=[TextBlock(text="what do you remember?")]),
+        Message(
+            role="assistant",
+            content=[
+                ToolUseBlock(
+                    id="m1", name="memory", input={"command": "view", "path": "/memories"}
+                ),
+                ToolUseBlock(id="g1", name="grep", input={"pattern": "x"}),
+            ],
+        ),
+        Message(
+            role="user",
+            content=[
+                ToolResultBlock(tool_use_id="m1", content=notes),
+                ToolResultBlock(tool_use_id="g1", content="a.py:1: x"),
+            ],
+        ),
+    ]
+    b = counter.breakdown("", [], "", msgs, 200_000)
+    assert b.memory >= heuristic_tokens(notes)
+    assert b.tool_results < b.memory  # the grep result alone
+    assert b.system_prompt + b.tools + b.memory + b.conversation + b.tool_results == b.total

@@ -11,6 +11,9 @@ from agent.ui.entries import ToolEntry
 
 from .helpers import SIZE, make_agent, make_app, send, until_idle, wait_for
 
+# These tests are about asking; sandboxed commands are not asked about (issue 14).
+NO_SANDBOX = {"enabled": False}
+
 
 def bash(command: str) -> dict:
     return {"name": "bash", "input": {"command": command}}
@@ -32,7 +35,7 @@ async def modal(pilot) -> ApprovalScreen:
 
 async def test_y_allows_the_command(repo):
     turns = [{"text": "Making it.", "tool_calls": [bash("echo hi > made.txt")]}, {"text": "Made."}]
-    with make_agent(repo, turns) as agent:
+    with make_agent(repo, turns, sandbox=NO_SANDBOX) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
             await send(pilot, "make a file")
@@ -51,7 +54,7 @@ async def test_y_allows_the_command(repo):
 @pytest.mark.parametrize("key", ["n", "escape"])
 async def test_n_and_escape_deny_the_command(repo, key):
     turns = [{"text": "Deleting.", "tool_calls": [bash("rm app.py")]}, {"text": "Could not."}]
-    with make_agent(repo, turns) as agent:
+    with make_agent(repo, turns, sandbox=NO_SANDBOX) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
             await send(pilot, "delete it")
@@ -76,7 +79,7 @@ async def test_a_allows_the_command_for_the_rest_of_the_session(repo):
         {"text": "3", "tool_calls": [bash("mkdir other")]},
         {"text": "ok"},
     ]
-    with make_agent(repo, turns) as agent:
+    with make_agent(repo, turns, sandbox=NO_SANDBOX) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
             await send(pilot, "first")
@@ -112,7 +115,7 @@ async def test_edit_is_shown_as_a_diff_and_interrupt_withdraws_the_question(repo
             await send(pilot, "fix it")
             screen = await modal(pilot)
             body = screen.query_one("#approval-body").content
-            assert "-return 41" in body.plain and "+return 42" in body.plain
+            assert "-    return 41" in body.plain and "+    return 42" in body.plain
             styles = {str(s.style) for s in body.spans}
             assert "red" in styles and "green" in styles
             await pilot.press("ctrl+c")
@@ -135,7 +138,7 @@ def test_session_rules_cover_every_part_of_a_compound_command():
 
 async def test_always_on_a_call_no_rule_can_cover_says_it_will_be_asked_again(repo):
     turns = [{"text": "1", "tool_calls": [bash("echo one > out.txt")]}, {"text": "ok"}]
-    with make_agent(repo, turns) as agent:
+    with make_agent(repo, turns, sandbox=NO_SANDBOX) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await send(pilot, "first")

@@ -1,4 +1,4 @@
-"""SVG snapshots of the UI at 100x30 with the scripted model: a finished turn, the approval
+"""SVG snapshots of the UI at 80x24 (laid out for it first) and 120x40 with the scripted model: a finished turn, the approval
 modal over an edit, and the rewind picker. A layout change fails these tests.
 
 What changes between runs (session id, checkpoint ids, the context estimate, which depends on
@@ -21,9 +21,11 @@ import pytest
 from agent.ui.approval import ApprovalScreen
 from agent.ui.rewind_screen import RewindScreen
 
-from .helpers import SIZE, make_agent, make_app, screen_text, send, until_idle, wait_for
+from .helpers import make_agent, make_app, screen_text, send, until_idle, wait_for
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
+# 80x24 is the terminal people start in; 120x40 a roomy one.
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 UPDATE = os.environ.get("GODWIT_UPDATE_SNAPSHOTS") == "1"
 USAGE = {"input_tokens": 1234, "output_tokens": 56}
 
@@ -57,14 +59,18 @@ def normalise(text: str, agent) -> str:
     for i, value in enumerate(ids):
         text = text.replace(value, f"{i:0{len(value)}d}")
     text = re.sub(r"terminal-\d+", "terminal-0", text)
-    # The context estimate: "ctx   1% (  637/200k)" in text, with &#160; for spaces in SVG.
+    # The context estimate: "ctx   1% (  637/200k)" in text (or "ctx 1%" where the bar is
+    # narrow), with &#160; for spaces in SVG.
     sp = r"(?:\s|&#160;)"
     return re.sub(
-        rf"ctx{sp}+\d+%{sp}*\({sp}*[\d.]+[kM]?/", lambda m: re.sub(r"\d", "#", m.group(0)), text
+        rf"ctx{sp}+\d+%(?:{sp}*\({sp}*[\d.]+[kM]?/)?",
+        lambda m: re.sub(r"\d", "#", m.group(0)),
+        text,
     )
 
 
 def check(app, agent, name: str) -> None:
+    name = f"{name}_{app.size.width}x{app.size.height}"
     svg = normalise(app.export_screenshot(title="godwit"), agent)
     text = normalise(screen_text(app), agent)
     svg_path, text_path = SNAPSHOTS / f"{name}.svg", SNAPSHOTS / f"{name}.txt"
@@ -97,20 +103,22 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
-async def test_snapshot_finished_turn(repo):
+@pytest.mark.parametrize("size", SIZES)
+async def test_snapshot_finished_turn(repo, size):
     with make_agent(repo, SESSION_TURNS, mode="bypassPermissions") as agent:
         app = make_app(agent)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await send(pilot, "make answer() return 42")
             await until_idle(pilot)
             await settle(pilot)
             check(app, agent, "finished_turn")
 
 
-async def test_snapshot_approval_modal(repo):
+@pytest.mark.parametrize("size", SIZES)
+async def test_snapshot_approval_modal(repo, size):
     with make_agent(repo, [{"text": "Fixing it:", "tool_calls": [EDIT], "usage": USAGE}]) as agent:
         app = make_app(agent)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await send(pilot, "make answer() return 42")
             await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
             await settle(pilot)
@@ -119,10 +127,11 @@ async def test_snapshot_approval_modal(repo):
             await until_idle(pilot)
 
 
-async def test_snapshot_rewind_picker(repo):
+@pytest.mark.parametrize("size", SIZES)
+async def test_snapshot_rewind_picker(repo, size):
     with make_agent(repo, SESSION_TURNS, mode="bypassPermissions") as agent:
         app = make_app(agent)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await send(pilot, "make answer() return 42")
             await until_idle(pilot)
             await settle(pilot)
