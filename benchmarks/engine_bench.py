@@ -35,23 +35,73 @@ from model.rope import inv_frequencies
 from model.transformer import DeepseekV32
 
 RELEASED = {  # DeepSeek-V3.2's config.json (the fields the architecture reads)
-    "vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
-    "num_hidden_layers": 61, "num_attention_heads": 128, "num_key_value_heads": 128, "q_lora_rank": 1536,
-    "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
-    "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8, "n_group": 8, "topk_group": 4,
-    "routed_scaling_factor": 2.5, "norm_topk_prob": True, "first_k_dense_replace": 3, "index_topk": 2048,
-    "index_n_heads": 64, "index_head_dim": 128, "max_position_embeddings": 163840, "rope_theta": 10000,
-    "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096, "beta_fast": 32,
-                     "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0},
-    "rms_norm_eps": 1e-6, "bos_token_id": 0, "eos_token_id": 1, "tie_word_embeddings": False,
-    "scoring_func": "sigmoid", "topk_method": "noaux_tc", "hidden_act": "silu",
+    "vocab_size": 129280,
+    "hidden_size": 7168,
+    "intermediate_size": 18432,
+    "moe_intermediate_size": 2048,
+    "num_hidden_layers": 61,
+    "num_attention_heads": 128,
+    "num_key_value_heads": 128,
+    "q_lora_rank": 1536,
+    "kv_lora_rank": 512,
+    "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64,
+    "v_head_dim": 128,
+    "n_routed_experts": 256,
+    "n_shared_experts": 1,
+    "num_experts_per_tok": 8,
+    "n_group": 8,
+    "topk_group": 4,
+    "routed_scaling_factor": 2.5,
+    "norm_topk_prob": True,
+    "first_k_dense_replace": 3,
+    "index_topk": 2048,
+    "index_n_heads": 64,
+    "index_head_dim": 128,
+    "max_position_embeddings": 163840,
+    "rope_theta": 10000,
+    "rope_scaling": {
+        "type": "yarn",
+        "factor": 40,
+        "original_max_position_embeddings": 4096,
+        "beta_fast": 32,
+        "beta_slow": 1,
+        "mscale": 1.0,
+        "mscale_all_dim": 1.0,
+    },
+    "rms_norm_eps": 1e-6,
+    "bos_token_id": 0,
+    "eos_token_id": 1,
+    "tie_word_embeddings": False,
+    "scoring_func": "sigmoid",
+    "topk_method": "noaux_tc",
+    "hidden_act": "silu",
 }
-STAND_IN = {"num_hidden_layers": 4, "first_k_dense_replace": 1, "n_routed_experts": 16,
-            "num_experts_per_tok": 4, "n_group": 4, "topk_group": 2}
-TINY = {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32,
-        "num_attention_heads": 4, "q_lora_rank": 48, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
-        "qk_rope_head_dim": 16, "v_head_dim": 16, "index_topk": 8, "index_n_heads": 16, "index_head_dim": 32,
-        "n_routed_experts": 8, "num_experts_per_tok": 2}
+STAND_IN = {
+    "num_hidden_layers": 4,
+    "first_k_dense_replace": 1,
+    "n_routed_experts": 16,
+    "num_experts_per_tok": 4,
+    "n_group": 4,
+    "topk_group": 2,
+}
+TINY = {
+    "vocab_size": 512,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "moe_intermediate_size": 32,
+    "num_attention_heads": 4,
+    "q_lora_rank": 48,
+    "kv_lora_rank": 32,
+    "qk_nope_head_dim": 16,
+    "qk_rope_head_dim": 16,
+    "v_head_dim": 16,
+    "index_topk": 8,
+    "index_n_heads": 16,
+    "index_head_dim": 32,
+    "n_routed_experts": 8,
+    "num_experts_per_tok": 2,
+}
 
 ROWS: list[dict] = []
 
@@ -149,16 +199,24 @@ def check(net, engine_kw, n: int, steps: int, device) -> None:
     def compare(name: str, got: torch.Tensor, ref: torch.Tensor, mode: str) -> None:
         rel = (got - ref).abs().amax(-1) / ref.abs().amax(-1)
         agree = float((got.argmax(-1) == ref.argmax(-1)).float().mean())
-        record("check", pair=name, indexer=mode, context=n, steps=steps, top1_agreement=round(agree, 4),
-               rel_err_median=round(float(rel.median()), 5), rel_err_max=round(float(rel.max()), 5))
+        record(
+            "check",
+            pair=name,
+            indexer=mode,
+            context=n,
+            steps=steps,
+            top1_agreement=round(agree, 4),
+            rel_err_median=round(float(rel.median()), 5),
+            rel_err_max=round(float(rel.max()), 5),
+        )
 
     for mode in ("exact", "fp8"):
         set_indexer(net, mode)
-        ref = net(ids)[0, n - 1:n + steps - 1].float()  # (steps, V)
+        ref = net(ids)[0, n - 1 : n + steps - 1].float()  # (steps, V)
         ref32 = None
         if net32 is not None:
             set_indexer(net32, mode)
-            ref32 = net32(ids)[0, n - 1:n + steps - 1].float()
+            ref32 = net32(ids)[0, n - 1 : n + steps - 1].float()
         engine = Engine(net, **engine_kw)
         seq = engine.start(seqtoks[:n], SamplingParams(max_new_tokens=steps))
         got = [engine.prefill(seq)]
@@ -188,7 +246,9 @@ def micro(net, device) -> None:
     layer = next(lay for lay in net.model.layers if hasattr(lay.mlp, "gate"))
     experts = GroupedExperts(layer.mlp)
     for n in (1, 8, 4096):
-        x = torch.randn(n, net.cfg.hidden_size, device=device, dtype=net.model.embed_tokens.weight.dtype)
+        x = torch.randn(
+            n, net.cfg.hidden_size, device=device, dtype=net.model.embed_tokens.weight.dtype
+        )
         for grouped in (True, False):
             experts.use_grouped_mm = grouped
             experts(x)
@@ -197,9 +257,14 @@ def micro(net, device) -> None:
                 with Clock(device) as c:
                     experts(x)
                 times.append(c.s)
-            record("micro", what=f"MoE layer, {n} tokens, {'grouped_mm' if grouped else 'batched fallback'}",
-                   ms=round(statistics.median(times) * 1e3, 3))
-    x = torch.randn(1, net.cfg.hidden_size, device=device, dtype=net.model.embed_tokens.weight.dtype)
+            record(
+                "micro",
+                what=f"MoE layer, {n} tokens, {'grouped_mm' if grouped else 'batched fallback'}",
+                ms=round(statistics.median(times) * 1e3, 3),
+            )
+    x = torch.randn(
+        1, net.cfg.hidden_size, device=device, dtype=net.model.embed_tokens.weight.dtype
+    )
     times = []
     for _ in range(20):
         with Clock(device) as c:
@@ -225,10 +290,23 @@ def reference_row(net, n: int, device, decode_steps: int) -> None:
             with Clock(device) as d:
                 tok = decode_step(net, tok, n + s, cache).argmax(-1)
             times.append(d.s)
-        record("table", path="reference", context=n, prefill_s=round(c.s, 3), prefill_tok_s=round(n / c.s),
-               decode_ms_b1=round(statistics.median(times) * 1e3, 2), decode_ms_b8=None, peak_gb=round(peak_gb(device), 1))
+        record(
+            "table",
+            path="reference",
+            context=n,
+            prefill_s=round(c.s, 3),
+            prefill_tok_s=round(n / c.s),
+            decode_ms_b1=round(statistics.median(times) * 1e3, 2),
+            decode_ms_b8=None,
+            peak_gb=round(peak_gb(device), 1),
+        )
     except torch.OutOfMemoryError as exc:
-        record("table", path="reference", context=n, error=f"out of memory: {str(exc).splitlines()[0][:90]}")
+        record(
+            "table",
+            path="reference",
+            context=n,
+            error=f"out of memory: {str(exc).splitlines()[0][:90]}",
+        )
     finally:
         cache = None
         if device.type == "cuda":
@@ -241,10 +319,14 @@ def warm(engine: Engine, device, sizes: list[int]) -> None:
     top-k path (rows past 16 x topk), then decode at batch 1 and 8."""
     n = min(max(sizes), 40960)
     with Clock(device) as c:
-        for _ in engine.generate([tokens(n, engine.cfg.vocab_size, 99)], SamplingParams(max_new_tokens=4)):
+        for _ in engine.generate(
+            [tokens(n, engine.cfg.vocab_size, 99)], SamplingParams(max_new_tokens=4)
+        ):
             pass
-        for _ in engine.generate([tokens(300, engine.cfg.vocab_size, 98 + i) for i in range(8)],
-                                 SamplingParams(max_new_tokens=4)):
+        for _ in engine.generate(
+            [tokens(300, engine.cfg.vocab_size, 98 + i) for i in range(8)],
+            SamplingParams(max_new_tokens=4),
+        ):
             pass
     engine.pool.clear_cache()
     record("table", path="warm-up (not timed)", context=n, seconds=round(c.s, 1))
@@ -267,7 +349,10 @@ def engine_row(engine: Engine, n: int, device, decode_steps: int, batch: int) ->
     b1 = statistics.median(times[2:] or times)
     # batch: sequences sharing this prompt's blocks plus one distinct token each (the attention still
     # reads each sequence's own top-k rows; only the prefill is shared)
-    seqs = [engine.start(prompt + [5 + i], SamplingParams(max_new_tokens=decode_steps + 8)) for i in range(batch)]
+    seqs = [
+        engine.start(prompt + [5 + i], SamplingParams(max_new_tokens=decode_steps + 8))
+        for i in range(batch)
+    ]
     for s in seqs:
         engine.prefill(s)
     toks = [7] * batch
@@ -279,14 +364,29 @@ def engine_row(engine: Engine, n: int, device, decode_steps: int, batch: int) ->
     b8 = statistics.median(btimes[2:] or btimes)
     for s in [seq, *seqs]:
         engine.release(s)
-    record("table", path=f"engine ({engine.backend.name})", context=n, prefill_s=round(c.s, 3),
-           prefill_tok_s=round(n / c.s), decode_ms_b1=round(b1 * 1e3, 2), decode_ms_b8=round(b8 * 1e3, 2),
-           peak_gb=round(peak_gb(device), 1))
+    record(
+        "table",
+        path=f"engine ({engine.backend.name})",
+        context=n,
+        prefill_s=round(c.s, 3),
+        prefill_tok_s=round(n / c.s),
+        decode_ms_b1=round(b1 * 1e3, 2),
+        decode_ms_b8=round(b8 * 1e3, 2),
+        peak_gb=round(peak_gb(device), 1),
+    )
 
 
 @torch.no_grad()
-def replay(engine: Engine, device, start: int, end: int, add: int, decode: int, budget_s: float,
-           no_reuse_every: int) -> None:
+def replay(
+    engine: Engine,
+    device,
+    start: int,
+    end: int,
+    add: int,
+    decode: int,
+    budget_s: float,
+    no_reuse_every: int,
+) -> None:
     """An agent conversation growing from `start` to `end` tokens: time to first token per step."""
     vocab = engine.cfg.vocab_size
     convo = tokens(start, vocab, 11)
@@ -298,8 +398,13 @@ def replay(engine: Engine, device, start: int, end: int, add: int, decode: int, 
             gen = engine.generate([convo], SamplingParams(max_new_tokens=decode), sequences=seqs)
             first = next(gen)[1]
         out = [first] + [t for _, t in gen]
-        row = {"step": step, "context": len(convo), "reused": seqs[0].reused, "prefilled": seqs[0].prefilled,
-                   "ttft_s": round(c.s, 3)}
+        row = {
+            "step": step,
+            "context": len(convo),
+            "reused": seqs[0].reused,
+            "prefilled": seqs[0].prefilled,
+            "ttft_s": round(c.s, 3),
+        }
         if no_reuse_every and step % no_reuse_every == 0:
             engine.prefix_cache = False
             with Clock(device) as c2:
@@ -331,9 +436,16 @@ def reload(engine: Engine, device, n: int, root: Path) -> None:
         engine.prefill(seq)
     engine.release(seq)
     engine.pool.clear_cache()
-    record("reload", context=n, file_gb=round(path.stat().st_size / 1e9, 2), save_s=round(sv.s, 3),
-           restored=restored, reprefill_s=round(full.s, 3), reload_and_suffix_s=round(ld.s, 3),
-           speedup=round(full.s / ld.s, 1))
+    record(
+        "reload",
+        context=n,
+        file_gb=round(path.stat().st_size / 1e9, 2),
+        save_s=round(sv.s, 3),
+        restored=restored,
+        reprefill_s=round(full.s, 3),
+        reload_and_suffix_s=round(ld.s, 3),
+        speedup=round(full.s / ld.s, 1),
+    )
 
 
 @torch.no_grad()
@@ -345,20 +457,32 @@ def profile(net, kw, device) -> None:
     tok = int(engine.prefill(seq).argmax())
     for _ in range(3):
         tok = int(engine.decode([seq], [tok])[0].argmax())
-    graph = next(iter(engine.graphs.graphs.values()))[0] if engine.graphs and engine.graphs.graphs else None
+    graph = (
+        next(iter(engine.graphs.graphs.values()))[0]
+        if engine.graphs and engine.graphs.graphs
+        else None
+    )
     if graph is not None:
         times = []
         for _ in range(20):
             with Clock(device) as c:
                 graph.replay()
             times.append(c.s)
-        record("profile", what="graph replay alone (B1, 4K)", ms=round(statistics.median(times) * 1e3, 3))
+        record(
+            "profile",
+            what="graph replay alone (B1, 4K)",
+            ms=round(statistics.median(times) * 1e3, 3),
+        )
     times = []
     for _ in range(20):
         with Clock(device) as c:
             tok = int(engine.decode([seq], [tok])[0].argmax())
         times.append(c.s)
-    record("profile", what="Engine.decode + argmax + read back (B1, 4K)", ms=round(statistics.median(times) * 1e3, 3))
+    record(
+        "profile",
+        what="Engine.decode + argmax + read back (B1, 4K)",
+        ms=round(statistics.median(times) * 1e3, 3),
+    )
     graphs, engine.graphs = engine.graphs, None
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -366,7 +490,9 @@ def profile(net, kw, device) -> None:
     with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(5):
             tok = int(engine.decode([seq], [tok])[0].argmax())
-    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70)
+    table = prof.key_averages().table(
+        sort_by="cuda_time_total", row_limit=25, max_name_column_width=70
+    )
     print(table, flush=True)
     engine.graphs = graphs
     engine.release(seq)
@@ -378,14 +504,20 @@ def guarded(section: str, fn, **where) -> None:
         fn()
     except Exception as exc:  # noqa: BLE001 - a benchmark reports every failure and goes on
         traceback.print_exc()
-        record(section, **where, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
+        record(
+            section,
+            **where,
+            error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}",
+        )
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tiny", action="store_true", help="toy sizes on the CPU (a dry run of every section)")
+    ap.add_argument(
+        "--tiny", action="store_true", help="toy sizes on the CPU (a dry run of every section)"
+    )
     ap.add_argument("--sections", default="check,micro,table,reload,replay")
     ap.add_argument("--sizes", default="4096,16384,32768,65536,131072")
     ap.add_argument("--budget", type=float, default=540.0, help="seconds for the whole run")
@@ -403,10 +535,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         sizes = [s // 256 for s in sizes]
     net = build(args.tiny, device, dtype)
-    say(f"device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; torch {torch.__version__}; "
+    say(
+        f"device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; torch {torch.__version__}; "
         f"params {sum(p.numel() for p in net.parameters()) / 1e9:.2f} B; weights "
-        f"{sum(p.numel() * p.element_size() for p in net.parameters()) / 1e9:.1f} GB")
-    kw = {"block_size": 64, "checkpoint_id": "stand-in", "prefill_chunk": 4096 if not args.tiny else 16, "max_cached_tokens": (640 * 1024 if not args.tiny else 4096)}
+        f"{sum(p.numel() * p.element_size() for p in net.parameters()) / 1e9:.1f} GB"
+    )
+    kw = {
+        "block_size": 64,
+        "checkpoint_id": "stand-in",
+        "prefill_chunk": 4096 if not args.tiny else 16,
+        "max_cached_tokens": (640 * 1024 if not args.tiny else 4096),
+    }
     check_n, check_steps = (4096, 256) if not args.tiny else (40, 8)
     # the table's pool: the longest context, plus one block each for the batch of 8 and slack
     table_tokens = max(sizes) + 64 * 64
@@ -426,7 +565,9 @@ def main(argv: list[str] | None = None) -> int:
             if left() < 45 + n / 4096 * 1.5:
                 record("table", path="engine", context=n, error="skipped: time guard")
                 continue
-            guarded("table", lambda n=n: engine_row(engine, n, device, args.decode_steps, 8), context=n)
+            guarded(
+                "table", lambda n=n: engine_row(engine, n, device, args.decode_steps, 8), context=n
+            )
         del engine
         gc.collect()
     if "reload" in sections:
@@ -444,13 +585,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.tiny:
             guarded("replay", lambda: replay(engine, device, 128, 512, 64, 8, left() - 20, 3))
         else:
-            guarded("replay", lambda: replay(engine, device, 8192, 131072, 4096, 256, left() - 20, 6))
+            guarded(
+                "replay", lambda: replay(engine, device, 8192, 131072, 4096, 256, left() - 20, 6)
+            )
     out = os.environ.get("OUT")
     if out:
         Path(out, "engine_bench.json").write_text(json.dumps(ROWS, indent=1))
     print("\n| section | row |\n| --- | --- |")
     for r in ROWS:
-        print(f"| {r['section']} | " + ", ".join(f"{k}={v}" for k, v in r.items() if k != "section") + " |")
+        print(
+            f"| {r['section']} | "
+            + ", ".join(f"{k}={v}" for k, v in r.items() if k != "section")
+            + " |"
+        )
     say(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -16,13 +16,13 @@ ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.timeout(120)
 
 # As Claude Code's documentation writes a Bash validator: JSON in, exit 2 with a reason out.
-NO_RM = textwrap.dedent('''
+NO_RM = textwrap.dedent("""
     import json, sys
     data = json.load(sys.stdin)
     if data["tool_name"] == "Bash" and "rm -rf" in data["tool_input"].get("command", ""):
         print("rm -rf is blocked by policy; remove files one by one", file=sys.stderr)
         sys.exit(2)
-''')
+""")
 
 
 def run(tmp_path: Path, settings: dict, script: list, prompt: str = "go") -> list[dict]:
@@ -34,10 +34,25 @@ def run(tmp_path: Path, settings: dict, script: list, prompt: str = "go") -> lis
     (tmp_path / "s.json").write_text(json.dumps(script))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GODWIT_HOME": str(home)}
     out = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "-p", prompt, "--model",
-         f"scripted:{tmp_path / 's.json'}", "--output-format", "events",
-         "--permission-mode", "bypassPermissions"],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=90)
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "-p",
+            prompt,
+            "--model",
+            f"scripted:{tmp_path / 's.json'}",
+            "--output-format",
+            "events",
+            "--permission-mode",
+            "bypassPermissions",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert out.returncode in (0, 1), out.stderr
     return [json.loads(line) for line in out.stdout.splitlines()]
 
@@ -48,25 +63,53 @@ def test_claude_code_hook_scripts_at_each_event(tmp_path: Path) -> None:
     settings = {
         "env": {"DEPLOY_TARGET": "staging"},
         "hooks": {
-            "PreToolUse": [{"matcher": "Bash", "hooks": [
-                {"type": "command", "command": f"{sys.executable} {tmp_path / 'no_rm.py'}"}]}],
-            "PostToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command":
-                "echo '{\"hookSpecificOutput\": {\"hookEventName\": \"PostToolUse\", "
-                "\"additionalContext\": \"remember the changelog\"}}'"}]}],
-            "UserPromptSubmit": [{"hooks": [{"type": "command",
-                                             "command": "echo \"target is $DEPLOY_TARGET\""}]}],
-            "Stop": [{"hooks": [{"type": "command", "command":
-                "jq -e '.stop_hook_active' >/dev/null || "
-                "(echo 'run the tests before stopping' >&2; exit 2)"}]}],
+            "PreToolUse": [
+                {
+                    "matcher": "Bash",
+                    "hooks": [
+                        {"type": "command", "command": f"{sys.executable} {tmp_path / 'no_rm.py'}"}
+                    ],
+                }
+            ],
+            "PostToolUse": [
+                {
+                    "matcher": "Bash",
+                    "hooks": [
+                        {
+                            "type": "command",
+                            "command": 'echo \'{"hookSpecificOutput": {"hookEventName": "PostToolUse", '
+                            '"additionalContext": "remember the changelog"}}\'',
+                        }
+                    ],
+                }
+            ],
+            "UserPromptSubmit": [
+                {"hooks": [{"type": "command", "command": 'echo "target is $DEPLOY_TARGET"'}]}
+            ],
+            "Stop": [
+                {
+                    "hooks": [
+                        {
+                            "type": "command",
+                            "command": "jq -e '.stop_hook_active' >/dev/null || "
+                            "(echo 'run the tests before stopping' >&2; exit 2)",
+                        }
+                    ]
+                }
+            ],
             "SessionEnd": [{"hooks": [{"type": "command", "command": f"cat > {log}"}]}],
         },
     }
-    lines = run(tmp_path, settings, [
-        {"tool_calls": [{"name": "bash", "input": {"command": "rm -rf build"}}]},
-        {"tool_calls": [{"name": "bash", "input": {"command": "echo $DEPLOY_TARGET"}}]},
-        {"text": "all done"},
-        {"text": "tests pass, really done"},
-    ])
+    lines = run(
+        tmp_path,
+        settings,
+        [
+            {"tool_calls": [{"name": "bash", "input": {"command": "rm -rf build"}}]},
+            {"tool_calls": [{"name": "bash", "input": {"command": "echo $DEPLOY_TARGET"}}]},
+            {"text": "all done"},
+            {"text": "tests pass, really done"},
+        ],
+    )
     prompt = next(l for l in lines if l["type"] == "user")
     assert prompt["text"].startswith("go") and "target is staging" in prompt["text"]
     results = [l for l in lines if l["type"] == "tool_result"]
@@ -83,12 +126,26 @@ def test_claude_code_hook_scripts_at_each_event(tmp_path: Path) -> None:
 
 
 def test_failing_and_hanging_hooks_do_not_stop_the_session(tmp_path: Path) -> None:
-    settings = {"hooks": {"PreToolUse": [{"hooks": [
-        {"type": "command", "command": "echo cannot parse >&2; exit 3"},
-        {"type": "command", "command": "sleep 30", "timeout": 1}]}]}}
-    lines = run(tmp_path, settings, [
-        {"tool_calls": [{"name": "bash", "input": {"command": "echo ran"}}]},
-        {"text": "finished"}])
+    settings = {
+        "hooks": {
+            "PreToolUse": [
+                {
+                    "hooks": [
+                        {"type": "command", "command": "echo cannot parse >&2; exit 3"},
+                        {"type": "command", "command": "sleep 30", "timeout": 1},
+                    ]
+                }
+            ]
+        }
+    }
+    lines = run(
+        tmp_path,
+        settings,
+        [
+            {"tool_calls": [{"name": "bash", "input": {"command": "echo ran"}}]},
+            {"text": "finished"},
+        ],
+    )
     errors = [l["message"] for l in lines if l["type"] == "error" and l["kind"] == "hook"]
     assert any("exit 3" in e and "cannot parse" in e for e in errors)
     assert any("timed out after 1 s" in e for e in errors)
@@ -98,8 +155,20 @@ def test_failing_and_hanging_hooks_do_not_stop_the_session(tmp_path: Path) -> No
 
 
 def test_a_prompt_blocked_by_a_hook_is_not_sent(tmp_path: Path) -> None:
-    settings = {"hooks": {"UserPromptSubmit": [{"hooks": [{"type": "command", "command":
-        "echo '{\"decision\": \"block\", \"reason\": \"no secrets in prompts\"}'"}]}]}}
+    settings = {
+        "hooks": {
+            "UserPromptSubmit": [
+                {
+                    "hooks": [
+                        {
+                            "type": "command",
+                            "command": 'echo \'{"decision": "block", "reason": "no secrets in prompts"}\'',
+                        }
+                    ]
+                }
+            ]
+        }
+    }
     lines = run(tmp_path, settings, [{"text": "should not be reached"}], prompt="password=1")
     assert not [l for l in lines if l["type"] in ("user", "assistant")]
     end = next(l for l in lines if l["type"] == "turn_end")
@@ -110,13 +179,27 @@ def test_bad_hooks_in_settings_are_a_clear_error(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / ".godwit").mkdir()
-    (repo / ".godwit" / "settings.json").write_text(json.dumps(
-        {"hooks": {"PreToolUse": [{"matcher": "(", "hooks": []}]}}))
+    (repo / ".godwit" / "settings.json").write_text(
+        json.dumps({"hooks": {"PreToolUse": [{"matcher": "(", "hooks": []}]}})
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GODWIT_HOME": str(tmp_path / "home")}
     (tmp_path / "s.json").write_text("[]")
-    out = subprocess.run([sys.executable, "-m", "agent.cli", "-p", "x", "--model",
-                          f"scripted:{tmp_path / 's.json'}"], cwd=repo, env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "-p",
+            "x",
+            "--model",
+            f"scripted:{tmp_path / 's.json'}",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "not a valid pattern" in out.stderr
     assert "Traceback" not in out.stderr
 
@@ -128,12 +211,18 @@ def test_pre_compact_hook_sees_the_trigger(tmp_path: Path) -> None:
     seen = tmp_path / "compact.json"
     repo = tmp_path / "repo"
     repo.mkdir()
-    settings = {"hooks": {"PreCompact": [{"matcher": "manual", "hooks": [
-        {"type": "command", "command": f"cat > {seen}"}]}]},
-        "context": {"compact_keep_last_turns": 1}}
+    settings = {
+        "hooks": {
+            "PreCompact": [
+                {"matcher": "manual", "hooks": [{"type": "command", "command": f"cat > {seen}"}]}
+            ]
+        },
+        "context": {"compact_keep_last_turns": 1},
+    }
     turns = [{"text": "one"}, {"text": "two"}, {"text": "SUMMARY"}]
-    agent = Agent(cwd=repo, provider=ScriptedProvider(turns), settings=settings,
-                  home=tmp_path / "home")
+    agent = Agent(
+        cwd=repo, provider=ScriptedProvider(turns), settings=settings, home=tmp_path / "home"
+    )
     agent.run("first")
     agent.run("second")
     agent.compact("keep the numbers")
