@@ -8,7 +8,6 @@ conversation, so the log is the only source of truth.
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic_core import PydanticSerializationError
 
 from agent.messages import Message
+from agent.textsafe import safe_text
 
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
 # How a model call or a step around it failed (ProviderError.kind, plus Godwit's own steps).
@@ -42,18 +42,13 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-# A str never holds a surrogate pair (it holds the code point), so any surrogate is a lone one:
-# an undecodable byte of a file name (surrogateescape), or a model's `\udcff` in JSON.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def clean_text(value: Any) -> Any:
     """`value` with every lone surrogate in its strings (also inside dicts, lists and models)
     replaced by U+FFFD. Such strings cannot be encoded as UTF-8, so the log, the token counter
     and the providers' JSON would all fail on them, every time the session is continued. The
     same object comes back when there was nothing to replace."""
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+        return safe_text(value)  # the one spelling of agent.textsafe
     if isinstance(value, dict):
         items = [(clean_text(k), clean_text(v)) for k, v in value.items()]
         if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items())):

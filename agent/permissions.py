@@ -256,8 +256,10 @@ class PermissionPolicy:
         if tools is not None:
             known = set(tools)
             # MCP servers come and go (one may fail to start): their rules are not checked.
-            unknown = sorted({r.tool for r in self.allow + self.deny + self.ask
-                              if not is_mcp_rule(r.tool)} - known)
+            unknown = sorted(
+                {r.tool for r in self.allow + self.deny + self.ask if not is_mcp_rule(r.tool)}
+                - known
+            )
             if unknown:
                 raise ConfigError(
                     f"Permission rules name unknown tool(s) {', '.join(unknown)}; "

@@ -1,34 +1,25 @@
-"""One spelling for text that is not valid Unicode, in every output that people or scripts read.
+"""One spelling for text that is not valid Unicode, in everything Godwit stores or prints.
 
 File names on Linux are bytes; Python carries the undecodable ones as lone surrogates
-(`surrogateescape`), which cannot be written as UTF-8. Everywhere Godwit prints such a name
-(listings, JSON, the event stream, tool results) it is spelled the same way: each undecodable
-byte as `\\xNN`, so `caf\\xe9.txt` for the Latin-1 name, and the output stays valid UTF-8.
+(`surrogateescape`), and a model can send `\\udcff` in JSON. Such strings cannot be written as
+UTF-8, so the log, the token counter, the providers' JSON and every printed listing would fail
+on them or print invalid UTF-8. Everywhere (events, listings, JSON, stream lines) each lone
+surrogate becomes U+FFFD, so `caf\\ufffd.txt` for a Latin-1 `café.txt`, and every output stays
+valid UTF-8 that `json.loads` reads.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# A str never holds a surrogate pair (it holds the code point), so any surrogate is a lone one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def safe_text(text: str) -> str:
-    """`text` with each surrogate-escaped byte spelled `\\xNN` (unchanged when valid)."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        raw = (
-            text.encode("utf-8", "surrogateescape")
-            if _only_escapes(text)
-            else text.encode("utf-8", "surrogatepass")
-        )
-        return raw.decode("utf-8", "backslashreplace")
-
-
-def _only_escapes(text: str) -> bool:
-    # surrogateescape only produces U+DC80..U+DCFF; other lone surrogates (from JSON, say)
-    # are kept as their UTF-8-ish bytes and then shown escaped.
-    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+    """`text` with every lone surrogate replaced by U+FFFD (the same str when there is none)."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 def safe_data(value: Any) -> Any:

@@ -15,8 +15,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("agent", "tools", "checkpoints", "model", "kernels")
-CORE = ("agent", "tools", "checkpoints")
+# Godwit's own import packages, as pyproject.toml lists them for the wheel.
+PACKAGES = tuple(
+    pattern.rstrip("*")
+    for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+)
+LOCAL = ("model", "kernels")  # the local model: the `local` extra may supply their imports
+CORE = tuple(p for p in PACKAGES if p not in LOCAL)
 # Modules of the core packages that only the local model path imports (the `local` extra).
 LOCAL_ONLY_FILES = {"agent/providers/local.py"}
 

@@ -124,7 +124,7 @@ class _StreamJsonPrinter(_Printer):
                 "type": "system",
                 "subtype": "init",
                 "session_id": rt.id,
-                "model": rt.settings.model,
+                "model": rt.model_spec or rt.settings.model,
                 "cwd": str(rt.cwd),
                 "permission_mode": rt.settings.permission_mode,
                 "tools": [t.name for t in rt.tools],
@@ -161,6 +161,17 @@ class _ClaudeCodePrinter(_Printer):
         if isinstance(event, ev.Error) and event.kind in ("mcp", "hook"):
             subtype = "mcp_server_failed" if event.kind == "mcp" else "hook_error"
             _line(self.out, self.stream.notice(subtype, message=event.message))
+        if isinstance(event, ev.Progress):
+            # Long work (first snapshot, compaction, loading shards): a system notice line.
+            _line(
+                self.out,
+                self.stream.notice(
+                    "progress",
+                    **event.model_dump(
+                        mode="json", include={"task", "message", "done", "total", "finished"}
+                    ),
+                ),
+            )
         for line in self.stream.feed(event):
             _line(self.out, line)
 

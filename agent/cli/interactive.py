@@ -75,7 +75,7 @@ async def _line_mode(agent, first_prompt: str | None) -> int:
     agent.set_approver(_asker(rt.cwd))
     out = sys.stdout
     out.write(
-        f"godwit — session {rt.id} in {rt.cwd} ({rt.settings.model}). "
+        f"godwit — session {rt.id} in {rt.cwd} ({rt.model_spec or rt.settings.model}). "
         "Ctrl-D to quit, Ctrl-C to interrupt.\n"
     )
     for warning in rt.session.warnings:

@@ -176,7 +176,7 @@ def test_allowed_tools_take_several_values(repo, llm_server):
         "-p",
         "the prompt",
         "--output-format",
-        "stream-json",
+        "events",
         cwd=repo,
         server=llm_server,
     )
@@ -232,7 +232,7 @@ def test_add_dir_lets_tools_reach_another_folder(repo, llm_server, tmp_path):
     (other / "notes.md").write_text("the other folder\n")
     view = {"command": "view", "path": str(other / "notes.md")}
     llm_server.push(call("str_replace_based_edit_tool", view), say("seen"))
-    out = godwit("-p", "read it", "--output-format", "stream-json", cwd=repo, server=llm_server)
+    out = godwit("-p", "read it", "--output-format", "events", cwd=repo, server=llm_server)
     result = next(json.loads(l) for l in out.stdout.splitlines() if '"tool_result"' in l)
     assert result["is_error"], "without --add-dir the folder is out of reach"
     llm_server.push(call("str_replace_based_edit_tool", view), say("seen"))
@@ -242,7 +242,7 @@ def test_add_dir_lets_tools_reach_another_folder(repo, llm_server, tmp_path):
         "--add-dir",
         str(other),
         "--output-format",
-        "stream-json",
+        "events",
         cwd=repo,
         server=llm_server,
     )
@@ -289,7 +289,7 @@ def test_subfolder_uses_the_repository_root(repo, llm_server, godwit_home):
         "--permission-mode",
         "bypassPermissions",
         "--output-format",
-        "stream-json",
+        "events",
         cwd=work,
         server=llm_server,
     )
@@ -322,7 +322,7 @@ def test_local_settings_sit_between_project_and_command_line(repo, llm_server):
         "--permission-mode",
         "bypassPermissions",
         "--output-format",
-        "stream-json",
+        "events",
         cwd=repo,
         server=llm_server,
     )
@@ -359,7 +359,7 @@ def test_checkpoints_json_is_utf8_with_non_utf8_file_names(repo, llm_server):
     rows = json.loads(raw.stdout.decode("utf-8"))  # strict UTF-8
     assert rows and all("id" in r for r in rows)
     paths = {f["path"] for r in rows for f in r.get("files", [])}
-    assert "caf\\xe9.txt" in paths, paths  # spelled as agent.textsafe spells it
+    assert "caf\ufffd.txt" in paths, paths  # spelled as agent.textsafe spells it
     diff = subprocess.run(
         [*GODWIT, "diff", rows[-1]["id"]],
         cwd=repo,
@@ -380,13 +380,21 @@ def test_first_snapshot_of_a_large_repository_reports_progress(repo, tmp_path):
         (folder / f"f{i}.txt").write_text(f"file {i}\n")
     model = tmp_path / "s.json"
     model.write_text(json.dumps([{"text": "ok"}]))
-    out = godwit(
-        "-p", "hi", "--model", f"scripted:{model}", "--output-format", "stream-json", cwd=repo
-    )
+    out = godwit("-p", "hi", "--model", f"scripted:{model}", "--output-format", "events", cwd=repo)
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines()]
     progress = [e for e in events if e["type"] == "progress" and e["task"] == "snapshot"]
     assert progress and progress[-1]["finished"] and progress[-1]["done"] == progress[-1]["total"]
     assert progress[-1]["total"] >= 1200
+    # Claude Code's stream-json carries it as a system notice.
+    (repo / "d0" / "more.txt").write_text("x\n" * 10)
+    for i in range(600):
+        (repo / "d2" / f"g{i}.txt").write_text(f"new {i}\n")
+    out = godwit(
+        "-p", "hi", "--model", f"scripted:{model}", "--output-format", "stream-json", cwd=repo
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    notices = [e for e in lines if e["type"] == "system" and e.get("subtype") == "progress"]
+    assert notices and notices[-1]["finished"] and notices[-1]["task"] == "snapshot"
     text = godwit("-p", "hi", "--model", f"scripted:{model}", cwd=repo / "d1")
     assert text.returncode == 0 and "Snapshotting" not in text.stderr  # nothing new to store

@@ -181,7 +181,7 @@ def test_cwd_environment_umask_and_files_match(server, repo, tmp_path):
         "--model",
         model,
         "--output-format",
-        "stream-json",
+        "events",
         "--permission-mode",
         "bypassPermissions",
         "--no-checkpoints",
@@ -248,7 +248,7 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
 def test_signals_end_the_run_the_same_way(server, repo, tmp_path, sig):
     statuses = []
     for fast in (False, True):
-        marker = tmp_path / f"started-{fast}"
+        marker = repo / f"started-{fast}"  # inside the work tree: the sandbox lets bash write it
         model = script(
             tmp_path / f"s{fast}.json",
             [
@@ -290,7 +290,7 @@ def test_signals_end_the_run_the_same_way(server, repo, tmp_path, sig):
 
 
 def test_a_killed_client_takes_its_invocation_along(server, repo, tmp_path):
-    marker = tmp_path / "started"
+    marker = repo / "started"
     model = script(
         tmp_path / "s.json",
         [

@@ -24,7 +24,7 @@ def repo(tmp_path):
 
 def anthropic_agent(server, repo, **kw):
     provider = make_provider(
-        "anthropic:claude-sonnet-4-5", base_url=server.url, api_key="test-key", retry=FAST
+        "anthropic:claude-sonnet-5-5", base_url=server.url, api_key="test-key", retry=FAST
     )
     return Agent(cwd=repo, provider=provider, permission_mode="bypassPermissions", **kw)
 

@@ -115,7 +115,7 @@ def test_anthropic_requests_carry_the_beta_and_edits_and_applied_edits_become_ev
     llm_server, repo_dir
 ):
     provider = make_provider(
-        "anthropic:claude-sonnet-4-5", base_url=llm_server.url, api_key="k", retry=FAST
+        "anthropic:claude-sonnet-5-5", base_url=llm_server.url, api_key="k", retry=FAST
     )
     agent = Agent(
         cwd=repo_dir,
