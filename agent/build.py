@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import events as ev
-from agent.errors import UsageError
+from agent.errors import ConfigError, UsageError
 from agent.hooks import Hooks
 from agent.permissions import Approver, PermissionPolicy
 from agent.project import instruction_files, project_root
@@ -21,7 +21,7 @@ from agent.prompt import system_prompt
 from agent.runtime import Runtime
 from agent.session.index import godwit_home
 from agent.session.open import open_for
-from agent.settings import Settings, load_settings
+from agent.settings import Settings, load_settings, merge
 from tools.base import ToolContext
 
 
@@ -48,6 +48,9 @@ class Options:
     mcp_config: list[str] = field(default_factory=list)
     strict_mcp_config: bool = False
     mcp_ask: Callable[[Any], bool] | None = None
+    # Who approves the hooks and env of the project's own settings (the terminal asks; None:
+    # they stay off unless approved before, e.g. with `godwit trust`).
+    trust_ask: Callable[[str], bool] | None = None
     # How to reach `type: "sdk"` servers (a Claude Agent SDK program's own; agent/mcp/bridge.py).
     mcp_sdk_send: Any = None
     # More hook sources beside the settings' shell hooks (an SDK program's callbacks): each a
@@ -78,6 +81,7 @@ def open_runtime(opts: Options) -> Runtime:
     if recorded and "model" not in opts.overrides:
         # A resumed session keeps its own model and provider unless the caller names one.
         settings = settings.model_copy(update={"model": recorded})
+    settings = _admit_project_code(settings, home, root, opts, session)
     provider = opts.provider or make_provider(settings)
     model_spec = resolved_spec(settings.model, provider)
     extra_dirs = _extra_dirs(settings, cwd)
@@ -150,6 +154,32 @@ def _complete_interrupted_rewinds(rt: Runtime) -> None:
 
     for event in interrupted_rewinds(rt):
         rt.recorder.write(event, sync=True)
+
+
+def _admit_project_code(settings: Settings, home: Path, root: Path, opts: Options, session):
+    """The settings with the project's hooks and env in them once the user approved them;
+    otherwise without, and a warning says so."""
+    from agent.project_trust import admit
+
+    held = settings.project_held
+    if not held:
+        return settings
+    admitted, warning = admit(held, home, root, None if opts.readonly else opts.trust_ask)
+    if warning and not opts.readonly:
+        session.warnings.append(warning)
+    if not admitted:
+        return settings
+    merged = merge({"hooks": held.get("hooks") or {}}, {"hooks": settings.hooks})
+    from agent.command_hooks.config import HooksConfig
+
+    try:
+        HooksConfig.parse(merged["hooks"])
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(f"Invalid hooks in {root / '.godwit'}: {exc}") from None
+    update = {"hooks": merged["hooks"], "env": {**(held.get("env") or {}), **settings.env}}
+    if held.get("base_url") and "base_url" not in opts.overrides:
+        update["base_url"] = held["base_url"]
+    return settings.model_copy(update=update)
 
 
 def session_model(events: list[ev.Event]) -> str | None:

@@ -28,6 +28,10 @@ from tools.sandbox import SandboxConfig
 DEFAULT_MODEL = f"anthropic:{DEFAULT_CLAUDE_MODEL}"
 
 
+# Keys of a project's own settings that take effect only once the user approved them.
+HELD_BACK = ("hooks", "env", "base_url")
+
+
 class PermissionRules(BaseModel):
     """Rules are `TOOL` or `TOOL(PATTERN)`: for bash PATTERN is a command prefix
     (`bash(git status)`, `bash(npm run test:*)`), for file tools a path glob."""
@@ -132,6 +136,11 @@ class Settings(BaseModel):
     checkpoints: bool = Field(True, description="Snapshot the work tree before changes.")
     checkpoint_size_cap: int = Field(
         50 * 2**20, ge=1, description="Files larger than this (bytes) are not snapshotted."
+    )
+    project_held: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Hooks and env from the project's own settings files, which take effect "
+        "only once approved (agent/project_trust.py); set by load_settings, not by a file.",
     )
     sandbox: SandboxConfig = Field(
         default_factory=SandboxConfig, description="The bash sandbox (tools/sandbox.py)."
@@ -243,6 +252,7 @@ def load_settings(
     sources = [user, project, local]
     data = merge(data, read_layer(user), str(user))
     project_layer = read_layer(project)
+    held: dict[str, Any] = {}
     for path, layer in ((project, project_layer), (local, read_layer(local))):
         # Both files live in the repository (a local one can be committed by mistake or by a
         # hostile repository), so neither may switch off approvals or loosen the sandbox: the
@@ -253,13 +263,21 @@ def load_settings(
                 f"{user} or --permission-mode may do. Remove it from the project file."
             )
         _no_weaker_sandbox(layer.get("sandbox"), path, user)
-        data = merge(data, layer, str(path))
+        # Hooks and env would run code of the repository's choosing, and a base_url would send
+        # the API key to a server of its choosing: held back until the user approves them
+        # (agent/project_trust.py).
+        code = {k: layer[k] for k in HELD_BACK if layer.get(k)}
+        held = merge(held, code, str(path))
+        data = merge(data, {k: v for k, v in layer.items() if k not in code}, str(path))
     data = merge(data, extra or {}, "--settings")
+    data["project_held"] = held
     data = merge(data, overrides or {})
     if isinstance(data.get("permissions"), dict):
         data["permissions"].pop("project_only_allow", None)
         data["permissions"]["project_only_allow"] = _project_only(project_layer, data)
     try:
+        # What is held back is checked now too, so a mistake in it is reported at once.
+        Settings.model_validate(held)
         return Settings.model_validate(data)
     except ValidationError as exc:
         errs = "; ".join(

@@ -18,6 +18,7 @@ def run_interactive(agent, first_prompt: str | None = None) -> int:
         # A project's MCP servers are approved once, on the terminal, before the session starts
         # them (headless runs never ask; `godwit mcp approve` does it ahead of time).
         agent.options.mcp_ask = _approve_server
+        agent.options.trust_ask = _approve_project_code
     try:
         from agent.ui import run_app  # the Textual UI (agent/ui/)
     except ImportError:
@@ -33,6 +34,15 @@ def _approve_server(spec) -> bool:
     print(f"This project's .mcp.json configures an MCP server:\n  {describe(spec)}")
     try:
         answer = input("Use it in this project? (remembered) [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _approve_project_code(description: str) -> bool:
+    print(f"This project's settings (.godwit/) run commands of their own:\n{description}")
+    try:
+        answer = input("Allow them in this project? (remembered) [y/N] ")
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")

@@ -76,6 +76,7 @@ def run_subcommand(name: str, argv: Sequence[str]) -> int:
         "diff": _diff,
         "demo": _demo,
         "mcp": _mcp,
+        "trust": _trust,
     }[name](list(argv))
 
 
@@ -85,13 +86,34 @@ def _mcp(argv: list[str]) -> int:
     from agent.session.index import godwit_home
     from agent.settings import read_layer
 
-    cwd = Path(os.getcwd()).resolve()
+    cwd = project_root(Path(os.getcwd()).resolve())
     home = godwit_home()
 
     def layers() -> tuple[dict, dict]:
         return read_layer(home / "settings.json"), read_layer(cwd / ".godwit" / "settings.json")
 
     return commands.run(argv, cwd, home, layers)
+
+
+def _trust(argv: list[str]) -> int:
+    """`godwit trust [--revoke]`: approve (or refuse) the hooks and env of this project's own
+    settings, which otherwise never take effect (agent/project_trust.py)."""
+    from agent.project_trust import ProjectTrust, describe
+    from agent.session.index import godwit_home
+    from agent.settings import load_settings
+
+    p = _parser("trust", "Approve the hooks and env that this project's .godwit settings set.")
+    p.add_argument("--revoke", action="store_true", help="refuse them instead")
+    args = p.parse_args(argv)
+    home, root = godwit_home(), project_root(Path(args.cwd or os.getcwd()).resolve())
+    held = load_settings(home, root).project_held
+    if not held:
+        print("This project's settings set no hooks and no env; nothing to approve.")
+        return 0
+    ProjectTrust(home).remember(root, held, not args.revoke)
+    verb = "Refused" if args.revoke else "Approved"
+    print(f"{verb} for {root} (asked again if they change):\n{describe(held)}")
+    return 0
 
 
 def _sessions(argv: list[str]) -> int:

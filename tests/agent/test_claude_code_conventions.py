@@ -316,6 +316,8 @@ def test_local_settings_sit_between_project_and_command_line(repo, llm_server):
         json.dumps({"model": "anthropic:haiku", "env": {"GODWIT_TEST_ENV": "from-settings"}})
     )
     llm_server.push(call("bash", {"command": "echo value=$GODWIT_TEST_ENV"}), say("ok"), say("ok"))
+    # A project's env (local file included) takes effect once approved (agent/project_trust.py).
+    assert godwit("trust", cwd=repo).returncode == 0
     out = godwit(
         "-p",
         "x",
