@@ -47,34 +47,47 @@ def describe(held: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class ProjectTrust:
-    """The remembered answers, one JSON file under GODWIT_HOME."""
+class AnswerFile:
+    """Remembered answers of the user, one JSON object in a file under GODWIT_HOME, written
+    atomically (two sessions may write at once). Also the store of MCP server approvals."""
 
-    def __init__(self, home: Path) -> None:
-        self.path = Path(home) / FILE
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
 
-    def _load(self) -> dict:
+    def load(self) -> dict:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return {}
         return data if isinstance(data, dict) else {}
 
+    def save(self, data: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
+
+class ProjectTrust:
+    """The user's answers about each project's held-back settings."""
+
+    def __init__(self, home: Path) -> None:
+        self.file = AnswerFile(Path(home) / FILE)
+
     def answer(self, project: Path, held: dict[str, Any]) -> Answer:
-        entry = self._load().get(str(Path(project).resolve()))
+        entry = self.file.load().get(str(Path(project).resolve()))
         if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint(held):
             return "unknown"
         return "approved" if entry.get("approved") else "denied"
 
     def remember(self, project: Path, held: dict[str, Any], approved: bool) -> None:
-        """Store the user's answer (atomically: two sessions may write at once)."""
-        data = self._load()
-        data[str(Path(project).resolve())] = {"approved": approved, "fingerprint": fingerprint(held)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".project-trust-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        data = self.file.load()
+        data[str(Path(project).resolve())] = {
+            "approved": approved,
+            "fingerprint": fingerprint(held),
+        }
+        self.file.save(data)
 
 
 def admit(

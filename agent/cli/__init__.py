@@ -9,9 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-SUBCOMMANDS = (
-    "sessions", "checkpoints", "rewind", "undo-rewind", "diff", "demo", "mcp", "trust"
-)
+SUBCOMMANDS = ("sessions", "checkpoints", "rewind", "undo-rewind", "diff", "demo", "mcp", "trust")
 # stream-json: Claude Code's message shapes; events: Godwit's own event stream (the log's lines).
 FORMATS = ("text", "json", "stream-json", "events")
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions")

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Literal
 
 from agent.mcp.config import ServerSpec
+from agent.project_trust import Answer, AnswerFile
 
 FILE = "mcp-approvals.json"
 NEEDS_APPROVAL = {"project", "project-settings"}
-Answer = Literal["approved", "denied", "unknown"]
 
 
 def fingerprint(spec: ServerSpec) -> str:
@@ -33,31 +30,21 @@ class ApprovalStore:
     """The remembered answers, one JSON file under GODWIT_HOME."""
 
     def __init__(self, home: Path) -> None:
-        self.path = Path(home) / FILE
-
-    def _load(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        self.file = AnswerFile(Path(home) / FILE)
+        self.path = self.file.path
 
     def answer(self, project: Path, spec: ServerSpec) -> Answer:
         """What the user said about this server, as configured now, in this project."""
         if spec.source not in NEEDS_APPROVAL:
             return "approved"
-        entry = self._load().get(str(Path(project).resolve()), {}).get(spec.name)
+        entry = self.file.load().get(str(Path(project).resolve()), {}).get(spec.name)
         if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint(spec):
             return "unknown"
         return "approved" if entry.get("approved") else "denied"
 
     def remember(self, project: Path, spec: ServerSpec, approved: bool) -> None:
-        """Store the user's answer (atomically: two sessions may write at once)."""
-        data = self._load()
+        """Store the user's answer."""
+        data = self.file.load()
         servers = data.setdefault(str(Path(project).resolve()), {})
         servers[spec.name] = {"approved": approved, "fingerprint": fingerprint(spec)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".mcp-approvals-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        self.file.save(data)
