@@ -21,8 +21,15 @@ _RULE = re.compile(r"^[A-Za-z_][\w.-]*(\(.*\))?$", re.DOTALL)
 
 
 def looks_like_rule(value: str) -> bool:
-    """Whether `value` has the shape of a permission rule (its meaning is checked later)."""
-    return bool(_RULE.match(value.strip()))
+    """Whether `value` has the shape of a permission rule, or of several joined by commas as the
+    Agent SDK writes them (their meaning is checked later)."""
+    depth = 0
+    for ch in value.strip():
+        depth += (ch == "(") - (ch == ")" and depth > 0)
+        if ch.isspace() and depth == 0:
+            return False  # `fix the bug`: words outside a rule's parentheses are a prompt
+    parts = split_list([value])
+    return bool(parts) and all(_RULE.match(part) for part in parts)
 
 
 # Tool names written without a pattern in lower case (Claude Code's are capitalised: Read, Bash).

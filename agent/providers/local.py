@@ -89,6 +89,7 @@ class LocalProvider:
             raise ConfigError(f"Cannot load local:{path}: {exc}") from exc
         self.kv = KVStore(self.engine, cap_bytes=kv_cap_bytes) if persist_kv else None
         self._last_saved: Path | None = None
+        self._looked = False
         self.context_window = min(
             int(self.net.cfg.max_position_embeddings), self.engine.plan.tokens
         )
@@ -201,6 +202,13 @@ class LocalProvider:
             ),
         )
 
+    def _want_persisted(self, ids: list[int]) -> bool:
+        """Look on disk on this process's first request (a resumed session), and later only when
+        most of the prompt is not cached (a session switched to, or evicted blocks): reading the
+        files' token lists every agent step would cost more than it saves."""
+        first, self._looked = not self._looked, True
+        return first or 2 * self.engine.cached_tokens(ids) < len(ids)
+
     def _save(self, tokens: list[int]) -> None:
         """Persist the cached conversation; the previous save of this process is a prefix of it."""
         with self._lock:
@@ -229,11 +237,9 @@ class LocalProvider:
         engine = self.engine
         try:
             with self._lock, torch.inference_mode():
-                usable = (len(ids) - 1) // engine.block_size * engine.block_size
-                if self.kv is not None and engine.cached_tokens(ids) < usable:
-                    self.kv.load(
-                        ids
-                    )  # a new process (--continue / --resume): reload, don't re-prefill
+                if self.kv is not None and self._want_persisted(ids):
+                    # a new process (--continue / --resume): reload rather than re-prefill
+                    self.kv.load(ids)
                 eos = self.tokenizer.eos_id
                 params = SamplingParams(
                     max_new_tokens=budget, stop_ids=(eos,) if eos is not None else ()

@@ -6,11 +6,11 @@ from model.engine.errors import CacheFullError, EngineError, RequestTooLargeErro
 from model.engine.sampling import SamplingParams
 
 __all__ = [
-           "ENGINE_VERSION",
-           "CacheFullError",
-           "Engine",
-           "EngineError",
-           "RequestTooLargeError",
-           "SamplingParams",
-           "Sequence",
+    "ENGINE_VERSION",
+    "CacheFullError",
+    "Engine",
+    "EngineError",
+    "RequestTooLargeError",
+    "SamplingParams",
+    "Sequence",
 ]

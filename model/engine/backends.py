@@ -27,17 +27,53 @@ class Backend(Protocol):
 
     name: str
 
-    def select_prefill(self, cache: PagedCache, layer: int, table: torch.Tensor, start: int, qi: torch.Tensor,
-                       w: torch.Tensor, logit_scale: float | None, topk: int) -> torch.Tensor: ...
+    def select_prefill(
+        self,
+        cache: PagedCache,
+        layer: int,
+        table: torch.Tensor,
+        start: int,
+        qi: torch.Tensor,
+        w: torch.Tensor,
+        logit_scale: float | None,
+        topk: int,
+    ) -> torch.Tensor: ...
 
-    def attend_prefill(self, cache: PagedCache, layer: int, table: torch.Tensor, start: int, q: torch.Tensor,
-                       indices: torch.Tensor, scale: float, dv: int) -> torch.Tensor: ...
+    def attend_prefill(
+        self,
+        cache: PagedCache,
+        layer: int,
+        table: torch.Tensor,
+        start: int,
+        q: torch.Tensor,
+        indices: torch.Tensor,
+        scale: float,
+        dv: int,
+    ) -> torch.Tensor: ...
 
-    def select_decode(self, cache: PagedCache, layer: int, tables: torch.Tensor, lens: torch.Tensor,
-                      qi: torch.Tensor, w: torch.Tensor, logit_scale: float | None, topk: int) -> torch.Tensor: ...
+    def select_decode(
+        self,
+        cache: PagedCache,
+        layer: int,
+        tables: torch.Tensor,
+        lens: torch.Tensor,
+        qi: torch.Tensor,
+        w: torch.Tensor,
+        logit_scale: float | None,
+        topk: int,
+    ) -> torch.Tensor: ...
 
-    def attend_decode(self, cache: PagedCache, layer: int, tables: torch.Tensor, lens: torch.Tensor,
-                      q: torch.Tensor, indices: torch.Tensor, scale: float, dv: int) -> torch.Tensor: ...
+    def attend_decode(
+        self,
+        cache: PagedCache,
+        layer: int,
+        tables: torch.Tensor,
+        lens: torch.Tensor,
+        q: torch.Tensor,
+        indices: torch.Tensor,
+        scale: float,
+        dv: int,
+    ) -> torch.Tensor: ...
 
 
 def causal_indices(start: int, t: int, topk: int, device: torch.device) -> torch.Tensor:
@@ -94,8 +130,10 @@ class TorchBackend:
             rows = latent[idx.clamp(min=0)].float()  # (t, K, 576)
             qf = q[a:b].float()  # (t, H, 576)
             c, k_pe = rows[..., :dv], rows[..., dv:]
-            scores = (torch.einsum("thc,tkc->thk", qf[..., :dv], c)
-                      + torch.einsum("thr,tkr->thk", qf[..., dv:], k_pe)) * scale  # (t, H, K)
+            scores = (
+                torch.einsum("thc,tkc->thk", qf[..., :dv], c)
+                + torch.einsum("thr,tkr->thk", qf[..., dv:], k_pe)
+            ) * scale  # (t, H, K)
             scores = scores.masked_fill((idx < 0)[:, None, :], float("-inf"))
             p = torch.softmax(scores, dim=-1)
             out[a:b] = torch.einsum("thk,tkc->thc", p, c).to(out.dtype)  # (t, H, dv)
@@ -108,13 +146,27 @@ class TorchBackend:
             if n <= topk:
                 rows.append(causal_indices(n - 1, 1, topk, qi.device))
             else:
-                rows.append(self.select_prefill(cache, layer, tables[i], n - 1, qi[i:i + 1], w[i:i + 1],
-                                                logit_scale, topk))
+                rows.append(
+                    self.select_prefill(
+                        cache,
+                        layer,
+                        tables[i],
+                        n - 1,
+                        qi[i : i + 1],
+                        w[i : i + 1],
+                        logit_scale,
+                        topk,
+                    )
+                )
         return torch.cat(rows)  # (B, topk)
 
     def attend_decode(self, cache, layer, tables, lens, q, indices, scale, dv):
-        outs = [self.attend_prefill(cache, layer, tables[i], n - 1, q[i:i + 1], indices[i:i + 1], scale, dv)
-                for i, n in enumerate(lens.tolist())]
+        outs = [
+            self.attend_prefill(
+                cache, layer, tables[i], n - 1, q[i : i + 1], indices[i : i + 1], scale, dv
+            )
+            for i, n in enumerate(lens.tolist())
+        ]
         return torch.cat(outs)  # (B, H, dv)
 
 
@@ -129,32 +181,54 @@ class TritonBackend:
         t = qi.shape[0]
         s = start + t
         keys, kscale = cache.keys(layer, cache.rows(table, s))  # (S, Di), (S,) | None
-        weights = (w * logit_scale if logit_scale is not None else w).float().contiguous()  # (T, Hi)
+        weights = (
+            (w * logit_scale if logit_scale is not None else w).float().contiguous()
+        )  # (T, Hi)
         q_pos = torch.arange(start, s, device=qi.device, dtype=torch.int64)
-        return kernels.lightning_indexer(qi.to(keys.dtype).contiguous(), keys, weights, topk, q_pos,
-                                         kscale)
+        return kernels.lightning_indexer(
+            qi.to(keys.dtype).contiguous(), keys, weights, topk, q_pos, kscale
+        )
 
     def attend_prefill(self, cache, layer, table, start, q, indices, scale, dv):
         import kernels
 
         t = q.shape[0]
         lens = torch.full((1,), start + t, dtype=torch.int32, device=q.device)
-        out, _ = kernels.sparse_mla_decode(q[None].contiguous(), cache.latent[layer], table[None].int().contiguous(),
-                                           lens, indices[None].contiguous(), scale, dv=dv, num_splits=1)
+        out, _ = kernels.sparse_mla_decode(
+            q[None].contiguous(),
+            cache.latent[layer],
+            table[None].int().contiguous(),
+            lens,
+            indices[None].contiguous(),
+            scale,
+            dv=dv,
+            num_splits=1,
+        )
         return out[0]  # (T, H, dv)
 
     def select_decode(self, cache, layer, tables, lens, qi, w, logit_scale, topk):
         import kernels
 
-        weights = (w * logit_scale if logit_scale is not None else w).float().contiguous()  # (B, Hi)
+        weights = (
+            (w * logit_scale if logit_scale is not None else w).float().contiguous()
+        )  # (B, Hi)
         scale_cache = None if cache.index_scale is None else cache.index_scale[layer]
-        return kernels.lightning_indexer_paged(qi.to(cache.index.dtype).contiguous(), cache.index[layer],
-                                               weights, topk, tables, lens, scale_cache)
+        return kernels.lightning_indexer_paged(
+            qi.to(cache.index.dtype).contiguous(),
+            cache.index[layer],
+            weights,
+            topk,
+            tables,
+            lens,
+            scale_cache,
+        )
 
     def attend_decode(self, cache, layer, tables, lens, q, indices, scale, dv):
         import kernels
 
-        out, _ = kernels.sparse_mla_decode(q.contiguous(), cache.latent[layer], tables, lens, indices, scale, dv=dv)
+        out, _ = kernels.sparse_mla_decode(
+            q.contiguous(), cache.latent[layer], tables, lens, indices, scale, dv=dv
+        )
         return out  # (B, H, dv)
 
 

@@ -29,7 +29,7 @@ def block_hashes(tokens: list[int], block_size: int) -> list[bytes]:
     """Hash chain of every full block of `tokens`."""
     out, parent = [], ROOT_HASH
     for i in range(len(tokens) // block_size):
-        parent = chain_hash(parent, tokens[i * block_size:(i + 1) * block_size])
+        parent = chain_hash(parent, tokens[i * block_size : (i + 1) * block_size])
         out.append(parent)
     return out
 
@@ -60,7 +60,9 @@ class BlockPool:
             self._forget(block)
             self.evictions += 1
         else:
-            raise CacheFullError(f"all {self.num_blocks} cache blocks are in use by running sequences")
+            raise CacheFullError(
+                f"all {self.num_blocks} cache blocks are in use by running sequences"
+            )
         self.refs[block] = 1
         return block
 

@@ -28,19 +28,35 @@ GiB = 1024**3
 class PagedCache:
     """Latent, indexer-key and indexer-scale caches for every layer, in blocks."""
 
-    def __init__(self, cfg: ModelConfig, num_blocks: int, block_size: int, dtype: torch.dtype,
-                 index_fp8: bool, device: torch.device):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        num_blocks: int,
+        block_size: int,
+        dtype: torch.dtype,
+        index_fp8: bool,
+        device: torch.device,
+    ):
         layers, width = cfg.num_hidden_layers, cfg.kv_lora_rank + cfg.qk_rope_head_dim
         self.num_blocks, self.block_size, self.index_fp8 = num_blocks, block_size, index_fp8
         self.latent = torch.zeros(layers, num_blocks, block_size, width, dtype=dtype, device=device)
         if index_fp8:
-            self.index = torch.zeros(layers, num_blocks, block_size, cfg.index_head_dim,
-                                     dtype=torch.float8_e4m3fn, device=device)
-            self.index_scale: torch.Tensor | None = torch.zeros(layers, num_blocks, block_size,
-                                                                dtype=torch.float32, device=device)
+            self.index = torch.zeros(
+                layers,
+                num_blocks,
+                block_size,
+                cfg.index_head_dim,
+                dtype=torch.float8_e4m3fn,
+                device=device,
+            )
+            self.index_scale: torch.Tensor | None = torch.zeros(
+                layers, num_blocks, block_size, dtype=torch.float32, device=device
+            )
             self.rotation: torch.Tensor | None = hadamard(cfg.index_head_dim, device)
         else:
-            self.index = torch.zeros(layers, num_blocks, block_size, cfg.index_head_dim, dtype=dtype, device=device)
+            self.index = torch.zeros(
+                layers, num_blocks, block_size, cfg.index_head_dim, dtype=dtype, device=device
+            )
             self.index_scale, self.rotation = None, None
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -57,10 +73,14 @@ class PagedCache:
         k8, scale = quantize_vectors(keys.float() @ self.rotation)  # (N, Di), (N, 1)
         return k8, scale.squeeze(-1)
 
-    def write(self, layer: int, slots: torch.Tensor, latent: torch.Tensor, keys: torch.Tensor) -> None:
+    def write(
+        self, layer: int, slots: torch.Tensor, latent: torch.Tensor, keys: torch.Tensor
+    ) -> None:
         """Store rows for physical slots `(N,)` (block * block_size + offset): latent `(N, 576)`,
         indexer keys `(N, Di)` (quantised here when the cache is FP8)."""
-        self.latent[layer].view(-1, self.latent.shape[-1]).index_copy_(0, slots, latent.to(self.latent.dtype))
+        self.latent[layer].view(-1, self.latent.shape[-1]).index_copy_(
+            0, slots, latent.to(self.latent.dtype)
+        )
         k, scale = self.quantize_keys(keys)
         flat = self.index[layer].view(-1, self.index.shape[-1])
         # index_copy_ has no float8 kernel on every device; the bytes are what matter.
@@ -83,7 +103,11 @@ class PagedCache:
             k = flat.view(torch.uint8).index_select(0, rows).view(torch.float8_e4m3fn)
         else:
             k = flat.index_select(0, rows)
-        scale = None if self.index_scale is None else self.index_scale[layer].view(-1).index_select(0, rows)
+        scale = (
+            None
+            if self.index_scale is None
+            else self.index_scale[layer].view(-1).index_select(0, rows)
+        )
         return k, scale
 
     def latent_rows(self, layer: int, rows: torch.Tensor) -> torch.Tensor:
@@ -106,7 +130,12 @@ def workspace_bytes(cfg: ModelConfig, chunk: int, dtype: torch.dtype) -> int:
     elt = torch.empty((), dtype=dtype).element_size()
     h = cfg.num_attention_heads
     attn = chunk * h * (cfg.kv_lora_rank + cfg.qk_rope_head_dim) * 4 * 4
-    moe = chunk * cfg.num_experts_per_tok * (cfg.hidden_size * 2 + cfg.moe_intermediate_size * 4) * elt
+    moe = (
+        chunk
+        * cfg.num_experts_per_tok
+        * (cfg.hidden_size * 2 + cfg.moe_intermediate_size * 4)
+        * elt
+    )
     dense = chunk * (cfg.intermediate_size * 3 + cfg.hidden_size * 8) * elt
     logits = chunk * cfg.vocab_size * 4
     scores = min(GiB, chunk * cfg.max_position_embeddings * 4)
@@ -135,18 +164,30 @@ class Plan:
         fit = min(self.tokens, self.max_seq_tokens)
         if want <= fit:
             return
-        where = (f"{self.free_bytes / GiB:.1f} GiB of device memory was free for the cache"
-                 if self.free_bytes is not None else f"the cache budget is {self.tokens} tokens")
+        where = (
+            f"{self.free_bytes / GiB:.1f} GiB of device memory was free for the cache"
+            if self.free_bytes is not None
+            else f"the cache budget is {self.tokens} tokens"
+        )
         raise RequestTooLargeError(
             f"request needs {want} tokens ({prompt_tokens} prompt + {new_tokens} to generate) but at most "
             f"{fit} fit ({self.num_blocks} blocks of {self.block_size} tokens at {self.bytes_per_token} bytes "
             f"per token; {where}; the model accepts {self.max_seq_tokens} positions). Shorten the "
             f"conversation or lower max_new_tokens, or give the cache more memory (free GPU memory, "
-            f"a larger max_cached_tokens).")
+            f"a larger max_cached_tokens)."
+        )
 
 
-def plan_cache(cfg: ModelConfig, device: torch.device, dtype: torch.dtype, index_fp8: bool, block_size: int,
-               chunk: int, max_cached_tokens: int | None = None, memory_fraction: float = 0.92) -> Plan:
+def plan_cache(
+    cfg: ModelConfig,
+    device: torch.device,
+    dtype: torch.dtype,
+    index_fp8: bool,
+    block_size: int,
+    chunk: int,
+    max_cached_tokens: int | None = None,
+    memory_fraction: float = 0.92,
+) -> Plan:
     """Size the cache: `max_cached_tokens` if given, else what the free device memory holds after
     a workspace reserve (on CUDA), capped at what can be used. Refuses when not even one block fits."""
     per_token = bytes_per_token(cfg, dtype, index_fp8)
@@ -167,9 +208,16 @@ def plan_cache(cfg: ModelConfig, device: torch.device, dtype: torch.dtype, index
         raise RequestTooLargeError(
             f"no room for a KV cache: {have}, a prefill workspace of {ws / GiB:.2f} GiB and "
             f"{per_token * block_size} bytes per {block_size}-token block. Free device memory, use a "
-            f"smaller prefill chunk, or load the weights in FP8 (keep_fp8=True).")
-    return Plan(num_blocks=blocks, block_size=block_size, bytes_per_token=per_token, free_bytes=free,
-                workspace_bytes=ws, max_seq_tokens=max_seq)
+            f"smaller prefill chunk, or load the weights in FP8 (keep_fp8=True)."
+        )
+    return Plan(
+        num_blocks=blocks,
+        block_size=block_size,
+        bytes_per_token=per_token,
+        free_bytes=free,
+        workspace_bytes=ws,
+        max_seq_tokens=max_seq,
+    )
 
 
 def blocks_for(tokens: int, block_size: int) -> int:

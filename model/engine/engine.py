@@ -28,7 +28,9 @@ from model.transformer import DeepseekV32
 
 log = logging.getLogger(__name__)
 
-ENGINE_VERSION = "1"  # bump when the cache layout or its arithmetic changes (persisted KV goes stale)
+ENGINE_VERSION = (
+    "1"  # bump when the cache layout or its arithmetic changes (persisted KV goes stale)
+)
 
 
 @dataclass
@@ -56,23 +58,49 @@ class Sequence:
 class Engine:
     """Serves one loaded `DeepseekV32` from paged latent / indexer-key caches."""
 
-    def __init__(self, net: DeepseekV32, *, backend: str | None = None, block_size: int = 64,
-                 prefill_chunk: int = 4096, max_cached_tokens: int | None = None, prefix_cache: bool = True,
-                 checkpoint_id: str | None = None, cuda_graphs: bool | None = None):
+    def __init__(
+        self,
+        net: DeepseekV32,
+        *,
+        backend: str | None = None,
+        block_size: int = 64,
+        prefill_chunk: int = 4096,
+        max_cached_tokens: int | None = None,
+        prefix_cache: bool = True,
+        checkpoint_id: str | None = None,
+        cuda_graphs: bool | None = None,
+    ):
         self.net, self.cfg = net, net.cfg
         self.device = net.lm_head.weight.device
         self.dtype = net.model.embed_tokens.weight.dtype
-        self.block_size, self.prefill_chunk, self.prefix_cache = block_size, prefill_chunk, prefix_cache
+        self.block_size, self.prefill_chunk, self.prefix_cache = (
+            block_size,
+            prefill_chunk,
+            prefix_cache,
+        )
         self.checkpoint_id = checkpoint_id
         index_fp8 = net.opts.indexer == "fp8"
-        self.plan: Plan = plan_cache(self.cfg, self.device, self.dtype, index_fp8, block_size, prefill_chunk,
-                                     max_cached_tokens)
-        self.cache = PagedCache(self.cfg, self.plan.num_blocks, block_size, self.dtype, index_fp8, self.device)
+        self.plan: Plan = plan_cache(
+            self.cfg,
+            self.device,
+            self.dtype,
+            index_fp8,
+            block_size,
+            prefill_chunk,
+            max_cached_tokens,
+        )
+        self.cache = PagedCache(
+            self.cfg, self.plan.num_blocks, block_size, self.dtype, index_fp8, self.device
+        )
         self.pool = BlockPool(self.plan.num_blocks, block_size)
         self.backend = make_backend(backend or net.opts.backend, self.device)
         self.runner = Runner(net, self.cache, self.backend)
         self.max_blocks_per_seq = blocks_for(self.plan.max_seq_tokens, block_size)
-        use_graphs = self.device.type == "cuda" and self.backend.name == "triton" if cuda_graphs is None else cuda_graphs
+        use_graphs = (
+            self.device.type == "cuda" and self.backend.name == "triton"
+            if cuda_graphs is None
+            else cuda_graphs
+        )
         self.graphs = None
         if use_graphs:
             from model.engine.graphs import DecodeGraphs
@@ -88,8 +116,12 @@ class Engine:
         if not prompt:
             raise ValueError("a prompt needs at least one token")
         self.plan.check_request(len(prompt), params.max_new_tokens)
-        seq = Sequence(tokens=list(prompt), params=params, prompt_len=len(prompt),
-                       generator=make_generator(params, self.device))
+        seq = Sequence(
+            tokens=list(prompt),
+            params=params,
+            prompt_len=len(prompt),
+            generator=make_generator(params, self.device),
+        )
         if self.prefix_cache:
             hashes = block_hashes(prompt, self.block_size)[: (len(prompt) - 1) // self.block_size]
             hits = self.pool.lookup(hashes)
@@ -103,8 +135,10 @@ class Engine:
         need = blocks_for(len(prompt), self.block_size) - len(seq.blocks)
         if need > self.pool.available:
             self.release(seq)
-            raise CacheFullError(f"the prompt needs {need} more cache blocks; {self.pool.available} are free "
-                                 f"(the rest hold running sequences)")
+            raise CacheFullError(
+                f"the prompt needs {need} more cache blocks; {self.pool.available} are free "
+                f"(the rest hold running sequences)"
+            )
         return seq
 
     def release(self, seq: Sequence) -> None:
@@ -124,7 +158,7 @@ class Engine:
         bs = self.block_size
         while (seq.registered + 1) * bs <= seq.computed:
             i = seq.registered
-            seq.parent_hash = chain_hash(seq.parent_hash, seq.tokens[i * bs:(i + 1) * bs])
+            seq.parent_hash = chain_hash(seq.parent_hash, seq.tokens[i * bs : (i + 1) * bs])
             self.pool.register(seq.blocks[i], seq.parent_hash)
             seq.registered += 1
 
@@ -149,7 +183,9 @@ class Engine:
             slots = table.long()[pos // self.block_size] * self.block_size + pos % self.block_size
             ids = torch.tensor(seq.tokens[a:b], dtype=torch.long, device=self.device)
             rows = None if all_logits else torch.tensor([b - a - 1], device=self.device)
-            logits = self.runner(Step(ids, pos, slots, table, decode=False, start=a, logit_rows=rows))
+            logits = self.runner(
+                Step(ids, pos, slots, table, decode=False, start=a, logit_rows=rows)
+            )
             outs.append(logits)
             seq.computed = b
             self._register(seq)
@@ -176,14 +212,23 @@ class Engine:
         width = width or max(len(s.blocks) for s in seqs)
         tables = torch.stack([self._table(s, width) for s in seqs])  # (B, width)
         pos = torch.tensor([s.computed for s in seqs], dtype=torch.long, device=self.device)
-        ids = torch.tensor([s.tokens[s.computed] for s in seqs], dtype=torch.long, device=self.device)
-        slots = tables.long().gather(1, (pos // self.block_size)[:, None])[:, 0] * self.block_size + pos % self.block_size
+        ids = torch.tensor(
+            [s.tokens[s.computed] for s in seqs], dtype=torch.long, device=self.device
+        )
+        slots = (
+            tables.long().gather(1, (pos // self.block_size)[:, None])[:, 0] * self.block_size
+            + pos % self.block_size
+        )
         return Step(ids, pos, slots, tables, decode=True, lens=(pos + 1).to(torch.int32))
 
     # -- generation ------------------------------------------------------------------------------
 
-    def generate(self, prompts: list[list[int]], params: list[SamplingParams] | SamplingParams | None = None,
-                 sequences: list[Sequence] | None = None) -> Iterator[tuple[int, int]]:
+    def generate(
+        self,
+        prompts: list[list[int]],
+        params: list[SamplingParams] | SamplingParams | None = None,
+        sequences: list[Sequence] | None = None,
+    ) -> Iterator[tuple[int, int]]:
         """Stream `(prompt index, token)` pairs as they are sampled; all prompts decode together.
 
         Pass `sequences` (a list) to get the `Sequence` objects back (reuse counts); they are
@@ -199,7 +244,9 @@ class Engine:
             live = [s for s in seqs if s.params.max_new_tokens > 0]
             rows = [i for i, s in enumerate(seqs) if s.params.max_new_tokens > 0]
             while live:
-                picked = sample(logits[rows], [s.params for s in live], [s.generator for s in live]).tolist()
+                picked = sample(
+                    logits[rows], [s.params for s in live], [s.generator for s in live]
+                ).tolist()
                 nxt, nxt_tokens = [], []
                 for seq, tok in zip(live, picked):
                     seq.generated += 1

@@ -55,8 +55,12 @@ class Runner:
         for layer in net.model.layers:
             attn = layer.self_attn
             w = dense_weight(attn.kv_b_proj, dtype)  # (H * (nope + v), 512)
-            w = w.view(cfg.num_attention_heads, cfg.qk_nope_head_dim + cfg.v_head_dim, cfg.kv_lora_rank)
-            self.absorb.append((w[:, : cfg.qk_nope_head_dim], w[:, cfg.qk_nope_head_dim:]))  # (H, nope, 512), (H, v, 512)
+            w = w.view(
+                cfg.num_attention_heads, cfg.qk_nope_head_dim + cfg.v_head_dim, cfg.kv_lora_rank
+            )
+            self.absorb.append(
+                (w[:, : cfg.qk_nope_head_dim], w[:, cfg.qk_nope_head_dim :])
+            )  # (H, nope, 512), (H, v, 512)
             self.experts.append(GroupedExperts(layer.mlp) if isinstance(layer.mlp, MoE) else None)
         self.index_fp8 = cache.index_fp8
 
@@ -75,12 +79,18 @@ class Runner:
             x = x[:, step.logit_rows]
         return net.lm_head(net.model.norm(x))[0]  # (rows, vocab)
 
-    def _attention(self, layer: int, m: MLA, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                   step: Step) -> torch.Tensor:
+    def _attention(
+        self, layer: int, m: MLA, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, step: Step
+    ) -> torch.Tensor:
         """MLA in absorbed form over the paged cache; x `(1, N, hidden)` -> `(1, N, hidden)`."""
         cfg = self.cfg
         n = x.shape[1]
-        h, nope, rope, rank = cfg.num_attention_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.kv_lora_rank
+        h, nope, rope, rank = (
+            cfg.num_attention_heads,
+            cfg.qk_nope_head_dim,
+            cfg.qk_rope_head_dim,
+            cfg.kv_lora_rank,
+        )
 
         q_latent = m.q_a_layernorm(m.q_a_proj(x))  # (1, N, q_lora_rank)
         q = m.q_b_proj(q_latent).view(1, n, h, nope + rope)  # (1, N, H, 192)
@@ -88,7 +98,9 @@ class Runner:
         kv = m.kv_a_proj_with_mqa(x)  # (1, N, 576)
         c = m.kv_a_layernorm(kv[..., :rank])  # (1, N, 512)
         k_pe = rotate_interleaved(kv[..., rank:], cos, sin)  # (1, N, 64)
-        self.cache.write(layer, step.slots, torch.cat((c, k_pe), dim=-1)[0], m.indexer.keys(x, cos, sin)[0])
+        self.cache.write(
+            layer, step.slots, torch.cat((c, k_pe), dim=-1)[0], m.indexer.keys(x, cos, sin)[0]
+        )
 
         w_uk, w_uv = self.absorb[layer]
         q_lat = torch.einsum("bthd,hdc->bthc", q_nope, w_uk)  # (1, N, H, 512)
@@ -96,20 +108,29 @@ class Runner:
         topk = cfg.index_topk
         if step.decode:
             qi, w, scale = self._index_query(m, x, q_latent, cos, sin)
-            idx = self.backend.select_decode(self.cache, layer, step.tables, step.lens, qi, w, scale, topk)
-            o_lat = self.backend.attend_decode(self.cache, layer, step.tables, step.lens, qa, idx, m.scale, rank)
+            idx = self.backend.select_decode(
+                self.cache, layer, step.tables, step.lens, qi, w, scale, topk
+            )
+            o_lat = self.backend.attend_decode(
+                self.cache, layer, step.tables, step.lens, qa, idx, m.scale, rank
+            )
         else:
             if step.start + n <= topk:  # every query sees <= topk keys: DSA is dense attention here
                 idx = causal_indices(step.start, n, topk, x.device)
             else:
                 qi, w, scale = self._index_query(m, x, q_latent, cos, sin)
-                idx = self.backend.select_prefill(self.cache, layer, step.tables, step.start, qi, w, scale, topk)
-            o_lat = self.backend.attend_prefill(self.cache, layer, step.tables, step.start, qa, idx, m.scale, rank)
+                idx = self.backend.select_prefill(
+                    self.cache, layer, step.tables, step.start, qi, w, scale, topk
+                )
+            o_lat = self.backend.attend_prefill(
+                self.cache, layer, step.tables, step.start, qa, idx, m.scale, rank
+            )
         out = torch.einsum("thc,hvc->thv", o_lat, w_uv)  # (N, H, v)
         return m.o_proj(out.reshape(1, n, h * cfg.v_head_dim))  # (1, N, hidden)
 
-    def _index_query(self, m: MLA, x: torch.Tensor, q_latent: torch.Tensor, cos: torch.Tensor,
-                     sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+    def _index_query(
+        self, m: MLA, x: torch.Tensor, q_latent: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """Indexer queries `(N, Hi, Di)`, head weights `(N, Hi)` float32 and the logit scale.
 
         Exact: weights `w`, scale Di^-1/2 on the logits (as `model.indexer.index_scores`). FP8: the
@@ -121,7 +142,9 @@ class Runner:
         n = x.shape[1]
         r, hi, di = cfg.qk_rope_head_dim, cfg.index_n_heads, cfg.index_head_dim
         qi = ix.wq_b(q_latent).view(1, n, hi, di)  # (1, N, Hi, Di)
-        qi = torch.cat((rotate_half_split(qi[..., :r], cos, sin), qi[..., r:]), dim=-1)[0]  # (N, Hi, Di)
+        qi = torch.cat((rotate_half_split(qi[..., :r], cos, sin), qi[..., r:]), dim=-1)[
+            0
+        ]  # (N, Hi, Di)
         w = F.linear(x.float(), ix.weights_proj.weight.float())[0] * hi**-0.5  # (N, Hi)
         if not self.index_fp8:
             return qi, w, di**-0.5

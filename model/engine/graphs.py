@@ -34,12 +34,16 @@ class DecodeGraphs:
         self.scratch = engine.pool.allocate()  # never released: the padding rows' block
         # keyed by (batch bucket, block-table width): the paged indexer scores every position the
         # table can address, so a 4K context should not pay for a 160K-wide table
-        self.graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, Step, torch.Tensor]] = {}
+        self.graphs: dict[tuple[int, int], _Graph] = {}
         self.failed = False
 
     def fits(self, seqs: list[Sequence]) -> bool:
         """Whether a captured graph can serve this batch."""
-        return not self.failed and len(seqs) <= BUCKETS[-1] and all(len(s.blocks) <= self.max_width for s in seqs)
+        return (
+            not self.failed
+            and len(seqs) <= BUCKETS[-1]
+            and all(len(s.blocks) <= self.max_width for s in seqs)
+        )
 
     def _width(self, seqs: list[Sequence]) -> int:
         need = max(len(s.blocks) for s in seqs)
@@ -48,28 +52,19 @@ class DecodeGraphs:
             width *= 2
         return min(width, self.max_width)
 
-    def _static(self, bucket: int, width: int) -> Step:
-        dev = self.engine.device
-        bs = self.engine.block_size
-        tables = torch.full((bucket, width), self.scratch, dtype=torch.int32, device=dev)
-        return Step(ids=torch.zeros(bucket, dtype=torch.long, device=dev),
-                    positions=torch.zeros(bucket, dtype=torch.long, device=dev),
-                    slots=torch.full((bucket,), self.scratch * bs, dtype=torch.long, device=dev),
-                    tables=tables, decode=True, lens=torch.ones(bucket, dtype=torch.int32, device=dev))
-
-    def _capture(self, bucket: int, width: int) -> tuple[torch.cuda.CUDAGraph, Step, torch.Tensor]:
+    def _capture(self, bucket: int, width: int) -> _Graph:
+        g = _Graph(bucket, width, self.scratch, self.engine.block_size, self.engine.device)
         runner = self.engine.runner
-        step = self._static(bucket, width)
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):  # warm-up compiles the kernels and settles the allocator
-                runner(step)
+                runner(g.step)
         torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            logits = runner(step)
-        return graph, step, logits
+        g.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g.graph):
+            g.logits = runner(g.step)
+        return g
 
     def run(self, seqs: list[Sequence]) -> torch.Tensor:
         """Fill the bucket's static inputs from `seqs`, replay, and return logits `(B, vocab)`."""
@@ -81,21 +76,71 @@ class DecodeGraphs:
             try:
                 self.graphs[key] = self._capture(bucket, width)
             except RuntimeError as exc:  # capture unsupported by some op: stay eager, say so once
-                log.warning("CUDA-graph capture of the decode step failed (%s); decoding eagerly", exc)
+                log.warning(
+                    "CUDA-graph capture of the decode step failed (%s); decoding eagerly", exc
+                )
                 self.failed = True
                 return self.engine.runner(self.engine._decode_step(seqs))
-        graph, static, logits = self.graphs[key]
-        step = self.engine._decode_step(seqs, width)
-        static.ids[:b].copy_(step.ids)
-        static.positions[:b].copy_(step.positions)
-        static.slots[:b].copy_(step.slots)
-        static.tables[:b].copy_(step.tables)
-        static.lens[:b].copy_(step.lens)
-        if b < bucket:  # padding rows: position 0 of the scratch block
-            static.ids[b:].zero_()
-            static.positions[b:].zero_()
-            static.slots[b:].fill_(self.scratch * self.engine.block_size)
-            static.tables[b:].fill_(self.scratch)
-            static.lens[b:].fill_(1)
-        graph.replay()
-        return logits[:b].clone()
+        g = self.graphs[key]
+        g.load(seqs)
+        g.graph.replay()
+        return g.logits[:b].clone()
+
+
+class _Graph:
+    """One captured step: its static device inputs, their pinned host staging copies, the graph.
+
+    Inputs travel as two flat buffers (int64: ids, positions, slots; int32: block tables, then
+    lengths), so a step costs two asynchronous host-to-device copies instead of a device tensor
+    built per field (each a synchronous copy; 0.43 ms of host time per 4K step on the H200).
+    """
+
+    def __init__(
+        self, bucket: int, width: int, scratch: int, block_size: int, device: torch.device
+    ):
+        self.bucket, self.width, self.scratch, self.block_size = bucket, width, scratch, block_size
+        self.d64 = torch.zeros(3, bucket, dtype=torch.long, device=device)  # ids, positions, slots
+        self.d32 = torch.empty(bucket * width + bucket, dtype=torch.int32, device=device)
+        self.h64 = torch.zeros(3, bucket, dtype=torch.long).pin_memory()
+        self.h32 = torch.empty(bucket * width + bucket, dtype=torch.int32).pin_memory()
+        self.copied = torch.cuda.Event()
+        self._fill_padding(0)
+        self.d64.copy_(self.h64)
+        self.d32.copy_(self.h32)
+        self.step = Step(
+            ids=self.d64[0],
+            positions=self.d64[1],
+            slots=self.d64[2],
+            tables=self.d32[: bucket * width].view(bucket, width),
+            decode=True,
+            lens=self.d32[bucket * width :],
+        )
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.logits: torch.Tensor | None = None
+
+    def _fill_padding(self, start: int) -> None:
+        """Rows from `start` on: position 0 of the scratch block (they write nowhere real)."""
+        n = self.bucket * self.width
+        self.h64[0, start:] = 0
+        self.h64[1, start:] = 0
+        self.h64[2, start:] = self.scratch * self.block_size
+        self.h32[start * self.width : n] = self.scratch
+        self.h32[n + start :] = 1
+
+    def load(self, seqs: list[Sequence]) -> None:
+        """Stage the batch on the host and start its copy to the device."""
+        self.copied.synchronize()  # the previous step's copy has left the pinned buffers
+        b, bs, w = len(seqs), self.block_size, self.width
+        pos = [s.computed for s in seqs]
+        self.h64[0, :b] = torch.tensor([s.tokens[p] for s, p in zip(seqs, pos)])
+        self.h64[1, :b] = torch.tensor(pos)
+        self.h64[2, :b] = torch.tensor([s.blocks[p // bs] * bs + p % bs for s, p in zip(seqs, pos)])
+        tables = self.h32[: self.bucket * w].view(self.bucket, w)
+        tables[:b] = self.scratch
+        for i, s in enumerate(seqs):
+            tables[i, : len(s.blocks)] = torch.tensor(s.blocks, dtype=torch.int32)
+        self.h32[self.bucket * w : self.bucket * w + b] = torch.tensor([p + 1 for p in pos])
+        self._fill_padding(b)
+        self.d64.copy_(self.h64, non_blocking=True)
+        self.d32.copy_(self.h32, non_blocking=True)
+        self.copied.record()

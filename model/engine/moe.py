@@ -34,16 +34,20 @@ class GroupedExperts:
     def __init__(self, moe: MoE):
         self.moe = moe
         experts = list(moe.experts)
-        self.stacked = all(type(e.gate_proj) is nn.Linear and type(e.down_proj) is nn.Linear for e in experts)
+        self.stacked = all(
+            type(e.gate_proj) is nn.Linear and type(e.down_proj) is nn.Linear for e in experts
+        )
         if not self.stacked:
             return
         self.inter = experts[0].gate_proj.weight.shape[0]
         with torch.no_grad():
-            self.gate_up = torch.stack([torch.cat((e.gate_proj.weight, e.up_proj.weight)) for e in experts])  # (E, 2I, D)
+            self.gate_up = torch.stack(
+                [torch.cat((e.gate_proj.weight, e.up_proj.weight)) for e in experts]
+            )  # (E, 2I, D)
             self.down = torch.stack([e.down_proj.weight for e in experts])  # (E, D, I)
         for i, e in enumerate(experts):
             e.gate_proj.weight.data = self.gate_up[i, : self.inter]
-            e.up_proj.weight.data = self.gate_up[i, self.inter:]
+            e.up_proj.weight.data = self.gate_up[i, self.inter :]
             e.down_proj.weight.data = self.down[i]
         self.use_grouped_mm = True
 
@@ -66,9 +70,11 @@ class GroupedExperts:
             offs = torch.cumsum(counts, 0).to(torch.int32)  # (E,) end of each expert's rows
             try:
                 h = torch._grouped_mm(xs, self.gate_up.transpose(1, 2), offs=offs)  # (N*k, 2I)
-                act = F.silu(h[:, : self.inter]) * h[:, self.inter:]
+                act = F.silu(h[:, : self.inter]) * h[:, self.inter :]
                 y = torch._grouped_mm(act, self.down.transpose(1, 2), offs=offs)  # (N*k, D)
-            except RuntimeError as exc:  # this GPU / torch build has no grouped GEMM for these shapes
+            except (
+                RuntimeError
+            ) as exc:  # this GPU / torch build has no grouped GEMM for these shapes
                 log.warning("torch._grouped_mm unavailable (%s); using the batched fallback", exc)
                 self.use_grouped_mm = False
                 y = self._batched(xs, expert)
@@ -83,15 +89,17 @@ class GroupedExperts:
         e_count = self.gate_up.shape[0]
         if xs.shape[0] <= e_count:  # decode: read only the chosen experts' weights
             h = torch.bmm(self.gate_up[expert], xs[:, :, None])[:, :, 0]  # (P, 2I)
-            act = F.silu(h[:, : self.inter]) * h[:, self.inter:]
+            act = F.silu(h[:, : self.inter]) * h[:, self.inter :]
             return torch.bmm(self.down[expert], act[:, :, None])[:, :, 0]  # (P, D)
         counts = torch.bincount(expert, minlength=e_count)  # (E,)
         starts = torch.cumsum(counts, 0) - counts
-        slot = torch.arange(xs.shape[0], device=xs.device) - starts[expert]  # rank within its expert
+        slot = (
+            torch.arange(xs.shape[0], device=xs.device) - starts[expert]
+        )  # rank within its expert
         cap = int(counts.max())
         buf = xs.new_zeros(e_count, cap, xs.shape[1])
         buf[expert, slot] = xs  # (E, cap, D)
         h = torch.bmm(buf, self.gate_up.transpose(1, 2))  # (E, cap, 2I)
-        act = F.silu(h[..., : self.inter]) * h[..., self.inter:]
+        act = F.silu(h[..., : self.inter]) * h[..., self.inter :]
         y = torch.bmm(act, self.down.transpose(1, 2))  # (E, cap, D)
         return y[expert, slot]  # (P, D)

@@ -52,22 +52,32 @@ def checkpoint_fingerprint(path: str | Path) -> str:
 class KVStore:
     """Save and restore an engine's cached prefixes."""
 
-    def __init__(self, engine: Engine, root: Path | None = None, cap_bytes: int = DEFAULT_CAP_BYTES):
+    def __init__(
+        self, engine: Engine, root: Path | None = None, cap_bytes: int = DEFAULT_CAP_BYTES
+    ):
         if not engine.checkpoint_id:
-            raise ValueError("persisted KV needs the engine's checkpoint_id (model.engine.persist.checkpoint_fingerprint)")
+            raise ValueError(
+                "persisted KV needs the engine's checkpoint_id (model.engine.persist.checkpoint_fingerprint)"
+            )
         from model.engine.engine import ENGINE_VERSION
 
         self.engine, self.version = engine, ENGINE_VERSION
-        self.root = (root or godwit_home() / "kv")
+        self.root = root or godwit_home() / "kv"
         self.dir = self.root / f"{engine.checkpoint_id}-v{ENGINE_VERSION}"
         self.cap_bytes = cap_bytes
 
     def _meta(self) -> dict[str, str]:
         e = self.engine
         shapes = {k: list(t.shape[:1]) + list(t.shape[2:]) for k, t in e.cache.tensors().items()}
-        return {"format": FORMAT, "checkpoint": str(e.checkpoint_id), "engine": self.version,
-                "block_size": str(e.block_size), "dtype": str(e.dtype), "indexer": e.net.opts.indexer,
-                "shapes": repr(sorted(shapes.items()))}
+        return {
+            "format": FORMAT,
+            "checkpoint": str(e.checkpoint_id),
+            "engine": self.version,
+            "block_size": str(e.block_size),
+            "dtype": str(e.dtype),
+            "indexer": e.net.opts.indexer,
+            "shapes": repr(sorted(shapes.items())),
+        }
 
     def save(self, tokens: list[int]) -> Path | None:
         """Write the cached full blocks that start `tokens`; the file path, or None if none are cached."""
@@ -87,7 +97,11 @@ class KVStore:
         tensors = {}
         for name, t in e.cache.tensors().items():
             rows = t.index_select(1, idx)  # (layers, n, block, ...)
-            tensors[name] = (rows.view(torch.uint8) if rows.dtype == torch.float8_e4m3fn else rows).cpu().contiguous()
+            tensors[name] = (
+                (rows.view(torch.uint8) if rows.dtype == torch.float8_e4m3fn else rows)
+                .cpu()
+                .contiguous()
+            )
         tensors["tokens"] = torch.tensor(tokens[: len(blocks) * e.block_size], dtype=torch.int64)
         tmp = target.with_suffix(".tmp")
         save_file(tensors, str(tmp), metadata=self._meta())
@@ -99,8 +113,11 @@ class KVStore:
         """Restore the longest saved prefix of `tokens` into the prefix cache; tokens restored."""
         e = self.engine
         best: tuple[int, Path] | None = None
-        files = sorted(self.dir.glob("*.safetensors"), key=lambda f: f.stat().st_mtime, reverse=True) \
-            if self.dir.is_dir() else []
+        files = (
+            sorted(self.dir.glob("*.safetensors"), key=lambda f: f.stat().st_mtime, reverse=True)
+            if self.dir.is_dir()
+            else []
+        )
         if not files:
             log.info("no persisted KV for checkpoint %s in %s", e.checkpoint_id, self.dir)
             return 0
@@ -133,7 +150,13 @@ class KVStore:
         want = self._meta()
         for key in ("format", "checkpoint", "engine", "block_size", "dtype", "indexer", "shapes"):
             if meta.get(key) != want[key]:
-                log.warning("ignoring KV file %s: its %s is %r, this engine's is %r", f, key, meta.get(key), want[key])
+                log.warning(
+                    "ignoring KV file %s: its %s is %r, this engine's is %r",
+                    f,
+                    key,
+                    meta.get(key),
+                    want[key],
+                )
                 return None
         return tokens
 

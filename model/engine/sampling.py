@@ -43,7 +43,9 @@ def make_generator(params: SamplingParams, device: torch.device) -> torch.Genera
     return g
 
 
-def sample(logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None]) -> torch.Tensor:
+def sample(
+    logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None]
+) -> torch.Tensor:
     """Next tokens `(B,)` int64 from logits `(B, vocab)`."""
     greedy = logits.argmax(-1)
     if all(p.temperature == 0 for p in params):

@@ -61,7 +61,7 @@ def godwit(llm_server, repo, *args, timeout=90, env=None):
             "--model",
             MODEL,
             "--output-format",
-            "stream-json",
+            "events",
         ],
         cwd=repo,
         env=full,

@@ -112,7 +112,9 @@ async def test_client_can_use_tool_hook_interrupt_and_rewind(cli, repo, llm_serv
         llm_server,
         can_use_tool=can_use_tool,
         hooks={"PreToolUse": [sdk.HookMatcher(matcher="Bash|Write", hooks=[pre_tool])]},
-        extra_args={"replay-user-messages": None},
+        # Sandboxed bash needs no approval; without the sandbox every command is asked about,
+        # which is what brings can_use_tool in.
+        extra_args={"replay-user-messages": None, "sandbox": "off"},
     )
     llm_server.push(
         call("bash", {"command": "echo forbidden"}, text="Trying."),

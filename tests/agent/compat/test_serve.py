@@ -171,3 +171,41 @@ def test_print_mode_stream_json_and_events(tmp_path: Path) -> None:
     )
     types = [json.loads(l)["type"] for l in out.stdout.splitlines()]
     assert "text_delta" in types and "turn_end" in types and types[-1] == "result"
+
+
+def test_set_model_switches_the_provider(tmp_path: Path) -> None:
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([{"text": "from the other model"}]))
+    proc = start(tmp_path, [{"text": "from the first model"}])
+    try:
+        send(proc, user("one"))
+        first = read_until(proc, lambda l: l["type"] == "result")
+        assert first[-1]["result"] == "from the first model"
+        send(
+            proc,
+            {
+                "type": "control_request",
+                "request_id": "m1",
+                "request": {"subtype": "set_model", "model": f"scripted:{other}"},
+            },
+        )
+        ok = read_until(proc, lambda l: l["type"] == "control_response")[-1]["response"]
+        assert ok["subtype"] == "success", ok
+        send(proc, user("two"))
+        second = read_until(proc, lambda l: l["type"] == "result")
+        assert second[-1]["result"] == "from the other model"
+        send(
+            proc,
+            {
+                "type": "control_request",
+                "request_id": "m2",
+                "request": {"subtype": "set_model", "model": "nonsense:x"},
+            },
+        )
+        bad = read_until(proc, lambda l: l["type"] == "control_response")[-1]["response"]
+        assert bad["subtype"] == "error" and "nonsense" in bad["error"]
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -65,7 +65,7 @@ def test_a_batch_decodes_each_sequence_as_if_alone(net):
     for i, tok in engine.generate(prompts, SamplingParams(max_new_tokens=12)):
         outs[i].append(tok)
     for i, p in enumerate(prompts):
-        assert outs[i] == generate(net, torch.tensor([p]), 12)[0, len(p):].tolist()
+        assert outs[i] == generate(net, torch.tensor([p]), 12)[0, len(p) :].tolist()
 
 
 def test_small_subchunk_budget_gives_the_same_logits(net):
@@ -87,7 +87,9 @@ def test_fp8_indexer_cache_equals_the_fp8_reference(tiny_dir):
     assert rel_err(engine.prefill(seq, all_logits=True), reference_logits(net8, tokens)) < TOL
     # One float32 power-of-two scale per key, as the reference quantises.
     scales = engine.cache.index_scale[0].view(-1)[engine.cache.rows(torch.tensor(seq.blocks), 120)]
-    assert bool((scales > 0).all()) and bool((torch.log2(scales) == torch.log2(scales).round()).all())
+    assert bool((scales > 0).all()) and bool(
+        (torch.log2(scales) == torch.log2(scales).round()).all()
+    )
 
 
 def test_sampling_is_seeded_and_respects_top_p(net):

@@ -25,7 +25,9 @@ def net8(tiny_dir):
 
 
 def engine_for(net, ckpt: str = "ckpt-a", **kw) -> Engine:
-    return Engine(net, block_size=BS, prefill_chunk=48, max_cached_tokens=1024, checkpoint_id=ckpt, **kw)
+    return Engine(
+        net, block_size=BS, prefill_chunk=48, max_cached_tokens=1024, checkpoint_id=ckpt, **kw
+    )
 
 
 def converse(engine: Engine, tokens: list[int]) -> list[int]:
@@ -49,15 +51,19 @@ def test_reload_restores_latents_and_index_and_only_the_suffix_is_prefilled(net8
     for name, t in first.cache.tensors().items():
         a = t.view(t.shape[0], -1, *t.shape[3:])[:, rows_a]
         b = second.cache.tensors()[name].view(t.shape[0], -1, *t.shape[3:])[:, rows_b]
-        assert torch.equal(a.view(torch.uint8) if a.dtype == torch.float8_e4m3fn else a,
-                           b.view(torch.uint8) if b.dtype == torch.float8_e4m3fn else b), name
+        assert torch.equal(
+            a.view(torch.uint8) if a.dtype == torch.float8_e4m3fn else a,
+            b.view(torch.uint8) if b.dtype == torch.float8_e4m3fn else b,
+        ), name
     assert bool((second.cache.index_scale[:, seq.blocks] > 0).all())  # scales came back, not zeros
     got = second.prefill(seq, all_logits=True)
     assert got.shape[0] == len(nxt) - 112
     assert rel_err(got, reference_logits(net8, nxt)[112:]) < TOL
 
 
-def test_missing_corrupt_foreign_and_stale_files_are_ignored_with_one_log_line(net8, tmp_path, caplog):
+def test_missing_corrupt_foreign_and_stale_files_are_ignored_with_one_log_line(
+    net8, tmp_path, caplog
+):
     tokens = prompt(80, seed=2)
     store = KVStore(engine_for(net8), root=tmp_path)
     assert store.load(tokens) == 0  # nothing saved yet
@@ -70,7 +76,9 @@ def test_missing_corrupt_foreign_and_stale_files_are_ignored_with_one_log_line(n
     store.dir.mkdir(parents=True, exist_ok=True)
     stale = stale_store.save(converse(stale_engine, tokens))
     assert stale is not None and stale.parent == store.dir
-    (store.dir / "foreign.safetensors").write_bytes(foreign.read_bytes())  # copied from another checkpoint
+    (store.dir / "foreign.safetensors").write_bytes(
+        foreign.read_bytes()
+    )  # copied from another checkpoint
     (store.dir / "garbage.safetensors").write_bytes(b"\x00\x01 not a safetensors file")
     good = engine_for(net8)
     good_path = KVStore(good, root=tmp_path).save(converse(good, prompt(80, seed=20)))

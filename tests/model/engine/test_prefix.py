@@ -22,7 +22,9 @@ def net(tiny_dir):
 def run(engine: Engine, tokens: list[int], new: int = 4):
     """Generate `new` greedy tokens; returns (Sequence, generated tokens)."""
     seqs: list = []
-    out = [t for _, t in engine.generate([tokens], SamplingParams(max_new_tokens=new), sequences=seqs)]
+    out = [
+        t for _, t in engine.generate([tokens], SamplingParams(max_new_tokens=new), sequences=seqs)
+    ]
     return seqs[0], out
 
 
@@ -30,7 +32,7 @@ def prefill_and_check(engine: Engine, net, tokens: list[int]):
     """Prefill `tokens` (reusing what is cached) and compare every prefilled position with the reference."""
     seq = engine.start(tokens, SamplingParams(max_new_tokens=1))
     got = engine.prefill(seq, all_logits=True)  # (prefilled, vocab)
-    ref = reference_logits(net, tokens)[seq.reused:]
+    ref = reference_logits(net, tokens)[seq.reused :]
     assert got.shape[0] == seq.prefilled
     assert rel_err(got, ref) < TOL
     engine.release(seq)
@@ -87,7 +89,9 @@ def test_eviction_takes_least_recently_used_blocks_and_results_stay_equal(net):
     seq = prefill_and_check(engine, net, a)
     assert seq.reused == 0
     seq = prefill_and_check(engine, net, b[:80] + prompt(10, seed=9))
-    assert seq.reused == 0  # b's blocks were evicted in turn while a was prefilled: nothing to reuse
+    assert (
+        seq.reused == 0
+    )  # b's blocks were evicted in turn while a was prefilled: nothing to reuse
 
 
 def test_eviction_keeps_a_recently_reused_prefix(net):
@@ -114,7 +118,7 @@ def test_the_index_travels_with_reused_blocks(net):
     for layer in range(engine.cache.index.shape[0]):
         engine.cache.index[layer].view(-1, engine.cache.index.shape[-1])[rows] = 0
     got = engine.prefill(seq, all_logits=True)
-    assert rel_err(got, reference_logits(net, second)[seq.reused:]) > 1e-3
+    assert rel_err(got, reference_logits(net, second)[seq.reused :]) > 1e-3
 
 
 def test_prefix_cache_switched_off_reuses_nothing(net):

@@ -51,14 +51,19 @@ def engines(net):
 def test_auto_picks_triton_on_cuda_and_torch_elsewhere():
     assert isinstance(make_backend("auto", torch.device("cpu")), TorchBackend)
     assert isinstance(make_backend("auto", torch.device("cuda")), TritonBackend)
-    assert isinstance(make_backend("triton", torch.device("cpu")), TritonBackend)  # forced (RunOptions.backend)
+    assert isinstance(
+        make_backend("triton", torch.device("cpu")), TritonBackend
+    )  # forced (RunOptions.backend)
     with pytest.raises(ValueError, match="unknown engine backend"):
         make_backend("cuda", torch.device("cpu"))
 
 
 def test_run_options_force_the_backend(tiny_dir):
     forced = model.load(tiny_dir, dtype=torch.bfloat16, backend="triton")
-    assert Engine(forced, block_size=16, max_cached_tokens=256, cuda_graphs=False).backend.name == "triton"
+    assert (
+        Engine(forced, block_size=16, max_cached_tokens=256, cuda_graphs=False).backend.name
+        == "triton"
+    )
 
 
 def test_triton_prefill_and_decode_equal_the_torch_backend(net):
@@ -69,8 +74,11 @@ def test_triton_prefill_and_decode_equal_the_torch_backend(net):
     assert rel_err(lb, la) < TOL
     for name in ("latent", "index", "index_scale"):
         x, y = ref.cache.tensors()[name], tri.cache.tensors()[name]
-        assert torch.equal(x.view(torch.uint8), y.view(torch.uint8)) if x.dtype == torch.float8_e4m3fn \
-            else torch.equal(x, y), name  # the same cache contents: the backends share the write path
+        assert (
+            torch.equal(x.view(torch.uint8), y.view(torch.uint8))
+            if x.dtype == torch.float8_e4m3fn
+            else torch.equal(x, y)
+        ), name  # the same cache contents: the backends share the write path
     nxt = prompt(2, seed=2)
     for tok in nxt:
         da, db = ref.decode([a], [tok]), tri.decode([b], [tok])
@@ -91,12 +99,20 @@ def test_triton_selection_equals_the_torch_selection(net2):
     q8 = q8.view(8, hi, di)
     w = torch.rand(8, hi, generator=g).to(DEVICE)
     start = 64
-    want = TorchBackend().select_prefill(ref.cache, 1, table, start, q8, w, None, net.cfg.index_topk)
-    got = TritonBackend().select_prefill(ref.cache, 1, table, start, q8, w, None, net.cfg.index_topk)
+    want = TorchBackend().select_prefill(
+        ref.cache, 1, table, start, q8, w, None, net.cfg.index_topk
+    )
+    got = TritonBackend().select_prefill(
+        ref.cache, 1, table, start, q8, w, None, net.cfg.index_topk
+    )
     assert [set(r) for r in want.tolist()] == [set(r) for r in got.tolist()]
     lens = torch.tensor([72], dtype=torch.int32, device=DEVICE)
-    want_d = TorchBackend().select_decode(ref.cache, 1, table[None], lens, q8[:1], w[:1], None, net.cfg.index_topk)
-    got_d = TritonBackend().select_decode(ref.cache, 1, table[None], lens, q8[:1], w[:1], None, net.cfg.index_topk)
+    want_d = TorchBackend().select_decode(
+        ref.cache, 1, table[None], lens, q8[:1], w[:1], None, net.cfg.index_topk
+    )
+    got_d = TritonBackend().select_decode(
+        ref.cache, 1, table[None], lens, q8[:1], w[:1], None, net.cfg.index_topk
+    )
     assert set(want_d[0].tolist()) == set(got_d[0].tolist())
 
 
