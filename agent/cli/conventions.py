@@ -32,28 +32,10 @@ def looks_like_rule(value: str) -> bool:
     return bool(parts) and all(_RULE.match(part) for part in parts)
 
 
-# Tool names written without a pattern in lower case (Claude Code's are capitalised: Read, Bash).
-_LOWER_TOOLS = {"bash", "glob", "grep", "memory", "str_replace_based_edit_tool", "editor"}
-
-
-def _is_rule_piece(piece: str) -> bool:
-    if not looks_like_rule(piece):
-        return False
-    name = piece.split("(", 1)[0]
-    return "(" in piece or name[:1].isupper() or name.startswith("mcp__") or name in _LOWER_TOOLS
-
-
-def is_rule_value(value: str) -> bool:
-    """Whether one flag value is a list of rules (`Read`, `"Bash(git status),Read"`, `"Read
-    Grep"`) rather than a prompt (`fix the bug`): every piece must name a tool."""
-    pieces = split_list([value])
-    return bool(pieces) and all(_is_rule_piece(piece) for piece in pieces)
-
-
 def take_rules(values: list[str]) -> tuple[list[str], list[str]]:
     """(the rules, the values after the first one that is not a rule)."""
     for i, value in enumerate(values):
-        if not is_rule_value(value):
+        if not looks_like_rule(value):
             return split_list(values[:i]), values[i:]
     return split_list(values), []
 
