@@ -47,10 +47,11 @@ async def test_approval_and_transcript_speak_to_people(repo):
     (repo / "long.txt").write_text(LONG)
     turns = [
         {"text": "Editing.", "tool_calls": [EDIT_LINE_20]},
-        {"text": "Testing.", "tool_calls": [{"name": "bash", "input": {"command": "true"}}]},
+        {"text": "Testing.", "tool_calls": [{"name": "bash", "input": {"command": "touch made.txt"}}]},
         {"text": "Done."},
     ]
-    with make_agent(repo, turns) as agent:
+    # Sandboxed commands are not asked about (issue 14); this test is about the asking.
+    with make_agent(repo, turns, sandbox={"enabled": False}) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
             await send(pilot, "rename line 20")
@@ -63,7 +64,7 @@ async def test_approval_and_transcript_speak_to_people(repo):
             assert " line 17" in body and "-line 20" in body and "+line twenty" in body
             await pilot.press("y")
             screen = await modal(pilot)
-            assert "Run `true`?" in screen_text(app)
+            assert "Run `touch made.txt`?" in screen_text(app)
             await pilot.press("a")
             await until_idle(pilot)
             edit, bash = app.query(ToolEntry)
