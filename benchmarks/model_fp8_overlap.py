@@ -22,10 +22,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.indexer import causal_key_mask, index_scores, select_topk  # noqa: E402
+from model.indexer import causal_key_mask, index_scores, select_topk
 
 
-def overlaps(t: int, ks: list[int], heads: int, dim: int, seed: int, chunk: int = 256) -> dict[str, list[float]]:
+def overlaps(
+    t: int, ks: list[int], heads: int, dim: int, seed: int, chunk: int = 256
+) -> dict[str, list[float]]:
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(1, t, heads, dim, generator=g)
     k = torch.randn(1, t, dim, generator=g) + 0.5 * torch.randn(dim, generator=g)
@@ -37,9 +39,16 @@ def overlaps(t: int, ks: list[int], heads: int, dim: int, seed: int, chunk: int 
         visible = causal_key_mask(start, end - start, end, q.device)[None]  # (1, C, S)
         keys = k[:, :end]
         exact = index_scores(q[:, start:end], keys, w[:, start:end], fp8=False)
-        modes = {"fp8": index_scores(q[:, start:end], keys, w[:, start:end], fp8=True),
-                 "bf16": index_scores(q[:, start:end].bfloat16(), keys.bfloat16(), w[:, start:end].bfloat16().float(), fp8=False),
-                 "random": torch.rand(exact.shape, generator=g)}
+        modes = {
+            "fp8": index_scores(q[:, start:end], keys, w[:, start:end], fp8=True),
+            "bf16": index_scores(
+                q[:, start:end].bfloat16(),
+                keys.bfloat16(),
+                w[:, start:end].bfloat16().float(),
+                fp8=False,
+            ),
+            "random": torch.rand(exact.shape, generator=g),
+        }
         n_visible = visible.sum(-1)  # (1, C)
         for i, kk in enumerate(ks):
             rows = n_visible > kk
@@ -63,16 +72,22 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; host: {platform.machine()}, "
-          f"{os.cpu_count()} CPUs; torch {torch.__version__}; {args.heads} heads x {args.dim} dims")
+    print(
+        f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; host: {platform.machine()}, "
+        f"{os.cpu_count()} CPUs; torch {torch.__version__}; {args.heads} heads x {args.dim} dims"
+    )
     print()
-    print("| prefill length | top-k | FP8 vs exact | bf16 vs exact (baseline) | random vs exact (chance) |")
+    print(
+        "| prefill length | top-k | FP8 vs exact | bf16 vs exact (baseline) | random vs exact (chance) |"
+    )
     print("|---|---|---|---|---|")
     for t in args.lengths:
         ks = [k for k in args.topk if k < t]
         res = overlaps(t, ks, args.heads, args.dim, args.seed)
         for i, k in enumerate(ks):
-            print(f"| {t} | {k} | {res['fp8'][i]:.3f} | {res['bf16'][i]:.3f} | {res['random'][i]:.3f} |")
+            print(
+                f"| {t} | {k} | {res['fp8'][i]:.3f} | {res['bf16'][i]:.3f} | {res['random'][i]:.3f} |"
+            )
     return 0
 
 

@@ -21,10 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import model  # noqa: E402
-from model.fp8 import dequantize_blocks, quantize_blocks, quantize_vectors  # noqa: E402
-from model.generate import decode_step, generate  # noqa: E402
-from model.tiny import write_tiny_checkpoint  # noqa: E402
+import model
+from model.fp8 import dequantize_blocks, quantize_blocks, quantize_vectors
+from model.generate import decode_step, generate
+from model.tiny import write_tiny_checkpoint
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -81,11 +81,26 @@ def main() -> int:
         try:
             from transformers import DeepseekV32ForCausalLM
 
-            ref = DeepseekV32ForCausalLM.from_pretrained(str(bf), dtype=torch.float32, local_files_only=True).to(dev).eval()
+            ref = (
+                DeepseekV32ForCausalLM.from_pretrained(
+                    str(bf), dtype=torch.float32, local_files_only=True
+                )
+                .to(dev)
+                .eval()
+            )
             rows.append(("CUDA fp32 vs transformers CUDA fp32", rel(g32(xg), ref(xg).logits)))
             prompt = xg[:1, :12]
-            same = generate(g32, prompt, 32).tolist() == ref.generate(
-                prompt, max_new_tokens=32, min_new_tokens=32, do_sample=False, eos_token_id=None, pad_token_id=0).tolist()
+            same = (
+                generate(g32, prompt, 32).tolist()
+                == ref.generate(
+                    prompt,
+                    max_new_tokens=32,
+                    min_new_tokens=32,
+                    do_sample=False,
+                    eos_token_id=None,
+                    pad_token_id=0,
+                ).tolist()
+            )
             rows.append(("greedy 32 tokens equal to transformers (1 = yes)", float(same)))
         except ImportError as exc:
             rows.append((f"transformers missing: {exc}", float("nan")))
@@ -95,7 +110,9 @@ def main() -> int:
         rows.append(("bf16 absorbed vs expanded (max rel, 8 tokens)", rel(a16(short), e16(short))))
         full = g32(xg)
         cache = g32.new_cache(2, 48)
-        steps = [g32(xg[:, :30], 0, cache)] + [decode_step(g32, xg[:, p], p, cache)[:, None] for p in range(30, 48)]
+        steps = [g32(xg[:, :30], 0, cache)] + [
+            decode_step(g32, xg[:, p], p, cache)[:, None] for p in range(30, 48)
+        ]
         rows.append(("fp32 cached decode vs full forward", rel(torch.cat(steps, 1), full)))
         kept, deq = model.load(f8, device=dev, keep_fp8=True), model.load(f8, device=dev)
         rows.append(("FP8 kept vs dequantised on load, bf16 (max rel)", rel(kept(xg), deq(xg))))
@@ -104,16 +121,25 @@ def main() -> int:
         for p in range(30, 48):
             decode_step(g32, xg[:, p], p, cache)
         sync()
-        rows.append(("tiny fp32 decode step, ms (plain PyTorch, 3 layers)", (time.perf_counter() - t0) / 18 * 1e3))
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {torch.cuda.get_device_name() if dev.startswith('cuda') else dev}; "
-          f"torch {torch.__version__}")
+        rows.append(
+            (
+                "tiny fp32 decode step, ms (plain PyTorch, 3 layers)",
+                (time.perf_counter() - t0) / 18 * 1e3,
+            )
+        )
+    print(
+        f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {torch.cuda.get_device_name() if dev.startswith('cuda') else dev}; "
+        f"torch {torch.__version__}"
+    )
     print()
     print("| check | value |")
     print("|---|---|")
     for name, value in rows:
         print(f"| {name} | {value:.3g} |")
     print(f"| torch._scaled_mm with 1x128 / 128x128 block scales | {scaled_mm_probe(dev)} |")
-    print(f"| FP8Linear(1536 -> 7168) on (2, 5, 1536) bf16 vs dequantise + matmul | {fp8_linear_check(dev)} |")
+    print(
+        f"| FP8Linear(1536 -> 7168) on (2, 5, 1536) bf16 vs dequantise + matmul | {fp8_linear_check(dev)} |"
+    )
     return 0
 
 

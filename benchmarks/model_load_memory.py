@@ -88,28 +88,53 @@ def main() -> int:
         sys.path.insert(0, str(ROOT))
         from model.tiny import write_tiny_checkpoint
 
-        write_tiny_checkpoint(ckpt, layers=args.layers, hidden=args.hidden, shards=args.shards, fp8=args.fp8,
-                              overrides={"moe_intermediate_size": args.hidden // 2, "n_routed_experts": 16,
-                                         "intermediate_size": 4 * args.hidden})
+        write_tiny_checkpoint(
+            ckpt,
+            layers=args.layers,
+            hidden=args.hidden,
+            shards=args.shards,
+            fp8=args.fp8,
+            overrides={
+                "moe_intermediate_size": args.hidden // 2,
+                "n_routed_experts": 16,
+                "intermediate_size": 4 * args.hidden,
+            },
+        )
         shards = sorted(ckpt.glob("*.safetensors"))
         largest = max(s.stat().st_size for s in shards)
         total = sum(s.stat().st_size for s in shards)
         rows = []
         for mode in ("godwit", "naive"):
-            out = subprocess.run([sys.executable, __file__, "--child", mode, str(ckpt), args.dtype], env=env,
-                                 capture_output=True, text=True, check=True, cwd=ROOT)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", mode, str(ckpt), args.dtype],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             bound = 1.2 * largest + r["model_bytes"]
-            rows.append((mode, (r["peak"] - r["before"]) / MIB, bound / MIB, r["model_bytes"] / MIB))
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; host: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; python {platform.python_version()}")
-    print(f"checkpoint: {len(shards)} shards, {total / MIB:.1f} MiB total, largest {largest / MIB:.1f} MiB"
-          f"{', FP8' if args.fp8 else ''}; target cpu {args.dtype}")
+            rows.append(
+                (mode, (r["peak"] - r["before"]) / MIB, bound / MIB, r["model_bytes"] / MIB)
+            )
+    print(
+        f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; host: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs; python {platform.python_version()}"
+    )
+    print(
+        f"checkpoint: {len(shards)} shards, {total / MIB:.1f} MiB total, largest {largest / MIB:.1f} MiB"
+        f"{', FP8' if args.fp8 else ''}; target cpu {args.dtype}"
+    )
     print()
-    print("| loader | peak RSS over start (MiB) | model on CPU (MiB) | bound 1.2 x shard + model (MiB) | within |")
+    print(
+        "| loader | peak RSS over start (MiB) | model on CPU (MiB) | bound 1.2 x shard + model (MiB) | within |"
+    )
     print("|---|---|---|---|---|")
     for mode, used, bound, size in rows:
-        print(f"| {mode} | {used:.1f} | {size:.1f} | {bound:.1f} | {'yes' if used <= bound else 'NO'} |")
+        print(
+            f"| {mode} | {used:.1f} | {size:.1f} | {bound:.1f} | {'yes' if used <= bound else 'NO'} |"
+        )
     return 0
 
 

@@ -6,18 +6,30 @@ The whole API is `CheckpointStore` (see store.py and README.md), its pydantic re
 
 from .duration import parse_duration
 from .errors import (
-                     CheckpointError,
-                     CheckpointNotFound,
-                     GitFailed,
-                     InvalidDuration,
-                     NothingToUndo,
-                     RestoreLocked,
+    CheckpointError,
+    CheckpointNotFound,
+    GitFailed,
+    InvalidDuration,
+    NothingToUndo,
+    RestoreLocked,
 )
 from .models import Checkpoint, Conflict, Diff, FileChange, PruneResult, RestoreResult, SkippedFile
 from .store import CheckpointStore
 
 __all__ = [
-    "CheckpointStore", "Checkpoint", "Diff", "FileChange", "RestoreResult", "PruneResult",
-    "Conflict", "SkippedFile", "parse_duration", "CheckpointError", "CheckpointNotFound",
-    "RestoreLocked", "NothingToUndo", "GitFailed", "InvalidDuration",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointNotFound",
+    "CheckpointStore",
+    "Conflict",
+    "Diff",
+    "FileChange",
+    "GitFailed",
+    "InvalidDuration",
+    "NothingToUndo",
+    "PruneResult",
+    "RestoreLocked",
+    "RestoreResult",
+    "SkippedFile",
+    "parse_duration",
 ]

@@ -43,8 +43,14 @@ class _Counter:
             self.progress(done, self.total)
 
 
-def add_to_index(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[bytes, tuple],
-                 known: dict[bytes, tuple], progress: Progress | None = None) -> None:
+def add_to_index(
+    git: ShadowGit,
+    root: bytes,
+    paths: list[bytes],
+    files: dict[bytes, tuple],
+    known: dict[bytes, tuple],
+    progress: Progress | None = None,
+) -> None:
     """Hash `paths` into the shadow repository and its index, raw (no filters).
 
     A few go through `update-index --add`, which hashes them itself. Many (a first
@@ -68,11 +74,19 @@ def add_to_index(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[by
     if lines:
         git.run(["update-index", "-z", "--index-info"], input=b"".join(lines))
     if paths:
-        git.run(["update-index", "-z", "--add", "--remove", "--replace", "--stdin"],
-                     input=b"\0".join(paths) + b"\0")
+        git.run(
+            ["update-index", "-z", "--add", "--remove", "--replace", "--stdin"],
+            input=b"\0".join(paths) + b"\0",
+        )
 
-def _bulk_store(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[bytes, tuple],
-                progress: Progress | None = None) -> list[bytes]:
+
+def _bulk_store(
+    git: ShadowGit,
+    root: bytes,
+    paths: list[bytes],
+    files: dict[bytes, tuple],
+    progress: Progress | None = None,
+) -> list[bytes]:
     workers = max(1, min(os.cpu_count() or 1, 4))
     counter = _Counter(len(paths), progress)
     chunks = [paths[i::workers] for i in range(workers)]
@@ -104,7 +118,7 @@ def _bulk_store(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[byt
                 write(data)
                 write(b"\n")
             proc.stdin.close()
-        except BaseException as e:  # re-raised in the caller's thread
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(e)
         err = proc.stderr.read()
         if proc.wait() != 0:
@@ -115,8 +129,9 @@ def _bulk_store(git: ShadowGit, root: bytes, paths: list[bytes], files: dict[byt
             mark, sha = line.split(b" ")
             shas[int(mark[1:])] = sha
         marks.unlink()
-        results[i] = [b"%o %s\t%s\0" % (git_mode(files[p][0]), shas[n], p)
-                      for n, p in enumerate(sent, 1)]
+        results[i] = [
+            b"%o %s\t%s\0" % (git_mode(files[p][0]), shas[n], p) for n, p in enumerate(sent, 1)
+        ]
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(chunks))]
     for t in threads:

@@ -83,22 +83,32 @@ class ShadowGit:
         config = dict(_FORCED_CONFIG)
         config["core.worktree"] = str(work_tree)
         config["core.excludesFile"] = str(excludes_file) if excludes_file else "/dev/null"
-        env = isolated_env(config, home=str(home_dir), extra={
-            "GIT_LITERAL_PATHSPECS": "1",
-            "GIT_DIR": str(git_dir),
-            "GIT_WORK_TREE": str(work_tree),
-            "GIT_AUTHOR_NAME": "Godwit",
-            "GIT_AUTHOR_EMAIL": "godwit@localhost",
-            "GIT_COMMITTER_NAME": "Godwit",
-            "GIT_COMMITTER_EMAIL": "godwit@localhost",
-        })
+        env = isolated_env(
+            config,
+            home=str(home_dir),
+            extra={
+                "GIT_LITERAL_PATHSPECS": "1",
+                "GIT_DIR": str(git_dir),
+                "GIT_WORK_TREE": str(work_tree),
+                "GIT_AUTHOR_NAME": "Godwit",
+                "GIT_AUTHOR_EMAIL": "godwit@localhost",
+                "GIT_COMMITTER_NAME": "Godwit",
+                "GIT_COMMITTER_EMAIL": "godwit@localhost",
+            },
+        )
         self.env = env
         self.config = config
 
     # -- command lines -------------------------------------------------------------------------
 
-    def argv(self, args: list[str], *, index: Path | None = None, extra_env: dict | None = None,
-             bare: bool = False) -> list[str]:
+    def argv(
+        self,
+        args: list[str],
+        *,
+        index: Path | None = None,
+        extra_env: dict | None = None,
+        bare: bool = False,
+    ) -> list[str]:
         """The full command line: `env -i <clean env> git <args>`."""
         env = dict(self.env)
         if bare:  # commands before the repo exists (init) must not see GIT_DIR/GIT_WORK_TREE
@@ -110,14 +120,26 @@ class ShadowGit:
             env.update(extra_env)
         return git_argv(args, env, self._exe)
 
-    def run(self, args: list[str], *, input: bytes | None = None, index: Path | None = None,
-            extra_env: dict | None = None, check: bool = True, bare: bool = False) -> bytes:
+    def run(
+        self,
+        args: list[str],
+        *,
+        input: bytes | None = None,
+        index: Path | None = None,
+        extra_env: dict | None = None,
+        check: bool = True,
+        bare: bool = False,
+    ) -> bytes:
         """Run git to completion and return its stdout (raw bytes); GitFailed on error."""
         argv = self.argv(args, index=index, extra_env=extra_env, bare=bare)
         if input is None:
             status, out, err = self._runner.execute(
-                argv, with_extended_output=True, with_exceptions=False,
-                stdout_as_string=False, strip_newline_in_stdout=False)
+                argv,
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
+            )
         else:
             handle = self.start(args, index=index, extra_env=extra_env, stdin=True)
             proc = handle.proc
@@ -127,16 +149,23 @@ class ShadowGit:
             raise GitFailed(args, status, err if isinstance(err, str) else str(err))
         return out
 
-    def start(self, args: list[str], *, index: Path | None = None, extra_env: dict | None = None,
-              stdin: bool = False) -> gitpython.cmd.Git.AutoInterrupt:
+    def start(
+        self,
+        args: list[str],
+        *,
+        index: Path | None = None,
+        extra_env: dict | None = None,
+        stdin: bool = False,
+    ) -> gitpython.cmd.Git.AutoInterrupt:
         """Start git for streaming or overlap; use `.proc` (a Popen with stdout/stderr piped).
 
         Keep the returned handle alive while using the process: GitPython kills the child when
         the handle is garbage-collected.
         """
         argv = self.argv(args, index=index, extra_env=extra_env)
-        return self._runner.execute(argv, as_process=True,
-                                    istream=subprocess.PIPE if stdin else None)
+        return self._runner.execute(
+            argv, as_process=True, istream=subprocess.PIPE if stdin else None
+        )
 
     @staticmethod
     def finish(handle: gitpython.cmd.Git.AutoInterrupt, args: list[str]) -> bytes:

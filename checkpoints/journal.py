@@ -15,7 +15,7 @@ import fcntl
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import RestoreLocked
@@ -51,7 +51,7 @@ def read_json(path: Path, default=None):
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class Journal:
@@ -113,8 +113,11 @@ class StoreLock:
                 time.sleep(0.02)
         self._fd = fd
         self._depth = 1
-        write_json(self.owner_path, {"pid": os.getpid(), "session_id": session_id, "op": op,
-                                     "since": now_iso()}, durable=False)
+        write_json(
+            self.owner_path,
+            {"pid": os.getpid(), "session_id": session_id, "op": op, "since": now_iso()},
+            durable=False,
+        )
 
     def release(self) -> None:
         if not self._depth:

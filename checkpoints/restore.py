@@ -54,8 +54,13 @@ def _is_gitignore(path: bytes) -> bool:
     return path == b".gitignore" or path.endswith(b"/.gitignore")
 
 
-def ignored_at_target(git: ShadowGit, raw: list[RawChange], tgt_tree: str, scratch: Path,
-                      dirs: set[bytes] = frozenset()) -> set[bytes]:
+def ignored_at_target(
+    git: ShadowGit,
+    raw: list[RawChange],
+    tgt_tree: str,
+    scratch: Path,
+    dirs: set[bytes] = frozenset(),
+) -> set[bytes]:
     """The paths a restore to `tgt_tree` would delete (status D in `raw`, the diff current ->
     target, and the empty directories `dirs`) that the target's ignore rules ignore: its
     `.gitignore` files as they are in the target tree, plus the user's `info/exclude` and the
@@ -96,8 +101,11 @@ def ignored_at_target(git: ShadowGit, raw: list[RawChange], tgt_tree: str, scrat
         # check-ignore refuses literal pathspecs; ":(top)" (the one magic it takes) keeps a
         # name starting with ":" a plain name. It echoes the paths as given.
         args = ["check-ignore", "--no-index", "-z", "--stdin"]
-        handle = git.start(args, extra_env={"GIT_WORK_TREE": str(scratch),
-                                            "GIT_LITERAL_PATHSPECS": "0"}, stdin=True)
+        handle = git.start(
+            args,
+            extra_env={"GIT_WORK_TREE": str(scratch), "GIT_LITERAL_PATHSPECS": "0"},
+            stdin=True,
+        )
         out, err = handle.proc.communicate(b"".join(_TOP + p + b"\0" for p in asked))
         if handle.proc.returncode not in (0, 1):  # 1: nothing ignored
             raise GitFailed(args, handle.proc.returncode, err.decode("utf-8", "replace"))
@@ -106,14 +114,18 @@ def ignored_at_target(git: ShadowGit, raw: list[RawChange], tgt_tree: str, scrat
     return {p.removeprefix(_TOP) for p in out.split(b"\0") if p}
 
 
-def keep_ignored_at_target(git: ShadowGit, raw: list[RawChange], cur_extras: dict,
-                           tgt_tree: str, tgt_extras: dict, scratch: Path
-                           ) -> tuple[list[RawChange], dict, list[bytes]]:
+def keep_ignored_at_target(
+    git: ShadowGit,
+    raw: list[RawChange],
+    cur_extras: dict,
+    tgt_tree: str,
+    tgt_extras: dict,
+    scratch: Path,
+) -> tuple[list[RawChange], dict, list[bytes]]:
     """The restore plan less what the target's ignore rules ignore (`ignored_at_target`):
     (the raw changes without those deletions, the target's extras with those empty
     directories added as they are now, the kept paths sorted)."""
-    gone = {os.fsencode(d) for d in cur_extras["empty_dirs"]
-            if d not in tgt_extras["empty_dirs"]}
+    gone = {os.fsencode(d) for d in cur_extras["empty_dirs"] if d not in tgt_extras["empty_dirs"]}
     kept = ignored_at_target(git, raw, tgt_tree, scratch, gone)
     if not kept:
         return raw, tgt_extras, []
@@ -200,8 +212,15 @@ class Applier:
 
     # -- public --------------------------------------------------------------------------------
 
-    def apply(self, cur_tree: str, cur_extras: dict, captured: set[bytes], tgt_tree: str,
-              tgt_extras: dict, tree_modes) -> list[RawChange]:
+    def apply(
+        self,
+        cur_tree: str,
+        cur_extras: dict,
+        captured: set[bytes],
+        tgt_tree: str,
+        tgt_extras: dict,
+        tree_modes,
+    ) -> list[RawChange]:
         """Make the work tree equal the target; `captured` = paths of the current snapshot.
         Returns the changes applied (the tree diff less the paths kept as ignored at the
         target, which are in `conflicts`)."""
@@ -209,13 +228,15 @@ class Applier:
         # 0. What the target's ignore rules ignore was invisible to it: kept, not deleted
         # (files and empty directories; the latter count as part of the target from here on).
         raw, tgt_extras, kept = keep_ignored_at_target(
-            self.git, raw, cur_extras, tgt_tree, tgt_extras, self.store_dir / "ignore-check")
+            self.git, raw, cur_extras, tgt_tree, tgt_extras, self.store_dir / "ignore-check"
+        )
         self.target_extras = tgt_extras
         for p in kept:
             self._conflict(p, KEPT_IGNORED)
         deletes = [r for r in raw if r.status in "DT"]
-        writes = [r for r in raw
-                  if r.status in "AT" or (r.status == "M" and r.old_sha != r.new_sha)]
+        writes = [
+            r for r in raw if r.status in "AT" or (r.status == "M" and r.old_sha != r.new_sha)
+        ]
         mode_only = [r for r in raw if r.status == "M" and r.old_sha == r.new_sha]
         deleted_paths = {r.path for r in deletes}
 
@@ -224,26 +245,29 @@ class Applier:
             self._delete(r.path)
         keep = self._target_dirs(tgt_extras)
         parents = {p.rsplit(b"/", 1)[0] for p in deleted_paths if b"/" in p}
-        parents |= {os.fsencode(d) for d in cur_extras["empty_dirs"]
-                    if d not in tgt_extras["empty_dirs"]}
+        parents |= {
+            os.fsencode(d) for d in cur_extras["empty_dirs"] if d not in tgt_extras["empty_dirs"]
+        }
         self._prune_dirs(parents, keep)
 
         # 2. Write what is new or different, from the shadow repository's blobs.
         writes.sort(key=lambda r: r.path)
         for r, data in zip(writes, _Blobs(self.git).stream([r.new_sha for r in writes])):
             overwrite = r.path in captured and r.path not in deleted_paths
-            self._write(r, data, overwrite, perm_for(tgt_extras, os.fsdecode(r.path),
-                                                     r.new_mode))
+            self._write(r, data, overwrite, perm_for(tgt_extras, os.fsdecode(r.path), r.new_mode))
 
         # 3. Permission bits on files whose content did not change.
         written = {r.path for r in writes}
         paths = {os.fsencode(p) for p in set(cur_extras["modes"]) | set(tgt_extras["modes"])}
         paths |= {r.path for r in mode_only}
-        if (cur_extras["file_mode"], cur_extras["exec_mode"]) != \
-                (tgt_extras["file_mode"], tgt_extras["exec_mode"]):
+        if (cur_extras["file_mode"], cur_extras["exec_mode"]) != (
+            tgt_extras["file_mode"],
+            tgt_extras["exec_mode"],
+        ):
             paths = None
-        for rel, gm in tree_modes(tgt_tree, None if paths is None else
-                                  {os.fsdecode(p) for p in paths}).items():
+        for rel, gm in tree_modes(
+            tgt_tree, None if paths is None else {os.fsdecode(p) for p in paths}
+        ).items():
             relb = os.fsencode(rel)
             if relb in written or gm == 0o120000:
                 continue
@@ -290,8 +314,11 @@ class Applier:
                 continue
             if not stat.S_ISDIR(st.st_mode):
                 what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "a file"
-                self._conflict(rel, f"{os.fsdecode(cur)} is {what} that is in no snapshot "
-                                    "(ignored or over the size cap); left as it is")
+                self._conflict(
+                    rel,
+                    f"{os.fsdecode(cur)} is {what} that is in no snapshot "
+                    "(ignored or over the size cap); left as it is",
+                )
                 return False
             self._dir_ok[cur] = True
         return True
@@ -343,15 +370,18 @@ class Applier:
                 try:
                     self._guard_write(rel, lambda: os.rmdir(path))
                 except OSError:
-                    self._conflict(rel, "a directory with content in no snapshot is in the way;"
-                                        " left as it is")
+                    self._conflict(
+                        rel, "a directory with content in no snapshot is in the way; left as it is"
+                    )
                     return
                 self._dir_ok.pop(rel, None)
             elif not overwrite:
                 if same_as_target(path, r, perm, len(data)):
                     return  # an ignored file that already is what the target has
-                self._conflict(rel, "exists but is in no snapshot (ignored or over the size "
-                                    "cap); left as it is")
+                self._conflict(
+                    rel,
+                    "exists but is in no snapshot (ignored or over the size cap); left as it is",
+                )
                 return
             else:
                 self._guard_write(rel, lambda: os.unlink(path))
@@ -359,19 +389,24 @@ class Applier:
             self._guard_write(rel, lambda: os.symlink(data, path))
             st = os.lstat(path)
         else:
+
             def create() -> os.stat_result:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 try:
                     view = memoryview(data)
                     while view:
-                        view = view[os.write(fd, view):]
+                        view = view[os.write(fd, view) :]
                     os.fchmod(fd, perm)
                     return os.fstat(fd)
                 finally:
                     os.close(fd)
+
             st = self._guard_write(rel, create)
-        self.written[rel] = ((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino),
-                             r.new_mode, r.new_sha)
+        self.written[rel] = (
+            (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino),
+            r.new_mode,
+            r.new_sha,
+        )
         self._tick()
 
     def _chmod(self, rel: bytes, perm: int) -> None:
@@ -397,8 +432,10 @@ class Applier:
             self._tick()
             return
         if not stat.S_ISDIR(st.st_mode):
-            self._conflict(rel, "should be an empty directory but something in no snapshot is "
-                                "there; left as it is")
+            self._conflict(
+                rel,
+                "should be an empty directory but something in no snapshot is there; left as it is",
+            )
         elif stat.S_IMODE(st.st_mode) != mode:
             os.chmod(path, mode)
             self._tick()

@@ -74,21 +74,37 @@ class Manifest:
     modes: dict[bytes, int] = field(default_factory=dict)
 
     def dumps(self) -> bytes:
-        return marshal.dumps({
-            "v": MANIFEST_VERSION, "files": self.files, "racy": list(self.racy),
-            "skipped": self.skipped, "collapsed": self.collapsed, "tree": self.tree,
-            "index_key": self.index_key, "exclude_key": self.exclude_key,
-            "defaults": self.defaults, "modes": self.modes,
-        })
+        return marshal.dumps(
+            {
+                "v": MANIFEST_VERSION,
+                "files": self.files,
+                "racy": list(self.racy),
+                "skipped": self.skipped,
+                "collapsed": self.collapsed,
+                "tree": self.tree,
+                "index_key": self.index_key,
+                "exclude_key": self.exclude_key,
+                "defaults": self.defaults,
+                "modes": self.modes,
+            }
+        )
 
     @classmethod
-    def loads(cls, data: bytes) -> "Manifest":
+    def loads(cls, data: bytes) -> Manifest:
         d = marshal.loads(data)
         if d.get("v") != MANIFEST_VERSION:
             return cls()
-        return cls(files=d["files"], racy=set(d["racy"]), skipped=d["skipped"],
-                   collapsed=d["collapsed"], tree=d["tree"], index_key=d["index_key"],
-                   exclude_key=d["exclude_key"], defaults=d["defaults"], modes=d["modes"])
+        return cls(
+            files=d["files"],
+            racy=set(d["racy"]),
+            skipped=d["skipped"],
+            collapsed=d["collapsed"],
+            tree=d["tree"],
+            index_key=d["index_key"],
+            exclude_key=d["exclude_key"],
+            defaults=d["defaults"],
+            modes=d["modes"],
+        )
 
 
 @dataclass
@@ -131,8 +147,14 @@ class _Pass:
 class Scanner:
     """Keeps the shadow index in step with the work tree; `scan()` returns the current state."""
 
-    def __init__(self, git: ShadowGit, work_tree: Path, store_dir: Path, size_cap: int,
-                 exclude_file: Path | None):
+    def __init__(
+        self,
+        git: ShadowGit,
+        work_tree: Path,
+        store_dir: Path,
+        size_cap: int,
+        exclude_file: Path | None,
+    ):
         self.git = git
         self.root = os.fsencode(str(work_tree)) + b"/"
         # (done, total) while many files are stored (CheckpointStore.progress).
@@ -217,7 +239,8 @@ class Scanner:
         # cached listings of collapsed directories cannot be trusted, captured files may now be
         # ignored.
         rules_changed = exclude_key != m.exclude_key or any(
-            _is_gitignore(x) for x in (*p.changed, *p.removed, *entries))
+            _is_gitignore(x) for x in (*p.changed, *p.removed, *entries)
+        )
         self._take_listing(entries, m, p, trust_collapsed=not rules_changed)
         if any(_is_gitignore(x) for x in p.changed):  # found inside expanded directories
             rules_changed = True
@@ -227,8 +250,13 @@ class Scanner:
         self.last_changed = p.changed
         if p.changed:
             add_to_index(self.git, self.root, p.changed, p.files, known or {}, self.progress)
-        structure_same = (not p.changed and not p.removed and p.skipped == m.skipped
-                          and p.collapsed.keys() == m.collapsed.keys() and not p.to_expand)
+        structure_same = (
+            not p.changed
+            and not p.removed
+            and p.skipped == m.skipped
+            and p.collapsed.keys() == m.collapsed.keys()
+            and not p.to_expand
+        )
         if structure_same and self._last is not None and not rules_changed:
             return self._unchanged(m, p)
         return self._write_state(m, p, exclude_key)
@@ -255,8 +283,9 @@ class Scanner:
                 continue
             self._classify(rel, st, key, p)
 
-    def _take_listing(self, entries: list[bytes], m: Manifest, p: _Pass,
-                      trust_collapsed: bool) -> None:
+    def _take_listing(
+        self, entries: list[bytes], m: Manifest, p: _Pass, trust_collapsed: bool
+    ) -> None:
         """Enter what git listed as untracked; list again the directories it collapsed whose
         cached listing cannot be trusted, and those that appeared or emptied."""
         for entry in entries:
@@ -270,12 +299,15 @@ class Scanner:
                 continue
             self._consider_new(entry, p, p.now_dirs)
         if p.removed:
-            self.git.run(["update-index", "-z", "--force-remove", "--stdin"],
-                         input=b"\0".join(p.removed) + b"\0")
+            self.git.run(
+                ["update-index", "-z", "--force-remove", "--stdin"],
+                input=b"\0".join(p.removed) + b"\0",
+            )
         p.to_expand += p.now_dirs
         if p.removed:
-            p.to_expand += self._emptied_dirs(p.removed, p.files,
-                                              set(p.to_expand) | set(p.collapsed))
+            p.to_expand += self._emptied_dirs(
+                p.removed, p.files, set(p.to_expand) | set(p.collapsed)
+            )
         if p.to_expand:
             self._expand(p.to_expand, p)
 
@@ -284,8 +316,11 @@ class Scanner:
         skipped (size <= cap means unreadable); it is tried at every scan."""
         if not p.changed or os.geteuid() == 0:
             return
-        bad = {x: p.files[x][1] for x in p.changed if stat.S_ISREG(p.files[x][0])
-               and not os.access(self.root + x, os.R_OK)}
+        bad = {
+            x: p.files[x][1]
+            for x in p.changed
+            if stat.S_ISREG(p.files[x][0]) and not os.access(self.root + x, os.R_OK)
+        }
         if bad:
             p.changed = [x for x in p.changed if x not in bad]
             for x in bad:
@@ -304,8 +339,16 @@ class Scanner:
         """Write the tree, save the new manifest (following `m`) and return the new state."""
         tree = self.git.run(["write-tree"]).decode().strip()
         defaults, modes = update_modes(m.defaults, m.modes, p.files, p.changed, p.removed)
-        new = Manifest(files=p.files, racy=p.racy, skipped=p.skipped, collapsed=p.collapsed,
-                       tree=tree, exclude_key=exclude_key, defaults=defaults, modes=modes)
+        new = Manifest(
+            files=p.files,
+            racy=p.racy,
+            skipped=p.skipped,
+            collapsed=p.collapsed,
+            tree=tree,
+            exclude_key=exclude_key,
+            defaults=defaults,
+            modes=modes,
+        )
         self._save(new)
         self._manifest = new
         extras = make_extras(new.defaults, new.modes, new.collapsed, new.skipped)
@@ -389,23 +432,38 @@ class Scanner:
     def _expand(self, dirs: list[bytes], p: _Pass) -> None:
         """List directories git showed collapsed, through placeholder entries in a copy of the
         index (git descends into a directory the index has entries in, nested repos included)."""
-        shutil.copyfile(self.index, self.scan_index) if self.index.exists() else \
-            self.scan_index.unlink(missing_ok=True)
+        shutil.copyfile(
+            self.index, self.scan_index
+        ) if self.index.exists() else self.scan_index.unlink(missing_ok=True)
         top_of: dict[bytes, bytes] = {d: d for d in dirs}
         info: dict[bytes, dict] = {}
 
         def rec_of(d: bytes) -> dict:
-            return info.setdefault(top_of.setdefault(d, d), {
-                "dirs": {}, "empty": [], "skipped": [], "files": 0, "racy": set()})
+            return info.setdefault(
+                top_of.setdefault(d, d),
+                {"dirs": {}, "empty": [], "skipped": [], "files": 0, "racy": set()},
+            )
 
         pending = list(dirs)
         while pending:
-            placeholders = b"".join(b"100644 %s\t%s/%s\0" % (_EMPTY_BLOB.encode(), d, PLACEHOLDER)
-                                    for d in pending)
-            self.git.run(["update-index", "-z", "--index-info"], input=placeholders,
-                         index=self.scan_index)
-            out = self.git.run(["ls-files", "-z", "-o", "--directory", "--exclude-standard", "--",
-                                *(os.fsdecode(d) + "/" for d in pending)], index=self.scan_index)
+            placeholders = b"".join(
+                b"100644 %s\t%s/%s\0" % (_EMPTY_BLOB.encode(), d, PLACEHOLDER) for d in pending
+            )
+            self.git.run(
+                ["update-index", "-z", "--index-info"], input=placeholders, index=self.scan_index
+            )
+            out = self.git.run(
+                [
+                    "ls-files",
+                    "-z",
+                    "-o",
+                    "--directory",
+                    "--exclude-standard",
+                    "--",
+                    *(os.fsdecode(d) + "/" for d in pending),
+                ],
+                index=self.scan_index,
+            )
             produced: set[bytes] = set()
             pending_set = set(pending)
             nxt: list[bytes] = []
@@ -443,14 +501,21 @@ class Scanner:
             pending = nxt
         for top, rec in info.items():
             if rec["files"] == 0 and not rec["racy"] and top in rec["dirs"]:
-                p.collapsed[top] = {"dirs": rec["dirs"], "empty": rec["empty"],
-                                  "skipped": rec["skipped"]}
+                p.collapsed[top] = {
+                    "dirs": rec["dirs"],
+                    "empty": rec["empty"],
+                    "skipped": rec["skipped"],
+                }
                 continue
             # Holds captured files (git descends into it from now on) or is racy: keep its empty
             # directories, each a record of its own that the next listing checks again.
             for e in rec["empty"]:
-                p.collapsed[e] = {"dirs": {e: rec["dirs"][e]}, "empty": [e], "skipped": [],
-                                "racy": e in rec["racy"]}
+                p.collapsed[e] = {
+                    "dirs": {e: rec["dirs"][e]},
+                    "empty": [e],
+                    "skipped": [],
+                    "racy": e in rec["racy"],
+                }
 
     def _emptied_dirs(self, removed: list[bytes], files: dict, known: set[bytes]) -> list[bytes]:
         """Directories that lost all their captured files: git does not show them (the index
@@ -497,8 +562,9 @@ class Scanner:
         gone = [p for p in out.split(b"\0") if p]
         if not gone:
             return
-        self.git.run(["update-index", "-z", "--force-remove", "--stdin"],
-                     input=b"\0".join(gone) + b"\0")
+        self.git.run(
+            ["update-index", "-z", "--force-remove", "--stdin"], input=b"\0".join(gone) + b"\0"
+        )
         gone_set = set(gone)
         for p in gone:
             files.pop(p, None)
@@ -515,4 +581,5 @@ class Scanner:
 
     # -- what git cannot hold ------------------------------------------------------------------
 
-__all__ = ["Manifest", "ScanState", "Scanner", "EMPTY_TREE", "git_mode"]
+
+__all__ = ["EMPTY_TREE", "Manifest", "ScanState", "Scanner", "git_mode"]

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gitdb import IStream, LooseObjectDB
@@ -56,7 +56,7 @@ def user_exclude_file(work_tree: Path) -> Path | None:
         elif dot.is_file():
             text = dot.read_text(errors="replace").strip()
             if text.startswith("gitdir:"):
-                gitdir = (d / text[len("gitdir:"):].strip()).resolve()
+                gitdir = (d / text[len("gitdir:") :].strip()).resolve()
         if gitdir is not None:
             common = gitdir
             commondir = gitdir / "commondir"
@@ -71,9 +71,16 @@ def user_exclude_file(work_tree: Path) -> Path | None:
 class CheckpointStore:
     """Checkpoints of one work tree. See the module docstring and checkpoints/README.md."""
 
-    def __init__(self, work_tree: Path, home: Path, *, size_cap: int = 50 * 2**20,
-                 files_listed_max: int = 1000, line_counts_max: int = 300,
-                 lock_wait: float = 30.0):
+    def __init__(
+        self,
+        work_tree: Path,
+        home: Path,
+        *,
+        size_cap: int = 50 * 2**20,
+        files_listed_max: int = 1000,
+        line_counts_max: int = 300,
+        lock_wait: float = 30.0,
+    ):
         """`work_tree`: the project; `home`: GODWIT_HOME; `size_cap`: files larger than this
         many bytes are left out of snapshots (and listed as skipped); `files_listed_max`: most
         files a checkpoint lists; `line_counts_max`: above this many changed files, a
@@ -90,8 +97,9 @@ class CheckpointStore:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         (self.store_dir / "home").mkdir(exist_ok=True)
         exclude = user_exclude_file(self.work_tree)
-        self._git = ShadowGit(self.store_dir / "git", self.work_tree, self.store_dir / "home",
-                              exclude)
+        self._git = ShadowGit(
+            self.store_dir / "git", self.work_tree, self.store_dir / "home", exclude
+        )
         self._scanner = Scanner(self._git, self.work_tree, self.store_dir, size_cap, exclude)
         self._journal = Journal(self.store_dir)
         self._lock = StoreLock(self.store_dir)
@@ -104,14 +112,21 @@ class CheckpointStore:
                 if not (self.store_dir / "git" / "HEAD").exists():
                     self._git.init_repo()
                     self._exclude_home(Path(home).resolve())
-                    write_json(self._state_path, {"work_tree": str(self.work_tree), "head": None,
-                                                  "stack": []})
+                    write_json(
+                        self._state_path,
+                        {"work_tree": str(self.work_tree), "head": None, "stack": []},
+                    )
 
     # -- public API ----------------------------------------------------------------------------
 
-    def snapshot(self, session_id: str | None = None, turn: int | None = None, label: str = "",
-                 reason: str = "", progress: Callable[[int, int], None] | None = None
-                 ) -> Checkpoint:
+    def snapshot(
+        self,
+        session_id: str | None = None,
+        turn: int | None = None,
+        label: str = "",
+        reason: str = "",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Checkpoint:
         """Snapshot the work tree. With nothing changed since the last checkpoint, no commit is
         made and that checkpoint comes back with `unchanged=True`. `progress(done, total)` is
         called (from worker threads) while many files are stored, as in a first snapshot."""
@@ -125,8 +140,11 @@ class CheckpointStore:
     def list(self, session_id: str | None = None) -> list[Checkpoint]:
         """All checkpoints (of one session if given), oldest first."""
         self._recover_if_free()
-        cps = [cp for cp, _ in self._load_all().values()
-               if session_id is None or cp.session_id == session_id]
+        cps = [
+            cp
+            for cp, _ in self._load_all().values()
+            if session_id is None or cp.session_id == session_id
+        ]
         return sorted(cps, key=lambda c: c.created)
 
     def get(self, id_or_prefix: str) -> Checkpoint:
@@ -141,28 +159,44 @@ class CheckpointStore:
             cur = self._scanner.scan()
             raw, counts = raw_diff(self._git, cur.tree, target.tree, numstat=True)
             # Paths the target's ignore rules ignore would be kept: not deletions.
-            raw, shown, kept = keep_ignored_at_target(self._git, raw, cur.extras, target.tree,
-                                                      tgt_extras, self.store_dir / "ignore-check")
-            changes = file_changes(self._git, cur.tree, cur.extras, target.tree, shown,
-                                   raw=raw, tree_modes=self._tree_modes)
+            raw, shown, kept = keep_ignored_at_target(
+                self._git, raw, cur.extras, target.tree, tgt_extras, self.store_dir / "ignore-check"
+            )
+            changes = file_changes(
+                self._git,
+                cur.tree,
+                cur.extras,
+                target.tree,
+                shown,
+                raw=raw,
+                tree_modes=self._tree_modes,
+            )
             add_patches(self._git, cur.tree, target.tree, changes)
             add_line_counts(changes, counts)
-            conflicts = [Conflict(path=os.fsdecode(p), reason=KEPT_IGNORED)
-                         for p in kept]
+            conflicts = [Conflict(path=os.fsdecode(p), reason=KEPT_IGNORED) for p in kept]
             root = os.fsencode(str(self.work_tree)) + b"/"
             captured = self._scanner.manifest.files
             added = {r.path: r for r in raw if r.status in "AT"}
             for c in changes:
                 rel = os.fsencode(c.path)
-                if c.status == "added" and c.kind != "dir" and rel not in captured \
-                        and os.path.lexists(root + rel):
+                if (
+                    c.status == "added"
+                    and c.kind != "dir"
+                    and rel not in captured
+                    and os.path.lexists(root + rel)
+                ):
                     r = added.get(rel)
                     if r is not None and same_as_target(
-                            root + rel, r, perm_for(tgt_extras, c.path, r.new_mode),
-                            self.size_cap):
+                        root + rel, r, perm_for(tgt_extras, c.path, r.new_mode), self.size_cap
+                    ):
                         continue  # already what the target has; the restore leaves it so
-                    conflicts.append(Conflict(path=c.path, reason="exists but is in no snapshot "
-                                              "(ignored or over the size cap); would be left"))
+                    conflicts.append(
+                        Conflict(
+                            path=c.path,
+                            reason="exists but is in no snapshot "
+                            "(ignored or over the size cap); would be left",
+                        )
+                    )
             return Diff(checkpoint=target.id, files=changes, conflicts=conflicts)
 
     def would_change(self, checkpoints: list[str]) -> dict[str, list[str] | None]:
@@ -180,16 +214,30 @@ class CheckpointStore:
                     continue
                 if target.tree not in by_tree:
                     raw, _ = raw_diff(self._git, cur.tree, target.tree)
-                    raw, shown, _ = keep_ignored_at_target(self._git, raw, cur.extras, target.tree,
-                                                           tgt_extras, self.store_dir / "ignore-check")
-                    changes = file_changes(self._git, cur.tree, cur.extras, target.tree, shown,
-                                           raw=raw, tree_modes=self._tree_modes)
+                    raw, shown, _ = keep_ignored_at_target(
+                        self._git,
+                        raw,
+                        cur.extras,
+                        target.tree,
+                        tgt_extras,
+                        self.store_dir / "ignore-check",
+                    )
+                    changes = file_changes(
+                        self._git,
+                        cur.tree,
+                        cur.extras,
+                        target.tree,
+                        shown,
+                        raw=raw,
+                        tree_modes=self._tree_modes,
+                    )
                     by_tree[target.tree] = sorted(c.path for c in changes)
                 out[ref] = by_tree[target.tree]
             return out
 
-    def restore(self, checkpoint: str, *, session_id: str | None = None,
-                meta: dict | None = None) -> RestoreResult:
+    def restore(
+        self, checkpoint: str, *, session_id: str | None = None, meta: dict | None = None
+    ) -> RestoreResult:
         """Make the work tree exactly the checkpoint (code only). The state before is
         snapshotted first; `undo_restore()` brings it back. RestoreLocked if another process
         holds the store.
@@ -200,15 +248,21 @@ class CheckpointStore:
         `recover()` after a kill can still be completed on the caller's side."""
         with self._locked("restore", session_id, 0.0):
             target, _ = self._resolve(checkpoint)
-            pre = self._snapshot(session_id, None, f"before restore to {target.id}",
-                                 "pre-restore")
+            pre = self._snapshot(session_id, None, f"before restore to {target.id}", "pre-restore")
             item = {"target": target.id, "pre": pre.id, "at": now_iso()}
             if meta is not None:
                 item["meta"] = meta
             stack = self._state()["stack"] + [item]
             stack = stack[-UNDO_DEPTH:]  # the stack pins its checkpoints against prune
-            entry = {"op": "restore", "target": target.id, "pre": pre.id, "stack_after": stack,
-                     "pid": os.getpid(), "session_id": session_id, "started": now_iso()}
+            entry = {
+                "op": "restore",
+                "target": target.id,
+                "pre": pre.id,
+                "stack_after": stack,
+                "pid": os.getpid(),
+                "session_id": session_id,
+                "started": now_iso(),
+            }
             self._journal.begin(entry)
             return self._apply_journal(entry, recovered=False, cur=self._scanner.last_state)
 
@@ -219,10 +273,18 @@ class CheckpointStore:
             if not stack:
                 raise NothingToUndo("no restore to undo")
             top = stack[-1]
-            pre = self._snapshot(session_id, None, f"before undoing restore to {top['target']}",
-                                 "pre-undo")
-            entry = {"op": "undo", "target": top["pre"], "pre": pre.id, "stack_after": stack[:-1],
-                     "pid": os.getpid(), "session_id": session_id, "started": now_iso()}
+            pre = self._snapshot(
+                session_id, None, f"before undoing restore to {top['target']}", "pre-undo"
+            )
+            entry = {
+                "op": "undo",
+                "target": top["pre"],
+                "pre": pre.id,
+                "stack_after": stack[:-1],
+                "pid": os.getpid(),
+                "session_id": session_id,
+                "started": now_iso(),
+            }
             self._journal.begin(entry)
             return self._apply_journal(entry, recovered=False, cur=self._scanner.last_state)
 
@@ -236,24 +298,31 @@ class CheckpointStore:
         stack needs) and garbage-collect so the space is freed."""
         with self._locked("prune", None, self.lock_wait):
             before = self.size_bytes()
-            cutoff = datetime.now(timezone.utc) - older_than
+            cutoff = datetime.now(UTC) - older_than
             state = self._state()
             keep = {s[k] for s in state["stack"] for k in ("target", "pre")}
             if state["head"]:
                 keep.add(state["head"]["id"])
             all_cps = self._load_all()
-            removed = sorted(i for i, (cp, _) in all_cps.items()
-                             if cp.created < cutoff and i not in keep)
+            removed = sorted(
+                i for i, (cp, _) in all_cps.items() if cp.created < cutoff and i not in keep
+            )
             if removed:
-                self._git.run(["update-ref", "--stdin"],
-                              input="".join(f"delete {REF_PREFIX}{i}\n" for i in removed).encode())
+                self._git.run(
+                    ["update-ref", "--stdin"],
+                    input="".join(f"delete {REF_PREFIX}{i}\n" for i in removed).encode(),
+                )
                 for i in removed:
                     self._cache.pop(i, None)
             (self._git.git_dir / "index.scan").unlink(missing_ok=True)
             self._git.run(["reflog", "expire", "--expire=now", "--all"])
             self._git.run(["gc", "--prune=now", "--quiet"])
-            return PruneResult(removed=removed, kept=len(all_cps) - len(removed),
-                               size_before=before, size_after=self.size_bytes())
+            return PruneResult(
+                removed=removed,
+                kept=len(all_cps) - len(removed),
+                size_before=before,
+                size_after=self.size_bytes(),
+            )
 
     def size_bytes(self) -> int:
         """Bytes the store uses on disk (objects, packs, refs, index, metadata)."""
@@ -312,23 +381,42 @@ class CheckpointStore:
         if cur is None:
             cur = self._scanner.scan()
         applier = Applier(self._git, self.work_tree, self.store_dir)
-        raw = applier.apply(cur.tree, cur.extras, set(self._scanner.manifest.files), target.tree,
-                            tgt_extras, self._tree_modes)
-        changed = file_changes(self._git, cur.tree, cur.extras, target.tree,
-                               applier.target_extras, raw=raw, tree_modes=self._tree_modes)
+        raw = applier.apply(
+            cur.tree,
+            cur.extras,
+            set(self._scanner.manifest.files),
+            target.tree,
+            tgt_extras,
+            self._tree_modes,
+        )
+        changed = file_changes(
+            self._git,
+            cur.tree,
+            cur.extras,
+            target.tree,
+            applier.target_extras,
+            raw=raw,
+            tree_modes=self._tree_modes,
+        )
         # The shadow index and stat cache now describe the restored tree (what the restore
         # wrote is known, not hashed again).
         self._scanner.scan(known=applier.written)
         state = self._state()
         state["stack"] = entry["stack_after"]
-        state["head"] = {"id": target.id, "tree": target.tree,
-                         "digest": extras_digest(tgt_extras)}
+        state["head"] = {"id": target.id, "tree": target.tree, "digest": extras_digest(tgt_extras)}
         write_json(self._state_path, state)
         self._journal.clear()
         meta = (entry["stack_after"] or [{}])[-1].get("meta") if entry["op"] == "restore" else None
-        return RestoreResult(checkpoint=target.id, pre_restore_id=entry["pre"], meta=meta,
-                             undo=entry["op"] == "undo", recovered=recovered, changed=changed,
-                             conflicts=applier.conflicts, finished=datetime.now(timezone.utc))
+        return RestoreResult(
+            checkpoint=target.id,
+            pre_restore_id=entry["pre"],
+            meta=meta,
+            undo=entry["op"] == "undo",
+            recovered=recovered,
+            changed=changed,
+            conflicts=applier.conflicts,
+            finished=datetime.now(UTC),
+        )
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -354,28 +442,44 @@ class CheckpointStore:
         raw, counts = raw_diff(self._git, prev_tree, cur.tree, numstat=few)
         if len(raw) > self.line_counts_max:
             counts = {}  # (the head was older than the last scan: same rule, same result)
-        changes = file_changes(self._git, prev_tree, prev_extras, cur.tree, cur.extras, raw=raw,
-                               tree_modes=self._tree_modes)
+        changes = file_changes(
+            self._git,
+            prev_tree,
+            prev_extras,
+            cur.tree,
+            cur.extras,
+            raw=raw,
+            tree_modes=self._tree_modes,
+        )
         total = len(changes)
         add_line_counts(changes, counts)
         listed = changes[: self.files_listed_max]
         meta = {
-            "created": datetime.now(timezone.utc).isoformat(),
-            "session_id": session_id, "turn": turn, "label": (label or "")[:4000],
-            "reason": reason or "", "parent": head["id"] if head else None,
+            "created": datetime.now(UTC).isoformat(),
+            "session_id": session_id,
+            "turn": turn,
+            "label": (label or "")[:4000],
+            "reason": reason or "",
+            "parent": head["id"] if head else None,
             "files": [c.model_dump(exclude_none=True, exclude_defaults=True) for c in listed],
             "files_changed": total,
             "lines_added": sum(c.added_lines or 0 for c in changes),
             "lines_deleted": sum(c.deleted_lines or 0 for c in changes),
-            "skipped": [{"path": p, "size": s,
-                         "reason": "over size cap" if s > self.size_cap else "unreadable"}
-                        for p, s in cur.extras["skipped"].items()],
+            "skipped": [
+                {
+                    "path": p,
+                    "size": s,
+                    "reason": "over size cap" if s > self.size_cap else "unreadable",
+                }
+                for p, s in cur.extras["skipped"].items()
+            ],
             "empty_dirs": len(cur.extras["empty_dirs"]),
             "store_size": self.size_bytes(),
         }
         first = (label or "").strip().splitlines()[0][:72] if (label or "").strip() else ""
         message = f"{_SUBJECT}: {reason or 'snapshot'} {first}\n\n" + json.dumps(
-            {"meta": meta, "extras": cur.extras}, sort_keys=True)
+            {"meta": meta, "extras": cur.extras}, sort_keys=True
+        )
         commit = self._commit(cur.tree, message)
         cp_id = commit[:12]
         state["head"] = {"id": cp_id, "tree": cur.tree, "digest": cur.digest}
@@ -393,8 +497,9 @@ class CheckpointStore:
         and `git update-ref`: two processes fewer on every snapshot that changed something."""
         when = int(time.time())
         who = f"Godwit <godwit@localhost> {when} +0000"
-        data = f"tree {tree}\nauthor {who}\ncommitter {who}\n\n".encode() + \
-            message.encode("utf-8", "backslashreplace")
+        data = f"tree {tree}\nauthor {who}\ncommitter {who}\n\n".encode() + message.encode(
+            "utf-8", "backslashreplace"
+        )
         commit = self._odb.store(IStream(b"commit", len(data), io.BytesIO(data))).hexsha.decode()
         ref = self._git.git_dir / REF_PREFIX / commit[:12]
         ref.parent.mkdir(parents=True, exist_ok=True)
@@ -413,19 +518,29 @@ class CheckpointStore:
         body = json.loads(message.split("\n\n", 1)[1])
         meta = body["meta"]
         cp = Checkpoint(
-            id=commit[:12], commit=commit, tree=tree,
+            id=commit[:12],
+            commit=commit,
+            tree=tree,
             created=datetime.fromisoformat(meta["created"]),
-            session_id=meta.get("session_id"), turn=meta.get("turn"), label=meta.get("label", ""),
-            reason=meta.get("reason", ""), parent=meta.get("parent"), files=meta.get("files", []),
-            files_changed=meta.get("files_changed", 0), lines_added=meta.get("lines_added", 0),
+            session_id=meta.get("session_id"),
+            turn=meta.get("turn"),
+            label=meta.get("label", ""),
+            reason=meta.get("reason", ""),
+            parent=meta.get("parent"),
+            files=meta.get("files", []),
+            files_changed=meta.get("files_changed", 0),
+            lines_added=meta.get("lines_added", 0),
             lines_deleted=meta.get("lines_deleted", 0),
             skipped=[SkippedFile(**s) for s in meta.get("skipped", [])],
-            empty_dirs=meta.get("empty_dirs", 0), store_size=meta.get("store_size", 0))
+            empty_dirs=meta.get("empty_dirs", 0),
+            store_size=meta.get("store_size", 0),
+        )
         return cp, body["extras"]
 
     def _load_all(self) -> dict[str, tuple[Checkpoint, dict]]:
-        out = self._git.run(["for-each-ref", "--format=%(objectname)%00%(tree)%00%(contents)%00",
-                             REF_PREFIX])
+        out = self._git.run(
+            ["for-each-ref", "--format=%(objectname)%00%(tree)%00%(contents)%00", REF_PREFIX]
+        )
         parts = out.decode("utf-8", "surrogateescape").split("\0")
         result = {}
         for i in range(0, len(parts) - 2, 3):
@@ -443,8 +558,9 @@ class CheckpointStore:
         if is_head and ref in self._cache:
             return self._cache[ref]  # prune never drops the head, so no need to ask git
         all_cps = self._load_all()
-        matches = [v for k, v in all_cps.items()
-                   if k.startswith(ref) or v[0].commit.startswith(ref)]
+        matches = [
+            v for k, v in all_cps.items() if k.startswith(ref) or v[0].commit.startswith(ref)
+        ]
         if len(matches) == 1 and ref:
             return matches[0]
         raise CheckpointNotFound(ref, ambiguous=[m[0].id for m in matches] if ref else [])
@@ -490,8 +606,10 @@ class _DirSizes:
             return 0
         cached = self._cache.get(path)
         if cached is None or cached[0] != mtime:
-            immutable = os.path.basename(os.path.dirname(path)) == b"objects" and \
-                len(os.path.basename(path)) == 2
+            immutable = (
+                os.path.basename(os.path.dirname(path)) == b"objects"
+                and len(os.path.basename(path)) == 2
+            )
             old = cached[1] if cached is not None and immutable else {}
             sizes: dict[bytes, int] = {}
             subdirs = []

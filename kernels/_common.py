@@ -42,8 +42,11 @@ def check_same_device(**tensors: torch.Tensor) -> torch.device:
     for name, dev in devices.items():
         check(dev == first, f"{name} is on {dev} but the other inputs are on {first}")
     if not interpreting():
-        check(first.type == "cuda", f"inputs are on {first}; these Triton kernels need a CUDA device "
-              "(or TRITON_INTERPRET=1 for the CPU interpreter)")
+        check(
+            first.type == "cuda",
+            f"inputs are on {first}; these Triton kernels need a CUDA device "
+            "(or TRITON_INTERPRET=1 for the CPU interpreter)",
+        )
     return first
 
 
@@ -66,9 +69,15 @@ def debug_report(name: str, handle: object) -> None:
     meta = getattr(handle, "metadata", None)
     shared = getattr(meta, "shared", None) if meta is not None else None
     ptx = (getattr(handle, "asm", None) or {}).get("ptx", "")
-    mma = f"wgmma x{ptx.count('wgmma.mma_async')}, mma.sync x{ptx.count('mma.sync')}" if ptx else "no ptx"
-    line = f"[kernel] {name}: regs {getattr(handle, 'n_regs', '?')}, spills {getattr(handle, 'n_spills', '?')}, " \
-           f"shared {shared} B, {mma}"
+    mma = (
+        f"wgmma x{ptx.count('wgmma.mma_async')}, mma.sync x{ptx.count('mma.sync')}"
+        if ptx
+        else "no ptx"
+    )
+    line = (
+        f"[kernel] {name}: regs {getattr(handle, 'n_regs', '?')}, spills {getattr(handle, 'n_spills', '?')}, "
+        f"shared {shared} B, {mma}"
+    )
     if line not in _REPORTED:
         _REPORTED.add(line)
         print(line, flush=True)

@@ -21,10 +21,20 @@ import torch.nn.functional as F
 import triton
 from triton.testing import do_bench, do_bench_cudagraph
 
-from kernels import lightning_indexer, lightning_indexer_paged, radix_topk, sparse_mla, sparse_mla_decode
+from kernels import (
+    lightning_indexer,
+    lightning_indexer_paged,
+    radix_topk,
+    sparse_mla,
+    sparse_mla_decode,
+)
 
 FP8 = torch.float8_e4m3fn
-CEIL = {"bf16": 707e12, "fp8": 1269e12, "bw": 4.3e12}  # NOTES.md figures; replaced by this run's measurement
+CEIL = {
+    "bf16": 707e12,
+    "fp8": 1269e12,
+    "bw": 4.3e12,
+}  # NOTES.md figures; replaced by this run's measurement
 ROWS: list[str] = []
 
 
@@ -45,8 +55,10 @@ def row(name: str, ms: float, flop: float, nbytes: float, unit: str = "bf16") ->
     s = ms * 1e-3
     floor = max(flop / CEIL[unit], nbytes / CEIL["bw"])
     bound = "math" if flop / CEIL[unit] >= nbytes / CEIL["bw"] else "bytes"
-    emit(f"| {name} | {ms * 1e3:,.0f} us | {flop / s / 1e12:,.1f} | {nbytes / s / 1e9:,.0f} | "
-         f"{floor * 1e6:,.0f} us ({bound}) | {s / floor:.2f}x |")
+    emit(
+        f"| {name} | {ms * 1e3:,.0f} us | {flop / s / 1e12:,.1f} | {nbytes / s / 1e9:,.0f} | "
+        f"{floor * 1e6:,.0f} us ({bound}) | {s / floor:.2f}x |"
+    )
 
 
 def header(title: str) -> None:
@@ -72,8 +84,10 @@ def measure_ceilings() -> None:
     y = torch.empty_like(x)
     ms = bench(lambda: y.copy_(x))
     CEIL["bw"] = 2 * x.numel() * 4 / (ms * 1e-3)
-    emit(f"\nCeilings measured: bf16 matmul {CEIL['bf16'] / 1e12:.0f} TFLOP/s, FP8 matmul "
-         f"{CEIL['fp8'] / 1e12:.0f} TFLOP/s, copy {CEIL['bw'] / 1e12:.2f} TB/s")
+    emit(
+        f"\nCeilings measured: bf16 matmul {CEIL['bf16'] / 1e12:.0f} TFLOP/s, FP8 matmul "
+        f"{CEIL['fp8'] / 1e12:.0f} TFLOP/s, copy {CEIL['bw'] / 1e12:.2f} TB/s"
+    )
     del a, b, a8, b8, x, y
 
 
@@ -85,16 +99,17 @@ def torch_sparse_mla(q, kv, idx, scale, chunk=256):
     """Plain PyTorch baseline: gather the rows, bmm, softmax, bmm (chunked over queries)."""
     out = torch.empty(q.shape[0], q.shape[1], 512, device=q.device, dtype=q.dtype)
     for c in range(0, q.shape[0], chunk):
-        rows = kv[idx[c: c + chunk].clamp_min(0).long()]  # (C, K, 576)
-        s = torch.bmm(q[c: c + chunk], rows.transpose(1, 2)).float() * scale  # (C, H, K)
-        s.masked_fill_((idx[c: c + chunk] < 0)[:, None, :], float("-inf"))
+        rows = kv[idx[c : c + chunk].clamp_min(0).long()]  # (C, K, 576)
+        s = torch.bmm(q[c : c + chunk], rows.transpose(1, 2)).float() * scale  # (C, H, K)
+        s.masked_fill_((idx[c : c + chunk] < 0)[:, None, :], float("-inf"))
         p = s.softmax(-1).to(q.dtype)
-        out[c: c + chunk] = torch.bmm(p, rows[..., :512])
+        out[c : c + chunk] = torch.bmm(p, rows[..., :512])
     return out
 
 
 def _mla_default_lazy() -> bool:
     from kernels.mla.kernel import _config
+
     return bool(_config(128, False)["LAZY"])
 
 
@@ -125,6 +140,7 @@ def bench_mla(sweep: bool) -> None:
 def bench_sdpa(T: int, label: str, rep_ms: float = 300.0) -> float:
     """Dense causal attention, DeepSeek's prefill shape (128 heads, q/k 192, v 128), flash backend."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
+
     q = torch.randn(1, 128, T, 192, device="cuda", dtype=torch.bfloat16)
     k = torch.randn(1, 128, T, 192, device="cuda", dtype=torch.bfloat16)
     v = torch.randn(1, 128, T, 128, device="cuda", dtype=torch.bfloat16)
@@ -135,7 +151,9 @@ def bench_sdpa(T: int, label: str, rep_ms: float = 300.0) -> float:
     flop = 128 * (T * (T + 1) / 2) * 2 * (192 + 128)
     nbytes = (q.numel() + k.numel() + v.numel() + v.numel()) * 2
     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-        ms = bench(lambda: F.scaled_dot_product_attention(q, k, v_pad, is_causal=True), rep_ms=rep_ms)
+        ms = bench(
+            lambda: F.scaled_dot_product_attention(q, k, v_pad, is_causal=True), rep_ms=rep_ms
+        )
     row(f"baseline: {label} ({T} tokens, {how})", ms, flop, nbytes)
     # PyTorch's own choice for the unpadded shape (cuDNN on this machine when it accepts it):
     # reported too, and the faster of the two is the baseline the speed-up is claimed against.
@@ -164,14 +182,33 @@ def bench_decode() -> None:
         nbytes = q.numel() * 2 + out.numel() * 2 + idx.numel() * 4 + B * topk * 576 * 2
         variants = ((None, None), (None, {"BK": 32})) if B == 1 else ((None, None),)
         for splits, cfg in variants:
-            ms = bench(lambda: sparse_mla_decode(q, cache, bt, lens, idx, 576**-0.5, num_splits=splits,
-                                                 out=out, lse=lse, config=cfg), graph=True)
-            row(f"triton decode B{B}, cache {max_len}, splits {splits or 'auto'}, {cfg or 'default'}", ms, flop, nbytes)
+            ms = bench(
+                lambda: sparse_mla_decode(
+                    q,
+                    cache,
+                    bt,
+                    lens,
+                    idx,
+                    576**-0.5,
+                    num_splits=splits,
+                    out=out,
+                    lse=lse,
+                    config=cfg,
+                ),
+                graph=True,
+            )
+            row(
+                f"triton decode B{B}, cache {max_len}, splits {splits or 'auto'}, {cfg or 'default'}",
+                ms,
+                flop,
+                nbytes,
+            )
         rows = cache.view(-1, 576)
         phys = (bt.gather(1, (idx // page).long()).long() * page + (idx % page)).int()
 
         def baseline():
             return torch_sparse_mla(q, rows, phys, 576**-0.5, chunk=64)
+
         ms = bench(baseline, graph=True)
         row(f"baseline: PyTorch gather + bmm, B{B}", ms, flop, nbytes)
         del cache
@@ -192,15 +229,17 @@ def torch_indexer(q, k, w, topk, q_pos, chunk=512):
     out = torch.empty(T, topk, device=q.device, dtype=torch.int32)
     cols = torch.arange(N, device=q.device)
     for c in range(0, T, chunk):
-        logits = torch.einsum("thd,nd->thn", q[c: c + chunk].to(torch.bfloat16), kb)  # (C, Hi, N)
-        s = torch.einsum("th,thn->tn", w[c: c + chunk], logits.relu().float())
-        s.masked_fill_(cols[None, :] > q_pos[c: c + chunk, None], float("-inf"))
-        out[c: c + chunk] = s.topk(topk, dim=-1).indices.int()
+        logits = torch.einsum("thd,nd->thn", q[c : c + chunk].to(torch.bfloat16), kb)  # (C, Hi, N)
+        s = torch.einsum("th,thn->tn", w[c : c + chunk], logits.relu().float())
+        s.masked_fill_(cols[None, :] > q_pos[c : c + chunk, None], float("-inf"))
+        out[c : c + chunk] = s.topk(topk, dim=-1).indices.int()
     return out
 
 
 def indexer_cost(T, N, Hi=64, Di=128, topk=2048):
-    pairs = sum(min(t + 1 + (N - T), N) for t in range(0, T, 64)) * 64.0  # causal (query, key) pairs
+    pairs = (
+        sum(min(t + 1 + (N - T), N) for t in range(0, T, 64)) * 64.0
+    )  # causal (query, key) pairs
     flop = pairs * Hi * Di * 2
     nbytes = T * Hi * Di + N * Di + T * Hi * 4 + T * topk * 4
     return flop, nbytes
@@ -219,7 +258,10 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
             configs += [dict(topk_block=2048)]
         for cfg in configs:
             try:
-                ms = bench(lambda: lightning_indexer(q, k, w, 2048, q_pos, ks, config=cfg), rep_ms=500 if T < 100000 else 1500)
+                ms = bench(
+                    lambda: lightning_indexer(q, k, w, 2048, q_pos, ks, config=cfg),
+                    rep_ms=500 if T < 100000 else 1500,
+                )
                 row(f"triton indexer {T}, {cfg or 'default'}", ms, flop, nbytes, unit="fp8")
                 if cfg is None:
                     times[T] = ms
@@ -229,10 +271,14 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
             # Where the time goes: the top-k alone over one chunk of float32 scores.
             R = 4096
             scores = torch.randn(R, T, device="cuda")
-            lens = (torch.arange(R, device="cuda", dtype=torch.int32) * (T // R) + 1)
+            lens = torch.arange(R, device="cuda", dtype=torch.int32) * (T // R) + 1
             ms = bench(lambda: radix_topk(scores, lens, 2048))
-            row(f"  radix_topk alone, {R} rows x causal {T} (x{T // R} = whole layer)", ms * T / R, 0,
-                R * T / 2 * 4 * 4 * T / R)
+            row(
+                f"  radix_topk alone, {R} rows x causal {T} (x{T // R} = whole layer)",
+                ms * T / R,
+                0,
+                R * T / 2 * 4 * 4 * T / R,
+            )
             ms = bench(lambda: torch_indexer(q, k, w, 2048, q_pos), rep_ms=1500)
             row(f"baseline: PyTorch chunked einsum + torch.topk, {T}", ms, flop, nbytes)
         del q, k, w, ks
@@ -250,16 +296,21 @@ def bench_paged_indexer() -> None:
         lens = torch.tensor([L], device="cuda", dtype=torch.int32)
         out = torch.empty(1, 2048, device="cuda", dtype=torch.int32)
         flop, nbytes = L * 64 * 128 * 2.0, L * 128 + L * 4 + 2048 * 4
-        ms = bench(lambda: lightning_indexer_paged(q, kc, w, 2048, bt, lens, ksc, out=out), graph=True)
+        ms = bench(
+            lambda: lightning_indexer_paged(q, kc, w, 2048, bt, lens, ksc, out=out), graph=True
+        )
         row(f"triton paged indexer B1, {L} keys", ms, flop, nbytes, unit="fp8")
         pos = torch.arange(L, device="cuda")
 
         def baseline():
             rows = bt[0, pos // page].long() * page + pos % page  # (L,) physical rows
             keys = kc.view(-1, 128)[rows].to(torch.bfloat16)  # (L, 128)
-            logits = torch.einsum("hd,nd->hn", q[0].to(torch.bfloat16), keys).float().relu()  # (64, L)
+            logits = (
+                torch.einsum("hd,nd->hn", q[0].to(torch.bfloat16), keys).float().relu()
+            )  # (64, L)
             scores = (w[0] @ logits) * ksc.view(-1)[rows]  # (L,)
             return scores.topk(2048).indices
+
         ms = bench(baseline, graph=True)
         row(f"baseline: PyTorch gather + einsum + topk, B1, {L} keys", ms, flop, nbytes, unit="fp8")
 
@@ -279,13 +330,19 @@ def bench_layer(indexer_ms: float | None) -> None:
     lse = torch.empty(T, H, device="cuda")
     mla_ms = bench(lambda: sparse_mla(qm, kv, idx, 576**-0.5, out=out, lse=lse), rep_ms=1500)
     valid = int((idx >= 0).sum())
-    row(f"sparse_mla, {T} queries with the indexer's indices", mla_ms, 2.0 * H * valid * 1088,
-        qm.numel() * 2 + out.numel() * 2 + idx.numel() * 4 + valid * 1152)
+    row(
+        f"sparse_mla, {T} queries with the indexer's indices",
+        mla_ms,
+        2.0 * H * valid * 1088,
+        qm.numel() * 2 + out.numel() * 2 + idx.numel() * 4 + valid * 1152,
+    )
     del qm, kv, out, lse, idx
     sdpa_ms = bench_sdpa(T, "dense SDPA causal", rep_ms=3000)
     total = indexer_ms + mla_ms
-    emit(f"\nDSA layer at {T}: indexer {indexer_ms:.1f} ms + sparse MLA {mla_ms:.1f} ms = {total:.1f} ms; "
-         f"dense SDPA (faster backend) {sdpa_ms:.1f} ms; speed-up {sdpa_ms / total:.2f}x (target >= 3.5x)")
+    emit(
+        f"\nDSA layer at {T}: indexer {indexer_ms:.1f} ms + sparse MLA {mla_ms:.1f} ms = {total:.1f} ms; "
+        f"dense SDPA (faster backend) {sdpa_ms:.1f} ms; speed-up {sdpa_ms / total:.2f}x (target >= 3.5x)"
+    )
 
 
 def main() -> int:
@@ -294,8 +351,10 @@ def main() -> int:
     parser.add_argument("--sweep", action="store_true", help="also time alternative tile configs")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    emit(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {torch.cuda.get_device_name()}  "
-         f"torch {torch.__version__}  triton {triton.__version__}  command: python -m kernels.bench {' '.join(sys.argv[1:])}")
+    emit(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {torch.cuda.get_device_name()}  "
+        f"torch {torch.__version__}  triton {triton.__version__}  command: python -m kernels.bench {' '.join(sys.argv[1:])}"
+    )
     if "ceil" in sections:
         measure_ceilings()
     if "mla" in sections:

@@ -16,7 +16,13 @@ import traceback
 
 import torch
 
-from kernels import lightning_indexer, lightning_indexer_paged, radix_topk, sparse_mla, sparse_mla_decode
+from kernels import (
+    lightning_indexer,
+    lightning_indexer_paged,
+    radix_topk,
+    sparse_mla,
+    sparse_mla_decode,
+)
 from kernels.indexer import naive as naive_indexer
 from kernels.mla import naive as naive_mla
 from kernels.testing import poison_, rel_err, topk_mismatch
@@ -44,6 +50,7 @@ def checked(fn):
         except Exception:  # a crash in one check must not hide the others' results
             report(fn.__name__, False, "raised:\n" + traceback.format_exc(limit=4))
         print(f"      ({fn.__name__} took {time.time() - t0:.1f} s)", flush=True)
+
     return run
 
 
@@ -70,12 +77,17 @@ def check_sparse_mla(T=4096, N=131072, H=128, topk=2048, config=None):
     ref_out, ref_lse = naive_mla.sparse_mla(q[rows], kv, idx[rows], 576**-0.5)
     e_out, e_lse = rel_err(out[rows], ref_out.float()), rel_err(lse[rows], ref_lse)
     unwritten = int(out.isnan().sum() + lse.isnan().sum())
-    report(f"sparse_mla prefill 4096 x 128K, H128, topk 2048, config {config}", e_out < OUT_TOL and e_lse < LSE_TOL and unwritten == 0,
-           f"out rel err {e_out:.2e}, lse rel err {e_lse:.2e}, unwritten {unwritten}")
+    report(
+        f"sparse_mla prefill 4096 x 128K, H128, topk 2048, config {config}",
+        e_out < OUT_TOL and e_lse < LSE_TOL and unwritten == 0,
+        f"out rel err {e_out:.2e}, lse rel err {e_lse:.2e}, unwritten {unwritten}",
+    )
 
 
 @checked
-def check_sparse_mla_decode(B=64, max_len=131072, H=128, topk=2048, page=64, splits=None, config=None):
+def check_sparse_mla_decode(
+    B=64, max_len=131072, H=128, topk=2048, page=64, splits=None, config=None
+):
     dev = "cuda"
     max_blocks = max_len // page
     num_blocks = B * max_blocks
@@ -88,17 +100,30 @@ def check_sparse_mla_decode(B=64, max_len=131072, H=128, topk=2048, page=64, spl
     idx[:, -5:] = -1
     out = poison_(torch.empty(B, H, 512, device=dev, dtype=torch.bfloat16))
     lse = poison_(torch.empty(B, H, device=dev))
-    sparse_mla_decode(q, cache, block_table, seq_lens, idx, 576**-0.5, num_splits=splits, out=out, lse=lse,
-                      config=config)
+    sparse_mla_decode(
+        q,
+        cache,
+        block_table,
+        seq_lens,
+        idx,
+        576**-0.5,
+        num_splits=splits,
+        out=out,
+        lse=lse,
+        config=config,
+    )
     torch.cuda.synchronize()
     rows = list(range(min(B, 6)))
-    ref_out, ref_lse = naive_mla.sparse_mla_decode(q[rows], cache, block_table[rows], seq_lens[rows], idx[rows],
-                                                   576**-0.5)
+    ref_out, ref_lse = naive_mla.sparse_mla_decode(
+        q[rows], cache, block_table[rows], seq_lens[rows], idx[rows], 576**-0.5
+    )
     e_out, e_lse = rel_err(out[rows], ref_out.float()), rel_err(lse[rows], ref_lse)
     unwritten = int(out.isnan().sum() + lse.isnan().sum())
-    report(f"sparse_mla_decode B{B} x {max_len}, page {page}, splits {splits}, config {config}",
-           e_out < OUT_TOL and e_lse < LSE_TOL and unwritten == 0,
-           f"out rel err {e_out:.2e}, lse rel err {e_lse:.2e}, unwritten {unwritten}")
+    report(
+        f"sparse_mla_decode B{B} x {max_len}, page {page}, splits {splits}, config {config}",
+        e_out < OUT_TOL and e_lse < LSE_TOL and unwritten == 0,
+        f"out rel err {e_out:.2e}, lse rel err {e_lse:.2e}, unwritten {unwritten}",
+    )
 
 
 @checked
@@ -119,8 +144,12 @@ def check_indexer(T=32768, N=32768, Hi=64, Di=128, topk=2048, dtype=FP8):
     out = poison_(torch.empty(T, topk, dtype=torch.int32, device=dev))
     lightning_indexer(q, k, weights, topk, q_pos, k_scale, out=out)
     torch.cuda.synchronize()
-    rows = torch.cat([torch.tensor([0, 1, topk - 1, topk, topk + 1, T - 1], device=dev),
-                      torch.randint(0, T, (26,), device=dev)])
+    rows = torch.cat(
+        [
+            torch.tensor([0, 1, topk - 1, topk, topk + 1, T - 1], device=dev),
+            torch.randint(0, T, (26,), device=dev),
+        ]
+    )
     scores = naive_indexer.index_scores(q[rows], k, weights[rows], k_scale)  # (32, N)
     msg = topk_mismatch(out[rows], scores, (q_pos[rows] + 1).clamp(0, N), topk, rtol)
     report(f"lightning_indexer {T} x {N}, {str(dtype)[6:]}", msg is None, msg or "top-k sets match")
@@ -144,9 +173,11 @@ def check_paged_indexer(B=4, max_len=131072, Hi=64, Di=128, topk=2048, page=64):
         n = int(seq_lens[b])
         keys = naive_indexer.paged_keys(k_cache, block_table, n, b)
         scales = naive_indexer.paged_keys(k_scale, block_table, n, b)
-        scores = naive_indexer.index_scores(q[b: b + 1], keys, weights[b: b + 1], scales)
-        msg = msg or topk_mismatch(out[b: b + 1], scores, seq_lens[b: b + 1], topk, FP8_RTOL)
-    report(f"lightning_indexer_paged B{B} up to {max_len}, FP8", msg is None, msg or "top-k sets match")
+        scores = naive_indexer.index_scores(q[b : b + 1], keys, weights[b : b + 1], scales)
+        msg = msg or topk_mismatch(out[b : b + 1], scores, seq_lens[b : b + 1], topk, FP8_RTOL)
+    report(
+        f"lightning_indexer_paged B{B} up to {max_len}, FP8", msg is None, msg or "top-k sets match"
+    )
 
 
 @checked
@@ -175,7 +206,10 @@ def main() -> int:
     check_indexer(T=4096, N=8192, dtype=torch.bfloat16)
     check_paged_indexer()
     failed = [name for name, ok, _ in RESULTS if not ok]
-    print(f"\n{len(RESULTS) - len(failed)}/{len(RESULTS)} checks passed" + (f"; FAILED: {failed}" if failed else ""))
+    print(
+        f"\n{len(RESULTS) - len(failed)}/{len(RESULTS)} checks passed"
+        + (f"; FAILED: {failed}" if failed else "")
+    )
     return 1 if failed else 0
 
 

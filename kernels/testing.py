@@ -24,7 +24,9 @@ def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
     return (a[finite] - b[finite]).norm().item() / max(denom, 1e-30)
 
 
-def topk_mismatch(idx: torch.Tensor, scores: torch.Tensor, lengths: torch.Tensor, topk: int, rtol: float) -> str | None:
+def topk_mismatch(
+    idx: torch.Tensor, scores: torch.Tensor, lengths: torch.Tensor, topk: int, rtol: float
+) -> str | None:
     """Check a (R, topk) index set against exact scores; return a message describing the first bad row, or None.
 
     A row is right when: its first min(lengths[r], topk) entries are distinct visible keys

@@ -13,10 +13,19 @@ from model.errors import CheckpointError, ConfigError, EncodingError, ModelError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["load", "ModelError", "ConfigError", "CheckpointError", "TokenizerError", "EncodingError"]
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "EncodingError",
+    "ModelError",
+    "TokenizerError",
+    "load",
+]
 
 
-def load(path: Any, device: Any = "cpu", dtype: "torch.dtype | None" = None, **options: Any) -> "torch.nn.Module":
+def load(
+    path: Any, device: Any = "cpu", dtype: torch.dtype | None = None, **options: Any
+) -> torch.nn.Module:
     """Load a Hugging Face-layout DeepSeek-V3.2 checkpoint folder as a `torch.nn.Module`.
 
     The module maps input ids `(B, T)` to logits `(B, T, vocab)`. `dtype` defaults to bfloat16.

@@ -25,12 +25,22 @@ class RopeConfig(BaseModel):
     theta: float = Field(description="Base wavelength (rope_theta).")
     rope_type: str = Field("default", description="'default' or 'yarn'.")
     factor: float = Field(1.0, description="YaRN context extension factor (40 in the release).")
-    original_max_position_embeddings: int | None = Field(None, description="Pre-training context (4096).")
-    beta_fast: float = Field(32.0, description="YaRN: rotations above which a dimension is extrapolated.")
-    beta_slow: float = Field(1.0, description="YaRN: rotations below which a dimension is interpolated.")
+    original_max_position_embeddings: int | None = Field(
+        None, description="Pre-training context (4096)."
+    )
+    beta_fast: float = Field(
+        32.0, description="YaRN: rotations above which a dimension is extrapolated."
+    )
+    beta_slow: float = Field(
+        1.0, description="YaRN: rotations below which a dimension is interpolated."
+    )
     mscale: float | None = Field(None, description="YaRN magnitude scale numerator factor.")
-    mscale_all_dim: float | None = Field(None, description="YaRN scale also applied to the softmax.")
-    attention_factor: float | None = Field(None, description="Explicit cos/sin scale, overrides mscale.")
+    mscale_all_dim: float | None = Field(
+        None, description="YaRN scale also applied to the softmax."
+    )
+    attention_factor: float | None = Field(
+        None, description="Explicit cos/sin scale, overrides mscale."
+    )
     truncate: bool = Field(True, description="Round the YaRN correction range to whole dimensions.")
 
 
@@ -71,36 +81,58 @@ class ModelConfig(BaseModel):
     n_shared_experts: int = Field(1, description="Shared experts (their widths are summed).")
     n_group: int = Field(1, description="Expert groups for group-limited routing.")
     topk_group: int = Field(1, description="Groups a token may route into.")
-    routed_scaling_factor: float = Field(1.0, description="Multiplier on the routed experts' weights.")
+    routed_scaling_factor: float = Field(
+        1.0, description="Multiplier on the routed experts' weights."
+    )
     norm_topk_prob: bool = Field(True, description="Normalise the chosen experts' scores to sum 1.")
-    scoring_func: str = Field("sigmoid", description="Router score function; only sigmoid is supported.")
-    topk_method: str = Field("noaux_tc", description="Router selection; bias-corrected group top-k.")
-    first_k_dense_replace: int = Field(0, description="Leading layers with a dense MLP instead of MoE.")
+    scoring_func: str = Field(
+        "sigmoid", description="Router score function; only sigmoid is supported."
+    )
+    topk_method: str = Field(
+        "noaux_tc", description="Router selection; bias-corrected group top-k."
+    )
+    first_k_dense_replace: int = Field(
+        0, description="Leading layers with a dense MLP instead of MoE."
+    )
     hidden_act: str = Field("silu", description="MLP activation; only silu is supported.")
     rms_norm_eps: float = Field(1e-6, description="RMSNorm epsilon of the layer norms.")
     max_position_embeddings: int = Field(163840, description="Longest supported context.")
     tie_word_embeddings: bool = Field(False, description="lm_head shares the embedding matrix.")
-    attention_bias: bool = Field(False, description="Biases on the attention projections (unsupported).")
+    attention_bias: bool = Field(
+        False, description="Biases on the attention projections (unsupported)."
+    )
     bos_token_id: int | None = Field(0, description="Begin-of-sentence token id.")
     eos_token_id: int | list[int] | None = Field(1, description="End-of-sentence token id(s).")
-    num_nextn_predict_layers: int = Field(0, description="Multi-token-prediction layers (skipped on load).")
+    num_nextn_predict_layers: int = Field(
+        0, description="Multi-token-prediction layers (skipped on load)."
+    )
     rope_theta: float | None = Field(None, description="Released spelling of the rotary base.")
-    rope_scaling: dict[str, Any] | None = Field(None, description="Released spelling of rotary scaling.")
+    rope_scaling: dict[str, Any] | None = Field(
+        None, description="Released spelling of rotary scaling."
+    )
     rope_parameters: dict[str, Any] | None = Field(None, description="transformers-5 spelling.")
-    quantization_config: QuantizationConfig | None = Field(None, description="FP8 block quantisation.")
+    quantization_config: QuantizationConfig | None = Field(
+        None, description="FP8 block quantisation."
+    )
 
     @model_validator(mode="after")
-    def _check(self) -> "ModelConfig":
+    def _check(self) -> ModelConfig:
         if self.rope_theta is None and not self.rope_parameters:
-            raise ValueError("no rotary settings: need 'rope_theta' (+ 'rope_scaling') or 'rope_parameters'")
+            raise ValueError(
+                "no rotary settings: need 'rope_theta' (+ 'rope_scaling') or 'rope_parameters'"
+            )
         if self.scoring_func != "sigmoid":
-            raise ValueError(f"scoring_func {self.scoring_func!r} is not supported (only 'sigmoid')")
+            raise ValueError(
+                f"scoring_func {self.scoring_func!r} is not supported (only 'sigmoid')"
+            )
         if self.hidden_act != "silu":
             raise ValueError(f"hidden_act {self.hidden_act!r} is not supported (only 'silu')")
         if self.attention_bias:
             raise ValueError("attention_bias=true is not supported by DeepSeek-V3.2 checkpoints")
         if self.n_routed_experts % self.n_group:
-            raise ValueError(f"n_routed_experts {self.n_routed_experts} not divisible by n_group {self.n_group}")
+            raise ValueError(
+                f"n_routed_experts {self.n_routed_experts} not divisible by n_group {self.n_group}"
+            )
         if self.qk_rope_head_dim > self.index_head_dim:
             raise ValueError("index_head_dim must be at least qk_rope_head_dim")
         self.rope()  # validate the rotary dict now rather than at first forward
@@ -143,17 +175,25 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     attention: Literal["absorbed", "expanded"] = Field(
-        "absorbed", description="MLA form: 'absorbed' attends over the 576-dim latent (what DSA and the "
-        "kernels use); 'expanded' builds per-head keys and values as transformers does.")
+        "absorbed",
+        description="MLA form: 'absorbed' attends over the 576-dim latent (what DSA and the "
+        "kernels use); 'expanded' builds per-head keys and values as transformers does.",
+    )
     indexer: Literal["exact", "fp8"] = Field(
-        "exact", description="Lightning-indexer scoring: float, or FP8 as DeepSeek's reference does it.")
+        "exact",
+        description="Lightning-indexer scoring: float, or FP8 as DeepSeek's reference does it.",
+    )
     keep_fp8: bool = Field(
-        False, description="Keep FP8 checkpoint weights in FP8 (block-scaled matmul) instead of "
-        "dequantising them to the model dtype on load.")
+        False,
+        description="Keep FP8 checkpoint weights in FP8 (block-scaled matmul) instead of "
+        "dequantising them to the model dtype on load.",
+    )
     backend: Literal["auto", "torch", "triton"] = Field(
-        "auto", description="Attention backend of the engine (`model.engine`): 'triton' runs the "
+        "auto",
+        description="Attention backend of the engine (`model.engine`): 'triton' runs the "
         "`kernels` package, 'torch' plain gathers; 'auto' picks Triton on CUDA and PyTorch elsewhere. "
-        "The reference forward ignores it.")
+        "The reference forward ignores it.",
+    )
 
 
 def read_config(path: str | Path) -> ModelConfig:

@@ -15,10 +15,21 @@ import json
 from typing import Any
 
 from model.errors import EncodingError
-from model.parsing import (ASSISTANT, BOS, CALLS_END, CALLS_START, DSML, EOS, THINK_END, THINK_START, USER,
-                           StreamParser, parse_completion)
+from model.parsing import (
+    ASSISTANT,
+    BOS,
+    CALLS_END,
+    CALLS_START,
+    DSML,
+    EOS,
+    THINK_END,
+    THINK_START,
+    USER,
+    StreamParser,
+    parse_completion,
+)
 
-__all__ = ["encode_messages", "parse_completion", "StreamParser", "render_tool_calls", "BOS", "EOS"]
+__all__ = ["BOS", "EOS", "StreamParser", "encode_messages", "parse_completion", "render_tool_calls"]
 
 _TOOLS_BLOCK = """## Tools
 
@@ -55,8 +66,12 @@ Here are the functions available in JSONSchema format:
 """
 
 
-def encode_messages(messages: list[dict[str, Any]], thinking: bool = True, drop_thinking: bool = True,
-                    add_bos: bool = True) -> str:
+def encode_messages(
+    messages: list[dict[str, Any]],
+    thinking: bool = True,
+    drop_thinking: bool = True,
+    add_bos: bool = True,
+) -> str:
     """Render a conversation as DeepSeek-V3.2 prompt text.
 
     `messages` are OpenAI Chat Completions dicts (system / user / assistant with `content`,
@@ -82,7 +97,9 @@ def encode_messages(messages: list[dict[str, Any]], thinking: bool = True, drop_
         elif role == "tool":
             first = i == 0 or messages[i - 1].get("role") != "tool"
             last = i + 1 == len(messages) or messages[i + 1].get("role") != "tool"
-            parts.append(("\n\n<function_results>" if first else "") + f"\n<result>{_text(msg)}</result>")
+            parts.append(
+                ("\n\n<function_results>" if first else "") + f"\n<result>{_text(msg)}</result>"
+            )
             if last:
                 parts.append(f"\n</function_results>\n\n{opener}")
         else:
@@ -98,8 +115,14 @@ def render_tools(tools: list[dict[str, Any]]) -> str:
         if not isinstance(spec, dict) or "name" not in spec:
             raise EncodingError(f"tool {tool!r} is not an OpenAI function tool (no function.name)")
         schemas.append(json.dumps(spec, ensure_ascii=False))
-    return _TOOLS_BLOCK.format(calls_start=CALLS_START, calls_end=CALLS_END, dsml=DSML, think_start=THINK_START,
-                               think_end=THINK_END, schemas="\n".join(schemas))
+    return _TOOLS_BLOCK.format(
+        calls_start=CALLS_START,
+        calls_end=CALLS_END,
+        dsml=DSML,
+        think_start=THINK_START,
+        think_end=THINK_END,
+        schemas="\n".join(schemas),
+    )
 
 
 def render_tool_calls(tool_calls: list[dict[str, Any]]) -> str:
@@ -147,5 +170,7 @@ def _text(msg: dict[str, Any]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
     raise EncodingError(f"{msg.get('role')} message content must be a string or a list of parts")

@@ -14,7 +14,9 @@ from torch import nn
 FP8_MAX = 448.0  # largest finite float8_e4m3fn value
 
 
-def _expand_blocks(scale: torch.Tensor, shape: tuple[int, int], block: tuple[int, int]) -> torch.Tensor:
+def _expand_blocks(
+    scale: torch.Tensor, shape: tuple[int, int], block: tuple[int, int]
+) -> torch.Tensor:
     """Repeat a per-block scale `(R, C)` to a per-element one `shape`."""
     rows = scale.repeat_interleave(block[0], dim=0)[: shape[0]]  # (out, C)
     return rows.repeat_interleave(block[1], dim=1)[:, : shape[1]]  # (out, in)
@@ -25,8 +27,13 @@ def block_scale_shape(shape: tuple[int, int], block: tuple[int, int]) -> tuple[i
     return math.ceil(shape[0] / block[0]), math.ceil(shape[1] / block[1])
 
 
-def dequantize_blocks(weight: torch.Tensor, scale_inv: torch.Tensor, block: tuple[int, int],
-                      dtype: torch.dtype = torch.bfloat16, low_memory: bool = False) -> torch.Tensor:
+def dequantize_blocks(
+    weight: torch.Tensor,
+    scale_inv: torch.Tensor,
+    block: tuple[int, int],
+    dtype: torch.dtype = torch.bfloat16,
+    low_memory: bool = False,
+) -> torch.Tensor:
     """FP8 weight `(out, in)` and its block scales -> `dtype` weight `(out, in)`.
 
     `low_memory` converts one row of blocks at a time, so the float32 temporaries stay at
@@ -34,8 +41,10 @@ def dequantize_blocks(weight: torch.Tensor, scale_inv: torch.Tensor, block: tupl
     """
     expected = block_scale_shape(tuple(weight.shape), block)
     if tuple(scale_inv.shape) != expected:
-        raise ValueError(f"scale shape {tuple(scale_inv.shape)} does not fit weight {tuple(weight.shape)} "
-                         f"with blocks {block}: expected {expected}")
+        raise ValueError(
+            f"scale shape {tuple(scale_inv.shape)} does not fit weight {tuple(weight.shape)} "
+            f"with blocks {block}: expected {expected}"
+        )
     if not low_memory:
         full = _expand_blocks(scale_inv.float(), tuple(weight.shape), block)
         return (weight.float() * full).to(dtype)
@@ -53,8 +62,9 @@ def pow2_scale(amax: torch.Tensor) -> torch.Tensor:
     return torch.exp2(torch.ceil(torch.log2(ratio)))
 
 
-def quantize_blocks(weight: torch.Tensor, block: tuple[int, int], pow2: bool = True
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_blocks(
+    weight: torch.Tensor, block: tuple[int, int], pow2: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Float weight `(out, in)` -> (float8_e4m3fn weight, float32 `scale_inv` per block)."""
     out_f, in_f = weight.shape
     rows, cols = block_scale_shape((out_f, in_f), block)
@@ -77,8 +87,9 @@ def quantize_vectors(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (x.float() / scale).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn), scale
 
 
-def scaled_mm_blockwise(x: torch.Tensor, weight: torch.Tensor, scale_inv: torch.Tensor,
-                        out_dtype: torch.dtype) -> torch.Tensor:
+def scaled_mm_blockwise(
+    x: torch.Tensor, weight: torch.Tensor, scale_inv: torch.Tensor, out_dtype: torch.dtype
+) -> torch.Tensor:
     """`x (M, K) @ W^T` as one FP8 GEMM with DeepSeek's scaling: activations quantised per token
     and 128-column block (1x128), weights per 128x128 block. CUDA (Hopper) only, K and N multiples
     of 128.
@@ -98,8 +109,9 @@ def scaled_mm_blockwise(x: torch.Tensor, weight: torch.Tensor, scale_inv: torch.
     l4 = blocks + (-blocks % 4)
     ws = scale_inv.new_ones(n // 128, l4)
     ws[:, :blocks] = scale_inv  # (N/128, L4)
-    out = torch._scaled_mm(xq, weight.t(), scale_a=xs.t().contiguous().t(), scale_b=ws.t(),
-                           out_dtype=out_dtype)  # (M + pad, N)
+    out = torch._scaled_mm(
+        xq, weight.t(), scale_a=xs.t().contiguous().t(), scale_b=ws.t(), out_dtype=out_dtype
+    )  # (M + pad, N)
     return out[:m]
 
 
@@ -116,10 +128,13 @@ class FP8Linear(nn.Module):
     def __init__(self, in_features: int, out_features: int, block: tuple[int, int] = (128, 128)):
         super().__init__()
         self.in_features, self.out_features, self.block = in_features, out_features, tuple(block)
-        self.weight = nn.Parameter(torch.empty(out_features, in_features, dtype=torch.float8_e4m3fn),
-                                   requires_grad=False)
+        self.weight = nn.Parameter(
+            torch.empty(out_features, in_features, dtype=torch.float8_e4m3fn), requires_grad=False
+        )
         scale_shape = block_scale_shape((out_features, in_features), self.block)
-        self.weight_scale_inv = nn.Parameter(torch.empty(scale_shape, dtype=torch.float32), requires_grad=False)
+        self.weight_scale_inv = nn.Parameter(
+            torch.empty(scale_shape, dtype=torch.float32), requires_grad=False
+        )
 
     def dense_weight(self, dtype: torch.dtype) -> torch.Tensor:
         """The dequantised weight `(out, in)` in `dtype`."""
@@ -133,11 +148,18 @@ class FP8Linear(nn.Module):
         return nn.functional.linear(x, self.dense_weight(x.dtype))
 
     def _gemm_ok(self, x: torch.Tensor) -> bool:
-        return (x.is_cuda and self.block == (128, 128) and self.in_features % 128 == 0
-                and self.out_features % 128 == 0 and x.dtype in (torch.bfloat16, torch.float16))
+        return (
+            x.is_cuda
+            and self.block == (128, 128)
+            and self.in_features % 128 == 0
+            and self.out_features % 128 == 0
+            and x.dtype in (torch.bfloat16, torch.float16)
+        )
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, block={self.block}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, block={self.block}"
+        )
 
 
 def dense_weight(linear: nn.Module, dtype: torch.dtype) -> torch.Tensor:

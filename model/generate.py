@@ -15,14 +15,17 @@ def prefill(model: DeepseekV32, ids: torch.Tensor, cache: list[LayerCache]) -> t
 
 
 @torch.no_grad()
-def decode_step(model: DeepseekV32, token: torch.Tensor, pos: int, cache: list[LayerCache]) -> torch.Tensor:
+def decode_step(
+    model: DeepseekV32, token: torch.Tensor, pos: int, cache: list[LayerCache]
+) -> torch.Tensor:
     """Feed one token per sequence `(B,)` at position `pos`; logits `(B, vocab)` for the next one."""
     return model(token[:, None], start=pos, cache=cache)[:, -1]  # (B, 1) in, (B, vocab) out
 
 
 @torch.no_grad()
-def generate(model: DeepseekV32, ids: torch.Tensor, max_new_tokens: int,
-             eos_id: int | None = None) -> torch.Tensor:
+def generate(
+    model: DeepseekV32, ids: torch.Tensor, max_new_tokens: int, eos_id: int | None = None
+) -> torch.Tensor:
     """Greedy continuation: returns `(B, T + n)` with n <= max_new_tokens (stops when all hit eos)."""
     b, t = ids.shape
     cache = model.new_cache(b, t + max_new_tokens)

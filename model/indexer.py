@@ -94,8 +94,16 @@ class Indexer(nn.Module):
         k = self.k_norm(self.wk(x))  # (B, T, D)
         return torch.cat((rotate_half_split(k[..., :r], cos, sin), k[..., r:]), dim=-1)  # (B, T, D)
 
-    def forward(self, x: torch.Tensor, q_latent: torch.Tensor, keys: torch.Tensor, cos: torch.Tensor,
-                sin: torch.Tensor, visible: torch.Tensor, fp8: bool) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        q_latent: torch.Tensor,
+        keys: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        visible: torch.Tensor,
+        fp8: bool,
+    ) -> torch.Tensor:
         """Selection mask `(B, T, S)` over all cached keys `keys (B, S, D)`.
 
         x `(B, T, hidden)`, q_latent `(B, T, q_lora_rank)`, visible `(T, S)` causal mask.
@@ -105,6 +113,8 @@ class Indexer(nn.Module):
         r = cfg.qk_rope_head_dim
         q = self.wq_b(q_latent).view(b, t, cfg.index_n_heads, cfg.index_head_dim)  # (B, T, H, D)
         q = torch.cat((rotate_half_split(q[..., :r], cos, sin), q[..., r:]), dim=-1)  # (B, T, H, D)
-        w = F.linear(x.float(), self.weights_proj.weight.float()) * cfg.index_n_heads**-0.5  # (B, T, H)
+        w = (
+            F.linear(x.float(), self.weights_proj.weight.float()) * cfg.index_n_heads**-0.5
+        )  # (B, T, H)
         scores = index_scores(q, keys, w, fp8)  # (B, T, S)
         return select_topk(scores, visible[None].expand(b, -1, -1), cfg.index_topk)

@@ -48,8 +48,12 @@ class Router(nn.Module):
         super().__init__()
         self.cfg = cfg
         # Both stay float32 on load: tiny score differences change which experts are chosen.
-        self.weight = nn.Parameter(torch.zeros(cfg.n_routed_experts, cfg.hidden_size, dtype=torch.float32))
-        self.register_buffer("e_score_correction_bias", torch.zeros(cfg.n_routed_experts, dtype=torch.float32))
+        self.weight = nn.Parameter(
+            torch.zeros(cfg.n_routed_experts, cfg.hidden_size, dtype=torch.float32)
+        )
+        self.register_buffer(
+            "e_score_correction_bias", torch.zeros(cfg.n_routed_experts, dtype=torch.float32)
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens `(N, D)` -> (expert ids `(N, k)`, weights `(N, k)` float32)."""
@@ -60,9 +64,15 @@ class Router(nn.Module):
         grouped = choice.view(n, cfg.n_group, e // cfg.n_group)  # (N, G, E/G)
         group_score = grouped.topk(min(2, e // cfg.n_group), dim=-1).values.sum(-1)  # (N, G)
         keep = group_score.topk(cfg.topk_group, dim=-1).indices  # (N, topk_group)
-        group_mask = torch.zeros_like(group_score, dtype=torch.bool).scatter_(1, keep, True)  # (N, G)
+        group_mask = torch.zeros_like(group_score, dtype=torch.bool).scatter_(
+            1, keep, True
+        )  # (N, G)
         expert_mask = group_mask[:, :, None].expand_as(grouped).reshape(n, e)  # (N, E)
-        ids = choice.masked_fill(~expert_mask, float("-inf")).topk(cfg.num_experts_per_tok, dim=-1).indices
+        ids = (
+            choice.masked_fill(~expert_mask, float("-inf"))
+            .topk(cfg.num_experts_per_tok, dim=-1)
+            .indices
+        )
         weights = scores.gather(1, ids)  # unbiased scores of the chosen experts
         if cfg.norm_topk_prob:
             weights = weights / (weights.sum(-1, keepdim=True) + 1e-20)
@@ -75,8 +85,9 @@ class MoE(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.gate = Router(cfg)
-        self.experts = nn.ModuleList(MLP(cfg.hidden_size, cfg.moe_intermediate_size)
-                                     for _ in range(cfg.n_routed_experts))
+        self.experts = nn.ModuleList(
+            MLP(cfg.hidden_size, cfg.moe_intermediate_size) for _ in range(cfg.n_routed_experts)
+        )
         self.shared_experts = MLP(cfg.hidden_size, cfg.moe_intermediate_size * cfg.n_shared_experts)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,8 +32,13 @@ FLOAT32_TENSORS = ("mlp.gate.weight", "e_score_correction_bias", "indexer.weight
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.")
 
 
-def load_checkpoint(path: str | Path, device: Any = "cpu", dtype: torch.dtype | None = None,
-                    progress: Any = None, **options: Any) -> DeepseekV32:
+def load_checkpoint(
+    path: str | Path,
+    device: Any = "cpu",
+    dtype: torch.dtype | None = None,
+    progress: Any = None,
+    **options: Any,
+) -> DeepseekV32:
     """Build the model on `device` in `dtype` (bfloat16 by default) from the folder `path`.
     `progress(done, total)`, when given, is called after each shard (a large model has many)."""
     path = Path(path)
@@ -45,7 +50,9 @@ def load_checkpoint(path: str | Path, device: Any = "cpu", dtype: torch.dtype | 
     dtype = dtype or torch.bfloat16
     device = torch.device(device)
     where = shard_map(path)
-    block = tuple(cfg.quantization_config.weight_block_size) if cfg.quantization_config else (128, 128)
+    block = (
+        tuple(cfg.quantization_config.weight_block_size) if cfg.quantization_config else (128, 128)
+    )
 
     with torch.device("meta"):
         model = DeepseekV32(cfg, opts)
@@ -65,7 +72,9 @@ def load_checkpoint(path: str | Path, device: Any = "cpu", dtype: torch.dtype | 
     if cfg.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
     model.inv_freq = model.inv_freq.to(device)
-    leftover = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    leftover = [
+        n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta
+    ]
     if leftover:  # a programming error in the plan, not a bad checkpoint
         raise CheckpointError(f"tensors never loaded: {', '.join(leftover[:10])}")
     return model.eval()
@@ -81,7 +90,9 @@ def shard_map(path: Path) -> dict[str, str]:
             raise CheckpointError(f"cannot read {index}: {exc}") from exc
         missing_files = sorted({f for f in weight_map.values() if not (path / f).is_file()})
         if missing_files:
-            raise CheckpointError(f"{index} names shard(s) that do not exist: {', '.join(missing_files)}")
+            raise CheckpointError(
+                f"{index} names shard(s) that do not exist: {', '.join(missing_files)}"
+            )
         return dict(weight_map)
     single = path / "model.safetensors"
     if not single.is_file():
@@ -104,7 +115,9 @@ def _use_fp8_linears(model: nn.Module, where: dict[str, str], block: tuple[int, 
 def _targets(model: nn.Module) -> dict[str, torch.Tensor]:
     """Every tensor the checkpoint must provide: parameters and persistent buffers (on meta)."""
     targets = dict(model.named_parameters())
-    targets.update({n: b for n, b in model.named_buffers() if n.rsplit(".", 1)[-1] not in ("inv_freq",)})
+    targets.update(
+        {n: b for n, b in model.named_buffers() if n.rsplit(".", 1)[-1] not in ("inv_freq",)}
+    )
     if model.cfg.tie_word_embeddings:
         targets.pop("lm_head.weight", None)
     return targets
@@ -119,12 +132,18 @@ def _plan(cfg: ModelConfig, where: dict[str, str], targets: dict[str, torch.Tens
             skipped.append(name)
         elif name == "lm_head.weight" and cfg.tie_word_embeddings:
             log.warning("tie_word_embeddings is set: ignoring the stored lm_head.weight")
-        elif name not in targets and not (name.endswith(SCALE_SUFFIX) and name[: -len(SCALE_SUFFIX)] in where):
+        elif name not in targets and not (
+            name.endswith(SCALE_SUFFIX) and name[: -len(SCALE_SUFFIX)] in where
+        ):
             unexpected.append(name)
     if skipped:
         layers = sorted({int(_LAYER.match(n).group(1)) for n in skipped})
-        log.warning("skipping %d tensors of multi-token-prediction layer(s) %s: speculative decoding "
-                    "with the MTP head is not implemented", len(skipped), layers)
+        log.warning(
+            "skipping %d tensors of multi-token-prediction layer(s) %s: speculative decoding "
+            "with the MTP head is not implemented",
+            len(skipped),
+            layers,
+        )
     missing = [n for n in targets if n not in where]
     problems = []
     if missing:
@@ -141,8 +160,13 @@ def _names(names: list[str], limit: int = 8) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _check_shapes(path: Path, where: dict[str, str], plan: list[str], targets: dict[str, torch.Tensor],
-                  block: tuple[int, int]) -> None:
+def _check_shapes(
+    path: Path,
+    where: dict[str, str],
+    plan: list[str],
+    targets: dict[str, torch.Tensor],
+    block: tuple[int, int],
+) -> None:
     """Compare every stored shape (and scale shape) with the model's before reading any data."""
     from safetensors import safe_open
 
@@ -157,10 +181,14 @@ def _check_shapes(path: Path, where: dict[str, str], plan: list[str], targets: d
             stored = set(f.keys())
             for name in names:
                 if name not in stored:
-                    raise CheckpointError(f"index says {name} is in {fname}, but that file lacks it")
+                    raise CheckpointError(
+                        f"index says {name} is in {fname}, but that file lacks it"
+                    )
                 shape = tuple(f.get_slice(name).get_shape())
                 if name.endswith(SCALE_SUFFIX) and name not in targets:
-                    want = block_scale_shape(tuple(targets[name[: -len(SCALE_SUFFIX)]].shape), block)
+                    want = block_scale_shape(
+                        tuple(targets[name[: -len(SCALE_SUFFIX)]].shape), block
+                    )
                 else:
                     want = tuple(targets[name].shape)
                 if shape != want:
@@ -177,9 +205,17 @@ def _target_dtype(name: str, target: torch.Tensor, dtype: torch.dtype) -> torch.
     return dtype
 
 
-def _load_shard(path: Path, fname: str, names: list[str], where: dict[str, str], model: nn.Module,
-                targets: dict[str, torch.Tensor], block: tuple[int, int], device: torch.device,
-                dtype: torch.dtype) -> None:
+def _load_shard(
+    path: Path,
+    fname: str,
+    names: list[str],
+    where: dict[str, str],
+    model: nn.Module,
+    targets: dict[str, torch.Tensor],
+    block: tuple[int, int],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> None:
     from safetensors import safe_open
 
     with safe_open(str(path / fname), framework="pt", device="cpu") as f:
@@ -190,14 +226,18 @@ def _load_shard(path: Path, fname: str, names: list[str], where: dict[str, str],
             if tensor.dtype == torch.float8_e4m3fn and want != torch.float8_e4m3fn:
                 if scale_name not in where:
                     raise CheckpointError(f"{name} is FP8 but the checkpoint has no {scale_name}")
-                scale = _read(path, where[scale_name], scale_name, f if where[scale_name] == fname else None)
+                scale = _read(
+                    path, where[scale_name], scale_name, f if where[scale_name] == fname else None
+                )
                 tensor = dequantize_blocks(tensor, scale, block, want, low_memory=True)
                 owned = tensor.device == device
             else:
                 owned = False
             # safetensors hands out tensors backed by the file mapping; an owned copy keeps the
             # model independent of the file and lets the mapping go when the shard closes.
-            _assign(model, name, tensor if owned else tensor.to(device=device, dtype=want, copy=True))
+            _assign(
+                model, name, tensor if owned else tensor.to(device=device, dtype=want, copy=True)
+            )
             del tensor
 
 

@@ -27,8 +27,11 @@ CALLS_START = f"<{DSML}function_calls>"
 CALLS_END = f"</{DSML}function_calls>"
 INVOKE_END = f"</{DSML}invoke>"
 
-_INVOKE = re.compile(rf'\s*<{DSML}invoke name="([^"]*)">(.*)\Z', re.S)
-_PARAM = re.compile(rf'<{DSML}parameter name="([^"]*)"(?: string="(true|false)")?>(.*?)</{DSML}parameter>', re.S)
+_INVOKE = re.compile(rf'\s*<{DSML}invoke name="([^"]*)">(.*)\Z', re.DOTALL)
+_PARAM = re.compile(
+    rf'<{DSML}parameter name="([^"]*)"(?: string="(true|false)")?>(.*?)</{DSML}parameter>',
+    re.DOTALL,
+)
 
 
 @dataclass
@@ -55,7 +58,11 @@ class ToolCall:
 
     def to_openai(self) -> dict[str, Any]:
         """`{"id", "type": "function", "function": {"name", "arguments"}}`."""
-        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 @dataclass
@@ -124,7 +131,7 @@ class StreamParser:
             if THINK_START.startswith(stripped) and not final and len(stripped) < len(THINK_START):
                 return False  # could still be a repeated <think>
             if stripped.startswith(THINK_START):
-                self._buf = stripped[len(THINK_START):]
+                self._buf = stripped[len(THINK_START) :]
             self._at_start = False
         if self.state == "reasoning":
             return self._scan(events, (THINK_END, EOS), final)
@@ -137,7 +144,7 @@ class StreamParser:
         if not hits:
             keep = 0 if final else _held_suffix(self._buf, markers)
             self._emit(events, self._buf[: len(self._buf) - keep])
-            self._buf = self._buf[len(self._buf) - keep:]
+            self._buf = self._buf[len(self._buf) - keep :]
             return False
         pos, _, marker = min(hits)  # earliest; the longest marker wins a tie
         if marker == DSML_OPEN:
@@ -148,12 +155,14 @@ class StreamParser:
                 self._buf = rest
                 return False  # wait until the whole tag (or 64 characters) is here
             tag = rest[: end + 1] if end >= 0 else rest[:64]
-            events.append(ParseError(f"unknown DSML marker {tag!r} outside a {CALLS_START} block", tag))
+            events.append(
+                ParseError(f"unknown DSML marker {tag!r} outside a {CALLS_START} block", tag)
+            )
             self._emit(events, self._buf[: pos + len(tag)])  # kept as visible text
-            self._buf = self._buf[pos + len(tag):]
+            self._buf = self._buf[pos + len(tag) :]
             return True
         self._emit(events, self._buf[:pos])
-        self._buf = self._buf[pos + len(marker):]
+        self._buf = self._buf[pos + len(marker) :]
         if marker == EOS:
             self.state = "done"
         elif marker == THINK_END:
@@ -168,14 +177,18 @@ class StreamParser:
         if not hits:
             return False
         pos, marker = min(hits)
-        segment, self._buf = self._buf[:pos], self._buf[pos + len(marker):]
+        segment, self._buf = self._buf[:pos], self._buf[pos + len(marker) :]
         if marker == INVOKE_END:
             events.append(_parse_invoke(segment))
             return True
         if segment.strip():
-            events.append(ParseError(f"unterminated or malformed invoke inside {CALLS_START}", segment))
+            events.append(
+                ParseError(f"unterminated or malformed invoke inside {CALLS_START}", segment)
+            )
         if marker == EOS:
-            events.append(ParseError(f"{CALLS_START} block not closed before end of sentence", segment))
+            events.append(
+                ParseError(f"{CALLS_START} block not closed before end of sentence", segment)
+            )
             self.state = "done"
         else:
             self.state = "text"
@@ -189,7 +202,7 @@ class StreamParser:
             return
         text = self._pending_ws + text
         body = text.rstrip()
-        self._pending_ws = text[len(body):]
+        self._pending_ws = text[len(body) :]
         if body:
             events.append(TextDelta(body))
 
@@ -198,15 +211,18 @@ def _parse_invoke(segment: str) -> ToolCall | ParseError:
     """`<｜DSML｜invoke name="f">params...` (its closing tag already removed) -> a tool call."""
     m = _INVOKE.match(segment)
     if not m:
-        return ParseError("malformed invoke: expected <｜DSML｜invoke name=\"...\">", segment)
+        return ParseError('malformed invoke: expected <｜DSML｜invoke name="...">', segment)
     name, body = m.group(1), m.group(2)
     if not name:
         return ParseError("invoke without a function name", segment)
     args: dict[str, Any] = {}
     pos = 0
     for p in _PARAM.finditer(body):
-        if body[pos:p.start()].strip():
-            return ParseError(f"unexpected text in invoke of {name!r}: {body[pos:p.start()].strip()[:60]!r}", segment)
+        if body[pos : p.start()].strip():
+            return ParseError(
+                f"unexpected text in invoke of {name!r}: {body[pos : p.start()].strip()[:60]!r}",
+                segment,
+            )
         pos = p.end()
         key, is_string, raw = p.group(1), p.group(2), p.group(3)
         if is_string == "true":
@@ -218,7 +234,9 @@ def _parse_invoke(segment: str) -> ToolCall | ParseError:
             if is_string is None:  # no attribute: take it as text rather than fail
                 args[key] = raw
                 continue
-            return ParseError(f"parameter {key!r} of {name!r} is not valid JSON ({exc.msg})", segment)
+            return ParseError(
+                f"parameter {key!r} of {name!r} is not valid JSON ({exc.msg})", segment
+            )
     if body[pos:].strip():
         return ParseError(f"unterminated or malformed parameter in invoke of {name!r}", segment)
     return ToolCall(name=name, arguments=json.dumps(args, ensure_ascii=False))

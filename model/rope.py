@@ -40,7 +40,9 @@ def inv_frequencies(rope: RopeConfig, dim: int) -> tuple[torch.Tensor, float]:
     low, high = max(low, 0), min(high, dim - 1)
     if low == high:
         high += 0.001  # a zero-width ramp would divide by zero
-    ramp = ((torch.arange(dim // 2, dtype=torch.float32, device="cpu") - low) / (high - low)).clamp(0, 1)
+    ramp = ((torch.arange(dim // 2, dtype=torch.float32, device="cpu") - low) / (high - low)).clamp(
+        0, 1
+    )
     keep = 1.0 - ramp  # 1: extrapolate (as trained), 0: interpolate (divide by factor)
     freq = base_freq / rope.factor * (1.0 - keep) + base_freq * keep
     return freq, _magnitude(rope)
@@ -60,9 +62,13 @@ def _magnitude(rope: RopeConfig) -> float:
     return m(rope.factor, 1.0)
 
 
-def cos_sin(inv_freq: torch.Tensor, magnitude: float, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def cos_sin(
+    inv_freq: torch.Tensor, magnitude: float, positions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin `(T, dim/2)` float32 for integer positions `(T,)`."""
-    angles = positions.to(torch.float32)[:, None] * inv_freq.to(positions.device)[None, :]  # (T, dim/2)
+    angles = (
+        positions.to(torch.float32)[:, None] * inv_freq.to(positions.device)[None, :]
+    )  # (T, dim/2)
     return angles.cos() * magnitude, angles.sin() * magnitude
 
 

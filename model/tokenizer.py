@@ -61,20 +61,32 @@ class Tokenizer:
         """Text of `ids`."""
         return self._tok.decode(ids, skip_special_tokens=skip_special_tokens)
 
-    def stream(self, skip_special_tokens: bool = False) -> "StreamDecoder":
+    def stream(self, skip_special_tokens: bool = False) -> StreamDecoder:
         """An incremental decoder for generated ids."""
         return StreamDecoder(self, skip_special_tokens)
 
-    def render_prompt(self, messages: list[dict[str, Any]], thinking: bool = True, **template_vars: Any) -> str:
+    def render_prompt(
+        self, messages: list[dict[str, Any]], thinking: bool = True, **template_vars: Any
+    ) -> str:
         """Prompt text: the checkpoint's chat template if it has one, else DeepSeek-V3.2's encoding."""
         if self.chat_template:
             tools = messages[0].get("tools") if messages else None
-            return self.apply_chat_template(messages, tools=tools, add_generation_prompt=True,
-                                            thinking=thinking, **template_vars)
+            return self.apply_chat_template(
+                messages,
+                tools=tools,
+                add_generation_prompt=True,
+                thinking=thinking,
+                **template_vars,
+            )
         return encode_messages(messages, thinking=thinking)
 
-    def apply_chat_template(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True,
-                            tools: list[dict[str, Any]] | None = None, **template_vars: Any) -> str:
+    def apply_chat_template(
+        self,
+        messages: list[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: list[dict[str, Any]] | None = None,
+        **template_vars: Any,
+    ) -> str:
         """Render tokenizer_config.json's jinja chat template as transformers does."""
         if not self.chat_template:
             raise TokenizerError("this tokenizer has no chat_template")
@@ -84,18 +96,37 @@ class Tokenizer:
         def raise_exception(message: str) -> None:
             raise TemplateError(message)
 
-        def tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None,
-                   sort_keys: bool = False) -> str:
-            return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+        def tojson(
+            x: Any,
+            ensure_ascii: bool = False,
+            indent: int | None = None,
+            separators: Any = None,
+            sort_keys: bool = False,
+        ) -> str:
+            return json.dumps(
+                x,
+                ensure_ascii=ensure_ascii,
+                indent=indent,
+                separators=separators,
+                sort_keys=sort_keys,
+            )
 
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+        )
         env.filters["tojson"] = tojson
         env.globals["raise_exception"] = raise_exception
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
         try:
             template = env.from_string(self.chat_template)
-            return template.render(messages=messages, tools=tools, add_generation_prompt=add_generation_prompt,
-                                   bos_token=self.bos_token, eos_token=self.eos_token, **template_vars)
+            return template.render(
+                messages=messages,
+                tools=tools,
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+                **template_vars,
+            )
         except TemplateError as exc:
             raise TokenizerError(f"chat template failed: {exc}") from exc
 
@@ -118,7 +149,7 @@ class StreamDecoder:
         text = self._tok.decode(self._ids, self._skip)
         if text.endswith("\ufffd"):
             return ""
-        piece, self._emitted = text[self._emitted:], len(text)
+        piece, self._emitted = text[self._emitted :], len(text)
         if len(self._ids) > 64:  # keep re-decoding cheap: restart from a clean boundary
             self._ids, self._emitted = [], 0
         return piece
@@ -126,7 +157,7 @@ class StreamDecoder:
     def flush(self) -> str:
         """Whatever is left at the end (an incomplete character decodes as U+FFFD)."""
         text = self._tok.decode(self._ids, self._skip)
-        piece = text[self._emitted:]
+        piece = text[self._emitted :]
         self._ids, self._emitted = [], 0
         return piece
 

@@ -21,12 +21,20 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int, opts: RunOptions):
         super().__init__()
         self.self_attn = MLA(cfg, opts.attention, opts.indexer == "fp8")
-        self.mlp = MoE(cfg) if cfg.is_moe_layer(layer) else MLP(cfg.hidden_size, cfg.intermediate_size)
+        self.mlp = (
+            MoE(cfg) if cfg.is_moe_layer(layer) else MLP(cfg.hidden_size, cfg.intermediate_size)
+        )
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
-    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin: torch.Tensor,
-                cache: LayerCache | None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        start: int,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: LayerCache | None,
+    ) -> torch.Tensor:
         x = x + self.self_attn(self.input_layernorm(x), start, cos, sin, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
 
@@ -61,10 +69,17 @@ class DeepseekV32(nn.Module):
     def new_cache(self, batch: int, max_len: int) -> list[LayerCache]:
         """Preallocated caches (one per layer) for `batch` sequences of up to `max_len` tokens."""
         ref = self.lm_head.weight
-        dtype = ref.dtype if ref.dtype.is_floating_point and ref.element_size() > 1 else torch.bfloat16
-        return [LayerCache(self.cfg, batch, max_len, ref.device, dtype) for _ in range(self.cfg.num_hidden_layers)]
+        dtype = (
+            ref.dtype if ref.dtype.is_floating_point and ref.element_size() > 1 else torch.bfloat16
+        )
+        return [
+            LayerCache(self.cfg, batch, max_len, ref.device, dtype)
+            for _ in range(self.cfg.num_hidden_layers)
+        ]
 
-    def forward(self, input_ids: torch.Tensor, start: int = 0, cache: list[LayerCache] | None = None) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, start: int = 0, cache: list[LayerCache] | None = None
+    ) -> torch.Tensor:
         b, t = input_ids.shape
         x = self.model.embed_tokens(input_ids)  # (B, T, hidden)
         positions = torch.arange(start, start + t, device=input_ids.device)

@@ -60,8 +60,12 @@ NO_EXEC_CONFIG: dict[str, str] = {
 ENV_BIN = shutil.which("env") or "/usr/bin/env"
 
 
-def isolated_env(config: dict[str, str] | None = None, *, home: str | None = None,
-                 extra: dict[str, str] | None = None) -> dict[str, str]:
+def isolated_env(
+    config: dict[str, str] | None = None,
+    *,
+    home: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
     """The whole environment for a git child: no inherited git settings, no config file but
     the repository's, `NO_EXEC_CONFIG` plus `config` at command-line strength.
 
@@ -118,9 +122,17 @@ def user_excludes_file() -> str | None:
         env = isolated_env(home=home or None)  # HOME for `~/...` in the value
         try:
             out = subprocess.run(
-                git_argv(["config", "--file", cfg, "--includes", "--path", "--get",
-                          "core.excludesFile"], env, git),
-                check=False, cwd="/", stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+                git_argv(
+                    ["config", "--file", cfg, "--includes", "--path", "--get", "core.excludesFile"],
+                    env,
+                    git,
+                ),
+                check=False,
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=10,
+            )
         except (OSError, subprocess.TimeoutExpired):
             continue
         value = out.stdout.decode("utf-8", "surrogateescape").strip()

@@ -1,4 +1,4 @@
-"""The house rules, checked with the tests: ruff (lint and format) on the formatted paths, and the
+"""The house rules, checked with the tests: ruff (format everywhere, lint on LINTED), and the
 import-linter contracts of pyproject.toml (the one-way arrows between the packages)."""
 
 from __future__ import annotations
@@ -13,28 +13,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The folders kept formatted so far. The GPU benchmarks belong to the model work; they join
-# after that merge.
-FORMATTED = ["agent", "tests/agent", "examples", "benchmarks"]
-NOT_YET = ["benchmarks/model_fp8_overlap.py", "benchmarks/model_gpu_smoke.py",
-           "benchmarks/model_load_memory.py"]
+# Formatting holds for the whole repository. Lint holds for the packages of the core path, the
+# examples and the agent's tests; model/, kernels/ and the other tests still carry findings of
+# ruff's newer default rules (loop variables captured in Triton launch lambdas, ...), listed by
+# `ruff check model kernels tests` and to be cleared before they join LINTED.
+LINTED = ["agent", "tools", "checkpoints", "safegit", "examples", "tests/agent"]
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess:
     exe = shutil.which("ruff")
     cmd = [exe] if exe else [sys.executable, "-m", "ruff"]
-    excludes = [arg for path in NOT_YET for arg in ("--extend-exclude", path)]
-    return subprocess.run([*cmd, *args, *excludes, *FORMATTED], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([*cmd, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_ruff_lint_passes():
-    out = _ruff("check", "--no-fix", "--force-exclude")
+    out = _ruff("check", "--no-fix", "--force-exclude", *LINTED)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_ruff_format_is_applied():
-    out = _ruff("format", "--check", "--force-exclude")
+    out = _ruff("format", "--check", "--force-exclude", ".")
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -43,7 +41,8 @@ def test_import_contracts_hold():
     if exe is None:
         pytest.fail("lint-imports (import-linter, in the test extra) is not installed")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, env=env)
+    out = subprocess.run(
+        [exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 broken" in out.stdout

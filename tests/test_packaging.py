@@ -97,9 +97,23 @@ def test_triton_only_on_linux_and_license_declared():
 
 @pytest.mark.slow
 def test_wheel_holds_py_typed_and_license(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                          "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     (wheel,) = tmp_path.glob("godwit-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -119,9 +133,21 @@ def test_readme_and_ci_run_the_same_tests_and_the_flags_are_documented():
     assert command in readme
     assert ci.rstrip().splitlines()[-1] == command
     assert "ripgrep" in readme  # what .ci/run adds before it, said where the command is
-    for flag in ("--print", "--allowedTools", "--disallowedTools", "--append-system-prompt",
-                 "--system-prompt", "--settings", "--add-dir", "--version", "--continue",
-                 "--resume", "--max-turns", "--permission-mode", "--model"):
+    for flag in (
+        "--print",
+        "--allowedTools",
+        "--disallowedTools",
+        "--append-system-prompt",
+        "--system-prompt",
+        "--settings",
+        "--add-dir",
+        "--version",
+        "--continue",
+        "--resume",
+        "--max-turns",
+        "--permission-mode",
+        "--model",
+    ):
         assert flag in readme, flag
     for alias in ("sonnet", "opus", "haiku", "anthropic:sonnet"):
         assert f"`{alias}`" in readme or f"`--model {alias}`" in readme, alias

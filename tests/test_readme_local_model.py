@@ -25,8 +25,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 def _copy_tracked_files(dst: Path) -> None:
     """The repository as a fresh clone has it (no build outputs, no egg-info of the host's install)."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True,
-                           capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         src = REPO / name
         if src.is_file():
@@ -34,11 +37,14 @@ def _copy_tracked_files(dst: Path) -> None:
             shutil.copy2(src, dst / name)
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
+def _run(
+    cmd: list[str], cwd: Path, env: dict[str, str], timeout: int
+) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, (
         f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"
-        f"stderr:\n{proc.stderr[-3000:]}")
+        f"stderr:\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -50,11 +56,17 @@ def test_readme_local_model_commands_work_with_only_the_local_extra(tmp_path):
     _copy_tracked_files(src)
     venv.create(env_dir, with_pip=True)
     bindir = env_dir / ("Scripts" if sys.platform == "win32" else "bin")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
-           and not k.startswith(("ANTHROPIC_", "OPENAI_"))}
-    env.update(VIRTUAL_ENV=str(env_dir), PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
-               GODWIT_HOME=str(home))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+        and not k.startswith(("ANTHROPIC_", "OPENAI_"))
+    }
+    env.update(
+        VIRTUAL_ENV=str(env_dir),
+        PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
+        GODWIT_HOME=str(home),
+    )
     # The random model babbles until its output budget runs out (4,096 tokens, minutes on a
     # CPU); a small budget from the user's settings file keeps the run to the prefill.
     (home / "settings.json").write_text(json.dumps({"max_tokens": 16}))
@@ -65,8 +77,9 @@ def test_readme_local_model_commands_work_with_only_the_local_extra(tmp_path):
     _run([str(bindir / "pip"), "install", "-q", "-e", ".[local]"], src, env, 900)
     _run([str(bindir / "python"), "-m", "model.tiny", str(ckpt)], project, env, 300)
     assert (ckpt / "config.json").is_file() and (ckpt / "tokenizer.json").is_file()
-    answer = _run([str(bindir / "godwit"), "--model", f"local:{ckpt}", "-p", "hello"],
-                  project, env, 900)
+    answer = _run(
+        [str(bindir / "godwit"), "--model", f"local:{ckpt}", "-p", "hello"], project, env, 900
+    )
     assert "Traceback" not in answer.stderr
     # Sixteen tokens of a random model are often all "thinking", so stdout may be empty; the
     # session log shows that the model answered.

@@ -17,11 +17,11 @@ from .sandbox import SandboxConfig, sandbox_status
 from .search import GlobTool, GrepTool
 
 __all__ = [
+    "MEMORY_SYSTEM_PROMPT",
     "BashTool",
     "EditorTool",
     "GlobTool",
     "GrepTool",
-    "MEMORY_SYSTEM_PROMPT",
     "MemoryConfig",
     "MemoryTool",
     "SandboxConfig",
@@ -41,15 +41,23 @@ log = logging.getLogger(__name__)
 CLOSERS_KEY = "_closers"
 
 
-def default_tools(memory_root: Path | None, *, sandbox: SandboxConfig | None = None,
-                  extra_dirs: list[Path] | None = None,
-                  env: dict[str, str] | None = None) -> list[Tool]:
+def default_tools(
+    memory_root: Path | None,
+    *,
+    sandbox: SandboxConfig | None = None,
+    extra_dirs: list[Path] | None = None,
+    env: dict[str, str] | None = None,
+) -> list[Tool]:
     """bash, the editor, glob, grep, and the memory tool when a memory root is given.
     `sandbox`: bash's sandbox settings (None: no sandbox); `extra_dirs`: more folders the
     sandboxed commands may write; `env` is added to the shell's environment (the settings'
     `env` key)."""
-    tools: list[Tool] = [BashTool(sandbox=sandbox, extra_dirs=extra_dirs, extra_env=env),
-                         EditorTool(), GlobTool(), GrepTool()]
+    tools: list[Tool] = [
+        BashTool(sandbox=sandbox, extra_dirs=extra_dirs, extra_env=env),
+        EditorTool(),
+        GlobTool(),
+        GrepTool(),
+    ]
     if memory_root is not None:
         tools.append(MemoryTool(memory_root))
     return tools

@@ -77,7 +77,11 @@ class BaseTool:
         return json_schema(self.input_model)
 
     def anthropic_spec(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description(), "input_schema": self.input_schema()}
+        return {
+            "name": self.name,
+            "description": self.description(),
+            "input_schema": self.input_schema(),
+        }
 
     def openai_spec(self) -> dict[str, Any]:
         return function_spec(self.name, self.description(), self.input_model)
@@ -99,7 +103,9 @@ class BaseTool:
             return self._run(parsed, ctx)
         except ToolError as e:
             return ToolResult(content=str(e), is_error=True)
-        except Exception as e:  # a bug or an OS error we did not word: still a result, never a raise
+        except (
+            Exception
+        ) as e:  # a bug or an OS error we did not word: still a result, never a raise
             log.exception("tool %s failed", self.name)
             return ToolResult(content=f"{self.name} failed: {type(e).__name__}: {e}", is_error=True)
 
@@ -149,15 +155,21 @@ def view_lines(
             )
         start, end = view_range
         if start < 1:
-            raise ToolError(f"Invalid view_range {view_range}: start must be >= 1 (lines are numbered from 1)")
+            raise ToolError(
+                f"Invalid view_range {view_range}: start must be >= 1 (lines are numbered from 1)"
+            )
         if n == 0:
             raise ToolError(f"Invalid view_range {view_range}: {path} is empty")
         if start > n:
-            raise ToolError(f"Invalid view_range {view_range}: start {start} is past the end; {path} has {n} lines")
+            raise ToolError(
+                f"Invalid view_range {view_range}: start {start} is past the end; {path} has {n} lines"
+            )
         if end == -1 or end > n:
             end = n
         elif end < start:
-            raise ToolError(f"Invalid view_range {view_range}: end must be >= start, or -1 for the end of the file")
+            raise ToolError(
+                f"Invalid view_range {view_range}: end must be >= start, or -1 for the end of the file"
+            )
     if n == 0:
         return f"(the file {path} is empty)"
     out: list[str] = []
@@ -216,7 +228,9 @@ def _whitespace_insensitive_hits(text: str, old: str, limit: int = 5) -> list[in
     return hits
 
 
-def replace_once(text: str, old: str, new: str, path: str, *, note: str = "") -> tuple[str, int, int]:
+def replace_once(
+    text: str, old: str, new: str, path: str, *, note: str = ""
+) -> tuple[str, int, int]:
     """Replace the single occurrence of `old`; returns (new text, first changed line, last line).
 
     Strict: `old` must occur exactly once, verbatim. There is no looser matching; when nothing
@@ -345,7 +359,9 @@ def is_binary(raw: bytes) -> bool:
 def decode_text(raw: bytes, path: str) -> TextDoc:
     """Decode a file for editing; refuse binary files with a message the model can act on."""
     if is_binary(raw):
-        raise ToolError(f"{path} is a binary file (it contains NUL bytes); it cannot be viewed or edited as text.")
+        raise ToolError(
+            f"{path} is a binary file (it contains NUL bytes); it cannot be viewed or edited as text."
+        )
     bom = raw.startswith(UTF8_BOM)
     body = raw[3:] if bom else raw
     try:
@@ -353,11 +369,15 @@ def decode_text(raw: bytes, path: str) -> TextDoc:
         encoding = "utf-8"
     except UnicodeDecodeError:
         if bom:
-            raise ToolError(f"{path} starts with a UTF-8 byte-order mark but is not valid UTF-8; it cannot be edited as text.") from None
+            raise ToolError(
+                f"{path} starts with a UTF-8 byte-order mark but is not valid UTF-8; it cannot be edited as text."
+            ) from None
         sample = body[:BINARY_SNIFF_BYTES]
         controls = sum(sample.count(bytes([b])) for b in _CONTROL_BYTES)
         if sample and controls / len(sample) > 0.05:
-            raise ToolError(f"{path} is not a text file (it is not UTF-8 and is full of control bytes); it cannot be edited as text.")
+            raise ToolError(
+                f"{path} is not a text file (it is not UTF-8 and is full of control bytes); it cannot be edited as text."
+            )
         # Latin-1 maps every byte to one character and back: the file round-trips unchanged.
         text = body.decode("latin-1")
         encoding = "latin-1"
@@ -450,7 +470,9 @@ def resolve_in_tree(path: str, ctx: ToolContext) -> Path:
     if "\x00" in path:
         raise ToolError("The path contains a NUL byte; give a plain file path.")
     if path.startswith("~"):
-        raise ToolError(f"The path {path} starts with '~', which is not expanded; give a path inside the work tree.")
+        raise ToolError(
+            f"The path {path} starts with '~', which is not expanded; give a path inside the work tree."
+        )
     root = work_root(ctx)
     p = Path(path)
     joined = p if p.is_absolute() else Path(ctx.cwd) / p

@@ -76,7 +76,7 @@ class Tool(Protocol):
         """Validate `args`, act, and return the result. Never raises for bad input."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schema_json(input_model: type[BaseModel]) -> str:
     return json.dumps(input_model.model_json_schema())
 

@@ -65,9 +65,14 @@ _BLOCKED_NOTES = {
 
 class BashInput(ToolInput):
     command: str | None = Field(None, description="The bash command to run")
-    restart: bool = Field(False, description="Kill the shell and start a new one (cwd and environment reset)")
+    restart: bool = Field(
+        False, description="Kill the shell and start a new one (cwd and environment reset)"
+    )
     timeout: int | None = Field(
-        None, ge=1, le=MAX_TIMEOUT_S, description=f"Seconds before the command is killed (default {DEFAULT_TIMEOUT_S}, at most {MAX_TIMEOUT_S})"
+        None,
+        ge=1,
+        le=MAX_TIMEOUT_S,
+        description=f"Seconds before the command is killed (default {DEFAULT_TIMEOUT_S}, at most {MAX_TIMEOUT_S})",
     )
 
 
@@ -137,8 +142,11 @@ class BashTool(BaseTool):
 
     def is_read_only(self, args: dict[str, Any]) -> bool:
         """A lone command from the strict read-only list (tools/readonly_shell.py)."""
-        return (isinstance(args, dict) and not args.get("restart")
-                and is_read_only_command(args.get("command")))
+        return (
+            isinstance(args, dict)
+            and not args.get("restart")
+            and is_read_only_command(args.get("command"))
+        )
 
     # -- shell lifecycle -----------------------------------------------------------------------
 
@@ -159,13 +167,22 @@ class BashTool(BaseTool):
         mounts: list = []
 
         def make_prefix(tmpdir: str) -> tuple[list[str], tuple[int, ...]]:
-            m = bwrap_argv(self.sandbox, root or Path(cwd), extra_dirs=self.extra_dirs,
-                           read_only_dirs=[Path(tmpdir)], start_in=Path(cwd))
+            m = bwrap_argv(
+                self.sandbox,
+                root or Path(cwd),
+                extra_dirs=self.extra_dirs,
+                read_only_dirs=[Path(tmpdir)],
+                start_in=Path(cwd),
+            )
             mounts.append(m)
             return m.argv, m.pass_fds
 
-        return Shell(cwd, self._env(True), make_prefix=make_prefix,
-                     on_close=lambda: [m.cleanup() for m in mounts])
+        return Shell(
+            cwd,
+            self._env(True),
+            make_prefix=make_prefix,
+            on_close=lambda: [m.cleanup() for m in mounts],
+        )
 
     def _shell(self, ctx: ToolContext) -> tuple[Shell, bool]:
         """The session's shell, started if needed; the flag says a new one was started."""
@@ -215,7 +232,9 @@ class BashTool(BaseTool):
         if not a.command.strip():
             raise ToolError("command is empty; give a bash command to run.")
         if ctx.cancel.is_set():
-            return ToolResult(content="Interrupted before the command started; it was not run.", is_error=True)
+            return ToolResult(
+                content="Interrupted before the command started; it was not run.", is_error=True
+            )
         timeout = a.timeout or self.default_timeout
         shell, _ = self._shell(ctx)
         with shell.run_lock:
@@ -223,10 +242,15 @@ class BashTool(BaseTool):
         if self.sandboxed and result.content.endswith("]") and "[exit code" in result.content:
             kind = blocked_by_sandbox(result.content)
             if kind:
-                note = (f"[The sandbox may have stopped this: {_BLOCKED_NOTES[kind]}. If the "
-                        "command must run outside the sandbox, say so: the user will be asked.]")
-                result = ToolResult(content=_join(result.content, note), is_error=result.is_error,
-                                    sandbox_blocked=kind)
+                note = (
+                    f"[The sandbox may have stopped this: {_BLOCKED_NOTES[kind]}. If the "
+                    "command must run outside the sandbox, say so: the user will be asked.]"
+                )
+                result = ToolResult(
+                    content=_join(result.content, note),
+                    is_error=result.is_error,
+                    sandbox_blocked=kind,
+                )
         if prefix:
             result = result.model_copy(update={"content": prefix + result.content})
         return result
@@ -239,7 +263,9 @@ class BashTool(BaseTool):
         except ValueError as e:
             return ToolResult(content=f"Invalid input for bash: {e}", is_error=True)
         if not a.command or not a.command.strip():
-            return ToolResult(content="command is empty; give a bash command to run.", is_error=True)
+            return ToolResult(
+                content="command is empty; give a bash command to run.", is_error=True
+            )
         current = ctx.state.get(STATE_KEY)
         cwd = current.last_cwd if isinstance(current, Shell) else str(ctx.cwd)
         if not os.path.isdir(cwd):
@@ -250,13 +276,15 @@ class BashTool(BaseTool):
             return ToolResult(content=f"Could not start bash: {e}", is_error=True)
         try:
             with shell.run_lock:
-                return self._execute(shell, a.command, a.timeout or self.default_timeout, ctx,
-                                     own=True)
+                return self._execute(
+                    shell, a.command, a.timeout or self.default_timeout, ctx, own=True
+                )
         finally:
             shell.close()
 
-    def _execute(self, shell: Shell, command: str, timeout: float, ctx: ToolContext, *,
-                 own: bool = False) -> ToolResult:
+    def _execute(
+        self, shell: Shell, command: str, timeout: float, ctx: ToolContext, *, own: bool = False
+    ) -> ToolResult:
         sentinel = f"__godwit_done_{uuid.uuid4().hex}__"
         with open(shell.cmd_file, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(command)
@@ -266,8 +294,10 @@ class BashTool(BaseTool):
             fifo = shell.new_output()
         except OSError as e:
             raise ToolError(f"Could not prepare the command's output: {e}") from None
-        wrapper = (f"{{ . {shell.cmd_file} ; }} < /dev/null > {fifo} 2>&1 9>&-\n"
-                   f"printf '\\n%s %s %q\\n' '{sentinel}' \"$?\" \"$PWD\" >&9\n")
+        wrapper = (
+            f"{{ . {shell.cmd_file} ; }} < /dev/null > {fifo} 2>&1 9>&-\n"
+            f"printf '\\n%s %s %q\\n' '{sentinel}' \"$?\" \"$PWD\" >&9\n"
+        )
         pattern = re.compile(b"\n" + sentinel.encode() + rb" (\d+) ([^\n]*)\n")
         try:
             assert shell.proc.stdin is not None
@@ -275,7 +305,9 @@ class BashTool(BaseTool):
             shell.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             shell.close()
-            raise ToolError("The shell had exited; a new one will start on the next call. Please run the command again.") from None
+            raise ToolError(
+                "The shell had exited; a new one will start on the next call. Please run the command again."
+            ) from None
 
         deadline = time.monotonic() + timeout
         outcome = "running"

@@ -66,7 +66,9 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def kill_group(pgid: int, proc: subprocess.Popen | None = None, grace: float = KILL_GRACE_S) -> None:
+def kill_group(
+    pgid: int, proc: subprocess.Popen | None = None, grace: float = KILL_GRACE_S
+) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left after `grace` seconds."""
     try:
         os.killpg(pgid, signal.SIGTERM)
@@ -199,12 +201,17 @@ def _watchdog(pgid: int) -> subprocess.Popen | None:
     """A sleeping sentry outside the shell's group: if this process dies without cleaning up
     (kill -9), it kills the whole group, so no command keeps changing the tree behind a
     resumed session. It checks once a second and costs nothing else."""
-    script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
-              f"kill -KILL -{pgid} 2>/dev/null")
+    script = (
+        f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; kill -KILL -{pgid} 2>/dev/null"
+    )
     try:
-        return subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        return subprocess.Popen(
+            ["sh", "-c", script],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     except OSError:
         return None
 
@@ -213,8 +220,14 @@ class Shell:
     """A running `bash --noprofile --norc` (optionally under `prefix`, the sandbox's command
     line) and the thread that reads its output. `on_close` runs once the shell is gone."""
 
-    def __init__(self, cwd: str, env: dict[str, str], prefix: list[str] | None = None,
-                 on_close=None, make_prefix=None) -> None:
+    def __init__(
+        self,
+        cwd: str,
+        env: dict[str, str],
+        prefix: list[str] | None = None,
+        on_close=None,
+        make_prefix=None,
+    ) -> None:
         self.tmpdir = _make_dir()
         self.cmd_file = os.path.join(self.tmpdir, "command")
         self.last_cwd = cwd
@@ -260,10 +273,15 @@ class Shell:
         self._current: int | None = None
         self._keep_w: int | None = None
         self._fifo: str | None = None
-        self._live = [True]  # cleared once the group is killed, so a finaliser never signals a reused id
-        self._finalizer = weakref.finalize(self, _cleanup, self.pgid, self.tmpdir, self._live,
-                                           on_close)
-        self.reader = threading.Thread(target=self._read, name=f"bash-reader-{self.pgid}", daemon=True)
+        self._live = [
+            True
+        ]  # cleared once the group is killed, so a finaliser never signals a reused id
+        self._finalizer = weakref.finalize(
+            self, _cleanup, self.pgid, self.tmpdir, self._live, on_close
+        )
+        self.reader = threading.Thread(
+            target=self._read, name=f"bash-reader-{self.pgid}", daemon=True
+        )
         self.reader.start()
 
     # -- reading -------------------------------------------------------------------------------

@@ -55,17 +55,20 @@ def text_diff(path: str, before: str, after: str, *, context: int = CONTEXT_LINE
     while head < min(len(old), len(new)) and old[head] == new[head]:
         head += 1
     tail = 0
-    while (tail < min(len(old), len(new)) - head
-           and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]):
+    while (
+        tail < min(len(old), len(new)) - head
+        and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]
+    ):
         tail += 1
     if head == len(old) == len(new):
         return []
     start = max(0, head - context)
-    old_span = old[start:len(old) - max(0, tail - context)]
-    new_span = new[start:len(new) - max(0, tail - context)]
+    old_span = old[start : len(old) - max(0, tail - context)]
+    new_span = new[start : len(new) - max(0, tail - context)]
     lines = []
-    for line in difflib.unified_diff(old_span, new_span, f"a/{path}", f"b/{path}",
-                                     n=context, lineterm=""):
+    for line in difflib.unified_diff(
+        old_span, new_span, f"a/{path}", f"b/{path}", n=context, lineterm=""
+    ):
         lines.append(_shift_hunk(line, start))
     return lines
 
@@ -76,8 +79,10 @@ def _shift_hunk(line: str, offset: int) -> str:
     if not match or offset == 0:
         return line
     old_start, old_len, new_start, new_len = match.groups()
-    return (f"@@ -{int(old_start) + offset}{old_len or ''} "
-            f"+{int(new_start) + offset}{new_len or ''} @@{line[match.end():]}")
+    return (
+        f"@@ -{int(old_start) + offset}{old_len or ''} "
+        f"+{int(new_start) + offset}{new_len or ''} @@{line[match.end() :]}"
+    )
 
 
 def new_file_lines(path: str, text: str, *, limit: int = NEW_FILE_LINES) -> list[str]:
@@ -106,8 +111,13 @@ def preview_edit(args: dict[str, Any], ctx: ToolContext) -> EditPreview:
         doc = load_text(target, call.path) if exists and call.command != "create" else None
         if call.command == "create" and not exists:
             lines = new_file_lines(path, call.file_text or "")
-            return EditPreview(path, command, new_file=True, lines=lines,
-                               added=len(split_lines(call.file_text or "")))
+            return EditPreview(
+                path,
+                command,
+                new_file=True,
+                lines=lines,
+                added=len(split_lines(call.file_text or "")),
+            )
         if call.command == "create":
             try:
                 before = load_text(target, call.path).text
@@ -123,6 +133,10 @@ def preview_edit(args: dict[str, Any], ctx: ToolContext) -> EditPreview:
     except ValidationError as exc:
         return EditPreview(path, command, error=f"Invalid input: {exc.errors()[0]['msg']}")
     lines = text_diff(path, before, after)
-    return EditPreview(path, command, lines=lines,
-                       added=sum(1 for ln in lines if ln.startswith("+") and not ln.startswith("+++")),
-                       removed=sum(1 for ln in lines if ln.startswith("-") and not ln.startswith("---")))
+    return EditPreview(
+        path,
+        command,
+        lines=lines,
+        added=sum(1 for ln in lines if ln.startswith("+") and not ln.startswith("+++")),
+        removed=sum(1 for ln in lines if ln.startswith("-") and not ln.startswith("---")),
+    )

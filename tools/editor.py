@@ -67,16 +67,24 @@ class EditorInput(ToolInput):
         description="view: show a file or directory; create: write a file; "
         "str_replace: replace one exact occurrence; insert: insert lines after a line number"
     )
-    path: str = Field(description="File or directory path, relative to the work tree root (or absolute inside it)")
+    path: str = Field(
+        description="File or directory path, relative to the work tree root (or absolute inside it)"
+    )
     file_text: str | None = Field(None, description="create: the full content of the file")
-    old_str: str | None = Field(None, description="str_replace: the exact text to replace; must occur exactly once")
-    new_str: str | None = Field(None, description="str_replace: the replacement (omit to delete old_str)")
+    old_str: str | None = Field(
+        None, description="str_replace: the exact text to replace; must occur exactly once"
+    )
+    new_str: str | None = Field(
+        None, description="str_replace: the replacement (omit to delete old_str)"
+    )
     insert_line: int | None = Field(
-        None, description="insert: the line number after which to insert (0 = at the top of the file)"
+        None,
+        description="insert: the line number after which to insert (0 = at the top of the file)",
     )
     insert_text: str | None = Field(None, description="insert: the text to insert")
     view_range: list[int] | None = Field(
-        None, description="view: [start, end] line numbers, 1-based and inclusive; end -1 means to the end"
+        None,
+        description="view: [start, end] line numbers, 1-based and inclusive; end -1 means to the end",
     )
 
 
@@ -141,7 +149,9 @@ def _replaced(a: EditorInput, doc: TextDoc) -> tuple[str, int, int]:
 
 def _inserted(a: EditorInput, doc: TextDoc) -> tuple[str, int, int]:
     if a.insert_line is None:
-        raise ToolError("Parameter insert_line is required for command insert (0 inserts at the top).")
+        raise ToolError(
+            "Parameter insert_line is required for command insert (0 inserts at the top)."
+        )
     text_in = a.insert_text if a.insert_text is not None else a.new_str
     if text_in is None:
         raise ToolError("Parameter insert_text is required for command insert.")
@@ -195,8 +205,10 @@ class EditorTool(BaseTool):
         root = containing_root(target, ctx) or work_root(ctx)
         loc = _Loc(root, target.relative_to(root).parts)
         if a.command != "view" and ".git" in loc.parts:
-            raise ToolError(f"{a.path} is inside a .git folder, which is never written by this "
-                            "tool (use git commands).")
+            raise ToolError(
+                f"{a.path} is inside a .git folder, which is never written by this "
+                "tool (use git commands)."
+            )
         if self.race_hook is not None:
             self.race_hook()
         try:
@@ -208,9 +220,11 @@ class EditorTool(BaseTool):
                 return self._str_replace(a, loc)
             return self._insert(a, loc)
         except PathChanged:
-            raise ToolError(f"The path {a.path} changed while it was being used (a folder or the "
-                            "file became a symbolic link); nothing was written. Check the path "
-                            "and try again.") from None
+            raise ToolError(
+                f"The path {a.path} changed while it was being used (a folder or the "
+                "file became a symbolic link); nothing was written. Check the path "
+                "and try again."
+            ) from None
 
     def _load(self, loc: _Loc, path: str) -> TextDoc:
         if not loc.parts:
@@ -219,7 +233,9 @@ class EditorTool(BaseTool):
             with tree_dir(loc.root, loc.folder) as dfd:
                 raw, _ = read_at(dfd, loc.name, MAX_EDIT_BYTES)
         except FileNotFoundError:
-            raise ToolError(f"The path {path} does not exist. Use create to make a new file.") from None
+            raise ToolError(
+                f"The path {path} does not exist. Use create to make a new file."
+            ) from None
         except NotADirectoryError:
             raise ToolError(f"The path {path} does not exist (a parent of it is a file).") from None
         except IsADirectoryError:
@@ -241,7 +257,9 @@ class EditorTool(BaseTool):
             with tree_dir(loc.root, loc.folder, create=create_folders) as dfd:
                 replace_at(dfd, loc.name, data)
         except (FileExistsError, NotADirectoryError):
-            raise ToolError(f"Cannot create {path}: a parent of it is a file, not a directory.") from None
+            raise ToolError(
+                f"Cannot create {path}: a parent of it is a file, not a directory."
+            ) from None
         except IsADirectoryError:
             raise ToolError(f"The path {path} is a directory; create needs a file path.") from None
         except PermissionError:
@@ -259,7 +277,13 @@ class EditorTool(BaseTool):
         if doc.mixed:
             lines = [line.removesuffix("\r") for line in lines]
         return ok(
-            view_lines(lines, a.view_range, a.path, max_chars=self.max_view_chars, max_lines=self.max_view_lines)
+            view_lines(
+                lines,
+                a.view_range,
+                a.path,
+                max_chars=self.max_view_chars,
+                max_lines=self.max_view_lines,
+            )
         )
 
     def _list_dir(self, target: Path, path: str) -> str:
@@ -334,7 +358,9 @@ class EditorTool(BaseTool):
 
     def _insert(self, a: EditorInput, loc: _Loc) -> ToolResult:
         if a.insert_line is None:
-            raise ToolError("Parameter insert_line is required for command insert (0 inserts at the top).")
+            raise ToolError(
+                "Parameter insert_line is required for command insert (0 inserts at the top)."
+            )
         doc = self._load(loc, a.path)
         new_text, first, last = _inserted(a, doc)
         self._write(loc, doc.encode(new_text, a.path), a.path)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
 
 
 def _split_braces(body: str) -> list[str]:
@@ -152,7 +152,7 @@ def parse_gitignore(text: str) -> list[_Rule]:
         negate = False
         if line.startswith("!"):
             negate, line = True, line[1:]
-        elif line.startswith("\\!") or line.startswith("\\#"):
+        elif line.startswith(("\\!", "\\#")):
             line = line[1:]
         dir_only = line.endswith("/")
         line = line.rstrip("/")

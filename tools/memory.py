@@ -131,12 +131,20 @@ class MemoryInput(ToolInput):
     command: Literal["view", "create", "str_replace", "insert", "delete", "rename"] = Field(
         description="view, create, str_replace, insert, delete or rename"
     )
-    path: str | None = Field(None, description="The file or folder, e.g. /memories/notes.md (all commands but rename)")
-    view_range: list[int] | None = Field(None, description="view: [start, end] lines, 1-based; end -1 = to the end")
+    path: str | None = Field(
+        None, description="The file or folder, e.g. /memories/notes.md (all commands but rename)"
+    )
+    view_range: list[int] | None = Field(
+        None, description="view: [start, end] lines, 1-based; end -1 = to the end"
+    )
     file_text: str | None = Field(None, description="create: the content of the file")
-    old_str: str | None = Field(None, description="str_replace: the exact text to replace (must occur once)")
+    old_str: str | None = Field(
+        None, description="str_replace: the exact text to replace (must occur once)"
+    )
     new_str: str | None = Field(None, description="str_replace: the replacement text")
-    insert_line: int | None = Field(None, description="insert: the line after which to insert (0 = at the top)")
+    insert_line: int | None = Field(
+        None, description="insert: the line after which to insert (0 = at the top)"
+    )
     insert_text: str | None = Field(None, description="insert: the text to insert")
     old_path: str | None = Field(None, description="rename: the current path")
     new_path: str | None = Field(None, description="rename: the new path (must not exist yet)")
@@ -210,7 +218,11 @@ class MemoryTool(BaseTool, MemoryFS):
             return ok(self._listing(sub, shown))
         text, _ = self._read(dfd, names[-1], shown)
         body = view_lines(
-            split_lines(text), a.view_range, shown, max_chars=self.config.max_view_chars, max_lines=self.config.max_view_lines
+            split_lines(text),
+            a.view_range,
+            shown,
+            max_chars=self.config.max_view_chars,
+            max_lines=self.config.max_view_lines,
         )
         return ok(f"Here's the content of {shown} with line numbers:\n{body}")
 
@@ -256,14 +268,18 @@ class MemoryTool(BaseTool, MemoryFS):
         if a.file_text is None:
             raise ToolError("Parameter file_text is required for command create.")
         if not names:
-            raise ToolError("/memories is a directory; give a file path such as /memories/notes.md.")
+            raise ToolError(
+                "/memories is a directory; give a file path such as /memories/notes.md."
+            )
         root_fd = self._open_root(stack)
         dfd = self._dir(stack, root_fd, names[:-1], create=True, target=shown)
         st = self._lstat(dfd, names[-1])
         old_size = 0
         if st is not None:
             if stat.S_ISLNK(st.st_mode):
-                raise ToolError(f"{shown} is a symbolic link; refusing to write through it. Delete it first.")
+                raise ToolError(
+                    f"{shown} is a symbolic link; refusing to write through it. Delete it first."
+                )
             if stat.S_ISDIR(st.st_mode):
                 raise ToolError(f"The path {shown} is a directory; create needs a file path.")
             old_size = st.st_size if stat.S_ISREG(st.st_mode) else 0
@@ -284,13 +300,17 @@ class MemoryTool(BaseTool, MemoryFS):
         text, size = self._read(dfd, names[-1], shown)
         new_text, first, last = replace_once(text, a.old_str, a.new_str or "", shown)
         self._write(root_fd, dfd, names[-1], new_text, shown, size)
-        return ok(f"The memory file {shown} has been edited. The changed part, with line numbers:\n{snippet(new_text, first, last, 2)}")
+        return ok(
+            f"The memory file {shown} has been edited. The changed part, with line numbers:\n{snippet(new_text, first, last, 2)}"
+        )
 
     def _cmd_insert(self, a: MemoryInput, stack: ExitStack) -> ToolResult:
         names = self._path(a.path)
         shown = show(names)
         if a.insert_line is None:
-            raise ToolError("Parameter insert_line is required for command insert (0 inserts at the top).")
+            raise ToolError(
+                "Parameter insert_line is required for command insert (0 inserts at the top)."
+            )
         if a.insert_text is None:
             raise ToolError("Parameter insert_text is required for command insert.")
         if not names:
@@ -300,13 +320,17 @@ class MemoryTool(BaseTool, MemoryFS):
         text, size = self._read(dfd, names[-1], shown)
         new_text, first, last = insert_at(text, a.insert_line, a.insert_text, shown)
         self._write(root_fd, dfd, names[-1], new_text, shown, size)
-        return ok(f"The memory file {shown} has been edited. The inserted lines, with line numbers:\n{snippet(new_text, first, last, 2)}")
+        return ok(
+            f"The memory file {shown} has been edited. The inserted lines, with line numbers:\n{snippet(new_text, first, last, 2)}"
+        )
 
     def _cmd_delete(self, a: MemoryInput, stack: ExitStack) -> ToolResult:
         names = self._path(a.path)
         shown = show(names)
         if not names:
-            raise ToolError("The /memories directory itself cannot be deleted; delete the files in it one by one.")
+            raise ToolError(
+                "The /memories directory itself cannot be deleted; delete the files in it one by one."
+            )
         root_fd = self._open_root(stack)
         dfd = self._dir(stack, root_fd, names[:-1], create=False, target=shown)
         st = self._lstat(dfd, names[-1])
@@ -330,7 +354,9 @@ class MemoryTool(BaseTool, MemoryFS):
         if not old:
             raise ToolError("The /memories directory itself cannot be renamed.")
         if not new:
-            raise ToolError("The destination /memories already exists; give a new file or folder path under it.")
+            raise ToolError(
+                "The destination /memories already exists; give a new file or folder path under it."
+            )
         if new == old:
             raise ToolError(f"old_path and new_path are the same ({old_shown}); nothing to do.")
         if new[: len(old)] == old:
@@ -342,12 +368,16 @@ class MemoryTool(BaseTool, MemoryFS):
             raise ToolError(f"The path {old_shown} does not exist.")
         dfd = self._dir(stack, root_fd, new[:-1], create=True, target=new_shown)
         if self._lstat(dfd, new[-1]) is not None:
-            raise ToolError(f"The destination {new_shown} already exists; rename never overwrites. Delete it first or pick another name.")
+            raise ToolError(
+                f"The destination {new_shown} already exists; rename never overwrites. Delete it first or pick another name."
+            )
         self._race_hook(dfd, new[-1])
         try:
             self._rename_noreplace(sfd, old[-1], dfd, new[-1], stat.S_ISDIR(st.st_mode))
         except FileExistsError:
-            raise ToolError(f"The destination {new_shown} already exists; rename never overwrites.") from None
+            raise ToolError(
+                f"The destination {new_shown} already exists; rename never overwrites."
+            ) from None
         except FileNotFoundError:
             raise ToolError(f"The path {old_shown} does not exist.") from None
         os.fsync(sfd)

@@ -51,12 +51,16 @@ def _char_name(ch: str) -> str:
 def parse_memory_path(path: str | None, *, max_depth: int = 16, what: str = "path") -> list[str]:
     """The names under /memories that `path` designates; ToolError (worded) if it is not allowed."""
     if path is None or path == "":
-        raise ToolError(f"Parameter {what} is required (a path under /memories, e.g. /memories/notes.md).")
+        raise ToolError(
+            f"Parameter {what} is required (a path under /memories, e.g. /memories/notes.md)."
+        )
     shown = repr(path)
     if "\x00" in path:
         raise ToolError(f"The {what} {shown} contains a NUL byte; it is refused.")
     if "\\" in path:
-        raise ToolError(f"The {what} {shown} contains a backslash; use '/' between folder names (backslashes are refused).")
+        raise ToolError(
+            f"The {what} {shown} contains a backslash; use '/' between folder names (backslashes are refused)."
+        )
     if "%" in path:
         raise ToolError(
             f"The {what} {shown} contains '%': percent-encoded paths are not decoded and are refused; "
@@ -69,19 +73,31 @@ def parse_memory_path(path: str | None, *, max_depth: int = 16, what: str = "pat
                 "ASCII letters, digits, spaces and . _ - + , = @ in names separated by '/'."
             )
     if path != PREFIX and not path.startswith(PREFIX + "/"):
-        raise ToolError(f"The {what} {shown} is outside the memory directory: memory paths must start with /memories/.")
+        raise ToolError(
+            f"The {what} {shown} is outside the memory directory: memory paths must start with /memories/."
+        )
     names = [n for n in path[len(PREFIX) :].split("/") if n != ""]
     for name in names:
         if name in (".", ".."):
-            raise ToolError(f"The {what} {shown} contains a '{name}' segment; relative segments are not allowed in memory paths.")
+            raise ToolError(
+                f"The {what} {shown} contains a '{name}' segment; relative segments are not allowed in memory paths."
+            )
         if name.startswith("."):
-            raise ToolError(f"The {what} {shown} has a name starting with '.' ({name!r}); memory names may not start with a dot.")
+            raise ToolError(
+                f"The {what} {shown} has a name starting with '.' ({name!r}); memory names may not start with a dot."
+            )
         if name != name.strip(" "):
-            raise ToolError(f"The {what} {shown} has a name that starts or ends with a space ({name!r}).")
+            raise ToolError(
+                f"The {what} {shown} has a name that starts or ends with a space ({name!r})."
+            )
         if len(name.encode()) > 255 or not _SAFE_NAME.fullmatch(name):
-            raise ToolError(f"The {what} {shown} has an invalid name {name!r} (at most 255 characters).")
+            raise ToolError(
+                f"The {what} {shown} has an invalid name {name!r} (at most 255 characters)."
+            )
     if len(names) > max_depth:
-        raise ToolError(f"The {what} {shown} is {len(names)} levels deep; memory paths may be at most {max_depth} levels deep.")
+        raise ToolError(
+            f"The {what} {shown} is {len(names)} levels deep; memory paths may be at most {max_depth} levels deep."
+        )
     return names
 
 
@@ -110,7 +126,9 @@ class MemoryFS:
             fd = os.open(self.root, _DIR_FLAGS)
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise ToolError("The memory directory is a symbolic link or not a folder; refusing to use it.") from None
+                raise ToolError(
+                    "The memory directory is a symbolic link or not a folder; refusing to use it."
+                ) from None
             raise ToolError(f"The memory directory could not be opened: {e.strerror}.") from None
         stack.callback(os.close, fd)
         return fd
@@ -130,13 +148,17 @@ class MemoryFS:
             if e.errno in (errno.ELOOP, errno.ENOTDIR):
                 st = self._lstat(dir_fd, name)
                 if st is not None and stat.S_ISLNK(st.st_mode):
-                    raise ToolError(f"{shown} is a symbolic link; memory paths may not go through links.") from None
+                    raise ToolError(
+                        f"{shown} is a symbolic link; memory paths may not go through links."
+                    ) from None
                 raise ToolError(f"{shown} is not a directory.") from None
             if e.errno == errno.ENOENT:
                 raise ToolError(f"The path {shown} does not exist.") from None
             raise
 
-    def _dir(self, stack: ExitStack, root_fd: int, names: list[str], *, create: bool, target: str) -> int:
+    def _dir(
+        self, stack: ExitStack, root_fd: int, names: list[str], *, create: bool, target: str
+    ) -> int:
         """An fd of the folder /memories/<names>, opened link-free from the root."""
         fd = root_fd
         for i, name in enumerate(names):
@@ -152,7 +174,9 @@ class MemoryFS:
                 except FileExistsError:
                     pass
             elif stat.S_ISLNK(st.st_mode):
-                raise ToolError(f"{here} is a symbolic link; memory paths may not go through links.")
+                raise ToolError(
+                    f"{here} is a symbolic link; memory paths may not go through links."
+                )
             elif not stat.S_ISDIR(st.st_mode):
                 consequence = "cannot be created" if create else "does not exist"
                 raise ToolError(f"{here} is a file, not a directory, so {target} {consequence}.")
@@ -174,10 +198,14 @@ class MemoryFS:
             raise ToolError(f"The path {shown} is a directory; this command needs a file.")
         self._race_hook(dir_fd, name)
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+            fd = os.open(
+                name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+            )
         except OSError as e:
             if e.errno == errno.ELOOP:
-                raise ToolError(f"{shown} is a symbolic link; links are not followed in memory.") from None
+                raise ToolError(
+                    f"{shown} is a symbolic link; links are not followed in memory."
+                ) from None
             if e.errno == errno.ENOENT:
                 raise ToolError(f"The path {shown} does not exist.") from None
             raise
@@ -191,7 +219,9 @@ class MemoryFS:
                     "directory), so it is not read or edited; delete it or overwrite it with create."
                 )
             if fst.st_size > self.config.max_file_bytes:
-                raise ToolError(f"{shown} is {fst.st_size} bytes, over the {self.config.max_file_bytes}-byte limit of a memory file.")
+                raise ToolError(
+                    f"{shown} is {fst.st_size} bytes, over the {self.config.max_file_bytes}-byte limit of a memory file."
+                )
             chunks = []
             while True:
                 chunk = os.read(fd, 1 << 20)
@@ -228,11 +258,15 @@ class MemoryFS:
                     os.close(sub)
         return total
 
-    def _write(self, root_fd: int, dir_fd: int, name: str, text: str, shown: str, old_size: int) -> None:
+    def _write(
+        self, root_fd: int, dir_fd: int, name: str, text: str, shown: str, old_size: int
+    ) -> None:
         data = text.encode("utf-8")
         cap = self.config.max_file_bytes
         if len(data) > cap:
-            raise ToolError(f"{shown} would be {len(data)} bytes; a memory file may hold at most {cap} bytes. Keep it shorter or split it. Nothing was written.")
+            raise ToolError(
+                f"{shown} would be {len(data)} bytes; a memory file may hold at most {cap} bytes. Keep it shorter or split it. Nothing was written."
+            )
         total = self._tree_bytes(root_fd) - old_size + len(data)
         if total > self.config.max_total_bytes:
             raise ToolError(
@@ -240,7 +274,12 @@ class MemoryFS:
                 "delete or shorten memory files first. Nothing was written."
             )
         tmp = f".tmp-{uuid.uuid4().hex}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        fd = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dir_fd,
+        )
         try:
             try:
                 os.fchmod(fd, 0o600)

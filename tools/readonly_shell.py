@@ -18,18 +18,83 @@ from __future__ import annotations
 
 from .shell_text import plain_words
 
-_ANY_ARGS = frozenset({
-    "ls", "cat", "head", "tail", "wc", "pwd", "stat", "du", "df", "basename", "dirname",
-    "realpath", "readlink", "nl", "cmp", "od", "md5sum", "sha1sum", "sha256sum", "sha512sum",
-    "whoami", "id", "uname", "true", "false", "which", "grep", "egrep", "fgrep",
-})
-_GIT_SUBCOMMANDS = frozenset({"status", "diff", "log", "show", "blame", "rev-parse", "ls-files",
-                              "shortlog", "describe", "branch", "tag", "remote", "grep"})
+_ANY_ARGS = frozenset(
+    {
+        "ls",
+        "cat",
+        "head",
+        "tail",
+        "wc",
+        "pwd",
+        "stat",
+        "du",
+        "df",
+        "basename",
+        "dirname",
+        "realpath",
+        "readlink",
+        "nl",
+        "cmp",
+        "od",
+        "md5sum",
+        "sha1sum",
+        "sha256sum",
+        "sha512sum",
+        "whoami",
+        "id",
+        "uname",
+        "true",
+        "false",
+        "which",
+        "grep",
+        "egrep",
+        "fgrep",
+    }
+)
+_GIT_SUBCOMMANDS = frozenset(
+    {
+        "status",
+        "diff",
+        "log",
+        "show",
+        "blame",
+        "rev-parse",
+        "ls-files",
+        "shortlog",
+        "describe",
+        "branch",
+        "tag",
+        "remote",
+        "grep",
+    }
+)
 # Options of those subcommands that write a file, run a program or open a pager.
-_GIT_BAD_PREFIXES = ("--output", "--ext-diff", "--open-files-in-pager", "-O", "--exec",
-                     "--upload-pack", "--receive-pack", "--paginate")
-_GIT_BRANCH_OPTS = frozenset({"-a", "-r", "-v", "-vv", "--all", "--remotes", "--verbose",
-                              "--list", "-l", "--show-current", "--no-color", "--color=never"})
+_GIT_BAD_PREFIXES = (
+    "--output",
+    "--ext-diff",
+    "--open-files-in-pager",
+    "-O",
+    "--exec",
+    "--upload-pack",
+    "--receive-pack",
+    "--paginate",
+)
+_GIT_BRANCH_OPTS = frozenset(
+    {
+        "-a",
+        "-r",
+        "-v",
+        "-vv",
+        "--all",
+        "--remotes",
+        "--verbose",
+        "--list",
+        "-l",
+        "--show-current",
+        "--no-color",
+        "--color=never",
+    }
+)
 _GLOB_CHARS = frozenset("*?[]")
 
 
@@ -41,8 +106,13 @@ def is_read_only_command(command: str) -> bool:
     if not words:
         return False
     for w in words[1:]:
-        if _GLOB_CHARS & set(w) or w.startswith(("/", "~", "-/")) or ".." in w.split("/") \
-                or "=/" in w or "=~" in w:
+        if (
+            _GLOB_CHARS & set(w)
+            or w.startswith(("/", "~", "-/"))
+            or ".." in w.split("/")
+            or "=/" in w
+            or "=~" in w
+        ):
             return False
     prog, args = words[0], words[1:]
     if "/" in prog:
@@ -50,9 +120,11 @@ def is_read_only_command(command: str) -> bool:
     if prog in _ANY_ARGS:
         return True
     if prog == "rg":
-        return not any(a.startswith(("--pre", "--search-zip", "--hostname-bin"))
-                       or (a.startswith("-") and not a.startswith("--") and "z" in a)
-                       for a in args)
+        return not any(
+            a.startswith(("--pre", "--search-zip", "--hostname-bin"))
+            or (a.startswith("-") and not a.startswith("--") and "z" in a)
+            for a in args
+        )
     if prog == "git":
         return _git_read_only(args)
     return False
@@ -69,8 +141,10 @@ def _git_read_only(args: list[str]) -> bool:
     if sub == "branch":
         return all(a in _GIT_BRANCH_OPTS for a in rest)
     if sub == "tag":
-        return not rest or (rest[0] in ("-l", "--list")
-                            and all(a in ("-l", "--list") or not a.startswith("-") for a in rest))
+        return not rest or (
+            rest[0] in ("-l", "--list")
+            and all(a in ("-l", "--list") or not a.startswith("-") for a in rest)
+        )
     if sub == "remote":
         return rest in ([], ["-v"], ["--verbose"])
     return True

@@ -69,8 +69,9 @@ def read_at(dir_fd: int, name: str, max_bytes: int) -> tuple[bytes, os.stat_resu
     """The bytes of the regular file `name` (not through a link). ValueError past
     `max_bytes` (with the size in args[0]); IsADirectoryError / PathChanged for the rest."""
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     dir_fd=dir_fd)
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+        )
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise PathChanged(e.errno, f"{name} is a symbolic link") from None
@@ -101,8 +102,12 @@ def replace_at(dir_fd: int, name: str, data: bytes) -> None:
     if old is not None and stat.S_ISDIR(old.st_mode):
         raise IsADirectoryError(errno.EISDIR, name)
     tmp = f".{name[:64]}.{uuid.uuid4().hex[:12]}.godwit-tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o666, dir_fd=dir_fd)
+    fd = os.open(
+        tmp,
+        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+        0o666,
+        dir_fd=dir_fd,
+    )
     try:
         try:
             if old is not None and stat.S_ISREG(old.st_mode):
@@ -114,7 +119,7 @@ def replace_at(dir_fd: int, name: str, data: bytes) -> None:
                         pass
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

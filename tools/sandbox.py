@@ -43,13 +43,21 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Run bash commands in the sandbox where it works "
-                          "(Linux with bubblewrap); elsewhere Godwit says so once and falls "
-                          "back to asking for approval.")
-    network: bool = Field(False, description="Let sandboxed commands use the network (all of "
-                          "it); off: no network at all.")
-    allow_write: list[str] = Field(default_factory=list, description="More folders sandboxed "
-                                   "commands may write (absolute, or relative to the work tree).")
+    enabled: bool = Field(
+        True,
+        description="Run bash commands in the sandbox where it works "
+        "(Linux with bubblewrap); elsewhere Godwit says so once and falls "
+        "back to asking for approval.",
+    )
+    network: bool = Field(
+        False,
+        description="Let sandboxed commands use the network (all of it); off: no network at all.",
+    )
+    allow_write: list[str] = Field(
+        default_factory=list,
+        description="More folders sandboxed "
+        "commands may write (absolute, or relative to the work tree).",
+    )
 
     @field_validator("allow_write")
     @classmethod
@@ -67,8 +75,21 @@ class SandboxStatus:
 
 
 def _base_args(network: bool) -> list[str]:
-    args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--new-session",
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    args = [
+        "--die-with-parent",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--new-session",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+    ]
     # The daemons' sockets (docker.sock, D-Bus, databases) live under /run: hidden. The
     # seccomp filter refuses new Unix sockets anywhere else too.
     for run in ("/run", "/var/run"):
@@ -101,21 +122,42 @@ def _seccomp_fd() -> int | None:
 def sandbox_status() -> SandboxStatus:
     """Whether the bubblewrap sandbox works on this machine (checked once per process)."""
     if not sys.platform.startswith("linux"):
-        return SandboxStatus(False, f"the bash sandbox needs Linux with bubblewrap; this is "
-                             f"{sys.platform}")
+        return SandboxStatus(
+            False, f"the bash sandbox needs Linux with bubblewrap; this is {sys.platform}"
+        )
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        return SandboxStatus(False, "bubblewrap (`bwrap`) is not installed; install it "
-                             "(`apt-get install bubblewrap`) to run bash in a sandbox")
+        return SandboxStatus(
+            False,
+            "bubblewrap (`bwrap`) is not installed; install it "
+            "(`apt-get install bubblewrap`) to run bash in a sandbox",
+        )
     with tempfile.TemporaryDirectory(prefix="godwit-sandbox-check-") as d:
         fd = _seccomp_fd()
         seccomp = ["--seccomp", str(fd)] if fd is not None else []
-        argv = [bwrap, *_base_args(False), *seccomp, "--bind", d, d, "--chdir", d, "--",
-                "sh", "-c", "echo ok > probe && cat probe"]
+        argv = [
+            bwrap,
+            *_base_args(False),
+            *seccomp,
+            "--bind",
+            d,
+            d,
+            "--chdir",
+            d,
+            "--",
+            "sh",
+            "-c",
+            "echo ok > probe && cat probe",
+        ]
         try:
-            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=_TRIAL_TIMEOUT_S, check=False,
-                               pass_fds=(fd,) if fd is not None else ())
+            r = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=_TRIAL_TIMEOUT_S,
+                check=False,
+                pass_fds=(fd,) if fd is not None else (),
+            )
         except (OSError, subprocess.TimeoutExpired) as e:
             return SandboxStatus(False, f"bubblewrap could not be started ({e})")
         finally:
@@ -123,8 +165,12 @@ def sandbox_status() -> SandboxStatus:
                 os.close(fd)
     if r.returncode != 0 or r.stdout.strip() != b"ok":
         err = r.stderr.decode("utf-8", "replace").strip().splitlines()
-        return SandboxStatus(False, "bubblewrap does not work here ("
-                             + (err[-1] if err else f"exit code {r.returncode}") + ")")
+        return SandboxStatus(
+            False,
+            "bubblewrap does not work here ("
+            + (err[-1] if err else f"exit code {r.returncode}")
+            + ")",
+        )
     return SandboxStatus(True, "")
 
 
@@ -148,8 +194,14 @@ class SandboxMounts:
                 pass
 
 
-def bwrap_argv(config: SandboxConfig, work_tree: Path, *, extra_dirs: list[Path] = (),
-               read_only_dirs: list[Path] = (), start_in: Path | None = None) -> SandboxMounts:
+def bwrap_argv(
+    config: SandboxConfig,
+    work_tree: Path,
+    *,
+    extra_dirs: list[Path] = (),
+    read_only_dirs: list[Path] = (),
+    start_in: Path | None = None,
+) -> SandboxMounts:
     """`bwrap ... --` for a shell whose writable world is the work tree and `extra_dirs`,
     started in `start_in` (default: the work tree's top).
 
@@ -191,14 +243,19 @@ def bwrap_argv(config: SandboxConfig, work_tree: Path, *, extra_dirs: list[Path]
 # What a command prints when the sandbox, not the command, was the reason it failed.
 _BLOCKED = [
     ("write", re.compile(r"Read-only file system|EROFS")),
-    ("network", re.compile(r"Network is unreachable|Could not resolve host|Temporary failure in "
-                           r"name resolution|Name or service not known|getaddrinfo failed|"
-                           r"No address associated with hostname|ENETUNREACH|EAI_AGAIN")),
+    (
+        "network",
+        re.compile(
+            r"Network is unreachable|Could not resolve host|Temporary failure in "
+            r"name resolution|Name or service not known|getaddrinfo failed|"
+            r"No address associated with hostname|ENETUNREACH|EAI_AGAIN"
+        ),
+    ),
 ]
 
 
 def blocked_by_sandbox(output: str) -> str | None:
-    """"write" or "network" when a failed command's output shows the sandbox stopped it."""
+    """ "write" or "network" when a failed command's output shows the sandbox stopped it."""
     for kind, rx in _BLOCKED:
         if rx.search(output):
             return kind

@@ -44,16 +44,18 @@ def program(machine: str | None = None) -> bytes | None:
     if arch is None:
         return None
     audit_arch, nr_socket, nr_io_uring = arch
-    return b"".join([
-        _insn(_LD_W_ABS, 0, 0, 4),                 # 0: A = seccomp_data.arch
-        _insn(_JEQ_K, 1, 0, audit_arch),           # 1: native ABI? -> 3
-        _insn(_RET_K, 0, 0, _RET_ERRNO),           # 2: foreign ABI: refused
-        _insn(_LD_W_ABS, 0, 0, 0),                 # 3: A = seccomp_data.nr
-        _insn(_JGE_K, 5, 0, _X32_BIT),             # 4: x32 numbers -> 10
-        _insn(_JEQ_K, 4, 0, nr_io_uring),          # 5: io_uring_setup -> 10
-        _insn(_JEQ_K, 0, 2, nr_socket),            # 6: socket? -> 7, else -> 9
-        _insn(_LD_W_ABS, 0, 0, 16),                # 7: A = args[0] (low half: the domain)
-        _insn(_JEQ_K, 1, 0, _AF_UNIX),             # 8: AF_UNIX -> 10
-        _insn(_RET_K, 0, 0, _RET_ALLOW),           # 9
-        _insn(_RET_K, 0, 0, _RET_ERRNO),           # 10
-    ])
+    return b"".join(
+        [
+            _insn(_LD_W_ABS, 0, 0, 4),  # 0: A = seccomp_data.arch
+            _insn(_JEQ_K, 1, 0, audit_arch),  # 1: native ABI? -> 3
+            _insn(_RET_K, 0, 0, _RET_ERRNO),  # 2: foreign ABI: refused
+            _insn(_LD_W_ABS, 0, 0, 0),  # 3: A = seccomp_data.nr
+            _insn(_JGE_K, 5, 0, _X32_BIT),  # 4: x32 numbers -> 10
+            _insn(_JEQ_K, 4, 0, nr_io_uring),  # 5: io_uring_setup -> 10
+            _insn(_JEQ_K, 0, 2, nr_socket),  # 6: socket? -> 7, else -> 9
+            _insn(_LD_W_ABS, 0, 0, 16),  # 7: A = args[0] (low half: the domain)
+            _insn(_JEQ_K, 1, 0, _AF_UNIX),  # 8: AF_UNIX -> 10
+            _insn(_RET_K, 0, 0, _RET_ALLOW),  # 9
+            _insn(_RET_K, 0, 0, _RET_ERRNO),  # 10
+        ]
+    )

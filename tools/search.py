@@ -95,7 +95,9 @@ def _where(p: Path, ctx: ToolContext) -> str:
 
 
 class _SearchTool(BaseTool):
-    def __init__(self, *, use_rg: bool | None = None, max_results: int = DEFAULT_GLOB_LIMIT) -> None:
+    def __init__(
+        self, *, use_rg: bool | None = None, max_results: int = DEFAULT_GLOB_LIMIT
+    ) -> None:
         """`use_rg`: None = ripgrep when `rg` is on PATH; False = the pure-Python fallback."""
         rg = shutil.which("rg") is not None
         if use_rg and not rg:
@@ -108,7 +110,9 @@ class _SearchTool(BaseTool):
 
 
 class GlobInput(ToolInput):
-    pattern: str = Field(description="Glob matched against paths relative to `path`, e.g. `**/*.py`, `src/**/*.ts`, `*.md`")
+    pattern: str = Field(
+        description="Glob matched against paths relative to `path`, e.g. `**/*.py`, `src/**/*.ts`, `*.md`"
+    )
     path: str | None = Field(None, description="Folder to search in (default: the work tree root)")
 
 
@@ -122,7 +126,9 @@ class GlobTool(_SearchTool):
         "(modification time) first. Gitignored files and .git are skipped; hidden files are included."
     )
 
-    def __init__(self, *, use_rg: bool | None = None, max_results: int = DEFAULT_GLOB_LIMIT) -> None:
+    def __init__(
+        self, *, use_rg: bool | None = None, max_results: int = DEFAULT_GLOB_LIMIT
+    ) -> None:
         super().__init__(use_rg=use_rg, max_results=max_results)
 
     def _run(self, a: GlobInput, ctx: ToolContext) -> ToolResult:
@@ -137,11 +143,14 @@ class GlobTool(_SearchTool):
             if pattern.startswith(prefix):
                 pattern = pattern[len(prefix) :]
             else:
-                raise ToolError(f"The pattern {a.pattern} is absolute; give it relative to the searched folder ({display_path(folder, ctx)}).")
-        if pattern.startswith("./"):
-            pattern = pattern[2:]
+                raise ToolError(
+                    f"The pattern {a.pattern} is absolute; give it relative to the searched folder ({display_path(folder, ctx)})."
+                )
+        pattern = pattern.removeprefix("./")
         if ".." in pattern.split("/"):
-            raise ToolError("The pattern may not contain '..'; set path to search another folder inside the work tree.")
+            raise ToolError(
+                "The pattern may not contain '..'; set path to search another folder inside the work tree."
+            )
         base = str(folder)
         hits = []
         for full in list_files(folder, ctx, use_rg=self.use_rg):
@@ -163,19 +172,27 @@ class GlobTool(_SearchTool):
 
 
 class GrepInput(ToolInput):
-    pattern: str = Field(description="Regular expression to search for (ripgrep / Rust regex syntax)")
-    path: str | None = Field(None, description="File or folder to search (default: the work tree root)")
+    pattern: str = Field(
+        description="Regular expression to search for (ripgrep / Rust regex syntax)"
+    )
+    path: str | None = Field(
+        None, description="File or folder to search (default: the work tree root)"
+    )
     glob: str | None = Field(
-        None, description="Only search files matching this glob: `*.py` (file name), `src/**/*.ts` (path), `!*.min.js` to exclude"
+        None,
+        description="Only search files matching this glob: `*.py` (file name), `src/**/*.ts` (path), `!*.min.js` to exclude",
     )
     case_insensitive: bool = Field(False, description="Match regardless of case")
     output_mode: Literal["files_with_matches", "content", "count"] = Field(
         "files_with_matches",
         description="files_with_matches: the files that match; content: matching lines with line numbers; count: matches per file",
     )
-    context: int | None = Field(None, ge=0, le=50, description="content mode: lines of context before and after each match")
-    max_results: int | None = Field(None, ge=1, le=5000, description="Cap on files (or lines in content mode) returned")
-
+    context: int | None = Field(
+        None, ge=0, le=50, description="content mode: lines of context before and after each match"
+    )
+    max_results: int | None = Field(
+        None, ge=1, le=5000, description="Cap on files (or lines in content mode) returned"
+    )
 
 
 class GrepTool(_SearchTool):
@@ -189,7 +206,9 @@ class GrepTool(_SearchTool):
         ".git and binary files are skipped. Paths are relative to the work tree root."
     )
 
-    def __init__(self, *, use_rg: bool | None = None, max_results: int = DEFAULT_GREP_LIMIT) -> None:
+    def __init__(
+        self, *, use_rg: bool | None = None, max_results: int = DEFAULT_GREP_LIMIT
+    ) -> None:
         super().__init__(use_rg=use_rg, max_results=max_results)
 
     def _run(self, a: GrepInput, ctx: ToolContext) -> ToolResult:
@@ -204,7 +223,9 @@ class GrepTool(_SearchTool):
                 return ok(f"{display_path(target, ctx)} is a binary file; grep skips binary files.")
             files = [str(target)]
         elif self.use_rg and not a.glob:
-            whole_tree = True  # ripgrep walks the folder itself, with the same ignore rules as --files
+            whole_tree = (
+                True  # ripgrep walks the folder itself, with the same ignore rules as --files
+            )
         else:
             files = list_files(target, ctx, use_rg=self.use_rg)
             if a.glob:
@@ -220,10 +241,21 @@ class GrepTool(_SearchTool):
 
     # -- output --------------------------------------------------------------------------------
 
-    def _format(self, a: GrepInput, hits: dict[str, _FileHits], target: Path, ctx: ToolContext, ctx_lines: int) -> str:
+    def _format(
+        self,
+        a: GrepInput,
+        hits: dict[str, _FileHits],
+        target: Path,
+        ctx: ToolContext,
+        ctx_lines: int,
+    ) -> str:
         limit = a.max_results or self.max_results
         if not hits:
-            return f"No matches for {a.pattern!r} in {_where(target, ctx)}" + (f" (files matching {a.glob!r})" if a.glob else "") + "."
+            return (
+                f"No matches for {a.pattern!r} in {_where(target, ctx)}"
+                + (f" (files matching {a.glob!r})" if a.glob else "")
+                + "."
+            )
         files = sorted(hits, key=lambda p: display_path(Path(p), ctx))
         total_matches = sum(h.count for h in hits.values())
         if a.output_mode == "files_with_matches":
@@ -234,7 +266,10 @@ class GrepTool(_SearchTool):
             return text
         if a.output_mode == "count":
             rows = [f"{display_path(Path(p), ctx)}:{hits[p].count}" for p in files[:limit]]
-            text = f"Found {_n(total_matches, 'matching line')} in {_n(len(files), 'file')}\n" + "\n".join(rows)
+            text = (
+                f"Found {_n(total_matches, 'matching line')} in {_n(len(files), 'file')}\n"
+                + "\n".join(rows)
+            )
             if len(files) > limit:
                 text += f"\n[Showing {limit} of {len(files)} files; narrow the search or raise max_results.]"
             return text
@@ -247,7 +282,10 @@ class GrepTool(_SearchTool):
             for num in sorted(hits[p].lines):
                 text, is_match = hits[p].lines[num]
                 if len(text) > MAX_LINE_CHARS:
-                    text = text[:MAX_LINE_CHARS] + f" ... [{len(text) - MAX_LINE_CHARS} more characters]"
+                    text = (
+                        text[:MAX_LINE_CHARS]
+                        + f" ... [{len(text) - MAX_LINE_CHARS} more characters]"
+                    )
                 if ctx_lines and rows and (prev is None or num != prev + 1):
                     rows.append("--")
                 row = f"{shown_path}{':' if is_match else '-'}{num}{':' if is_match else '-'}{text}"
@@ -261,7 +299,10 @@ class GrepTool(_SearchTool):
                 break
         if rows and rows[-1] == "--":
             rows.pop()
-        text = f"Found {_n(total_matches, 'matching line')} in {_n(len(files), 'file')}\n" + "\n".join(rows)
+        text = (
+            f"Found {_n(total_matches, 'matching line')} in {_n(len(files), 'file')}\n"
+            + "\n".join(rows)
+        )
         if cut:
             text += "\n[Output cut; narrow the search (path, glob, a more specific pattern) or raise max_results.]"
         return text

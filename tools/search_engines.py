@@ -45,9 +45,10 @@ def _git_env() -> dict[str, str]:
     """git on the user's tree runs with nothing that can execute (see safegit): a folder's
     `.git/config` (a nested repository planted by a tool call, say) can name an fsmonitor."""
     excludes = user_excludes_file()
-    return isolated_env({"core.excludesFile": excludes or "/dev/null",
-                         "core.untrackedCache": "false"},
-                        extra={"GIT_OPTIONAL_LOCKS": "0"})
+    return isolated_env(
+        {"core.excludesFile": excludes or "/dev/null", "core.untrackedCache": "false"},
+        extra={"GIT_OPTIONAL_LOCKS": "0"},
+    )
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes] | None:
@@ -147,7 +148,9 @@ def _files_walk(folder: Path, top: Path) -> list[str]:
 
 def _files_rg(folder: Path) -> list[str]:
     cmd = ["rg", "--files", "--null", *_RG_COMMON, "."]
-    r = subprocess.run(cmd, cwd=folder, stdin=subprocess.DEVNULL, capture_output=True, timeout=_SUBPROCESS_TIMEOUT)
+    r = subprocess.run(  # noqa: PLW1510 - the exit status is read below (1: no files)
+        cmd, cwd=folder, stdin=subprocess.DEVNULL, capture_output=True, timeout=_SUBPROCESS_TIMEOUT
+    )
     if r.returncode not in (0, 1):
         msg = r.stderr.decode("utf-8", "replace").strip()
         if not r.stdout:
@@ -157,8 +160,7 @@ def _files_rg(folder: Path) -> list[str]:
         if not rel:
             continue
         rel_s = os.fsdecode(rel)
-        if rel_s.startswith("./"):
-            rel_s = rel_s[2:]
+        rel_s = rel_s.removeprefix("./")
         out.append(os.path.join(str(folder), rel_s))
     return sorted(out)
 
@@ -200,14 +202,14 @@ class _FileHits:
 
 
 def _strip_eol(s: str) -> str:
-    if s.endswith("\n"):
-        s = s[:-1]
-    if s.endswith("\r"):
-        s = s[:-1]
+    s = s.removesuffix("\n")
+    s = s.removesuffix("\r")
     return s
 
 
-def search_py(pattern: str, case_insensitive: bool, files: list[str], ctx_lines: int) -> dict[str, _FileHits]:
+def search_py(
+    pattern: str, case_insensitive: bool, files: list[str], ctx_lines: int
+) -> dict[str, _FileHits]:
     """The fallback engine: Python's `re` over `files`, line by line (memory stays bounded by
     the longest line), skipping binary files and files over MAX_FILE_BYTES as ripgrep is told to."""
     try:
@@ -258,7 +260,12 @@ def _search_file(path: str, rx: re.Pattern[str], ctx_lines: int) -> _FileHits | 
 
 
 def search_rg(
-    pattern: str, case_insensitive: bool, target: Path, files: list[str], whole_tree: bool, ctx_lines: int
+    pattern: str,
+    case_insensitive: bool,
+    target: Path,
+    files: list[str],
+    whole_tree: bool,
+    ctx_lines: int,
 ) -> dict[str, _FileHits]:
     """ripgrep over `files` (in batches), or over the whole `target` folder when `whole_tree`."""
     base = ["rg", "--json", "--text", *_RG_COMMON, "--max-filesize", str(MAX_FILE_BYTES)]
@@ -274,12 +281,16 @@ def search_rg(
         _rg_call(base + ["."], target, out)
     else:
         for i in range(0, len(files), _RG_BATCH):
-            _rg_call(base + files[i : i + _RG_BATCH], target if target.is_dir() else target.parent, out)
+            _rg_call(
+                base + files[i : i + _RG_BATCH], target if target.is_dir() else target.parent, out
+            )
     return out
 
 
 def _rg_call(cmd: list[str], cwd: Path, out: dict[str, _FileHits]) -> None:
-    r = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, timeout=_SUBPROCESS_TIMEOUT)
+    r = subprocess.run(  # noqa: PLW1510 - the exit status is read below (1: no match)
+        cmd, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, timeout=_SUBPROCESS_TIMEOUT
+    )
     if r.returncode == 2 and not r.stdout:
         err = r.stderr.decode("utf-8", "replace").strip()
         raise ToolError(f"Invalid search: {err}" if "regex" in err else f"ripgrep failed: {err}")

@@ -23,17 +23,51 @@ _INNER = re.compile(r"\$\(([^()]*)\)|`([^`]*)`|<\(([^()]*)\)|>\(([^()]*)\)")
 NESTED = re.compile(r"\$\(|`|<\(|>\(")
 # Redirections that write nowhere: into /dev/null itself (not /dev/null_x), or one descriptor
 # onto another.
-_HARMLESS_REDIRECT = re.compile(r"(?:(?<=\s)|^)(?:\d?>&[12](?=\s|$)|(?:&|\d)?>>?\s*/dev/null(?=\s|$)|\d?<\s*/dev/null(?=\s|$))")
+_HARMLESS_REDIRECT = re.compile(
+    r"(?:(?<=\s)|^)(?:\d?>&[12](?=\s|$)|(?:&|\d)?>>?\s*/dev/null(?=\s|$)|\d?<\s*/dev/null(?=\s|$))"
+)
 # Anything left that could expand, substitute, redirect, chain, group or escape.
 _NOT_PLAIN = re.compile(r"[$`<>;&|(){}\n\r\\]")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
-WRAPPERS = frozenset({"env", "command", "builtin", "exec", "nohup", "time", "nice", "stdbuf",
-                      "timeout", "sudo", "doas", "xargs", "setsid", "unbuffer", "ionice", "chrt",
-                      "taskset", "strace", "ltrace", "busybox"})
+WRAPPERS = frozenset(
+    {
+        "env",
+        "command",
+        "builtin",
+        "exec",
+        "nohup",
+        "time",
+        "nice",
+        "stdbuf",
+        "timeout",
+        "sudo",
+        "doas",
+        "xargs",
+        "setsid",
+        "unbuffer",
+        "ionice",
+        "chrt",
+        "taskset",
+        "strace",
+        "ltrace",
+        "busybox",
+    }
+)
 SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh", "ash", "fish"})
 # git's options before the subcommand that take a value as the next word.
-_GIT_VALUE_OPTS = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace",
-                             "--exec-path", "--config-env", "--super-prefix", "--list-cmds"})
+_GIT_VALUE_OPTS = frozenset(
+    {
+        "-C",
+        "-c",
+        "--git-dir",
+        "--work-tree",
+        "--namespace",
+        "--exec-path",
+        "--config-env",
+        "--super-prefix",
+        "--list-cmds",
+    }
+)
 
 
 def split_command(command: str) -> list[str]:
@@ -114,8 +148,11 @@ def canonical_words(part: str) -> list[str]:
             words.pop(0)
         elif os.path.basename(head) in WRAPPERS:
             words.pop(0)
-            while words and (words[0].startswith("-") or _ASSIGNMENT.match(words[0])
-                             or re.fullmatch(r"\d+[smhd]?", words[0])):
+            while words and (
+                words[0].startswith("-")
+                or _ASSIGNMENT.match(words[0])
+                or re.fullmatch(r"\d+[smhd]?", words[0])
+            ):
                 words.pop(0)
         else:
             break

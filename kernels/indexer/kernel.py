@@ -23,7 +23,15 @@ import torch
 import triton
 import triton.language as tl
 
-from .._common import FP8_DTYPES, check, check_same_device, check_tensor, debug_report, interpreting, next_pow2
+from .._common import (
+    FP8_DTYPES,
+    check,
+    check_same_device,
+    check_tensor,
+    debug_report,
+    interpreting,
+    next_pow2,
+)
 from ..topk.kernel import radix_topk_
 
 SCORE_BUDGET = 1 << 30  # bytes of float32 scores held at once at most (256M scores)
@@ -32,11 +40,31 @@ SCORE_FLOOR = 64 << 20  # ...but never held back below this (small problems keep
 
 @triton.jit
 def _indexer_scores_kernel(
-    q_ptr, k_ptr, ks_ptr, w_ptr, qpos_ptr, bt_ptr, lens_ptr, s_ptr,
-    T, N, HI,
-    stride_qt, stride_qh, stride_k, stride_wt, stride_st, stride_bt,
-    PAGED: tl.constexpr, PAGE: tl.constexpr, HAS_KS: tl.constexpr,
-    BT: tl.constexpr, BN: tl.constexpr, HP: tl.constexpr, DI: tl.constexpr, UPCAST: tl.constexpr,
+    q_ptr,
+    k_ptr,
+    ks_ptr,
+    w_ptr,
+    qpos_ptr,
+    bt_ptr,
+    lens_ptr,
+    s_ptr,
+    T,
+    N,
+    HI,
+    stride_qt,
+    stride_qh,
+    stride_k,
+    stride_wt,
+    stride_st,
+    stride_bt,
+    PAGED: tl.constexpr,
+    PAGE: tl.constexpr,
+    HAS_KS: tl.constexpr,
+    BT: tl.constexpr,
+    BN: tl.constexpr,
+    HP: tl.constexpr,
+    DI: tl.constexpr,
+    UPCAST: tl.constexpr,
 ):
     pid_n = tl.program_id(0)
     pid_q = tl.program_id(1)
@@ -54,12 +82,16 @@ def _indexer_scores_kernel(
         offs_n = n0 + tl.arange(0, BN)
         n_mask = offs_n < limit
         if PAGED:
-            block = tl.load(bt_ptr + pid_q.to(tl.int64) * stride_bt + offs_n // PAGE, mask=n_mask, other=0)
+            block = tl.load(
+                bt_ptr + pid_q.to(tl.int64) * stride_bt + offs_n // PAGE, mask=n_mask, other=0
+            )
             rows = block.to(tl.int64) * PAGE + offs_n % PAGE
         else:
             rows = offs_n.to(tl.int64)
         offs_d = tl.arange(0, DI)
-        k = tl.load(k_ptr + rows[:, None] * stride_k + offs_d[None, :], mask=n_mask[:, None], other=0.0)  # (BN, DI)
+        k = tl.load(
+            k_ptr + rows[:, None] * stride_k + offs_d[None, :], mask=n_mask[:, None], other=0.0
+        )  # (BN, DI)
         if UPCAST:
             k = k.to(tl.float32)
         if HAS_KS:
@@ -69,9 +101,14 @@ def _indexer_scores_kernel(
         for i in range(0, BT):
             t = t0 + i
             t_ok = t < T
-            t_in = tl.minimum(t, T - 1).to(tl.int64)  # rows past T compute a copy of the last row, unstored
-            qt = tl.load(q_ptr + t_in * stride_qt + offs_h[:, None] * stride_qh + offs_d[None, :],
-                         mask=h_mask[:, None], other=0.0)  # (HP, DI)
+            t_in = tl.minimum(t, T - 1).to(
+                tl.int64
+            )  # rows past T compute a copy of the last row, unstored
+            qt = tl.load(
+                q_ptr + t_in * stride_qt + offs_h[:, None] * stride_qh + offs_d[None, :],
+                mask=h_mask[:, None],
+                other=0.0,
+            )  # (HP, DI)
             if UPCAST:
                 qt = qt.to(tl.float32)
             w = tl.load(w_ptr + t_in * stride_wt + offs_h, mask=h_mask, other=0.0)  # (HP,)
@@ -80,24 +117,34 @@ def _indexer_scores_kernel(
             if HAS_KS:
                 score = score * ks
             # (a scalar in a mask trips the CPU interpreter, so fold t_ok into the bound)
-            tl.store(s_ptr + t_in * stride_st + offs_n, score, mask=offs_n < tl.where(t_ok, limit, 0))
+            tl.store(
+                s_ptr + t_in * stride_st + offs_n, score, mask=offs_n < tl.where(t_ok, limit, 0)
+            )
 
 
 def _scores_config(paged: bool) -> dict:
     """Tiles of the score kernel and of the top-k passes (H200 sweep of 2026-11-28 in BENCHMARKS.md)."""
     if interpreting():
-        return dict(BT=1 if paged else 4, BN=32, num_warps=4, num_stages=1, topk_block=1024, topk_warps=4)
-    return dict(BT=1 if paged else 16, BN=128, num_warps=4, num_stages=3,
-                topk_block=1024, topk_warps=4)
+        return dict(
+            BT=1 if paged else 4, BN=32, num_warps=4, num_stages=1, topk_block=1024, topk_warps=4
+        )
+    return dict(
+        BT=1 if paged else 16, BN=128, num_warps=4, num_stages=3, topk_block=1024, topk_warps=4
+    )
 
 
 def _output(given: torch.Tensor | None, shape: tuple, device: torch.device) -> torch.Tensor:
     """The caller's preallocated int32 index output after checking it, or a fresh one."""
     if given is None:
         return torch.empty(shape, dtype=torch.int32, device=device)
-    check(isinstance(given, torch.Tensor) and tuple(given.shape) == tuple(shape) and given.dtype == torch.int32
-          and given.is_contiguous() and given.device == device,
-          f"out must be a contiguous {tuple(shape)} int32 tensor on {device}")
+    check(
+        isinstance(given, torch.Tensor)
+        and tuple(given.shape) == tuple(shape)
+        and given.dtype == torch.int32
+        and given.is_contiguous()
+        and given.device == device,
+        f"out must be a contiguous {tuple(shape)} int32 tensor on {device}",
+    )
     return given
 
 
@@ -106,17 +153,37 @@ def _check_qkw(q, k, weights, kdim, kname):
     check_tensor("q", q, 3, dtypes)
     check_tensor(kname, k, kdim, (q.dtype,))
     check_tensor("weights", weights, 2, (torch.float32,))
-    check(q.stride(-1) == 1 and k.stride(-1) == 1, f"q and {kname} must be contiguous in their last dimension")
+    check(
+        q.stride(-1) == 1 and k.stride(-1) == 1,
+        f"q and {kname} must be contiguous in their last dimension",
+    )
     T, HI, DI = q.shape
-    check(k.shape[-1] == DI, f"{kname}'s last dimension must be Di={DI} like q's, got {tuple(k.shape)}")
-    check(DI >= 16 and DI == next_pow2(DI), f"the indexer head dim must be a power of two >= 16, got {DI}")
-    check(tuple(weights.shape) == (T, HI), f"weights must be (T, Hi) = {(T, HI)}, got {tuple(weights.shape)}")
+    check(
+        k.shape[-1] == DI,
+        f"{kname}'s last dimension must be Di={DI} like q's, got {tuple(k.shape)}",
+    )
+    check(
+        DI >= 16 and DI == next_pow2(DI),
+        f"the indexer head dim must be a power of two >= 16, got {DI}",
+    )
+    check(
+        tuple(weights.shape) == (T, HI),
+        f"weights must be (T, Hi) = {(T, HI)}, got {tuple(weights.shape)}",
+    )
     check(weights.stride(-1) == 1, "weights must be contiguous in its last dimension")
 
 
-def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, topk: int, q_pos: torch.Tensor,
-                      k_scale: torch.Tensor | None = None, *, out: torch.Tensor | None = None,
-                      config: dict | None = None) -> torch.Tensor:
+def lightning_indexer(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    weights: torch.Tensor,
+    topk: int,
+    q_pos: torch.Tensor,
+    k_scale: torch.Tensor | None = None,
+    *,
+    out: torch.Tensor | None = None,
+    config: dict | None = None,
+) -> torch.Tensor:
     """Top-k keys per query by the lightning-indexer score, over a causal prefix of the keys.
 
     Args:
@@ -142,8 +209,13 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
     check(q_pos.shape[0] == T, f"q_pos must be (T={T},), got {tuple(q_pos.shape)}")
     if k_scale is not None:
         check_tensor("k_scale", k_scale, 1, (torch.float32,))
-        check(k_scale.shape[0] == N and k_scale.stride(0) == 1, f"k_scale must be a contiguous (N={N},) tensor")
-    check_same_device(q=q, k=k, weights=weights, q_pos=q_pos, **({} if k_scale is None else {"k_scale": k_scale}))
+        check(
+            k_scale.shape[0] == N and k_scale.stride(0) == 1,
+            f"k_scale must be a contiguous (N={N},) tensor",
+        )
+    check_same_device(
+        q=q, k=k, weights=weights, q_pos=q_pos, **({} if k_scale is None else {"k_scale": k_scale})
+    )
     out = _output(out, (T, topk), q.device)
     if T == 0:
         return out
@@ -154,7 +226,9 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
     lengths = (q_pos + 1).clamp(0, N).to(torch.int32)  # (T,)
     width = max(N, 1)
     chunk = cfg.get("chunk") or chunk_rows(T, width, topk, bt)
-    scores = torch.empty((min(chunk, triton.cdiv(T, bt) * bt), width), dtype=torch.float32, device=q.device)
+    scores = torch.empty(
+        (min(chunk, triton.cdiv(T, bt) * bt), width), dtype=torch.float32, device=q.device
+    )
     ks = k_scale if k_scale is not None else weights
     for c0 in range(0, T, chunk):
         c1 = min(T, c0 + chunk)
@@ -162,16 +236,43 @@ def lightning_indexer(q: torch.Tensor, k: torch.Tensor, weights: torch.Tensor, t
         if N > 0:
             grid = (triton.cdiv(N, bn), triton.cdiv(rows, bt))
             handle = _indexer_scores_kernel[grid](
-                q[c0:c1], k, ks, weights[c0:c1], q_pos[c0:c1], lengths, lengths, scores,
-                rows, N, HI,
-                q.stride(0), q.stride(1), k.stride(0), weights.stride(0), scores.stride(0), 0,
-                PAGED=False, PAGE=1, HAS_KS=k_scale is not None,
-                BT=bt, BN=bn, HP=max(16, next_pow2(HI)), DI=DI, UPCAST=interpreting(),
-                num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
+                q[c0:c1],
+                k,
+                ks,
+                weights[c0:c1],
+                q_pos[c0:c1],
+                lengths,
+                lengths,
+                scores,
+                rows,
+                N,
+                HI,
+                q.stride(0),
+                q.stride(1),
+                k.stride(0),
+                weights.stride(0),
+                scores.stride(0),
+                0,
+                PAGED=False,
+                PAGE=1,
+                HAS_KS=k_scale is not None,
+                BT=bt,
+                BN=bn,
+                HP=max(16, next_pow2(HI)),
+                DI=DI,
+                UPCAST=interpreting(),
+                num_warps=cfg["num_warps"],
+                num_stages=cfg["num_stages"],
             )
             debug_report(f"indexer scores {cfg}", handle)
-        radix_topk_(scores[:rows], lengths[c0:c1], topk, out[c0:c1], block=cfg["topk_block"],
-                    num_warps=cfg["topk_warps"])
+        radix_topk_(
+            scores[:rows],
+            lengths[c0:c1],
+            topk,
+            out[c0:c1],
+            block=cfg["topk_block"],
+            num_warps=cfg["topk_warps"],
+        )
     return out
 
 
@@ -184,10 +285,18 @@ def chunk_rows(T: int, width: int, topk: int, bt: int) -> int:
     return max(bt, min(budget // (4 * width), 65535 * bt) // bt * bt)
 
 
-def lightning_indexer_paged(q: torch.Tensor, k_cache: torch.Tensor, weights: torch.Tensor, topk: int,
-                            block_table: torch.Tensor, seq_lens: torch.Tensor,
-                            k_scale_cache: torch.Tensor | None = None, *, out: torch.Tensor | None = None,
-                            config: dict | None = None) -> torch.Tensor:
+def lightning_indexer_paged(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    weights: torch.Tensor,
+    topk: int,
+    block_table: torch.Tensor,
+    seq_lens: torch.Tensor,
+    k_scale_cache: torch.Tensor | None = None,
+    *,
+    out: torch.Tensor | None = None,
+    config: dict | None = None,
+) -> torch.Tensor:
     """Decode indexer: top-k cached positions for one query token per sequence, from a paged key cache.
 
     Args:
@@ -212,16 +321,23 @@ def lightning_indexer_paged(q: torch.Tensor, k_cache: torch.Tensor, weights: tor
     B, HI, DI = q.shape
     check(k_cache.is_contiguous(), "k_cache must be contiguous")
     page = k_cache.shape[1]
-    check(block_table.shape[0] == B and block_table.stride(1) == 1,
-          f"block_table must be a (B={B}, max_blocks) tensor contiguous in its last dimension")
+    check(
+        block_table.shape[0] == B and block_table.stride(1) == 1,
+        f"block_table must be a (B={B}, max_blocks) tensor contiguous in its last dimension",
+    )
     check(seq_lens.shape[0] == B, f"seq_lens must be (B={B},), got {tuple(seq_lens.shape)}")
     extra = {}
     if k_scale_cache is not None:
         check_tensor("k_scale_cache", k_scale_cache, 2, (torch.float32,))
-        check(tuple(k_scale_cache.shape) == tuple(k_cache.shape[:2]) and k_scale_cache.is_contiguous(),
-              f"k_scale_cache must be a contiguous {tuple(k_cache.shape[:2])} tensor")
+        check(
+            tuple(k_scale_cache.shape) == tuple(k_cache.shape[:2])
+            and k_scale_cache.is_contiguous(),
+            f"k_scale_cache must be a contiguous {tuple(k_cache.shape[:2])} tensor",
+        )
         extra["k_scale_cache"] = k_scale_cache
-    check_same_device(q=q, k_cache=k_cache, weights=weights, block_table=block_table, seq_lens=seq_lens, **extra)
+    check_same_device(
+        q=q, k_cache=k_cache, weights=weights, block_table=block_table, seq_lens=seq_lens, **extra
+    )
     out = _output(out, (B, topk), q.device)
     max_len = block_table.shape[1] * page
     if B == 0:
@@ -230,18 +346,48 @@ def lightning_indexer_paged(q: torch.Tensor, k_cache: torch.Tensor, weights: tor
     cfg.update(config or {})
     bn = cfg["BN"]
     scores = torch.empty((B, max(max_len, 1)), dtype=torch.float32, device=q.device)
-    lengths = seq_lens.clamp(0, max_len).to(torch.int32)  # a length past the table's capacity reads nothing beyond it
+    lengths = seq_lens.clamp(0, max_len).to(
+        torch.int32
+    )  # a length past the table's capacity reads nothing beyond it
     if max_len > 0:
         ks = k_scale_cache if k_scale_cache is not None else weights
         _indexer_scores_kernel[(triton.cdiv(max_len, bn), B)](
-            q, k_cache, ks, weights, lengths, block_table, lengths, scores,
-            B, max_len, HI,
-            q.stride(0), q.stride(1), k_cache.stride(1), weights.stride(0), scores.stride(0), block_table.stride(0),
-            PAGED=True, PAGE=page, HAS_KS=k_scale_cache is not None,
-            BT=1, BN=bn, HP=max(16, next_pow2(HI)), DI=DI, UPCAST=interpreting(),
-            num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
+            q,
+            k_cache,
+            ks,
+            weights,
+            lengths,
+            block_table,
+            lengths,
+            scores,
+            B,
+            max_len,
+            HI,
+            q.stride(0),
+            q.stride(1),
+            k_cache.stride(1),
+            weights.stride(0),
+            scores.stride(0),
+            block_table.stride(0),
+            PAGED=True,
+            PAGE=page,
+            HAS_KS=k_scale_cache is not None,
+            BT=1,
+            BN=bn,
+            HP=max(16, next_pow2(HI)),
+            DI=DI,
+            UPCAST=interpreting(),
+            num_warps=cfg["num_warps"],
+            num_stages=cfg["num_stages"],
         )
     # (Counting the top-k's first radix round inside this kernel was tried on 2026-11-28: 49 us
     # against 43 us at 128K keys, the atomic adds of 1024 programs into one histogram contend.)
-    return radix_topk_(scores, lengths, topk, out, splits=cfg.get("topk_splits"), block=cfg["topk_block"],
-                       num_warps=cfg["topk_warps"])
+    return radix_topk_(
+        scores,
+        lengths,
+        topk,
+        out,
+        splits=cfg.get("topk_splits"),
+        block=cfg["topk_block"],
+        num_warps=cfg["topk_warps"],
+    )

@@ -27,13 +27,39 @@ LN2 = 0.6931471805599453
 
 @triton.jit
 def _sparse_mla_kernel(
-    q_ptr, kv_ptr, idx_ptr, bt_ptr, lens_ptr, out_ptr, lse_ptr,
-    scale_log2, n_rows_kv, H, TOPK, CHUNK, Q_PER_SEQ,
-    stride_qt, stride_qh, stride_kv, stride_it, stride_bt,
-    stride_ot, stride_os, stride_oh, stride_lt, stride_ls,
-    NUM_HB: tl.constexpr, PAGED: tl.constexpr, PAGE: tl.constexpr, SPLIT: tl.constexpr,
-    BH: tl.constexpr, BK: tl.constexpr, DV: tl.constexpr, DR: tl.constexpr,
-    UPCAST: tl.constexpr, LAZY: tl.constexpr,
+    q_ptr,
+    kv_ptr,
+    idx_ptr,
+    bt_ptr,
+    lens_ptr,
+    out_ptr,
+    lse_ptr,
+    scale_log2,
+    n_rows_kv,
+    H,
+    TOPK,
+    CHUNK,
+    Q_PER_SEQ,
+    stride_qt,
+    stride_qh,
+    stride_kv,
+    stride_it,
+    stride_bt,
+    stride_ot,
+    stride_os,
+    stride_oh,
+    stride_lt,
+    stride_ls,
+    NUM_HB: tl.constexpr,
+    PAGED: tl.constexpr,
+    PAGE: tl.constexpr,
+    SPLIT: tl.constexpr,
+    BH: tl.constexpr,
+    BK: tl.constexpr,
+    DV: tl.constexpr,
+    DR: tl.constexpr,
+    UPCAST: tl.constexpr,
+    LAZY: tl.constexpr,
 ):
     # Axis 0 enumerates (row, head block) with the head block fastest, so the
     # programs that gather the same kv rows run side by side and share them in L2.
@@ -61,7 +87,9 @@ def _sparse_mla_kernel(
         seq = pid_t  # unused: prefill reads kv rows directly
         n_keys = n_rows_kv
 
-    m_i = tl.full([BH], -1.0e30, tl.float32)  # finite start: an all-masked tile gives p = 0, not NaN
+    m_i = tl.full(
+        [BH], -1.0e30, tl.float32
+    )  # finite start: an all-masked tile gives p = 0, not NaN
     l_i = tl.zeros([BH], dtype=tl.float32)
     acc = tl.zeros([BH, DV], dtype=tl.float32)
 
@@ -106,8 +134,16 @@ def _sparse_mla_kernel(
 
     has = l_i > 0.0
     out = acc / tl.where(has, l_i, 1.0)[:, None]
-    lse = tl.where(has, (m_i + tl.log2(tl.where(has, l_i, 1.0))) * 0.6931471805599453, float("-inf"))
-    o_ptrs = out_ptr + pid_t * stride_ot + pid_s * stride_os + offs_h[:, None] * stride_oh + offs_v[None, :]
+    lse = tl.where(
+        has, (m_i + tl.log2(tl.where(has, l_i, 1.0))) * 0.6931471805599453, float("-inf")
+    )
+    o_ptrs = (
+        out_ptr
+        + pid_t * stride_ot
+        + pid_s * stride_os
+        + offs_h[:, None] * stride_oh
+        + offs_v[None, :]
+    )
     if SPLIT:
         tl.store(o_ptrs, out, mask=h_mask[:, None])
     else:
@@ -117,10 +153,24 @@ def _sparse_mla_kernel(
 
 @triton.jit
 def _merge_kernel(
-    part_ptr, plse_ptr, out_ptr, lse_ptr, H, S,
-    stride_pt, stride_ps, stride_ph, stride_lt, stride_ls,
-    stride_ot, stride_oh,
-    NUM_HB: tl.constexpr, NUM_DB: tl.constexpr, BH: tl.constexpr, BD: tl.constexpr, S_P2: tl.constexpr,
+    part_ptr,
+    plse_ptr,
+    out_ptr,
+    lse_ptr,
+    H,
+    S,
+    stride_pt,
+    stride_ps,
+    stride_ph,
+    stride_lt,
+    stride_ls,
+    stride_ot,
+    stride_oh,
+    NUM_HB: tl.constexpr,
+    NUM_DB: tl.constexpr,
+    BH: tl.constexpr,
+    BD: tl.constexpr,
+    S_P2: tl.constexpr,
 ):
     # Combine split partials: out = sum_s exp(lse_s - lse) * out_s, lse = logsumexp_s lse_s.
     # Programs are (row, head block, column block): small pieces, so that a batch of one
@@ -133,22 +183,37 @@ def _merge_kernel(
     h_mask = offs_h < H
     offs_s = tl.arange(0, S_P2)
     offs_v = pid_d * BD + tl.arange(0, BD)
-    lse_all = tl.load(plse_ptr + pid_t * stride_lt + offs_s[:, None] * stride_ls + offs_h[None, :],
-                      mask=(offs_s[:, None] < S) & h_mask[None, :], other=float("-inf"))  # (S_P2, BH)
+    lse_all = tl.load(
+        plse_ptr + pid_t * stride_lt + offs_s[:, None] * stride_ls + offs_h[None, :],
+        mask=(offs_s[:, None] < S) & h_mask[None, :],
+        other=float("-inf"),
+    )  # (S_P2, BH)
     m = tl.max(lse_all, 0)
     has = m > float("-inf")
     m_safe = tl.where(has, m, 0.0)
     denom = tl.sum(tl.exp(lse_all - m_safe[None, :]), 0)
     acc = tl.zeros([BH, BD], dtype=tl.float32)
     for s in range(0, S):
-        lse_s = tl.load(plse_ptr + pid_t * stride_lt + s * stride_ls + offs_h, mask=h_mask, other=float("-inf"))
+        lse_s = tl.load(
+            plse_ptr + pid_t * stride_lt + s * stride_ls + offs_h, mask=h_mask, other=float("-inf")
+        )
         w = tl.exp(lse_s - m_safe)
-        part = tl.load(part_ptr + pid_t * stride_pt + s * stride_ps + offs_h[:, None] * stride_ph + offs_v[None, :],
-                       mask=h_mask[:, None], other=0.0)
+        part = tl.load(
+            part_ptr
+            + pid_t * stride_pt
+            + s * stride_ps
+            + offs_h[:, None] * stride_ph
+            + offs_v[None, :],
+            mask=h_mask[:, None],
+            other=0.0,
+        )
         acc += w[:, None] * part
     out = acc / tl.where(has, denom, 1.0)[:, None]
-    tl.store(out_ptr + pid_t * stride_ot + offs_h[:, None] * stride_oh + offs_v[None, :],
-             out.to(out_ptr.dtype.element_ty), mask=h_mask[:, None])
+    tl.store(
+        out_ptr + pid_t * stride_ot + offs_h[:, None] * stride_oh + offs_v[None, :],
+        out.to(out_ptr.dtype.element_ty),
+        mask=h_mask[:, None],
+    )
     if pid_d == 0:
         lse = tl.where(has, m_safe + tl.log(tl.where(has, denom, 1.0)), float("-inf"))
         tl.store(lse_ptr + pid_t * H + offs_h, lse, mask=h_mask)
@@ -165,8 +230,22 @@ def _config(H: int, paged: bool) -> dict:
     return dict(BH=bh, BK=64, num_warps=8 if bh == 64 else 4, num_stages=2, LAZY=False)
 
 
-def _launch(q2, kv_rows, indices2, bt, lens, q_per_seq, sm_scale, dv, num_splits, paged, page, out, lse,
-            config=None):
+def _launch(
+    q2,
+    kv_rows,
+    indices2,
+    bt,
+    lens,
+    q_per_seq,
+    sm_scale,
+    dv,
+    num_splits,
+    paged,
+    page,
+    out,
+    lse,
+    config=None,
+):
     """Run the attention kernel (and the merge when split); q2 is (T, H, D), indices2 (T, topk)."""
     T, H, D = q2.shape
     topk = indices2.shape[1]
@@ -190,51 +269,114 @@ def _launch(q2, kv_rows, indices2, bt, lens, q_per_seq, sm_scale, dv, num_splits
         o_buf, l_buf = out, lse
     grid = (T * num_hb, num_splits)
     handle = _sparse_mla_kernel[grid](
-        q2, kv_rows, indices2, bt, lens, o_buf, l_buf,
-        sm_scale * LOG2E, kv_rows.shape[0], H, topk, chunk, q_per_seq,
-        q2.stride(0), q2.stride(1), kv_rows.stride(0), indices2.stride(0), bt.stride(0),
-        o_t, o_s, o_h, l_t, l_s,
-        NUM_HB=num_hb, PAGED=paged, PAGE=page, SPLIT=split,
-        BH=bh, BK=bk, DV=dv, DR=D - dv, UPCAST=interpreting(), LAZY=cfg.get("LAZY", False),
-        num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
+        q2,
+        kv_rows,
+        indices2,
+        bt,
+        lens,
+        o_buf,
+        l_buf,
+        sm_scale * LOG2E,
+        kv_rows.shape[0],
+        H,
+        topk,
+        chunk,
+        q_per_seq,
+        q2.stride(0),
+        q2.stride(1),
+        kv_rows.stride(0),
+        indices2.stride(0),
+        bt.stride(0),
+        o_t,
+        o_s,
+        o_h,
+        l_t,
+        l_s,
+        NUM_HB=num_hb,
+        PAGED=paged,
+        PAGE=page,
+        SPLIT=split,
+        BH=bh,
+        BK=bk,
+        DV=dv,
+        DR=D - dv,
+        UPCAST=interpreting(),
+        LAZY=cfg.get("LAZY", False),
+        num_warps=cfg["num_warps"],
+        num_stages=cfg["num_stages"],
     )
     debug_report(f"sparse_mla {cfg} paged={paged} split={split}", handle)
     if split:
         mbh, mbd = 4, min(128, dv)
         mhb, mdb = triton.cdiv(H, mbh), dv // mbd
         _merge_kernel[(T * mhb * mdb,)](
-            part, plse, out, lse, H, num_splits,
-            part.stride(0), part.stride(1), part.stride(2), plse.stride(0), plse.stride(1),
-            out.stride(0), out.stride(1),
-            NUM_HB=mhb, NUM_DB=mdb, BH=mbh, BD=mbd, S_P2=next_pow2(num_splits), num_warps=4,
+            part,
+            plse,
+            out,
+            lse,
+            H,
+            num_splits,
+            part.stride(0),
+            part.stride(1),
+            part.stride(2),
+            plse.stride(0),
+            plse.stride(1),
+            out.stride(0),
+            out.stride(1),
+            NUM_HB=mhb,
+            NUM_DB=mdb,
+            BH=mbh,
+            BD=mbd,
+            S_P2=next_pow2(num_splits),
+            num_warps=4,
         )
     return out, lse
 
 
-def _output(name: str, given: torch.Tensor | None, shape: tuple, dtype: torch.dtype,
-            device: torch.device) -> torch.Tensor:
+def _output(
+    name: str, given: torch.Tensor | None, shape: tuple, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """The caller's preallocated output after checking it, or a fresh torch.empty one."""
     if given is None:
         return torch.empty(shape, dtype=dtype, device=device)
-    check(isinstance(given, torch.Tensor) and tuple(given.shape) == tuple(shape) and given.dtype == dtype,
-          f"{name} must be a {tuple(shape)} {str(dtype).replace('torch.', '')} tensor")
-    check(given.is_contiguous() and given.device == device, f"{name} must be contiguous and on {device}")
+    check(
+        isinstance(given, torch.Tensor)
+        and tuple(given.shape) == tuple(shape)
+        and given.dtype == dtype,
+        f"{name} must be a {tuple(shape)} {str(dtype).replace('torch.', '')} tensor",
+    )
+    check(
+        given.is_contiguous() and given.device == device,
+        f"{name} must be contiguous and on {device}",
+    )
     return given
 
 
 def _check_dims(q: torch.Tensor, dv: int) -> None:
     D = q.shape[-1]
-    check(isinstance(dv, int) and dv > 0 and dv == next_pow2(dv) and dv >= 16,
-          f"dv must be a power of two >= 16, got {dv}")
+    check(
+        isinstance(dv, int) and dv > 0 and dv == next_pow2(dv) and dv >= 16,
+        f"dv must be a power of two >= 16, got {dv}",
+    )
     dr = D - dv
-    check(dr >= 16 and dr == next_pow2(dr),
-          f"the rope part (head dim {D} - dv {dv} = {dr}) must be a power of two >= 16")
+    check(
+        dr >= 16 and dr == next_pow2(dr),
+        f"the rope part (head dim {D} - dv {dv} = {dr}) must be a power of two >= 16",
+    )
     check(q.stride(-1) == 1, "q must be contiguous in its last dimension")
 
 
-def sparse_mla(q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scale: float, dv: int = 512,
-               *, out: torch.Tensor | None = None, lse: torch.Tensor | None = None,
-               config: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sparse_mla(
+    q: torch.Tensor,
+    kv: torch.Tensor,
+    indices: torch.Tensor,
+    sm_scale: float,
+    dv: int = 512,
+    *,
+    out: torch.Tensor | None = None,
+    lse: torch.Tensor | None = None,
+    config: dict | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse MLA prefill: each query attends to the kv rows its indices name.
 
     Args:
@@ -261,7 +403,10 @@ def sparse_mla(q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scal
     check(indices.shape[0] == T, f"indices must be (T={T}, topk), got {tuple(indices.shape)}")
     check(indices.stride(1) == 1, "indices must be contiguous in its last dimension")
     check(indices.shape[1] >= 1, "topk must be >= 1")
-    check(math.isfinite(sm_scale) and sm_scale > 0, f"sm_scale must be a positive finite number, got {sm_scale}")
+    check(
+        math.isfinite(sm_scale) and sm_scale > 0,
+        f"sm_scale must be a positive finite number, got {sm_scale}",
+    )
     _check_dims(q, dv)
     out = _output("out", out, (T, H, dv), q.dtype, q.device)
     lse = _output("lse", lse, (T, H), torch.float32, q.device)
@@ -271,10 +416,20 @@ def sparse_mla(q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scal
     return _launch(q, kv, indices, dummy, dummy, 1, sm_scale, dv, 1, False, 1, out, lse, config)
 
 
-def sparse_mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tensor, seq_lens: torch.Tensor,
-                      indices: torch.Tensor, sm_scale: float, dv: int = 512, num_splits: int | None = None,
-                      *, out: torch.Tensor | None = None, lse: torch.Tensor | None = None,
-                      config: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sparse_mla_decode(
+    q: torch.Tensor,
+    kv_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    seq_lens: torch.Tensor,
+    indices: torch.Tensor,
+    sm_scale: float,
+    dv: int = 512,
+    num_splits: int | None = None,
+    *,
+    out: torch.Tensor | None = None,
+    lse: torch.Tensor | None = None,
+    config: dict | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse MLA decode over a paged latent cache, split over the top-k list and merged.
 
     Args:
@@ -295,27 +450,46 @@ def sparse_mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torc
     Returns:
         out: (B, H, dv) or (B, S, H, dv) q.dtype, and lse: (B, H) or (B, S, H) float32.
     """
-    check(isinstance(q, torch.Tensor) and q.dim() in (3, 4), "q must be a (B, H, D) or (B, S, H, D) tensor")
+    check(
+        isinstance(q, torch.Tensor) and q.dim() in (3, 4),
+        "q must be a (B, H, D) or (B, S, H, D) tensor",
+    )
     check_tensor("q", q, q.dim(), (torch.bfloat16, torch.float16))
     check_tensor("kv_cache", kv_cache, 3, (q.dtype,))
     check_tensor("block_table", block_table, 2, (torch.int32,))
     check_tensor("seq_lens", seq_lens, 1, (torch.int32,))
     check_tensor("indices", indices, q.dim() - 1, (torch.int32,))
-    check_same_device(q=q, kv_cache=kv_cache, block_table=block_table, seq_lens=seq_lens, indices=indices)
+    check_same_device(
+        q=q, kv_cache=kv_cache, block_table=block_table, seq_lens=seq_lens, indices=indices
+    )
     B, H, D = q.shape[0], q.shape[-2], q.shape[-1]
     S = q.shape[1] if q.dim() == 4 else 1
-    check(kv_cache.shape[2] == D, f"kv_cache must be (num_blocks, block_size, {D}), got {tuple(kv_cache.shape)}")
+    check(
+        kv_cache.shape[2] == D,
+        f"kv_cache must be (num_blocks, block_size, {D}), got {tuple(kv_cache.shape)}",
+    )
     check(kv_cache.is_contiguous(), "kv_cache must be contiguous")
     page = kv_cache.shape[1]
     check(page >= 1, "block_size must be >= 1")
-    check(block_table.shape[0] == B, f"block_table must be (B={B}, max_blocks), got {tuple(block_table.shape)}")
+    check(
+        block_table.shape[0] == B,
+        f"block_table must be (B={B}, max_blocks), got {tuple(block_table.shape)}",
+    )
     check(block_table.stride(1) == 1, "block_table must be contiguous in its last dimension")
     check(seq_lens.shape[0] == B, f"seq_lens must be (B={B},), got {tuple(seq_lens.shape)}")
-    check(tuple(indices.shape[:-1]) == tuple(q.shape[:-2]),
-          f"indices must be {tuple(q.shape[:-2])} + (topk,), got {tuple(indices.shape)}")
+    check(
+        tuple(indices.shape[:-1]) == tuple(q.shape[:-2]),
+        f"indices must be {tuple(q.shape[:-2])} + (topk,), got {tuple(indices.shape)}",
+    )
     check(indices.shape[-1] >= 1, "topk must be >= 1")
-    check(math.isfinite(sm_scale) and sm_scale > 0, f"sm_scale must be a positive finite number, got {sm_scale}")
-    check(num_splits is None or (isinstance(num_splits, int) and num_splits >= 1), "num_splits must be >= 1")
+    check(
+        math.isfinite(sm_scale) and sm_scale > 0,
+        f"sm_scale must be a positive finite number, got {sm_scale}",
+    )
+    check(
+        num_splits is None or (isinstance(num_splits, int) and num_splits >= 1),
+        "num_splits must be >= 1",
+    )
     _check_dims(q, dv)
     topk = indices.shape[-1]
     q2 = q.reshape(B * S, H, D)  # (B*S, H, D)
@@ -326,7 +500,22 @@ def sparse_mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torc
     if B * S > 0:
         if num_splits is None:
             num_splits = _default_splits(B * S, H, topk, q.device, (config or {}).get("BK", 64))
-        _launch(q2, kv_rows, idx2, block_table, seq_lens, S, sm_scale, dv, num_splits, True, page, out, lse, config)
+        _launch(
+            q2,
+            kv_rows,
+            idx2,
+            block_table,
+            seq_lens,
+            S,
+            sm_scale,
+            dv,
+            num_splits,
+            True,
+            page,
+            out,
+            lse,
+            config,
+        )
     return out.view(*q.shape[:-1], dv), lse.view(*q.shape[:-1])
 
 

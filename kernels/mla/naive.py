@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 
 
-def sparse_mla(q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scale: float,
-               dv: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+def sparse_mla(
+    q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scale: float, dv: int = 512
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference for kernels.sparse_mla: q (T, H, D), kv (N, D), indices (T, topk) -> out (T, H, dv), lse (T, H)."""
     N = kv.shape[0]
     valid = (indices >= 0) & (indices < N)  # (T, K)
@@ -23,15 +24,24 @@ def sparse_mla(q: torch.Tensor, kv: torch.Tensor, indices: torch.Tensor, sm_scal
     return out.to(q.dtype), lse
 
 
-def paged_to_dense(kv_cache: torch.Tensor, block_table: torch.Tensor, seq_len: int, b: int) -> torch.Tensor:
+def paged_to_dense(
+    kv_cache: torch.Tensor, block_table: torch.Tensor, seq_len: int, b: int
+) -> torch.Tensor:
     """Sequence b's first seq_len cached rows, in position order: (seq_len, D)."""
     page = kv_cache.shape[1]
     pos = torch.arange(seq_len, device=kv_cache.device)
     return kv_cache[block_table[b, pos // page].long(), pos % page]  # (seq_len, D)
 
 
-def sparse_mla_decode(q: torch.Tensor, kv_cache: torch.Tensor, block_table: torch.Tensor, seq_lens: torch.Tensor,
-                      indices: torch.Tensor, sm_scale: float, dv: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+def sparse_mla_decode(
+    q: torch.Tensor,
+    kv_cache: torch.Tensor,
+    block_table: torch.Tensor,
+    seq_lens: torch.Tensor,
+    indices: torch.Tensor,
+    sm_scale: float,
+    dv: int = 512,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference for kernels.sparse_mla_decode: rebuild each sequence's rows, then sparse_mla per sequence."""
     squeeze = q.dim() == 3
     if squeeze:

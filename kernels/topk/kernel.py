@@ -52,12 +52,23 @@ def _prefix(hist_row, topk, ROUND: tl.constexpr, NB: tl.constexpr):
 
 @triton.jit
 def _radix_hist_kernel(
-    s_ptr, len_ptr, hist_ptr, topk, n_cols, seg, stride_s, stride_w,
-    ROUND: tl.constexpr, BLOCK: tl.constexpr, NB: tl.constexpr,
+    s_ptr,
+    len_ptr,
+    hist_ptr,
+    topk,
+    n_cols,
+    seg,
+    stride_s,
+    stride_w,
+    ROUND: tl.constexpr,
+    BLOCK: tl.constexpr,
+    NB: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     sp = tl.program_id(1)
-    length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)  # lengths outside [0, L] are clamped
+    length = tl.minimum(
+        tl.maximum(tl.load(len_ptr + row), 0), n_cols
+    )  # lengths outside [0, L] are clamped
     if length > topk:  # shorter rows take every element; they need no histogram
         hist_row = hist_ptr + row * stride_w
         prefix, need = _prefix(hist_row, topk, ROUND, NB)
@@ -84,12 +95,25 @@ def _radix_hist_kernel(
 
 @triton.jit
 def _radix_collect_kernel(
-    s_ptr, len_ptr, hist_ptr, cnt_ptr, out_ptr, topk, n_cols, seg, stride_s, stride_o, stride_w,
-    BLOCK: tl.constexpr, NB: tl.constexpr,
+    s_ptr,
+    len_ptr,
+    hist_ptr,
+    cnt_ptr,
+    out_ptr,
+    topk,
+    n_cols,
+    seg,
+    stride_s,
+    stride_o,
+    stride_w,
+    BLOCK: tl.constexpr,
+    NB: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     sp = tl.program_id(1)
-    length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)  # lengths outside [0, L] are clamped
+    length = tl.minimum(
+        tl.maximum(tl.load(len_ptr + row), 0), n_cols
+    )  # lengths outside [0, L] are clamped
     out_row = out_ptr + row * stride_o
     start = sp * seg
     end = tl.minimum(start + seg, length)
@@ -130,7 +154,9 @@ def _default_splits(rows: int, max_len: int, block: int, device: torch.device) -
     return max(1, min(triton.cdiv(2 * sms, rows), triton.cdiv(max_len, 2 * block)))
 
 
-def split_plan(rows: int, length: int, block: int, device: torch.device, splits: int | None = None) -> tuple[int, int]:
+def split_plan(
+    rows: int, length: int, block: int, device: torch.device, splits: int | None = None
+) -> tuple[int, int]:
     """(programs per row, elements per program) that radix_topk_ will use for a (rows, length) score block."""
     if splits is None:
         splits = _default_splits(rows, length, block, device)
@@ -143,9 +169,17 @@ def new_work(rows: int, device: torch.device) -> torch.Tensor:
     return torch.zeros((rows, ROUNDS * NUM_BINS + 2), dtype=torch.int32, device=device)
 
 
-def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
-                splits: int | None = None, block: int = 1024, num_warps: int = 4,
-                cand_cap: int | None = None, sample: bool = True) -> torch.Tensor:
+def radix_topk_(
+    scores: torch.Tensor,
+    lengths: torch.Tensor,
+    topk: int,
+    out: torch.Tensor,
+    splits: int | None = None,
+    block: int = 1024,
+    num_warps: int = 4,
+    cand_cap: int | None = None,
+    sample: bool = True,
+) -> torch.Tensor:
     """Host wrapper without checks (callers inside the package check first): fills out (R, topk).
 
     One split per row runs the fused row kernel (cand_cap: its candidate buffer); several splits
@@ -157,25 +191,64 @@ def radix_topk_(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: tor
     splits, seg = split_plan(R, L, block, scores.device, splits)
     if splits == 1:
         # Many rows: one program per row does everything (see row.py).
-        return radix_topk_rows(scores, lengths, topk, out, block=block, num_warps=num_warps, cap=cand_cap,
-                               sample=sample)
+        return radix_topk_rows(
+            scores,
+            lengths,
+            topk,
+            out,
+            block=block,
+            num_warps=num_warps,
+            cap=cand_cap,
+            sample=sample,
+        )
     work = new_work(R, scores.device)
-    hist, cnt = work[:, : ROUNDS * NUM_BINS], work[:, ROUNDS * NUM_BINS:]
+    hist, cnt = work[:, : ROUNDS * NUM_BINS], work[:, ROUNDS * NUM_BINS :]
     grid = (R, splits)
     handle = None
     for rnd in range(ROUNDS):
-        handle = _radix_hist_kernel[grid](scores, lengths, hist, topk, L, seg, scores.stride(0), work.stride(0),
-                                 ROUND=rnd, BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
+        handle = _radix_hist_kernel[grid](
+            scores,
+            lengths,
+            hist,
+            topk,
+            L,
+            seg,
+            scores.stride(0),
+            work.stride(0),
+            ROUND=rnd,
+            BLOCK=block,
+            NB=NUM_BINS,
+            num_warps=num_warps,
+        )
     if handle is not None:
         debug_report(f"radix hist splits={splits} block={block}", handle)
-    _radix_collect_kernel[grid](scores, lengths, hist, cnt, out, topk, L, seg, scores.stride(0), out.stride(0),
-                                work.stride(0),
-                                BLOCK=block, NB=NUM_BINS, num_warps=num_warps)
+    _radix_collect_kernel[grid](
+        scores,
+        lengths,
+        hist,
+        cnt,
+        out,
+        topk,
+        L,
+        seg,
+        scores.stride(0),
+        out.stride(0),
+        work.stride(0),
+        BLOCK=block,
+        NB=NUM_BINS,
+        num_warps=num_warps,
+    )
     return out
 
 
-def radix_topk(scores: torch.Tensor, lengths: torch.Tensor, topk: int, *, out: torch.Tensor | None = None,
-               splits: int | None = None) -> torch.Tensor:
+def radix_topk(
+    scores: torch.Tensor,
+    lengths: torch.Tensor,
+    topk: int,
+    *,
+    out: torch.Tensor | None = None,
+    splits: int | None = None,
+) -> torch.Tensor:
     """Indices of the topk largest entries of each row's first lengths[r] scores.
 
     Args:
@@ -193,16 +266,26 @@ def radix_topk(scores: torch.Tensor, lengths: torch.Tensor, topk: int, *, out: t
     check_tensor("lengths", lengths, 1, (torch.int32,))
     check_same_device(scores=scores, lengths=lengths)
     check(scores.stride(1) == 1, "scores must be contiguous in its last dimension")
-    check(lengths.shape[0] == scores.shape[0],
-          f"lengths must be (R={scores.shape[0]},), got {tuple(lengths.shape)}")
+    check(
+        lengths.shape[0] == scores.shape[0],
+        f"lengths must be (R={scores.shape[0]},), got {tuple(lengths.shape)}",
+    )
     check(isinstance(topk, int) and topk >= 1, f"topk must be a positive int, got {topk!r}")
-    check(splits is None or (isinstance(splits, int) and splits >= 1), f"splits must be >= 1, got {splits!r}")
+    check(
+        splits is None or (isinstance(splits, int) and splits >= 1),
+        f"splits must be >= 1, got {splits!r}",
+    )
     shape = (scores.shape[0], topk)
     if out is None:
         out = torch.empty(shape, dtype=torch.int32, device=scores.device)
-    check(isinstance(out, torch.Tensor) and tuple(out.shape) == shape and out.dtype == torch.int32
-          and out.is_contiguous() and out.device == scores.device,
-          f"out must be a contiguous {shape} int32 tensor on {scores.device}")
+    check(
+        isinstance(out, torch.Tensor)
+        and tuple(out.shape) == shape
+        and out.dtype == torch.int32
+        and out.is_contiguous()
+        and out.device == scores.device,
+        f"out must be a contiguous {shape} int32 tensor on {scores.device}",
+    )
     return radix_topk_(scores, lengths.contiguous(), topk, out, splits=splits)
 
 

@@ -50,8 +50,17 @@ def _select_bin(hist, need, NBINS: tl.constexpr):
 
 
 @triton.jit
-def _round_hist(src, n, prefix, SH: tl.constexpr, W: tl.constexpr, FIRST: tl.constexpr,
-                KEYS: tl.constexpr, BLOCK: tl.constexpr, NBINS: tl.constexpr):
+def _round_hist(
+    src,
+    n,
+    prefix,
+    SH: tl.constexpr,
+    W: tl.constexpr,
+    FIRST: tl.constexpr,
+    KEYS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    NBINS: tl.constexpr,
+):
     # Histogram of the W-bit digit at SH of the keys whose bits above SH+W equal prefix.
     # src holds float scores (KEYS=False) or already-ordered int32 keys (the candidates).
     bins = tl.arange(0, NBINS)
@@ -77,9 +86,21 @@ def _round_hist(src, n, prefix, SH: tl.constexpr, W: tl.constexpr, FIRST: tl.con
 
 
 @triton.jit
-def _refine_and_collect(src, sidx, n, prefix, need, out_row, base, p15,
-                        KEYS: tl.constexpr, BLOCK: tl.constexpr, NBINS: tl.constexpr,
-                        DIGIT: tl.constexpr, FULL: tl.constexpr):
+def _refine_and_collect(
+    src,
+    sidx,
+    n,
+    prefix,
+    need,
+    out_row,
+    base,
+    p15,
+    KEYS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    NBINS: tl.constexpr,
+    DIGIT: tl.constexpr,
+    FULL: tl.constexpr,
+):
     # The remaining rounds over the keys whose top DIGIT*FULL bits equal p15 (the
     # candidates; FULL = 0: all keys of src, every round), then write the `need` largest of
     # them to out_row[base : base + need]: those above the k-th key first, then as many keys
@@ -157,12 +178,29 @@ def _kth_largest(keys, k, NS: tl.constexpr, DIGIT: tl.constexpr, NBINS: tl.const
 
 @triton.jit
 def _radix_topk_row_kernel(
-    s_ptr, len_ptr, out_ptr, ckey_ptr, cidx_ptr, topk, n_cols, stride_s, stride_o, cap, sample_min,
-    DIGIT: tl.constexpr, NBINS: tl.constexpr, FULL: tl.constexpr, BLOCK: tl.constexpr,
-    SAMPLE: tl.constexpr, NSB: tl.constexpr, SB: tl.constexpr,
+    s_ptr,
+    len_ptr,
+    out_ptr,
+    ckey_ptr,
+    cidx_ptr,
+    topk,
+    n_cols,
+    stride_s,
+    stride_o,
+    cap,
+    sample_min,
+    DIGIT: tl.constexpr,
+    NBINS: tl.constexpr,
+    FULL: tl.constexpr,
+    BLOCK: tl.constexpr,
+    SAMPLE: tl.constexpr,
+    NSB: tl.constexpr,
+    SB: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
-    length = tl.minimum(tl.maximum(tl.load(len_ptr + row), 0), n_cols)  # lengths outside [0, L] are clamped
+    length = tl.minimum(
+        tl.maximum(tl.load(len_ptr + row), 0), n_cols
+    )  # lengths outside [0, L] are clamped
     s_row = s_ptr + row * stride_s
     out_row = out_ptr + row * stride_o
     if length <= topk:
@@ -200,16 +238,40 @@ def _radix_topk_row_kernel(
                     tl.store(cidx + c_pos, offs, mask=keep)
                     c_n += tl.sum(cand)
                 if (c_n >= topk) & (c_n <= cap):
-                    _refine_and_collect(ckey, cidx, c_n, topk * 0, topk, out_row, topk * 0, topk * 0,
-                                        True, BLOCK, NBINS, DIGIT, 0)
+                    _refine_and_collect(
+                        ckey,
+                        cidx,
+                        c_n,
+                        topk * 0,
+                        topk,
+                        out_row,
+                        topk * 0,
+                        topk * 0,
+                        True,
+                        BLOCK,
+                        NBINS,
+                        DIGIT,
+                        0,
+                    )
                     done = topk * 0 + 1
         if done == 0:
             _exact_row(s_row, out_row, ckey, cidx, length, topk, cap, DIGIT, NBINS, FULL, BLOCK)
 
 
 @triton.jit
-def _exact_row(s_row, out_row, ckey, cidx, length, topk, cap,
-               DIGIT: tl.constexpr, NBINS: tl.constexpr, FULL: tl.constexpr, BLOCK: tl.constexpr):
+def _exact_row(
+    s_row,
+    out_row,
+    ckey,
+    cidx,
+    length,
+    topk,
+    cap,
+    DIGIT: tl.constexpr,
+    NBINS: tl.constexpr,
+    FULL: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     # Exact path (and the fallback of the sampled one): FULL rounds over the whole row fix the
     # threshold's top DIGIT*FULL bits, then the keys sharing them are compacted and refined.
     if True:
@@ -242,17 +304,52 @@ def _exact_row(s_row, out_row, ckey, cidx, length, topk, cap,
             g_base += tl.sum(gt)
             c_base += tl.sum(cand)
         if c_base <= cap:
-            _refine_and_collect(ckey, cidx, c_base, prefix, need, out_row, g_base, prefix,
-                                True, BLOCK, NBINS, DIGIT, FULL)
+            _refine_and_collect(
+                ckey,
+                cidx,
+                c_base,
+                prefix,
+                need,
+                out_row,
+                g_base,
+                prefix,
+                True,
+                BLOCK,
+                NBINS,
+                DIGIT,
+                FULL,
+            )
         else:  # too many candidates for the buffer: filter the whole row again (same answer)
-            _refine_and_collect(s_row, cidx, length, prefix, need, out_row, g_base, prefix,
-                                False, BLOCK, NBINS, DIGIT, FULL)
+            _refine_and_collect(
+                s_row,
+                cidx,
+                length,
+                prefix,
+                need,
+                out_row,
+                g_base,
+                prefix,
+                False,
+                BLOCK,
+                NBINS,
+                DIGIT,
+                FULL,
+            )
 
 
-def radix_topk_rows(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out: torch.Tensor,
-                    block: int = 2048, num_warps: int = 4, cap: int | None = None,
-                    sample: bool = True, sample_blocks: int = SAMPLE_BLOCKS,
-                    sample_block: int = SAMPLE_BLOCK, sample_min_per_k: int = SAMPLE_MIN_PER_K) -> torch.Tensor:
+def radix_topk_rows(
+    scores: torch.Tensor,
+    lengths: torch.Tensor,
+    topk: int,
+    out: torch.Tensor,
+    block: int = 2048,
+    num_warps: int = 4,
+    cap: int | None = None,
+    sample: bool = True,
+    sample_blocks: int = SAMPLE_BLOCKS,
+    sample_block: int = SAMPLE_BLOCK,
+    sample_min_per_k: int = SAMPLE_MIN_PER_K,
+) -> torch.Tensor:
     """Fill out (R, topk) with each row's top-k indices: one program per row (no checks here).
 
     cap: candidate buffer per row (default max(CAND_CAP, 3 * topk)); sample: try the sampled
@@ -272,8 +369,27 @@ def radix_topk_rows(scores: torch.Tensor, lengths: torch.Tensor, topk: int, out:
     # only its last row would), compile without the sampled path and its registers.
     sample = sample and L > sample_min
     handle = _radix_topk_row_kernel[(R,)](
-        scores, lengths, out, cand[0], cand[1], topk, L, scores.stride(0), out.stride(0), cap, sample_min,
-        DIGIT=BITS, NBINS=NB, FULL=FULL_ROUNDS, BLOCK=block,
-        SAMPLE=sample, NSB=sample_blocks, SB=sample_block, num_warps=num_warps)
-    debug_report(f"radix row kernel block={block} warps={num_warps} cap={cap} sample={sample}", handle)
+        scores,
+        lengths,
+        out,
+        cand[0],
+        cand[1],
+        topk,
+        L,
+        scores.stride(0),
+        out.stride(0),
+        cap,
+        sample_min,
+        DIGIT=BITS,
+        NBINS=NB,
+        FULL=FULL_ROUNDS,
+        BLOCK=block,
+        SAMPLE=sample,
+        NSB=sample_blocks,
+        SB=sample_block,
+        num_warps=num_warps,
+    )
+    debug_report(
+        f"radix row kernel block={block} warps={num_warps} cap={cap} sample={sample}", handle
+    )
     return out

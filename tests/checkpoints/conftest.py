@@ -6,7 +6,7 @@ import pytest
 
 from checkpoints import CheckpointStore
 
-from .helpers import tree_state, diff_states, ugit
+from .helpers import diff_states, tree_state, ugit
 
 
 @pytest.fixture

@@ -62,24 +62,34 @@ def git_fingerprint(root: Path) -> dict[str, tuple]:
 def user_env(home: Path) -> dict[str, str]:
     """An environment for the *user's* git commands in tests (independent of this machine)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "User",
-                "GIT_AUTHOR_EMAIL": "user@example.com", "GIT_COMMITTER_NAME": "User",
-                "GIT_COMMITTER_EMAIL": "user@example.com", "GIT_CONFIG_GLOBAL": "/dev/null"})
+    env.update(
+        {
+            "HOME": str(home),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "User",
+            "GIT_AUTHOR_EMAIL": "user@example.com",
+            "GIT_COMMITTER_NAME": "User",
+            "GIT_COMMITTER_EMAIL": "user@example.com",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+        }
+    )
     return env
 
 
 def ugit(cwd: Path, *args: str, env: dict | None = None) -> str:
     """Run the user's git in `cwd` (for setting up fixtures and checking the user's repo)."""
-    res = subprocess.run(["git", *args], cwd=cwd, env=env or user_env(cwd.parent),
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["git", *args], cwd=cwd, env=env or user_env(cwd.parent), capture_output=True, text=True
+    )
     assert res.returncode == 0, f"git {args}: {res.stderr}"
     return res.stdout
 
 
 def bash(cwd: Path, script: str) -> None:
     """Change the work tree the way an agent's bash tool would: a real subprocess."""
-    res = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True
+    )
     assert res.returncode == 0, f"bash failed: {script}\n{res.stderr}"
 
 

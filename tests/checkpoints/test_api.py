@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from checkpoints import (CheckpointError, CheckpointNotFound, CheckpointStore, InvalidDuration,
-                         NothingToUndo, parse_duration)
+from checkpoints import (
+    CheckpointError,
+    CheckpointNotFound,
+    CheckpointStore,
+    InvalidDuration,
+    NothingToUndo,
+    parse_duration,
+)
 
 from .helpers import REPO_ROOT, bash, tree_state
 
@@ -86,14 +92,23 @@ def test_diff_preview(store: CheckpointStore, project: Path):
     (project / "private").write_text("p\n")
     os.chmod(project / "private", 0o600)
     cp = store.snapshot("s", 1, "", "")
-    bash(project, "echo more >> README.md; rm src/app.py; echo n > new.txt; chmod +x mode.sh;"
-                  " chmod 644 private; rm link; echo file > link")
+    bash(
+        project,
+        "echo more >> README.md; rm src/app.py; echo n > new.txt; chmod +x mode.sh;"
+        " chmod 644 private; rm link; echo file > link",
+    )
     before = tree_state(project)
     d = store.diff(cp.id)
     assert tree_state(project) == before  # a preview changes nothing
     status = {f.path: f.status for f in d.files}
-    assert status == {"README.md": "modified", "src/app.py": "added", "new.txt": "deleted",
-                      "mode.sh": "mode", "private": "mode", "link": "type"}
+    assert status == {
+        "README.md": "modified",
+        "src/app.py": "added",
+        "new.txt": "deleted",
+        "mode.sh": "mode",
+        "private": "mode",
+        "link": "type",
+    }
     readme = next(f for f in d.files if f.path == "README.md")
     assert readme.patch and "-more" in readme.patch and readme.patch.startswith("diff --git")
     assert "+print('hello')" in d.text()
@@ -151,11 +166,18 @@ def test_prune_keeps_what_undo_needs(store: CheckpointStore, project: Path):
     assert tree_state(project) == after
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("30d", timedelta(days=30)), ("12h", timedelta(hours=12)), ("90m", timedelta(minutes=90)),
-    ("45s", timedelta(seconds=45)), ("2w", timedelta(weeks=2)),
-    ("1d12h", timedelta(days=1, hours=12)), (" 7 days ", timedelta(days=7)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("30d", timedelta(days=30)),
+        ("12h", timedelta(hours=12)),
+        ("90m", timedelta(minutes=90)),
+        ("45s", timedelta(seconds=45)),
+        ("2w", timedelta(weeks=2)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        (" 7 days ", timedelta(days=7)),
+    ],
+)
 def test_parse_duration(text, expected):
     assert parse_duration(text) == expected
 
@@ -168,10 +190,13 @@ def test_parse_duration_rejects(text):
 
 
 def test_package_imports_no_other_godwit_package():
-    code = ("import sys, checkpoints; bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "{'agent', 'tools', 'model', 'kernels'}); print(bad); sys.exit(1 if bad else 0)")
-    res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                         text=True)
+    code = (
+        "import sys, checkpoints; bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'agent', 'tools', 'model', 'kernels'}); print(bad); sys.exit(1 if bad else 0)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 

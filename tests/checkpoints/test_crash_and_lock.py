@@ -30,11 +30,21 @@ else:
 """
 
 
-def start_restore(project: Path, home: Path, cp_id: str, env: dict, op: str = "restore",
-                  session: str = "session-A") -> subprocess.Popen:
+def start_restore(
+    project: Path,
+    home: Path,
+    cp_id: str,
+    env: dict,
+    op: str = "restore",
+    session: str = "session-A",
+) -> subprocess.Popen:
     full = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **env}
-    return subprocess.Popen([sys.executable, "-c", RESTORE, str(project), str(home), op, cp_id,
-                             session], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", RESTORE, str(project), str(home), op, cp_id, session],
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.fixture
@@ -47,17 +57,21 @@ def many_changes(project: Path, store: CheckpointStore):
     os.chmod(project / "doc0.md", 0o600)
     before = tree_state(project)
     cp = store.snapshot("s", 1, "before", "turn-start")
-    bash(project, "for i in $(seq 0 9); do echo changed >> src/m$i.py; done; rm doc1*.md;"
-                  " mkdir -p new; for i in $(seq 0 9); do echo n > new/n$i.txt; done;"
-                  " mv src lib; chmod 644 doc0.md")
+    bash(
+        project,
+        "for i in $(seq 0 9); do echo changed >> src/m$i.py; done; rm doc1*.md;"
+        " mkdir -p new; for i in $(seq 0 9); do echo n > new/n$i.txt; done;"
+        " mv src lib; chmod 644 doc0.md",
+    )
     after = tree_state(project)
     store.snapshot("s", 2, "after", "before-tool")
     return cp, before, after
 
 
 @pytest.mark.parametrize("kill_after", [1, 5, 23, 60])
-def test_restore_killed_midway_is_finished_by_next_call(project, home, store, many_changes,
-                                                        kill_after):
+def test_restore_killed_midway_is_finished_by_next_call(
+    project, home, store, many_changes, kill_after
+):
     cp, before, after = many_changes
     proc = start_restore(project, home, cp.id, {KILL_ENV: str(kill_after)})
     out, err = proc.communicate(timeout=60)

@@ -18,6 +18,7 @@ def test_binary_files(project, roundtrip):
 
     def change():
         bash(project, "printf '\\x00\\x01changed' >> blob.bin; head -c 3000 /dev/urandom > img.png")
+
     roundtrip(change)
 
 
@@ -27,8 +28,12 @@ def test_symlinks_to_file_dir_and_dangling(project, roundtrip):
     os.symlink("does/not/exist", project / "dangling")
 
     def change():
-        bash(project, "ln -sfn README.md to-file; rm to-dir; mkdir to-dir; echo x > to-dir/f; "
-                      "rm dangling; echo now-a-file > dangling; ln -s elsewhere new-link")
+        bash(
+            project,
+            "ln -sfn README.md to-file; rm to-dir; mkdir to-dir; echo x > to-dir/f; "
+            "rm dangling; echo now-a-file > dangling; ln -s elsewhere new-link",
+        )
+
     _, after = roundtrip(change)
     assert after[b"to-file"] == ("link", None, b"README.md")
 
@@ -40,6 +45,7 @@ def test_executable_bit(project, roundtrip):
 
     def change():
         bash(project, "chmod -x run.sh; chmod +x tool.py")
+
     roundtrip(change)
 
 
@@ -49,6 +55,7 @@ def test_private_0600_file(project, roundtrip):
 
     def change():
         bash(project, "chmod 644 secret.env; echo MORE=1 >> secret.env")
+
     roundtrip(change)
 
 
@@ -73,6 +80,7 @@ def test_crlf_under_text_auto(project, roundtrip, store):
 
     def change():
         bash(project, "sed -i 's/\\r$//' win.txt; printf 'x\\r\\n' >> mixed.txt")
+
     before, after = roundtrip(change)
     assert before[b"win.txt"][2] == crlf and after[b"win.txt"][2] == b"line one\nline two\n"
 
@@ -92,6 +100,7 @@ def test_lfs_attributes_without_git_lfs(project, roundtrip, store):
 
     def change():
         bash(project, "head -c 100 /dev/urandom > model.bin")
+
     roundtrip(change)
     cp = store.list()[0]
     assert store._git.run(["cat-file", "blob", f"{cp.commit}:model.bin"]) == raw
@@ -106,8 +115,12 @@ def test_non_utf8_and_unicode_names(project, roundtrip, store):
     (project / 'quote"back\\slash.txt').write_text("quoted\n")
 
     def change():
-        bash(project, "rm -f caf*-latin1.txt; echo changed >> 'naïve ünïcødé 日本.txt'; "
-                      "rm with*newline.txt; echo new > 'また新しい.txt'; echo q >> quote*")
+        bash(
+            project,
+            "rm -f caf*-latin1.txt; echo changed >> 'naïve ünïcødé 日本.txt'; "
+            "rm with*newline.txt; echo new > 'また新しい.txt'; echo q >> quote*",
+        )
+
     roundtrip(change)
     cp = store.snapshot("s", 3, "", "")
     cp.model_dump_json()  # JSON-serialisable with undecodable names
@@ -123,6 +136,7 @@ def test_empty_directories(project, roundtrip, store):
 
     def change():
         bash(project, "rmdir empty; rm -r deep; mkdir -p brand/new; chmod 755 private-empty")
+
     roundtrip(change)
 
 
@@ -143,8 +157,12 @@ def test_nested_git_repository(project, roundtrip, store):
     assert not any(".git/" in f for f in files) and "vendor/lib/cache.tmp" not in files
 
     def change():
-        bash(project, "echo 'def g(): pass' >> vendor/lib/lib.py;"
-                      " rm vendor/lib/untracked-in-nested.txt; echo new > vendor/lib/new.py")
+        bash(
+            project,
+            "echo 'def g(): pass' >> vendor/lib/lib.py;"
+            " rm vendor/lib/untracked-in-nested.txt; echo new > vendor/lib/new.py",
+        )
+
     roundtrip(change)
     assert git_fingerprint(project) == fp
     bash(project, "echo more > vendor/lib/cache.tmp; echo v > vendor/lib/v.py")
@@ -162,14 +180,24 @@ def test_submodule(project, roundtrip, store, tmp_path):
     (upstream / "mod.c").write_text("int x;\n")
     ugit(upstream, "add", "-A", env=env)
     ugit(upstream, "commit", "-q", "-m", "up", env=env)
-    ugit(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(upstream),
-         "deps/mod", env=env)
+    ugit(
+        project,
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        str(upstream),
+        "deps/mod",
+        env=env,
+    )
     ugit(project, "commit", "-q", "-m", "add submodule", env=env)
     assert (project / "deps" / "mod" / ".git").is_file()
     fp = git_fingerprint(project)
 
     def change():
         bash(project, "echo 'int y;' >> deps/mod/mod.c; echo new > deps/mod/new.h")
+
     roundtrip(change)
     cp = store.list()[0]
     files = store._git.run(["ls-tree", "-r", "--name-only", cp.commit]).decode().split("\n")
@@ -185,8 +213,10 @@ def test_gitignored_files_never_captured_never_deleted(project, store):
     cp = store.snapshot("s", 0, "", "")
     files = store._git.run(["ls-tree", "-r", "--name-only", cp.commit]).decode().split("\n")
     assert "app.log" not in files and "build/out.o" not in files
-    bash(project, "echo new >> app.log; echo x > new.log; echo y > build/more.o;"
-                  " echo t > tracked.txt")
+    bash(
+        project,
+        "echo new >> app.log; echo x > new.log; echo y > build/more.o; echo t > tracked.txt",
+    )
     store.restore(cp.id)
     assert (project / "app.log").read_text() == "old log\nnew\n"
     assert (project / "new.log").exists() and (project / "build" / "more.o").exists()
@@ -200,6 +230,7 @@ def test_untracked_files_present_before_session_are_restored(project, roundtrip)
 
     def change():
         bash(project, "rm notes.txt; rm -r scratch")
+
     roundtrip(change)
 
 
@@ -218,8 +249,12 @@ def test_file_replaced_by_directory_and_back(project, roundtrip):
     (project / "thing" / "inside.txt").write_text("inside\n")
 
     def change():
-        bash(project, "rm README.md; mkdir README.md; echo x > README.md/child; "
-                      "rm -r thing; echo now-a-file > thing")
+        bash(
+            project,
+            "rm README.md; mkdir README.md; echo x > README.md/child; "
+            "rm -r thing; echo now-a-file > thing",
+        )
+
     roundtrip(change)
 
 
@@ -230,8 +265,11 @@ def test_file_over_size_cap_is_skipped_and_left_alone(project, home):
     assert [(s.path, s.size) for s in cp.skipped] == [("big.dat", (1 << 20) + 10)]
     files = store._git.run(["ls-tree", "-r", "--name-only", cp.commit]).decode().split("\n")
     assert "big.dat" not in files
-    bash(project, "head -c 2000000 /dev/urandom > big.dat; head -c 1100000 /dev/urandom > big2.dat;"
-                  " echo x > small.txt")
+    bash(
+        project,
+        "head -c 2000000 /dev/urandom > big.dat; head -c 1100000 /dev/urandom > big2.dat;"
+        " echo x > small.txt",
+    )
     big, big2 = (project / "big.dat").read_bytes(), (project / "big2.dat").read_bytes()
     res = store.restore(cp.id)
     assert (project / "big.dat").read_bytes() == big
@@ -252,8 +290,12 @@ def test_read_only_file(project, roundtrip):
     os.chmod(project / "ro-dir" / "f", 0o444)
 
     def change():
-        bash(project, "chmod u+w frozen.txt; echo edited >> frozen.txt; chmod 444 frozen.txt;"
-                      " rm -f ro-dir/f; echo new > ro-dir/g")
+        bash(
+            project,
+            "chmod u+w frozen.txt; echo edited >> frozen.txt; chmod 444 frozen.txt;"
+            " rm -f ro-dir/f; echo new > ro-dir/g",
+        )
+
     roundtrip(change)
 
 
@@ -302,8 +344,11 @@ def test_user_git_byte_identical_after_a_session(project, store):
     cp1 = store.snapshot("s", 1, "one", "turn-start")
     files = store._git.run(["ls-tree", "-r", "--name-only", cp1.commit]).decode().split("\n")
     assert "key.secret" not in files  # the user's info/exclude is honoured
-    bash(project, "echo a >> README.md; rm untracked.txt; mkdir -p x/y; echo z > x/y/z; "
-                  "echo changed > key.secret")
+    bash(
+        project,
+        "echo a >> README.md; rm untracked.txt; mkdir -p x/y; echo z > x/y/z; "
+        "echo changed > key.secret",
+    )
     cp2 = store.snapshot("s", 2, "two", "turn-start")
     store.diff(cp1.id)
     store.restore(cp1.id)
@@ -323,8 +368,12 @@ def test_git_subprocess_view_of_user_repo_unchanged(project, store):
     bash(project, "echo x > v.txt; rm u.txt")
     store.restore(cp.id)
     assert ugit(project, "status", "--porcelain") == status
-    assert subprocess.run(["git", "stash", "list"], cwd=project, capture_output=True,
-                          env=user_env(project.parent)).stdout == b""
+    assert (
+        subprocess.run(
+            ["git", "stash", "list"], cwd=project, capture_output=True, env=user_env(project.parent)
+        ).stdout
+        == b""
+    )
     assert tree_state(project)[b"u.txt"][2] == b"u\n"
 
 

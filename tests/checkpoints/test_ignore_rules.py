@@ -25,8 +25,11 @@ def _kept(conflicts) -> set[str]:
 
 
 def test_rewritten_gitignore_does_not_delete_files_ignored_at_the_checkpoint(project, store):
-    bash(project, "printf 'node_modules/\\n.env\\n' > .gitignore; mkdir node_modules;"
-                  " echo dep > node_modules/big.js; echo KEY=1 > .env")
+    bash(
+        project,
+        "printf 'node_modules/\\n.env\\n' > .gitignore; mkdir node_modules;"
+        " echo dep > node_modules/big.js; echo KEY=1 > .env",
+    )
     ugit(project, "add", ".gitignore")
     ugit(project, "commit", "-q", "-m", "ignore")
     a = store.snapshot("s", 1, "A", "turn-start")
@@ -88,13 +91,18 @@ def test_ignore_rule_added_later_then_restore_and_undo_keep_the_ignored_file(pro
 
 
 def test_directory_ignored_at_the_checkpoint_keeps_files_created_since(project, store):
-    bash(project, "printf 'build/\\ncache\\n' > .gitignore; mkdir -p build/sub;"
-                  " echo old > build/old.o")
+    bash(
+        project,
+        "printf 'build/\\ncache\\n' > .gitignore; mkdir -p build/sub; echo old > build/old.o",
+    )
     a = store.snapshot("s", 1, "A", "turn-start")
     # the agent un-ignores build/ and cache/, then creates files in them (and a normal one)
-    bash(project, "echo '# nothing ignored' > .gitignore; echo new > build/new.o;"
-                  " echo deep > build/sub/deep.o; mkdir -p src/cache; echo c > src/cache/x;"
-                  " echo t > tracked.txt")
+    bash(
+        project,
+        "echo '# nothing ignored' > .gitignore; echo new > build/new.o;"
+        " echo deep > build/sub/deep.o; mkdir -p src/cache; echo c > src/cache/x;"
+        " echo t > tracked.txt",
+    )
     before = tree_state(project)
     preview = store.diff(a.id)
     assert _deleted(preview) == {"tracked.txt"}
@@ -114,8 +122,11 @@ def test_directory_ignored_at_the_checkpoint_keeps_files_created_since(project, 
 
 
 def test_nested_gitignore_of_the_target_and_negation(project, store):
-    bash(project, "mkdir -p pkg; printf '*.gen\\n!keep.gen\\n' > pkg/.gitignore;"
-                  " echo g > pkg/a.gen; echo k > pkg/keep.gen")
+    bash(
+        project,
+        "mkdir -p pkg; printf '*.gen\\n!keep.gen\\n' > pkg/.gitignore;"
+        " echo g > pkg/a.gen; echo k > pkg/keep.gen",
+    )
     a = store.snapshot("s", 1, "A", "turn-start")
     files = store._git.run(["ls-tree", "-r", "--name-only", a.commit]).decode().split("\n")
     assert "pkg/keep.gen" in files and "pkg/a.gen" not in files
@@ -147,11 +158,14 @@ def test_crash_mid_restore_still_keeps_files_ignored_at_the_checkpoint(project, 
     bash(project, "printf '.env\\n' > .gitignore; echo KEY=1 > .env")
     a = store.snapshot("s", 1, "A", "turn-start")
     bash(project, "echo '# rewritten' > .gitignore; for i in 1 2 3 4 5; do echo $i > f$i; done")
-    code = ("from pathlib import Path; from checkpoints import CheckpointStore;"
-            f"CheckpointStore(Path({str(project)!r}), Path({str(home)!r})).restore({a.id!r})")
+    code = (
+        "from pathlib import Path; from checkpoints import CheckpointStore;"
+        f"CheckpointStore(Path({str(project)!r}), Path({str(home)!r})).restore({a.id!r})"
+    )
     env = dict(os.environ, GODWIT_CHECKPOINTS_TEST_KILL_AFTER="3")
-    proc = subprocess.run([sys.executable, "-c", code], env=env,
-                          cwd=Path(__file__).resolve().parents[2], check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[2], check=False
+    )
     assert proc.returncode == -9
     res = CheckpointStore(project, home).recover()
     assert res is not None and res.recovered
@@ -168,8 +182,10 @@ def test_empty_directories_ignored_at_the_checkpoint_are_kept(project, store):
     before = tree_state(project)
     preview = store.diff(a.id)
     assert _kept(preview.conflicts) == {"cache", "logs/archive"}
-    assert {(f.path, f.status) for f in preview.files} == {(".gitignore", "modified"),
-                                                           ("scratch", "deleted")}
+    assert {(f.path, f.status) for f in preview.files} == {
+        (".gitignore", "modified"),
+        ("scratch", "deleted"),
+    }
     res = store.restore(a.id)
     assert _kept(res.conflicts) == {"cache", "logs/archive"}
     assert {c.path for c in res.changed} == {".gitignore", "scratch"}

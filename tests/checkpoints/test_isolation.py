@@ -21,9 +21,18 @@ def hostile(tmp_path: Path, project: Path, monkeypatch) -> Path:
     (evil / "hooks").mkdir(parents=True)
     (evil / "home").mkdir()
     marker = evil / "RAN"
-    script = f"#!/bin/sh\necho \"$0 $*\" >> {marker}\n"
-    for hook in ("pre-commit", "post-commit", "commit-msg", "post-checkout", "post-index-change",
-                 "reference-transaction", "pre-auto-gc", "post-rewrite", "fsmonitor-watchman"):
+    script = f'#!/bin/sh\necho "$0 $*" >> {marker}\n'
+    for hook in (
+        "pre-commit",
+        "post-commit",
+        "commit-msg",
+        "post-checkout",
+        "post-index-change",
+        "reference-transaction",
+        "pre-auto-gc",
+        "post-rewrite",
+        "fsmonitor-watchman",
+    ):
         (evil / "hooks" / hook).write_text(script)
         os.chmod(evil / "hooks" / hook, 0o755)
     tool = evil / "tool.sh"
@@ -32,12 +41,12 @@ def hostile(tmp_path: Path, project: Path, monkeypatch) -> Path:
     (evil / "attributes").write_text("* filter=evil diff=evil\n")
     (evil / "excludes").write_text("*.txt\n*.py\n")
     config = f"""[core]
-	hooksPath = {evil / 'hooks'}
+	hooksPath = {evil / "hooks"}
 	autocrlf = true
 	eol = crlf
 	safecrlf = true
-	attributesFile = {evil / 'attributes'}
-	excludesFile = {evil / 'excludes'}
+	attributesFile = {evil / "attributes"}
+	excludesFile = {evil / "excludes"}
 	fsmonitor = {tool}
 	symlinks = false
 	fileMode = false
@@ -87,7 +96,8 @@ def hostile(tmp_path: Path, project: Path, monkeypatch) -> Path:
     monkeypatch.setenv("GIT_LITERAL_PATHSPECS", "0")
     monkeypatch.setenv("GIT_ICASE_PATHSPECS", "1")
     (project / ".gitattributes").write_text(
-        "* text=auto\n*.bin filter=lfs diff=lfs merge=lfs -text\n*.c filter=evil\n")
+        "* text=auto\n*.bin filter=lfs diff=lfs merge=lfs -text\n*.c filter=evil\n"
+    )
     return marker
 
 
@@ -111,13 +121,22 @@ def test_hostile_user_setup_changes_nothing(project: Path, home: Path, hostile: 
     for name, raw in [("win.txt", crlf), ("code.c", b"int a = 'a';\n")]:
         assert store._git.run(["cat-file", "blob", f"{cp.commit}:{name}"]) == raw
 
-    bash(project, "printf 'lf only\\n' > win.txt; echo 'int b;' >> code.c; rm weights.bin;"
-                  " chmod -x run.sh; rm link; echo n > new.txt")
+    bash(
+        project,
+        "printf 'lf only\\n' > win.txt; echo 'int b;' >> code.c; rm weights.bin;"
+        " chmod -x run.sh; rm link; echo n > new.txt",
+    )
     changed = tree_state(project)
     store.snapshot("s", 2, "changed", "before-tool")
     d = store.diff(cp.id)
-    assert {f.path for f in d.files} >= {"win.txt", "code.c", "weights.bin", "run.sh", "link",
-                                         "new.txt"}
+    assert {f.path for f in d.files} >= {
+        "win.txt",
+        "code.c",
+        "weights.bin",
+        "run.sh",
+        "link",
+        "new.txt",
+    }
     store.restore(cp.id)
     assert tree_state(project) == before
     store.undo_restore()

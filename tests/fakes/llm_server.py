@@ -70,7 +70,7 @@ class FakeLLMServer:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> "FakeLLMServer":
+    def start(self) -> FakeLLMServer:
         """Listen on a free port in a background thread."""
         handler = type("Handler", (_Handler,), {"fake": self})
         self._httpd = ThreadingHTTPServer((self._host, 0), handler)
@@ -88,7 +88,7 @@ class FakeLLMServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "FakeLLMServer":
+    def __enter__(self) -> FakeLLMServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -111,20 +111,20 @@ class FakeLLMServer:
 
     # --- script ----------------------------------------------------------------------------
 
-    def push(self, *replies: Reply) -> "FakeLLMServer":
+    def push(self, *replies: Reply) -> FakeLLMServer:
         """Queue replies; each request to a model endpoint consumes the next one."""
         with self._lock:
             self._queue.extend(replies)
         return self
 
-    def script(self, *replies: Reply) -> "FakeLLMServer":
+    def script(self, *replies: Reply) -> FakeLLMServer:
         """Replace the queue with these replies."""
         with self._lock:
             self._queue.clear()
             self._queue.extend(replies)
         return self
 
-    def push_count(self, *answers: int | Reply) -> "FakeLLMServer":
+    def push_count(self, *answers: int | Reply) -> FakeLLMServer:
         """Queue answers for count_tokens: a token count, or a Reply fault (e.g. http_error(500)).
 
         Without one, count_tokens answers len(request JSON) // 4."""
@@ -171,15 +171,15 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeLLMServer  # set on the subclass made by FakeLLMServer.start
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._send_json(
             404, {"type": "error", "error": {"type": "not_found_error", "message": "not here"}}
         )
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         parts = urlsplit(self.path)
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         try:
@@ -221,7 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.usage.input_tokens is None:
             counted = max(1, len(json.dumps(body)) // 4)
             reply = dataclasses.replace(
-                reply, usage=dataclasses.replace(reply.usage, input_tokens=counted))
+                reply, usage=dataclasses.replace(reply.usage, input_tokens=counted)
+            )
         if reply.status != 200:
             self._send_error_reply(reply, openai=openai)
             return

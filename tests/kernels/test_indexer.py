@@ -41,13 +41,26 @@ def test_paged_indexer_matches_naive(device, dtype, splits):
     num_blocks, max_blocks = 50, 12
     k_cache = torch.randn(num_blocks, page, Di, device=device).to(dtype)
     k_scale = torch.rand(num_blocks, page, device=device) + 0.5
-    block_table = torch.randperm(num_blocks, device=device)[: B * max_blocks].view(B, max_blocks).to(torch.int32)
+    block_table = (
+        torch.randperm(num_blocks, device=device)[: B * max_blocks]
+        .view(B, max_blocks)
+        .to(torch.int32)
+    )
     seq_lens = torch.tensor([5, 16, 100, 190], dtype=torch.int32, device=device)
     q = torch.randn(B, Hi, Di, device=device).to(dtype)
     weights = torch.randn(B, Hi, device=device)
     out = poison_(torch.empty(B, topk, dtype=torch.int32, device=device))
-    lightning_indexer_paged(q, k_cache, weights, topk, block_table, seq_lens, k_scale, out=out,
-                            config=None if splits is None else {"topk_splits": splits, "topk_block": 32})
+    lightning_indexer_paged(
+        q,
+        k_cache,
+        weights,
+        topk,
+        block_table,
+        seq_lens,
+        k_scale,
+        out=out,
+        config=None if splits is None else {"topk_splits": splits, "topk_block": 32},
+    )
     for b in range(B):
         n = int(seq_lens[b])
         keys = naive.paged_keys(k_cache, block_table, n, b)  # (n, Di)
@@ -79,8 +92,13 @@ def test_scores_held_at_once_stay_within_o_of_t_times_topk():
     from kernels.indexer.kernel import SCORE_BUDGET, SCORE_FLOOR, chunk_rows
 
     bt = 64
-    for T, N, topk in [(131072, 131072, 2048), (32768, 32768, 2048), (4096, 131072, 2048),
-                       (1, 131072, 2048), (500, 257, 16)]:
+    for T, N, topk in [
+        (131072, 131072, 2048),
+        (32768, 32768, 2048),
+        (4096, 131072, 2048),
+        (1, 131072, 2048),
+        (500, 257, 16),
+    ]:
         rows = chunk_rows(T, N, topk, bt)
         held = 4 * min(rows, T + bt) * N
         assert held <= max(4 * T * topk, SCORE_FLOOR) + 4 * bt * N, (T, N, topk)

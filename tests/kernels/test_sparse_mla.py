@@ -19,17 +19,22 @@ OUT_TOL, LSE_TOL = 1e-2, 1e-4
 
 
 def random_indices(T, topk, N, device, frac_skip=0.2):
-    idx = torch.stack([torch.randperm(N, device=device)[:topk] for _ in range(T)]).to(torch.int32)  # (T, topk)
+    idx = torch.stack([torch.randperm(N, device=device)[:topk] for _ in range(T)]).to(
+        torch.int32
+    )  # (T, topk)
     idx[torch.rand(T, topk, device=device) < frac_skip] = -1
     return idx
 
 
-@pytest.mark.parametrize("T,N,H,topk,dv,dr,lazy,scale_mul", [
-    (63, 257, 8, 64, 512, 64, False, 1.0),
-    (17, 500, 20, 16, 64, 32, False, 1.0),
-    # Lazy rescaling, with scores spread wide enough (x8) that some tiles do rescale.
-    (33, 257, 8, 64, 512, 64, True, 8.0),
-])
+@pytest.mark.parametrize(
+    "T,N,H,topk,dv,dr,lazy,scale_mul",
+    [
+        (63, 257, 8, 64, 512, 64, False, 1.0),
+        (17, 500, 20, 16, 64, 32, False, 1.0),
+        # Lazy rescaling, with scores spread wide enough (x8) that some tiles do rescale.
+        (33, 257, 8, 64, 512, 64, True, 8.0),
+    ],
+)
 def test_sparse_mla_matches_naive(device, T, N, H, topk, dv, dr, lazy, scale_mul):
     q = torch.randn(T, H, dv + dr, device=device, dtype=torch.bfloat16)
     kv = torch.randn(N, dv + dr, device=device, dtype=torch.bfloat16)
@@ -51,19 +56,38 @@ def test_sparse_mla_decode_matches_naive(device, splits, S):
     B, H, dv, dr, page, topk = 5, 8, 512, 64, 16, 64
     num_blocks, max_blocks = 80, 16
     cache = torch.randn(num_blocks, page, dv + dr, device=device, dtype=torch.bfloat16)
-    block_table = torch.randperm(num_blocks, device=device)[: B * max_blocks].view(B, max_blocks).to(torch.int32)
+    block_table = (
+        torch.randperm(num_blocks, device=device)[: B * max_blocks]
+        .view(B, max_blocks)
+        .to(torch.int32)
+    )
     seq_lens = torch.tensor([1, 17, 100, 255, 256], dtype=torch.int32, device=device)
     q = torch.randn(B, S, H, dv + dr, device=device, dtype=torch.bfloat16)
-    idx = torch.stack([torch.randint(-1, int(n) + 3, (S, topk), device=device) for n in seq_lens]).to(torch.int32)
+    idx = torch.stack(
+        [torch.randint(-1, int(n) + 3, (S, topk), device=device) for n in seq_lens]
+    ).to(torch.int32)
     scale = 0.07
     out = poison_(torch.empty(B, S, H, dv, device=device, dtype=torch.bfloat16))
     lse = poison_(torch.empty(B, S, H, device=device))
     if S == 1:
-        sparse_mla_decode(q[:, 0], cache, block_table, seq_lens, idx[:, 0], scale, num_splits=splits,
-                          out=out[:, 0], lse=lse[:, 0])
+        sparse_mla_decode(
+            q[:, 0],
+            cache,
+            block_table,
+            seq_lens,
+            idx[:, 0],
+            scale,
+            num_splits=splits,
+            out=out[:, 0],
+            lse=lse[:, 0],
+        )
     else:
-        sparse_mla_decode(q, cache, block_table, seq_lens, idx, scale, num_splits=splits, out=out, lse=lse)
-    ref_out, ref_lse = naive.sparse_mla_decode(q.float(), cache.float(), block_table, seq_lens, idx, scale)
+        sparse_mla_decode(
+            q, cache, block_table, seq_lens, idx, scale, num_splits=splits, out=out, lse=lse
+        )
+    ref_out, ref_lse = naive.sparse_mla_decode(
+        q.float(), cache.float(), block_table, seq_lens, idx, scale
+    )
     assert rel_err(out, ref_out) < OUT_TOL
     assert rel_err(lse, ref_lse) < LSE_TOL
 
@@ -85,4 +109,11 @@ def test_sparse_mla_rejects_bad_input(device):
     with pytest.raises(KernelInputError, match="sm_scale"):
         sparse_mla(q, kv, idx, float("nan"))
     with pytest.raises(KernelInputError, match="seq_lens must be"):
-        sparse_mla_decode(q, kv.view(1, 9, 576), idx[:, :1], torch.ones(3, dtype=torch.int32, device=device), idx, 0.1)
+        sparse_mla_decode(
+            q,
+            kv.view(1, 9, 576),
+            idx[:, :1],
+            torch.ones(3, dtype=torch.int32, device=device),
+            idx,
+            0.1,
+        )

@@ -35,7 +35,9 @@ def test_row_kernel_candidate_buffer_and_its_overflow(device, cap):
     R, L, K = 5, 700, 100
     scores = torch.randn(R, L, device=device)
     scores[0] = scores[0].mul(3).round()  # ties: hundreds of equal keys at the threshold
-    scores[1] = 1.0 + torch.rand(L, device=device) * 1e-3  # a narrow range: all keys share their top bits
+    scores[1] = (
+        1.0 + torch.rand(L, device=device) * 1e-3
+    )  # a narrow range: all keys share their top bits
     lengths = torch.tensor([700, 700, 650, 101, 99], dtype=torch.int32, device=device)
     out = poison_(torch.empty((R, K), dtype=torch.int32, device=device))
     radix_topk_(scores, lengths, K, out, splits=1, block=128, cand_cap=cap)
@@ -53,12 +55,25 @@ def test_row_kernel_sampled_threshold_and_its_fallbacks(device, case):
     if case == "buffer overflows":
         cap = 25  # about 1.6 * K = 32 keys pass the guess
     if case == "too few above the guess":
-        sampled = (torch.arange(128, device=device) // 32) * (L // 4) + torch.arange(128, device=device) % 32
-        scores[:, sampled] += 100.0  # the sample sees only huge keys: the guess lets ~6 keys through
+        sampled = (torch.arange(128, device=device) // 32) * (L // 4) + torch.arange(
+            128, device=device
+        ) % 32
+        scores[:, sampled] += (
+            100.0  # the sample sees only huge keys: the guess lets ~6 keys through
+        )
     lengths = torch.tensor([700, 699, 300, 256], dtype=torch.int32, device=device)
     out = poison_(torch.empty((R, K), dtype=torch.int32, device=device))
-    radix_topk_rows(scores, lengths, K, out, block=128, cap=cap, sample_blocks=4, sample_block=32,
-                    sample_min_per_k=4)
+    radix_topk_rows(
+        scores,
+        lengths,
+        K,
+        out,
+        block=128,
+        cap=cap,
+        sample_blocks=4,
+        sample_block=32,
+        sample_min_per_k=4,
+    )
     assert topk_mismatch(out, scores, lengths, K, rtol=0.0) is None
 
 
@@ -77,6 +92,11 @@ def test_radix_topk_wrong_input_is_rejected(device):
 def test_import_kernels_loads_neither_torch_nor_triton():
     # Godwit with a hosted model must start without torch; the entry points load it lazily.
     code = "import sys, kernels; print('torch' in sys.modules or 'triton' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.stdout.strip() == "False"

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from model.tiny import write_tiny_checkpoint  # noqa: E402
+from model.tiny import write_tiny_checkpoint
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,7 +43,9 @@ def tiny_dense_dir(tiny_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def fp8_dir(tmp_path_factory) -> Path:
     """The same random weights as `tiny_dir` (same seed) stored as FP8 with 32x32 block scales."""
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny_fp8") / "ckpt", layers=2, seed=0, fp8=True)
+    return write_tiny_checkpoint(
+        tmp_path_factory.mktemp("tiny_fp8") / "ckpt", layers=2, seed=0, fp8=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +53,8 @@ def reference(tiny_dir):
     """transformers' DeepseekV32ForCausalLM on the same folder, float32, offline."""
     transformers = pytest.importorskip("transformers")
     return transformers.DeepseekV32ForCausalLM.from_pretrained(
-        str(tiny_dir), dtype=torch.float32, local_files_only=True).eval()
+        str(tiny_dir), dtype=torch.float32, local_files_only=True
+    ).eval()
 
 
 def rel_err(a, b) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,9 +12,9 @@ import model
 from model.config import ModelConfig, read_config
 from model.errors import ConfigError
 from model.rope import inv_frequencies
+from tests.shared import FIXTURES
 
 from .conftest import rel_err
-from tests.shared import FIXTURES
 
 RELEASED = FIXTURES / "deepseek-v32-config" / "config.json"
 RELEASED_RAW = json.loads(RELEASED.read_text()) if RELEASED.is_file() else None
@@ -34,9 +33,15 @@ def test_released_config_reads_unchanged(released):
     assert cfg.qk_head_dim == 192 and cfg.kv_lora_rank + cfg.qk_rope_head_dim == 576
     assert cfg.quantization_config.weight_block_size == (128, 128)
     rope = cfg.rope()
-    assert (rope.rope_type, rope.factor, rope.original_max_position_embeddings) == ("yarn", 40, 4096)
+    assert (rope.rope_type, rope.factor, rope.original_max_position_embeddings) == (
+        "yarn",
+        40,
+        4096,
+    )
     # Fields we do not model are kept, and the file round-trips.
-    assert cfg.model_extra["ep_size"] == 1 and cfg.model_extra["architectures"] == ["DeepseekV32ForCausalLM"]
+    assert cfg.model_extra["ep_size"] == 1 and cfg.model_extra["architectures"] == [
+        "DeepseekV32ForCausalLM"
+    ]
     dumped = cfg.model_dump(exclude_unset=True)
     for key, value in released.items():
         assert json.loads(json.dumps(dumped[key])) == value, key
@@ -109,7 +114,9 @@ def test_release_scale_architecture_on_meta(released):
         m = DeepseekV32(cfg)
     ours = {n: tuple(t.shape) for n, t in m.named_parameters()}
     ours.update({n: tuple(t.shape) for n, t in m.named_buffers() if n != "inv_freq"})
-    release = {n: s for n, s in checkpoint_shapes(released).items() if not n.startswith("model.layers.61.")}
+    release = {
+        n: s for n, s in checkpoint_shapes(released).items() if not n.startswith("model.layers.61.")
+    }
     assert ours == release
     total = sum(t.numel() for t in m.parameters())
     indexer = sum(t.numel() for n, t in m.named_parameters() if ".indexer." in n)

@@ -17,11 +17,20 @@ from model.tokenizer import Tokenizer
 def test_messages_to_parsed_reply(tiny_dir):
     tok = Tokenizer(tiny_dir)
     m = model.load(tiny_dir, dtype=torch.float32)
-    tools = [{"type": "function", "function": {"name": "ls", "description": "list", "parameters": {"type": "object"}}}]
-    prompt = encode_messages([{"role": "system", "content": "Be brief.", "tools": tools},
-                              {"role": "user", "content": "What is here?"}])
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "ls", "description": "list", "parameters": {"type": "object"}},
+        }
+    ]
+    prompt = encode_messages(
+        [
+            {"role": "system", "content": "Be brief.", "tools": tools},
+            {"role": "user", "content": "What is here?"},
+        ]
+    )
     ids = torch.tensor([tok.encode(prompt)])
-    out = generate(m, ids, max_new_tokens=24, eos_id=tok.eos_id)[0, ids.shape[1]:].tolist()
+    out = generate(m, ids, max_new_tokens=24, eos_id=tok.eos_id)[0, ids.shape[1] :].tolist()
     stream, parser, events = tok.stream(), StreamParser(thinking=True), []
     for token in out:
         events += parser.feed(stream.push(token))
@@ -34,14 +43,20 @@ def test_messages_to_parsed_reply(tiny_dir):
     cut = text.split("<｜end▁of▁sentence｜>")[0]
     if not reply["tool_calls"] and not reply["parse_errors"]:
         closed = "</think>" if "</think>" in cut else ""
-        assert (reply["reasoning_content"] or "") + closed + reply["content"] == cut.removeprefix("<think>")
+        assert (reply["reasoning_content"] or "") + closed + reply["content"] == cut.removeprefix(
+            "<think>"
+        )
 
 
 def test_random_token_streams_never_crash_the_parser(tiny_dir):
     tok = Tokenizer(tiny_dir)
     g = torch.Generator().manual_seed(0)
-    markers = [tok.token_to_id(t) for t in ("<think>", "</think>", "｜DSML｜", "<｜end▁of▁sentence｜>")]
-    pieces = tok.encode('<｜DSML｜function_calls><｜DSML｜invoke name="f"><｜DSML｜parameter name="a" string="false">')
+    markers = [
+        tok.token_to_id(t) for t in ("<think>", "</think>", "｜DSML｜", "<｜end▁of▁sentence｜>")
+    ]
+    pieces = tok.encode(
+        '<｜DSML｜function_calls><｜DSML｜invoke name="f"><｜DSML｜parameter name="a" string="false">'
+    )
     for _ in range(50):
         # Bias towards markup so the parser sees half-open blocks and stray markers often.
         pool = torch.tensor(markers * 20 + pieces * 5 + list(range(tok.vocab_size)))

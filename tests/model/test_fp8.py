@@ -30,7 +30,9 @@ def test_block_quantisation_round_trip():
 def test_vector_quantisation_uses_the_fp8_range():
     x = torch.randn(5, 16, 128) * 30
     q, s = quantize_vectors(x)
-    assert s.shape == (5, 16, 1) and bool((q.float().abs().amax(-1) >= 448 / 2).all())  # power-of-two scale: max in [224, 448]
+    assert s.shape == (5, 16, 1) and bool(
+        (q.float().abs().amax(-1) >= 448 / 2).all()
+    )  # power-of-two scale: max in [224, 448]
     assert rel_err(q.float() * s, x) < 2.0**-4
 
 
@@ -38,7 +40,9 @@ def test_vector_quantisation_uses_the_fp8_range():
 def test_fp8_checkpoint_kept_in_fp8_equals_dequantised_on_load(fp8_dir):
     kept = model.load(fp8_dir, dtype=torch.float32, keep_fp8=True)
     layer = kept.model.layers[1]
-    assert isinstance(layer.self_attn.q_b_proj, FP8Linear) and isinstance(layer.mlp.experts[3].up_proj, FP8Linear)
+    assert isinstance(layer.self_attn.q_b_proj, FP8Linear) and isinstance(
+        layer.mlp.experts[3].up_proj, FP8Linear
+    )
     assert layer.self_attn.q_b_proj.weight.dtype == torch.float8_e4m3fn
     assert not isinstance(kept.lm_head, FP8Linear)  # stored in bf16, as released
     dequant = model.load(fp8_dir, dtype=torch.float32)
@@ -85,7 +89,9 @@ def test_fp8_kept_in_bf16_is_exactly_the_dequantised_bf16_model(fp8_dir):
 def _random_indexer_inputs(t: int, heads: int = 64, dim: int = 128, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(1, t, heads, dim, generator=g)
-    k = torch.randn(1, t, dim, generator=g) + 0.5 * torch.randn(dim, generator=g)  # shared direction, as LayerNorm'd keys have
+    k = torch.randn(1, t, dim, generator=g) + 0.5 * torch.randn(
+        dim, generator=g
+    )  # shared direction, as LayerNorm'd keys have
     w = torch.randn(1, t, heads, generator=g) * heads**-0.5
     return q, k, w
 
@@ -109,11 +115,16 @@ def test_fp8_indexer_selection_overlaps_the_exact_one():
     assert topk_overlap(exact, exact) == 1.0
     overlap = topk_overlap(exact, fp8)
     assert overlap > 0.9
-    shuffled = select_topk(torch.rand(1, t, t, generator=torch.Generator().manual_seed(9)), visible, k)
+    shuffled = select_topk(
+        torch.rand(1, t, t, generator=torch.Generator().manual_seed(9)), visible, k
+    )
     assert topk_overlap(exact, shuffled) < overlap - 0.3
     # Exact scores are invariant to the rotation FP8 mode applies; only quantisation moves them.
     h = hadamard(128)
-    assert rel_err(index_scores(q @ h, keys @ h, w, fp8=False), index_scores(q, keys, w, fp8=False)) < 1e-5
+    assert (
+        rel_err(index_scores(q @ h, keys @ h, w, fp8=False), index_scores(q, keys, w, fp8=False))
+        < 1e-5
+    )
 
 
 @torch.no_grad()

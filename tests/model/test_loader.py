@@ -28,7 +28,11 @@ def _edit_shard(folder: Path, edit, containing: str | None = None) -> None:
     tensors)` and keep the index consistent."""
     index_path = folder / "model.safetensors.index.json"
     index = json.loads(index_path.read_text())
-    shard = index["weight_map"][containing] if containing else sorted(set(index["weight_map"].values()))[0]
+    shard = (
+        index["weight_map"][containing]
+        if containing
+        else sorted(set(index["weight_map"].values()))[0]
+    )
     with safe_open(str(folder / shard), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     edit(tensors)
@@ -40,10 +44,17 @@ def _edit_shard(folder: Path, edit, containing: str | None = None) -> None:
 
 def test_released_key_names(tiny_dir):
     index = json.loads((tiny_dir / "model.safetensors.index.json").read_text())["weight_map"]
-    for name in ["model.layers.0.self_attn.q_a_proj.weight", "model.layers.0.mlp.down_proj.weight",
-                 "model.layers.1.self_attn.indexer.k_norm.bias", "model.layers.1.mlp.experts.7.gate_proj.weight",
-                 "model.layers.1.mlp.gate.e_score_correction_bias", "model.layers.1.mlp.shared_experts.up_proj.weight",
-                 "model.layers.2.eh_proj.weight", "model.layers.2.shared_head.head.weight", "lm_head.weight"]:
+    for name in [
+        "model.layers.0.self_attn.q_a_proj.weight",
+        "model.layers.0.mlp.down_proj.weight",
+        "model.layers.1.self_attn.indexer.k_norm.bias",
+        "model.layers.1.mlp.experts.7.gate_proj.weight",
+        "model.layers.1.mlp.gate.e_score_correction_bias",
+        "model.layers.1.mlp.shared_experts.up_proj.weight",
+        "model.layers.2.eh_proj.weight",
+        "model.layers.2.shared_head.head.weight",
+        "lm_head.weight",
+    ]:
         assert name in index, name
     assert len(set(index.values())) == 2
 
@@ -62,14 +73,20 @@ def test_mtp_layer_is_skipped_with_a_note(tiny_dir, caplog):
 def test_missing_tensor_is_named(tiny_dir, tmp_path):
     folder = _copy(tiny_dir, tmp_path / "ckpt")
     _edit_shard(folder, lambda t: t.pop("model.layers.0.self_attn.q_a_proj.weight"))
-    with pytest.raises(CheckpointError, match=r"missing tensor\(s\): model\.layers\.0\.self_attn\.q_a_proj\.weight"):
+    with pytest.raises(
+        CheckpointError, match=r"missing tensor\(s\): model\.layers\.0\.self_attn\.q_a_proj\.weight"
+    ):
         model.load(folder, dtype=torch.float32)
 
 
 def test_unexpected_tensor_is_named(tiny_dir, tmp_path):
     folder = _copy(tiny_dir, tmp_path / "ckpt")
-    _edit_shard(folder, lambda t: t.update({"model.layers.0.self_attn.extra.weight": torch.zeros(2, 2)}))
-    with pytest.raises(CheckpointError, match=r"unexpected tensor\(s\): model\.layers\.0\.self_attn\.extra\.weight"):
+    _edit_shard(
+        folder, lambda t: t.update({"model.layers.0.self_attn.extra.weight": torch.zeros(2, 2)})
+    )
+    with pytest.raises(
+        CheckpointError, match=r"unexpected tensor\(s\): model\.layers\.0\.self_attn\.extra\.weight"
+    ):
         model.load(folder, dtype=torch.float32)
 
 
@@ -114,8 +131,13 @@ def test_single_file_checkpoint(tiny_dir, tmp_path):
 
 def test_import_model_is_cheap():
     code = "import sys, model, model.encoding; print(sorted(m for m in ('torch', 'pydantic', 'safetensors') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.strip() == "[]"
 
 

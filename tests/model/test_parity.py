@@ -43,7 +43,8 @@ def test_sparse_selection_matters(ours, tiny_dense_dir):
 def test_topk_above_length_is_dense_causal_attention(tiny_dense_dir, ours):
     transformers = pytest.importorskip("transformers")
     ref = transformers.DeepseekV32ForCausalLM.from_pretrained(
-        str(tiny_dense_dir), dtype=torch.float32, local_files_only=True).eval()
+        str(tiny_dense_dir), dtype=torch.float32, local_files_only=True
+    ).eval()
     dense = model.load(tiny_dense_dir, dtype=torch.float32)
     x = ids(2, 24, seed=1)
     assert rel_err(dense(x), ref(x).logits) < TOL
@@ -76,8 +77,14 @@ def test_cached_decoding_equals_full_forward(ours):
 def test_greedy_generation_matches_transformers(ours, reference):
     prompt = ids(1, 12, seed=5)
     mine = generate(ours, prompt, max_new_tokens=32)
-    theirs = reference.generate(prompt, max_new_tokens=32, min_new_tokens=32, do_sample=False,
-                                eos_token_id=None, pad_token_id=0)
+    theirs = reference.generate(
+        prompt,
+        max_new_tokens=32,
+        min_new_tokens=32,
+        do_sample=False,
+        eos_token_id=None,
+        pad_token_id=0,
+    )
     assert mine.shape == (1, 44)
     assert mine.tolist() == theirs.tolist()
 

@@ -15,8 +15,13 @@ from model.errors import TokenizerError
 from model.tiny import ADDED_TOKENS, SPECIAL_TOKENS
 from model.tokenizer import Tokenizer
 
-TEXTS = ["plain ascii", "明天杭州和北京的天气怎么样？🌤️📅", "tabs\tand\nnewlines  \r\n", "\x00\x7f\u0301é",
-         "def f(x):\n    return x ** 2  # ok"]
+TEXTS = [
+    "plain ascii",
+    "明天杭州和北京的天气怎么样？🌤️📅",
+    "tabs\tand\nnewlines  \r\n",
+    "\x00\x7f\u0301é",
+    "def f(x):\n    return x ** 2  # ok",
+]
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +78,19 @@ def templated(tiny_dir, tmp_path) -> Path:
 def test_chat_template_renders_like_transformers(templated):
     transformers = pytest.importorskip("transformers")
     tools = [{"type": "function", "function": {"name": "f", "description": "é", "parameters": {}}}]
-    messages = [{"role": "system", "content": "S", "tools": tools}, {"role": "user", "content": "héllo"}]
-    ours = Tokenizer(templated).apply_chat_template(messages, add_generation_prompt=True, tools=tools)
-    ref = transformers.PreTrainedTokenizerFast.from_pretrained(str(templated), local_files_only=True)
-    theirs = ref.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
+    messages = [
+        {"role": "system", "content": "S", "tools": tools},
+        {"role": "user", "content": "héllo"},
+    ]
+    ours = Tokenizer(templated).apply_chat_template(
+        messages, add_generation_prompt=True, tools=tools
+    )
+    ref = transformers.PreTrainedTokenizerFast.from_pretrained(
+        str(templated), local_files_only=True
+    )
+    theirs = ref.apply_chat_template(
+        messages, tools=tools, add_generation_prompt=True, tokenize=False
+    )
     assert ours == theirs and "[1 tools]" in ours and '"é"' in ours
     assert Tokenizer(templated).render_prompt(messages).endswith("<assistant>")
 
@@ -86,7 +100,11 @@ def test_template_errors_and_missing_files(templated, tiny_dir, tmp_path):
         Tokenizer(templated).apply_chat_template([{"role": "robot", "content": "x"}])
     with pytest.raises(TokenizerError, match="no chat_template"):
         Tokenizer(tiny_dir).apply_chat_template([])
-    assert Tokenizer(tiny_dir).render_prompt([{"role": "user", "content": "q"}]).endswith("<｜Assistant｜><think>")
+    assert (
+        Tokenizer(tiny_dir)
+        .render_prompt([{"role": "user", "content": "q"}])
+        .endswith("<｜Assistant｜><think>")
+    )
     with pytest.raises(TokenizerError, match="cannot load"):
         Tokenizer(tmp_path)
 
@@ -94,10 +112,29 @@ def test_template_errors_and_missing_files(templated, tiny_dir, tmp_path):
 def test_tiny_cli_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "cli"
     root = Path(__file__).resolve().parents[2]
-    subprocess.run([sys.executable, "-m", "model.tiny", str(out), "--fp8", "--layers", "3", "--seed", "7",
-                    "--shards", "3"], check=True, cwd=root, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "model.tiny",
+            str(out),
+            "--fp8",
+            "--layers",
+            "3",
+            "--seed",
+            "7",
+            "--shards",
+            "3",
+        ],
+        check=True,
+        cwd=root,
+        capture_output=True,
+    )
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["num_hidden_layers"] == 3 and cfg["quantization_config"]["weight_block_size"] == [32, 32]
+    assert cfg["num_hidden_layers"] == 3 and cfg["quantization_config"]["weight_block_size"] == [
+        32,
+        32,
+    ]
     index = json.loads((out / "model.safetensors.index.json").read_text())["weight_map"]
     assert len(set(index.values())) == 3
     assert "model.layers.2.mlp.experts.0.down_proj.weight_scale_inv" in index

@@ -99,7 +99,9 @@ def test_multiline_heredoc_and_syntax_error(bash, sctx):
 
 def test_command_not_found_is_output(bash, sctx):
     r = sh(bash, sctx, "no_such_command_godwit")
-    assert "no_such_command_godwit: command not found" in r.content and "[exit code 127]" in r.content
+    assert (
+        "no_such_command_godwit: command not found" in r.content and "[exit code 127]" in r.content
+    )
 
 
 def test_timeout_kills_group_including_background_grandchild(bash, sctx, tree):
@@ -168,7 +170,9 @@ def test_output_capped_head_and_tail(bash, sctx):
 
 def test_huge_output_bounded_memory(bash, sctx):
     # 20 MB through the pipe: the middle is dropped as it arrives, counts are exact-ish
-    r = sh(bash, sctx, "head -c 20000000 /dev/zero | tr '\\0' 'x' | fold -w 99; echo END", timeout=60)
+    r = sh(
+        bash, sctx, "head -c 20000000 /dev/zero | tr '\\0' 'x' | fold -w 99; echo END", timeout=60
+    )
     assert r.content.rstrip().endswith("END")
     omitted = int(r.content.split("output truncated: ")[1].split()[0])
     assert 19_900_000 < omitted < 20_300_000
@@ -260,11 +264,18 @@ def test_commands_do_not_outlive_a_killed_agent(tmp_path):
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
-        state = Path(f"/proc/{child}/stat").read_text().split()[2] if Path(f"/proc/{child}/stat").exists() else "X"
+        state = (
+            Path(f"/proc/{child}/stat").read_text().split()[2]
+            if Path(f"/proc/{child}/stat").exists()
+            else "X"
+        )
         if state == "Z":
             break
         time.sleep(0.1)
-    alive = Path(f"/proc/{child}/stat").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"
+    alive = (
+        Path(f"/proc/{child}/stat").exists()
+        and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"
+    )
     assert not alive
 
 
@@ -285,6 +296,7 @@ def test_a_command_that_redirects_the_shells_stdout_does_not_hang(tmp_path):
 
 
 # -- issue 14 item 10 ---------------------------------------------------------------------------
+
 
 def test_background_output_never_lands_in_the_next_result(bash, sctx):
     r = sh(bash, sctx, "(sleep 0.3; echo LATE-BG) & echo now")

@@ -7,10 +7,17 @@ from pathlib import Path
 from tools.edit_preview import preview_edit, text_diff
 from tools.editor import EditorTool
 
-CALC = "".join(f"line {n}\n" for n in range(1, 4)) + "def add(a, b):\n    return a - b\n" + \
-    "".join(f"tail {n}\n" for n in range(1, 8))
-FIX = {"command": "str_replace", "path": "calc.py", "old_str": "    return a - b",
-       "new_str": "    return a + b"}
+CALC = (
+    "".join(f"line {n}\n" for n in range(1, 4))
+    + "def add(a, b):\n    return a - b\n"
+    + "".join(f"tail {n}\n" for n in range(1, 8))
+)
+FIX = {
+    "command": "str_replace",
+    "path": "calc.py",
+    "old_str": "    return a - b",
+    "new_str": "    return a + b",
+}
 
 
 def test_a_str_replace_on_line_5_is_shown_at_line_5_with_context(tree: Path, ctx):
@@ -20,8 +27,16 @@ def test_a_str_replace_on_line_5_is_shown_at_line_5_with_context(tree: Path, ctx
     assert preview.lines[:2] == ["--- a/calc.py", "+++ b/calc.py"]
     # Three lines of context each side: lines 2-8 of the old file, 2-8 of the new.
     assert preview.lines[2] == "@@ -2,7 +2,7 @@"
-    assert preview.lines[3:] == [" line 2", " line 3", " def add(a, b):", "-    return a - b",
-                                 "+    return a + b", " tail 1", " tail 2", " tail 3"]
+    assert preview.lines[3:] == [
+        " line 2",
+        " line 3",
+        " def add(a, b):",
+        "-    return a - b",
+        "+    return a + b",
+        " tail 1",
+        " tail 2",
+        " tail 3",
+    ]
     assert (preview.added, preview.removed) == (1, 1)
     assert (tree / "calc.py").read_text() == CALC, "a preview writes nothing"
 
@@ -45,8 +60,10 @@ def test_insert_and_far_apart_hunks_are_numbered_in_the_file():
 
 def test_insert_preview_and_a_change_at_the_top(tree: Path, ctx):
     (tree / "a.txt").write_text("one\ntwo\nthree\nfour\nfive\nsix\n")
-    preview = preview_edit({"command": "insert", "path": "a.txt", "insert_line": 5,
-                            "insert_text": "five and a half"}, ctx)
+    preview = preview_edit(
+        {"command": "insert", "path": "a.txt", "insert_line": 5, "insert_text": "five and a half"},
+        ctx,
+    )
     assert preview.lines[2] == "@@ -3,4 +3,5 @@"
     assert "+five and a half" in preview.lines
     top = text_diff("a.txt", "one\ntwo\n", "zero\ntwo\n")
@@ -54,8 +71,14 @@ def test_insert_preview_and_a_change_at_the_top(tree: Path, ctx):
 
 
 def test_new_file_and_failing_calls(tree: Path, ctx):
-    created = preview_edit({"command": "create", "path": "pkg/new.py",
-                            "file_text": "".join(f"x{n}\n" for n in range(50))}, ctx)
+    created = preview_edit(
+        {
+            "command": "create",
+            "path": "pkg/new.py",
+            "file_text": "".join(f"x{n}\n" for n in range(50)),
+        },
+        ctx,
+    )
     assert created.new_file and created.error is None
     assert created.lines[0] == "+++ b/pkg/new.py (new file, 50 lines)"
     assert created.lines[1] == "+x0" and created.lines[-1] == "… 10 more lines"
@@ -69,8 +92,10 @@ def test_new_file_and_failing_calls(tree: Path, ctx):
 
 def test_overwrite_preview_is_a_diff_against_the_old_content(tree: Path, ctx):
     (tree / "calc.py").write_text(CALC)
-    preview = preview_edit({"command": "create", "path": "calc.py",
-                            "file_text": CALC.replace("tail 7", "tail seven")}, ctx)
+    preview = preview_edit(
+        {"command": "create", "path": "calc.py", "file_text": CALC.replace("tail 7", "tail seven")},
+        ctx,
+    )
     assert not preview.new_file
     assert "-tail 7" in preview.lines and "+tail seven" in preview.lines
     assert any(ln.startswith("@@ -9,") for ln in preview.lines)
@@ -78,6 +103,7 @@ def test_overwrite_preview_is_a_diff_against_the_old_content(tree: Path, ctx):
 
 def test_crlf_files_diff_without_carriage_returns(tree: Path, ctx):
     (tree / "w.txt").write_bytes(b"a\r\nb\r\nc\r\n")
-    preview = preview_edit({"command": "str_replace", "path": "w.txt", "old_str": "b",
-                            "new_str": "B"}, ctx)
+    preview = preview_edit(
+        {"command": "str_replace", "path": "w.txt", "old_str": "b", "new_str": "B"}, ctx
+    )
     assert preview.lines[2:] == ["@@ -1,3 +1,3 @@", " a", "-b", "+B", " c"]

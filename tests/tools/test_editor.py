@@ -33,7 +33,10 @@ def edit_err(ctx: ToolContext, **args) -> str:
 
 
 def test_specs():
-    assert E.anthropic_spec() == {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"}
+    assert E.anthropic_spec() == {
+        "type": "text_editor_20250728",
+        "name": "str_replace_based_edit_tool",
+    }
     assert EditorTool(max_characters=5000).anthropic_spec()["max_characters"] == 5000
     spec = E.openai_spec()
     assert spec["type"] == "function"
@@ -41,7 +44,16 @@ def test_specs():
     assert fn["name"] == "str_replace_based_edit_tool"
     props = fn["parameters"]["properties"]
     assert props["command"]["enum"] == ["view", "create", "str_replace", "insert"]
-    assert set(props) == {"command", "path", "file_text", "old_str", "new_str", "insert_line", "insert_text", "view_range"}
+    assert set(props) == {
+        "command",
+        "path",
+        "file_text",
+        "old_str",
+        "new_str",
+        "insert_line",
+        "insert_text",
+        "view_range",
+    }
     assert fn["parameters"]["required"] == ["command", "path"]
     assert E.is_read_only({"command": "view", "path": "x"})
     for c in ("create", "str_replace", "insert"):
@@ -59,15 +71,26 @@ def test_view_file_cat_n(ctx, tree):
 
 def test_view_range(ctx, tree):
     (tree / "a.txt").write_text("".join(f"line{i}\n" for i in range(1, 11)))
-    assert edit_ok(ctx, command="view", path="a.txt", view_range=[3, 4]) == "     3\tline3\n     4\tline4"
-    assert edit_ok(ctx, command="view", path="a.txt", view_range=[9, -1]) == "     9\tline9\n    10\tline10"
+    assert (
+        edit_ok(ctx, command="view", path="a.txt", view_range=[3, 4])
+        == "     3\tline3\n     4\tline4"
+    )
+    assert (
+        edit_ok(ctx, command="view", path="a.txt", view_range=[9, -1])
+        == "     9\tline9\n    10\tline10"
+    )
     # end past the end is clamped
     assert edit_ok(ctx, command="view", path="a.txt", view_range=[10, 50]) == "    10\tline10"
 
 
 @pytest.mark.parametrize(
     "rng,needle",
-    [([0, 3], "start must be >= 1"), ([20, 30], "past the end"), ([5, 2], "end must be >= start"), ([1], "two integers")],
+    [
+        ([0, 3], "start must be >= 1"),
+        ([20, 30], "past the end"),
+        ([5, 2], "end must be >= start"),
+        ([1], "two integers"),
+    ],
 )
 def test_view_range_errors(ctx, tree, rng, needle):
     (tree / "a.txt").write_text("".join(f"line{i}\n" for i in range(1, 11)))
@@ -110,7 +133,11 @@ def test_view_missing(ctx):
 
 def test_view_truncation_lines(ctx, tree):
     (tree / "big.txt").write_text("".join(f"{i}\n" for i in range(1, 3001)))
-    out = EditorTool(max_characters=1_000_000).run({"command": "view", "path": "big.txt"}, ctx).content
+    out = (
+        EditorTool(max_characters=1_000_000)
+        .run({"command": "view", "path": "big.txt"}, ctx)
+        .content
+    )
     assert "  2000\t2000" in out and "  2001\t" not in out
     assert "view_range [2001," in out and "of 3000" in out
 
@@ -120,7 +147,9 @@ def test_view_truncation_chars(ctx, tree):
     out = edit_ok(ctx, command="view", path="wide.txt")
     assert len(out) < 17_000
     assert "Output truncated" in out and "view_range [" in out
-    small = EditorTool(max_characters=1000).run({"command": "view", "path": "wide.txt"}, ctx).content
+    small = (
+        EditorTool(max_characters=1000).run({"command": "view", "path": "wide.txt"}, ctx).content
+    )
     assert len(small) < 1300 and "Output truncated" in small
 
 
@@ -139,7 +168,9 @@ def test_view_binary_refused(ctx, tree):
 
 def test_binary_refused_for_edits(ctx, tree):
     (tree / "b.bin").write_bytes(b"abc\x00def")
-    assert "binary" in edit_err(ctx, command="str_replace", path="b.bin", old_str="abc", new_str="x")
+    assert "binary" in edit_err(
+        ctx, command="str_replace", path="b.bin", old_str="abc", new_str="x"
+    )
     assert "binary" in edit_err(ctx, command="insert", path="b.bin", insert_line=0, insert_text="x")
     assert (tree / "b.bin").read_bytes() == b"abc\x00def"
 
@@ -181,7 +212,9 @@ def test_create_errors(ctx, tree):
     (tree / "d").mkdir()
     assert "is a directory" in edit_err(ctx, command="create", path="d", file_text="x")
     (tree / "f").write_text("x")
-    assert "parent of it is a file" in edit_err(ctx, command="create", path="f/g.txt", file_text="x")
+    assert "parent of it is a file" in edit_err(
+        ctx, command="create", path="f/g.txt", file_text="x"
+    )
 
 
 # -- str_replace -----------------------------------------------------------------------------
@@ -206,12 +239,16 @@ def test_str_replace_multiple_matches_reports_lines(ctx, tree):
         lines[n - 1] = "dup()"
     (tree / "app.py").write_text("\n".join(lines) + "\n")
     msg = edit_err(ctx, command="str_replace", path="app.py", old_str="dup()", new_str="y")
-    assert msg.startswith("old_str appears 3 times in app.py (lines 4, 9, 20); add more context to make it unique")
+    assert msg.startswith(
+        "old_str appears 3 times in app.py (lines 4, 9, 20); add more context to make it unique"
+    )
 
 
 def test_str_replace_overlapping_is_not_unique(ctx, tree):
     (tree / "a.txt").write_text("aaa\n")
-    assert "appears 2 times" in edit_err(ctx, command="str_replace", path="a.txt", old_str="aa", new_str="b")
+    assert "appears 2 times" in edit_err(
+        ctx, command="str_replace", path="a.txt", old_str="aa", new_str="b"
+    )
 
 
 def test_str_replace_no_match(ctx, tree):
@@ -222,25 +259,37 @@ def test_str_replace_no_match(ctx, tree):
 
 def test_str_replace_no_match_whitespace_hint(ctx, tree):
     (tree / "a.py").write_text("def f():\n\treturn 1\n")
-    msg = edit_err(ctx, command="str_replace", path="a.py", old_str="def f():\n    return 1", new_str="x")
+    msg = edit_err(
+        ctx, command="str_replace", path="a.py", old_str="def f():\n    return 1", new_str="x"
+    )
     assert "No match" in msg and "whitespace" in msg and "line(s) 1" in msg
     assert (tree / "a.py").read_text() == "def f():\n\treturn 1\n"  # strict: nothing applied
 
 
 def test_str_replace_line_number_prefix_hint(ctx, tree):
     (tree / "a.py").write_text("alpha\nbeta\n")
-    msg = edit_err(ctx, command="str_replace", path="a.py", old_str="     1\talpha\n     2\tbeta", new_str="x")
+    msg = edit_err(
+        ctx, command="str_replace", path="a.py", old_str="     1\talpha\n     2\tbeta", new_str="x"
+    )
     assert "line-number prefixes" in msg
 
 
 def test_str_replace_errors(ctx, tree):
     (tree / "a.txt").write_text("abc\n")
     assert "old_str is required" in edit_err(ctx, command="str_replace", path="a.txt", new_str="x")
-    assert "must not be empty" in edit_err(ctx, command="str_replace", path="a.txt", old_str="", new_str="x")
-    assert "identical" in edit_err(ctx, command="str_replace", path="a.txt", old_str="abc", new_str="abc")
-    assert "does not exist" in edit_err(ctx, command="str_replace", path="zz.txt", old_str="a", new_str="b")
+    assert "must not be empty" in edit_err(
+        ctx, command="str_replace", path="a.txt", old_str="", new_str="x"
+    )
+    assert "identical" in edit_err(
+        ctx, command="str_replace", path="a.txt", old_str="abc", new_str="abc"
+    )
+    assert "does not exist" in edit_err(
+        ctx, command="str_replace", path="zz.txt", old_str="a", new_str="b"
+    )
     (tree / "d").mkdir()
-    assert "is a directory" in edit_err(ctx, command="str_replace", path="d", old_str="a", new_str="b")
+    assert "is a directory" in edit_err(
+        ctx, command="str_replace", path="d", old_str="a", new_str="b"
+    )
 
 
 def test_str_replace_keeps_mode(ctx, tree):
@@ -292,11 +341,15 @@ def test_insert_into_empty_file(ctx, tree):
 
 def test_insert_errors(ctx, tree):
     (tree / "a.txt").write_text("one\ntwo\n")
-    assert "insert_line is required" in edit_err(ctx, command="insert", path="a.txt", insert_text="x")
+    assert "insert_line is required" in edit_err(
+        ctx, command="insert", path="a.txt", insert_text="x"
+    )
     assert "insert_text is required" in edit_err(ctx, command="insert", path="a.txt", insert_line=1)
     msg = edit_err(ctx, command="insert", path="a.txt", insert_line=5, insert_text="x")
     assert "Invalid insert_line 5" in msg and "has 2 lines" in msg and "between 0" in msg
-    assert "Invalid insert_line -1" in edit_err(ctx, command="insert", path="a.txt", insert_line=-1, insert_text="x")
+    assert "Invalid insert_line -1" in edit_err(
+        ctx, command="insert", path="a.txt", insert_line=-1, insert_text="x"
+    )
 
 
 # -- bytes preserved -------------------------------------------------------------------------
@@ -307,7 +360,13 @@ def test_crlf_preserved(ctx, tree):
     p.write_bytes(b"alpha\r\nbeta\r\ngamma\r\n")
     out = edit_ok(ctx, command="view", path="win.txt")
     assert "\r" not in out
-    edit_ok(ctx, command="str_replace", path="win.txt", old_str="alpha\nbeta", new_str="ALPHA\nBETA\nextra")
+    edit_ok(
+        ctx,
+        command="str_replace",
+        path="win.txt",
+        old_str="alpha\nbeta",
+        new_str="ALPHA\nBETA\nextra",
+    )
     assert p.read_bytes() == b"ALPHA\r\nBETA\r\nextra\r\ngamma\r\n"
     edit_ok(ctx, command="insert", path="win.txt", insert_line=0, insert_text="top\nmore")
     assert p.read_bytes() == b"top\r\nmore\r\nALPHA\r\nBETA\r\nextra\r\ngamma\r\n"
@@ -329,13 +388,21 @@ def test_mixed_line_endings_untouched_elsewhere(ctx, tree):
     edit_ok(ctx, command="str_replace", path="m.txt", old_str="b", new_str="B")
     assert p.read_bytes() == b"a\r\nB\nc\r\n"
     assert edit_ok(ctx, command="view", path="m.txt") == "     1\ta\n     2\tB\n     3\tc"
-    assert "mixes CRLF" in edit_err(ctx, command="str_replace", path="m.txt", old_str="a\nB", new_str="x")
+    assert "mixes CRLF" in edit_err(
+        ctx, command="str_replace", path="m.txt", old_str="a\nB", new_str="x"
+    )
 
 
 def test_tabs_preserved(ctx, tree):
     p = tree / "Makefile"
     p.write_bytes(b"all:\n\tcc -o x x.c\n\techo done\n")
-    edit_ok(ctx, command="str_replace", path="Makefile", old_str="\techo done", new_str="\techo finished")
+    edit_ok(
+        ctx,
+        command="str_replace",
+        path="Makefile",
+        old_str="\techo done",
+        new_str="\techo finished",
+    )
     assert p.read_bytes() == b"all:\n\tcc -o x x.c\n\techo finished\n"
 
 
@@ -409,7 +476,9 @@ def test_symlink_out_refused(ctx, tree, tmp_path):
         msg = edit_err(ctx, command="view", path=p)
         assert "symbolic link" in msg and "outside the work tree" in msg
     assert "symbolic link" in edit_err(ctx, command="create", path="link/new.txt", file_text="x")
-    assert "symbolic link" in edit_err(ctx, command="str_replace", path="keylink", old_str="k", new_str="z")
+    assert "symbolic link" in edit_err(
+        ctx, command="str_replace", path="keylink", old_str="k", new_str="z"
+    )
     assert not (secret_dir / "new.txt").exists()
     assert (secret_dir / "key").read_text() == "k\n"
 
@@ -460,7 +529,9 @@ def test_permission_denied_is_result(ctx, tree):
 
 def test_odd_files(ctx, tree, monkeypatch):
     (tree / "badbom.txt").write_bytes(b"\xef\xbb\xbfok \xff\xfe")
-    assert "byte-order mark but is not valid UTF-8" in edit_err(ctx, command="view", path="badbom.txt")
+    assert "byte-order mark but is not valid UTF-8" in edit_err(
+        ctx, command="view", path="badbom.txt"
+    )
     os.mkfifo(tree / "pipe")
     assert "not a regular file" in edit_err(ctx, command="view", path="pipe")  # and does not block
     (tree / "big.txt").write_text("x" * 100)

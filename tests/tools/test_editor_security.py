@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -36,11 +35,19 @@ def test_no_write_lands_in_any_git_folder(setup, tmp_path):
     alias = tmp_path / "alias"
     os.symlink(root, alias)
     (root / "x" / ".git").mkdir(parents=True)
-    for path in ("gl/config", "gl/hooks/pre-commit", str(alias / ".git" / "config"),
-                 "x/.git/config", "x/.git/hooks/post-checkout", ".git/config"):
-        for args in ({"command": "create", "file_text": "[core]\n\tfsmonitor = touch MARK\n"},
-                     {"command": "str_replace", "old_str": "[core]", "new_str": "[x]"},
-                     {"command": "insert", "insert_line": 0, "insert_text": "x"}):
+    for path in (
+        "gl/config",
+        "gl/hooks/pre-commit",
+        str(alias / ".git" / "config"),
+        "x/.git/config",
+        "x/.git/hooks/post-checkout",
+        ".git/config",
+    ):
+        for args in (
+            {"command": "create", "file_text": "[core]\n\tfsmonitor = touch MARK\n"},
+            {"command": "str_replace", "old_str": "[core]", "new_str": "[x]"},
+            {"command": "insert", "insert_line": 0, "insert_text": "x"},
+        ):
             r = ed.run({**args, "path": path}, ctx)
             assert r.is_error and ".git" in r.content, (path, args, r.content)
     assert (root / ".git" / "config").read_text() == "[core]\n"
@@ -61,8 +68,15 @@ def test_a_folder_swapped_for_a_link_after_the_check_is_not_followed(setup):
         os.symlink(outside, root / "sub")
 
     ed.race_hook = swap
-    r = ed.run({"command": "str_replace", "path": "sub/victim.txt", "old_str": "original",
-                "new_str": "owned"}, ctx)
+    r = ed.run(
+        {
+            "command": "str_replace",
+            "path": "sub/victim.txt",
+            "old_str": "original",
+            "new_str": "owned",
+        },
+        ctx,
+    )
     assert r.is_error and "symbolic link" in r.content
     assert (outside / "victim.txt").read_text() == "original\n"
     os.unlink(root / "sub")
@@ -82,7 +96,9 @@ def test_a_file_swapped_for_a_link_after_the_check_is_not_followed(setup):
         os.symlink(outside / "victim.txt", root / "a.txt")
 
     ed.race_hook = swap
-    r = ed.run({"command": "str_replace", "path": "a.txt", "old_str": "original", "new_str": "owned"}, ctx)
+    r = ed.run(
+        {"command": "str_replace", "path": "a.txt", "old_str": "original", "new_str": "owned"}, ctx
+    )
     assert r.is_error
     assert (outside / "victim.txt").read_text() == "original\n"
     # create over a link swapped in: the link itself is replaced, its target untouched.
@@ -104,7 +120,9 @@ def test_links_inside_the_tree_still_work(setup):
     (root / "src" / "a.py").write_text("x = 1\n")
     os.symlink("src", root / "s")
     ed = EditorTool()
-    r = ed.run({"command": "str_replace", "path": "s/a.py", "old_str": "x = 1", "new_str": "x = 2"}, ctx)
+    r = ed.run(
+        {"command": "str_replace", "path": "s/a.py", "old_str": "x = 1", "new_str": "x = 2"}, ctx
+    )
     assert not r.is_error, r.content
     assert (root / "src" / "a.py").read_text() == "x = 2\n"
     r = ed.run({"command": "create", "path": "s/deep/er/b.py", "file_text": "y\n"}, ctx)

@@ -14,7 +14,6 @@ import tools.memory as memmod
 from tools.base import ToolContext
 from tools.memory import MEMORY_SYSTEM_PROMPT, MemoryConfig, MemoryTool, memory_root
 
-
 # -- fixtures and helpers --------------------------------------------------------------------
 
 
@@ -63,7 +62,13 @@ def snapshot(d: Path) -> dict[str, tuple]:
         for name in [".", *dirnames, *filenames]:
             p = Path(dirpath) / name if name != "." else Path(dirpath)
             st = os.lstat(p)
-            entry: tuple = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino)
+            entry: tuple = (
+                stat.S_IFMT(st.st_mode),
+                stat.S_IMODE(st.st_mode),
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ino,
+            )
             if stat.S_ISLNK(st.st_mode):
                 entry += (os.readlink(p),)
             elif stat.S_ISREG(st.st_mode):
@@ -111,9 +116,25 @@ def test_specs(mem):
     fn = mem.openai_spec()["function"]
     assert fn["name"] == "memory"
     props = fn["parameters"]["properties"]
-    assert props["command"]["enum"] == ["view", "create", "str_replace", "insert", "delete", "rename"]
+    assert props["command"]["enum"] == [
+        "view",
+        "create",
+        "str_replace",
+        "insert",
+        "delete",
+        "rename",
+    ]
     assert set(props) == {
-        "command", "path", "view_range", "file_text", "old_str", "new_str", "insert_line", "insert_text", "old_path", "new_path",
+        "command",
+        "path",
+        "view_range",
+        "file_text",
+        "old_str",
+        "new_str",
+        "insert_line",
+        "insert_text",
+        "old_path",
+        "new_path",
     }
     assert mem.is_read_only({"command": "view", "path": "/memories"})
     assert not mem.is_read_only({"command": "create", "path": "/memories/x"})
@@ -144,15 +165,29 @@ def test_view_empty_and_listing(mem, mctx, root):
 
 def test_view_file_and_range(mem, mctx):
     good(mem, mctx, command="create", path="/memories/n.md", file_text="a\nb\nc\n")
-    assert good(mem, mctx, command="view", path="/memories/n.md").endswith("     1\ta\n     2\tb\n     3\tc")
-    assert good(mem, mctx, command="view", path="/memories/n.md", view_range=[2, -1]).endswith("     2\tb\n     3\tc")
-    assert "past the end" in bad(mem, mctx, command="view", path="/memories/n.md", view_range=[9, 10])
-    assert "only applies to files" in bad(mem, mctx, command="view", path="/memories", view_range=[1, 2])
+    assert good(mem, mctx, command="view", path="/memories/n.md").endswith(
+        "     1\ta\n     2\tb\n     3\tc"
+    )
+    assert good(mem, mctx, command="view", path="/memories/n.md", view_range=[2, -1]).endswith(
+        "     2\tb\n     3\tc"
+    )
+    assert "past the end" in bad(
+        mem, mctx, command="view", path="/memories/n.md", view_range=[9, 10]
+    )
+    assert "only applies to files" in bad(
+        mem, mctx, command="view", path="/memories", view_range=[1, 2]
+    )
 
 
 def test_view_missing(mem, mctx):
-    assert bad(mem, mctx, command="view", path="/memories/x.md") == "The path /memories/x.md does not exist."
-    assert bad(mem, mctx, command="view", path="/memories/no/dir/x.md") == "The path /memories/no/dir/x.md does not exist."
+    assert (
+        bad(mem, mctx, command="view", path="/memories/x.md")
+        == "The path /memories/x.md does not exist."
+    )
+    assert (
+        bad(mem, mctx, command="view", path="/memories/no/dir/x.md")
+        == "The path /memories/no/dir/x.md does not exist."
+    )
 
 
 def test_create_modes_and_overwrite(mem, mctx, root):
@@ -163,7 +198,9 @@ def test_create_modes_and_overwrite(mem, mctx, root):
     assert stat.S_IMODE(os.stat(root / "a").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(root / "a/b").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
-    assert "overwritten" in good(mem, mctx, command="create", path="/memories/a/b/c.md", file_text="two")
+    assert "overwritten" in good(
+        mem, mctx, command="create", path="/memories/a/b/c.md", file_text="two"
+    )
     assert (root / "a/b/c.md").read_text() == "two"
     assert not [n for n in os.listdir(root / "a/b") if n.startswith(".tmp")]
 
@@ -181,18 +218,40 @@ def test_create_errors(mem, mctx):
 
 def test_str_replace(mem, mctx):
     good(mem, mctx, command="create", path="/memories/notes.md", file_text="a\nTODO\nb\nTODO\nc\n")
-    msg = bad(mem, mctx, command="str_replace", path="/memories/notes.md", old_str="TODO", new_str="done")
-    assert msg.startswith("old_str appears 2 times in /memories/notes.md (lines 2, 4); add more context")
-    msg = bad(mem, mctx, command="str_replace", path="/memories/notes.md", old_str="nope", new_str="x")
+    msg = bad(
+        mem, mctx, command="str_replace", path="/memories/notes.md", old_str="TODO", new_str="done"
+    )
+    assert msg.startswith(
+        "old_str appears 2 times in /memories/notes.md (lines 2, 4); add more context"
+    )
+    msg = bad(
+        mem, mctx, command="str_replace", path="/memories/notes.md", old_str="nope", new_str="x"
+    )
     assert "does not appear verbatim in /memories/notes.md" in msg
-    out = good(mem, mctx, command="str_replace", path="/memories/notes.md", old_str="a\nTODO", new_str="a\nDONE")
+    out = good(
+        mem,
+        mctx,
+        command="str_replace",
+        path="/memories/notes.md",
+        old_str="a\nTODO",
+        new_str="a\nDONE",
+    )
     assert "has been edited" in out and "     2\tDONE" in out
     assert good(mem, mctx, command="view", path="/memories/notes.md").count("TODO") == 1
-    good(mem, mctx, command="str_replace", path="/memories/notes.md", old_str="TODO\n")  # new_str omitted: delete
+    good(
+        mem, mctx, command="str_replace", path="/memories/notes.md", old_str="TODO\n"
+    )  # new_str omitted: delete
     assert "TODO" not in good(mem, mctx, command="view", path="/memories/notes.md")
-    assert "old_str is required" in bad(mem, mctx, command="str_replace", path="/memories/notes.md", new_str="x")
-    assert bad(mem, mctx, command="str_replace", path="/memories/zz.md", old_str="a", new_str="b") == "The path /memories/zz.md does not exist."
-    assert "is a directory" in bad(mem, mctx, command="str_replace", path="/memories", old_str="a", new_str="b")
+    assert "old_str is required" in bad(
+        mem, mctx, command="str_replace", path="/memories/notes.md", new_str="x"
+    )
+    assert (
+        bad(mem, mctx, command="str_replace", path="/memories/zz.md", old_str="a", new_str="b")
+        == "The path /memories/zz.md does not exist."
+    )
+    assert "is a directory" in bad(
+        mem, mctx, command="str_replace", path="/memories", old_str="a", new_str="b"
+    )
 
 
 def test_insert(mem, mctx, root):
@@ -202,19 +261,31 @@ def test_insert(mem, mctx, root):
     assert (root / "t.md").read_text() == "zero\none\ntwo\nthree\n"
     msg = bad(mem, mctx, command="insert", path="/memories/t.md", insert_line=9, insert_text="x")
     assert "Invalid insert_line 9" in msg and "/memories/t.md has 4 lines" in msg
-    assert "insert_line is required" in bad(mem, mctx, command="insert", path="/memories/t.md", insert_text="x")
-    assert "insert_text is required" in bad(mem, mctx, command="insert", path="/memories/t.md", insert_line=0)
-    assert "does not exist" in bad(mem, mctx, command="insert", path="/memories/u.md", insert_line=0, insert_text="x")
+    assert "insert_line is required" in bad(
+        mem, mctx, command="insert", path="/memories/t.md", insert_text="x"
+    )
+    assert "insert_text is required" in bad(
+        mem, mctx, command="insert", path="/memories/t.md", insert_line=0
+    )
+    assert "does not exist" in bad(
+        mem, mctx, command="insert", path="/memories/u.md", insert_line=0, insert_text="x"
+    )
 
 
 def test_delete(mem, mctx, root):
     good(mem, mctx, command="create", path="/memories/a.md", file_text="x")
     good(mem, mctx, command="create", path="/memories/dir/sub/b.md", file_text="x")
-    assert good(mem, mctx, command="delete", path="/memories/a.md") == "Successfully deleted /memories/a.md"
+    assert (
+        good(mem, mctx, command="delete", path="/memories/a.md")
+        == "Successfully deleted /memories/a.md"
+    )
     assert not (root / "a.md").exists()
     good(mem, mctx, command="delete", path="/memories/dir")
     assert not (root / "dir").exists()
-    assert bad(mem, mctx, command="delete", path="/memories/a.md") == "The path /memories/a.md does not exist."
+    assert (
+        bad(mem, mctx, command="delete", path="/memories/a.md")
+        == "The path /memories/a.md does not exist."
+    )
     for p in ("/memories", "/memories/", "/memories//"):
         assert "cannot be deleted" in bad(mem, mctx, command="delete", path=p)
     assert root.is_dir()
@@ -223,21 +294,46 @@ def test_delete(mem, mctx, root):
 def test_rename(mem, mctx, root):
     good(mem, mctx, command="create", path="/memories/draft.md", file_text="d")
     good(mem, mctx, command="create", path="/memories/other.md", file_text="o")
-    out = good(mem, mctx, command="rename", old_path="/memories/draft.md", new_path="/memories/archive/final.md")
+    out = good(
+        mem,
+        mctx,
+        command="rename",
+        old_path="/memories/draft.md",
+        new_path="/memories/archive/final.md",
+    )
     assert out == "Successfully renamed /memories/draft.md to /memories/archive/final.md"
     assert (root / "archive/final.md").read_text() == "d"
-    msg = bad(mem, mctx, command="rename", old_path="/memories/other.md", new_path="/memories/archive/final.md")
+    msg = bad(
+        mem,
+        mctx,
+        command="rename",
+        old_path="/memories/other.md",
+        new_path="/memories/archive/final.md",
+    )
     assert "The destination /memories/archive/final.md already exists" in msg
     assert (root / "archive/final.md").read_text() == "d" and (root / "other.md").read_text() == "o"
     good(mem, mctx, command="rename", old_path="/memories/archive", new_path="/memories/old")
     assert (root / "old/final.md").exists()
     good(mem, mctx, command="create", path="/memories/x/y.md", file_text="y")
-    assert "already exists" in bad(mem, mctx, command="rename", old_path="/memories/x", new_path="/memories/old")
-    assert "into itself" in bad(mem, mctx, command="rename", old_path="/memories/old", new_path="/memories/old/inner")
-    assert "the same" in bad(mem, mctx, command="rename", old_path="/memories/old", new_path="/memories/old/")
-    assert "cannot be renamed" in bad(mem, mctx, command="rename", old_path="/memories", new_path="/memories/z")
-    assert "already exists" in bad(mem, mctx, command="rename", old_path="/memories/x", new_path="/memories")
-    assert bad(mem, mctx, command="rename", old_path="/memories/nope", new_path="/memories/z") == "The path /memories/nope does not exist."
+    assert "already exists" in bad(
+        mem, mctx, command="rename", old_path="/memories/x", new_path="/memories/old"
+    )
+    assert "into itself" in bad(
+        mem, mctx, command="rename", old_path="/memories/old", new_path="/memories/old/inner"
+    )
+    assert "the same" in bad(
+        mem, mctx, command="rename", old_path="/memories/old", new_path="/memories/old/"
+    )
+    assert "cannot be renamed" in bad(
+        mem, mctx, command="rename", old_path="/memories", new_path="/memories/z"
+    )
+    assert "already exists" in bad(
+        mem, mctx, command="rename", old_path="/memories/x", new_path="/memories"
+    )
+    assert (
+        bad(mem, mctx, command="rename", old_path="/memories/nope", new_path="/memories/z")
+        == "The path /memories/nope does not exist."
+    )
     assert "old_path is required" in bad(mem, mctx, command="rename", new_path="/memories/z")
     assert "new_path is required" in bad(mem, mctx, command="rename", old_path="/memories/x")
 
@@ -248,7 +344,9 @@ def test_rename_without_renameat2(mem, mctx, root, monkeypatch, is_dir):
     src = "/memories/s" if is_dir else "/memories/s.md"
     good(mem, mctx, command="create", path=src + ("/in.md" if is_dir else ""), file_text="s")
     good(mem, mctx, command="create", path="/memories/taken.md", file_text="t")
-    assert "already exists" in bad(mem, mctx, command="rename", old_path=src, new_path="/memories/taken.md")
+    assert "already exists" in bad(
+        mem, mctx, command="rename", old_path=src, new_path="/memories/taken.md"
+    )
     assert (root / "taken.md").read_text() == "t"
     good(mem, mctx, command="rename", old_path=src, new_path="/memories/moved")
     assert (root / "moved").exists() and not (root / src.split("/")[-1]).exists()
@@ -261,13 +359,24 @@ def test_size_caps(root, mctx):
     good(mem, mctx, command="create", path="/memories/a.md", file_text="a" * 100)
     msg = bad(mem, mctx, command="create", path="/memories/b.md", file_text="b" * 101)
     assert "at most 100 bytes" in msg and not (root / "b.md").exists()
-    msg = bad(mem, mctx, command="str_replace", path="/memories/a.md", old_str="a" * 100, new_str="c" * 101)
+    msg = bad(
+        mem,
+        mctx,
+        command="str_replace",
+        path="/memories/a.md",
+        old_str="a" * 100,
+        new_str="c" * 101,
+    )
     assert "at most 100 bytes" in msg and (root / "a.md").read_text() == "a" * 100
-    assert "at most 100 bytes" in bad(mem, mctx, command="insert", path="/memories/a.md", insert_line=0, insert_text="x")
+    assert "at most 100 bytes" in bad(
+        mem, mctx, command="insert", path="/memories/a.md", insert_line=0, insert_text="x"
+    )
     good(mem, mctx, command="create", path="/memories/b.md", file_text="b" * 100)
     msg = bad(mem, mctx, command="create", path="/memories/c.md", file_text="c" * 60)
     assert "over its limit of 250 bytes" in msg and not (root / "c.md").exists()
-    good(mem, mctx, command="create", path="/memories/b.md", file_text="b" * 90)  # replacing frees its old size
+    good(
+        mem, mctx, command="create", path="/memories/b.md", file_text="b" * 90
+    )  # replacing frees its old size
     good(mem, mctx, command="create", path="/memories/c.md", file_text="c" * 60)
     (root / "huge.md").write_bytes(b"h" * 500)  # planted from outside the tool
     assert "over the 100-byte limit" in bad(mem, mctx, command="view", path="/memories/huge.md")
@@ -285,7 +394,9 @@ def test_non_text_files(mem, mctx, root):
     os.mkfifo(root / "fifo")
     assert "binary" in bad(mem, mctx, command="view", path="/memories/b.bin")
     assert "not UTF-8" in bad(mem, mctx, command="view", path="/memories/l1.txt")
-    assert "not a regular file" in bad(mem, mctx, command="view", path="/memories/fifo")  # and does not block
+    assert "not a regular file" in bad(
+        mem, mctx, command="view", path="/memories/fifo"
+    )  # and does not block
 
 
 def test_invalid_args(mem, mctx):
@@ -298,7 +409,10 @@ def test_invalid_args(mem, mctx):
 def test_concurrent_writes_keep_store_consistent(mem, mctx, root):
     def worker(i: int) -> None:
         for j in range(10):
-            mem.run({"command": "create", "path": f"/memories/t{i}/f{j}.md", "file_text": f"{i}-{j}"}, mctx)
+            mem.run(
+                {"command": "create", "path": f"/memories/t{i}/f{j}.md", "file_text": f"{i}-{j}"},
+                mctx,
+            )
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
     for t in threads:
@@ -390,7 +504,9 @@ def test_hostile_messages_are_specific(mem, mctx):
     assert "must start with /memories/" in bad(mem, mctx, command="view", path="/etc/passwd")
     assert "'..' segment" in bad(mem, mctx, command="view", path="/memories/../x")
     assert "percent-encoded" in bad(mem, mctx, command="view", path="/memories/%2e%2e")
-    assert "U+FF0E FULLWIDTH FULL STOP" in bad(mem, mctx, command="view", path="/memories/\uff0e\uff0e")
+    assert "U+FF0E FULLWIDTH FULL STOP" in bad(
+        mem, mctx, command="view", path="/memories/\uff0e\uff0e"
+    )
     assert "U+2215 DIVISION SLASH" in bad(mem, mctx, command="view", path="/memories/..\u2215x")
     assert "NUL" in bad(mem, mctx, command="view", path="/memories/a\x00")
     assert "backslash" in bad(mem, mctx, command="view", path="/memories\\a")
@@ -417,12 +533,30 @@ def test_symlink_to_outside_dir(mem, mctx, root, sentinels):
         {"command": "view", "path": "/memories/link/secret.txt"},
         {"command": "create", "path": "/memories/link/new.md", "file_text": "x"},
         {"command": "create", "path": "/memories/link/sub/new.md", "file_text": "x"},
-        {"command": "str_replace", "path": "/memories/link/secret.txt", "old_str": "top", "new_str": "x"},
-        {"command": "insert", "path": "/memories/link/secret.txt", "insert_line": 0, "insert_text": "x"},
+        {
+            "command": "str_replace",
+            "path": "/memories/link/secret.txt",
+            "old_str": "top",
+            "new_str": "x",
+        },
+        {
+            "command": "insert",
+            "path": "/memories/link/secret.txt",
+            "insert_line": 0,
+            "insert_text": "x",
+        },
         {"command": "delete", "path": "/memories/link/secret.txt"},
         {"command": "delete", "path": "/memories/link/sub"},
-        {"command": "rename", "old_path": "/memories/link/secret.txt", "new_path": "/memories/stolen.txt"},
-        {"command": "rename", "old_path": "/memories/mine.md", "new_path": "/memories/link/mine.md"},
+        {
+            "command": "rename",
+            "old_path": "/memories/link/secret.txt",
+            "new_path": "/memories/stolen.txt",
+        },
+        {
+            "command": "rename",
+            "old_path": "/memories/mine.md",
+            "new_path": "/memories/link/mine.md",
+        },
     ]:
         msg = bad(mem, mctx, **args)
         assert "symbolic link" in msg, (args, msg)
@@ -446,7 +580,9 @@ def test_symlink_to_outside_file(mem, mctx, root, sentinels):
         {"command": "create", "path": "/memories/s.md", "file_text": "x"},
     ]:
         assert "symbolic link" in bad(mem, mctx, **args)
-    good(mem, mctx, command="rename", old_path="/memories/s.md", new_path="/memories/t.md")  # moves the link itself
+    good(
+        mem, mctx, command="rename", old_path="/memories/s.md", new_path="/memories/t.md"
+    )  # moves the link itself
     assert os.path.islink(root / "t.md")
     good(mem, mctx, command="delete", path="/memories/t.md")
     assert _protected(sentinels) == before
@@ -458,8 +594,12 @@ def test_dangling_symlink(mem, mctx, root, sentinels):
     target = sentinels[0] / "created_by_escape.md"
     os.symlink(target, root / "dangling.md")
     os.symlink(sentinels[0] / "newdir", root / "danglingdir")
-    assert "symbolic link" in bad(mem, mctx, command="create", path="/memories/dangling.md", file_text="x")
-    assert "symbolic link" in bad(mem, mctx, command="create", path="/memories/danglingdir/x.md", file_text="x")
+    assert "symbolic link" in bad(
+        mem, mctx, command="create", path="/memories/dangling.md", file_text="x"
+    )
+    assert "symbolic link" in bad(
+        mem, mctx, command="create", path="/memories/danglingdir/x.md", file_text="x"
+    )
     assert "symbolic link" in bad(mem, mctx, command="view", path="/memories/dangling.md")
     assert not target.exists() and not (sentinels[0] / "newdir").exists()
     assert _protected(sentinels) == before
@@ -483,14 +623,20 @@ def test_hard_link_from_outside(mem, mctx, root, sentinels):
     os.link(sentinels[0] / "secret.txt", root / "hl.md")
     before = _protected(sentinels)
     assert "hard links" in bad(mem, mctx, command="view", path="/memories/hl.md")
-    assert "hard links" in bad(mem, mctx, command="str_replace", path="/memories/hl.md", old_str="top", new_str="x")
-    assert "hard links" in bad(mem, mctx, command="insert", path="/memories/hl.md", insert_line=0, insert_text="x")
+    assert "hard links" in bad(
+        mem, mctx, command="str_replace", path="/memories/hl.md", old_str="top", new_str="x"
+    )
+    assert "hard links" in bad(
+        mem, mctx, command="insert", path="/memories/hl.md", insert_line=0, insert_text="x"
+    )
     good(mem, mctx, command="create", path="/memories/hl.md", file_text="mine now")
     assert (root / "hl.md").read_text() == "mine now"
     assert (sentinels[0] / "secret.txt").read_text() == "top secret\n"
     after = _protected(sentinels)
     # only the link count of the outside inode changed (it lost our name)
-    assert {k: v[:2] + v[3:] for k, v in after[0].items()} == {k: v[:2] + v[3:] for k, v in before[0].items()}
+    assert {k: v[:2] + v[3:] for k, v in after[0].items()} == {
+        k: v[:2] + v[3:] for k, v in before[0].items()
+    }
     assert after[1] == before[1]
 
 

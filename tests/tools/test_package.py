@@ -72,7 +72,17 @@ def test_close_all_survives_a_failing_closer(tmp_path: Path):
 
 
 def test_exports():
-    for name in ("BashTool", "EditorTool", "GlobTool", "GrepTool", "MemoryTool", "MemoryConfig", "memory_root",
-                 "MEMORY_SYSTEM_PROMPT", "default_tools", "close_all"):
+    for name in (
+        "BashTool",
+        "EditorTool",
+        "GlobTool",
+        "GrepTool",
+        "MemoryTool",
+        "MemoryConfig",
+        "memory_root",
+        "MEMORY_SYSTEM_PROMPT",
+        "default_tools",
+        "close_all",
+    ):
         assert hasattr(tools, name)
     assert BashTool and EditorTool and GlobTool and GrepTool

@@ -42,14 +42,22 @@ def test_outside_the_tree_is_refused_unless_added(tmp_path):
     added = ToolContext(cwd=root, root=root, extra_dirs=(other,))
     seen = EditorTool().run({"command": "view", "path": str(other / "notes.md")}, added)
     assert not seen.is_error and "needle" in seen.content
-    edit = EditorTool().run({"command": "str_replace", "path": str(other / "notes.md"),
-                             "old_str": "needle", "new_str": "thread"}, added)
+    edit = EditorTool().run(
+        {
+            "command": "str_replace",
+            "path": str(other / "notes.md"),
+            "old_str": "needle",
+            "new_str": "thread",
+        },
+        added,
+    )
     assert not edit.is_error and (other / "notes.md").read_text().startswith("thread")
     grep = GrepTool().run({"pattern": "thread", "path": str(other)}, added)
     assert not grep.is_error and str(other / "notes.md") in grep.content
     # A symbolic link in an added folder that leads elsewhere is still refused.
     os.symlink(tmp_path, other / "escape")
     (tmp_path / "secret.txt").write_text("s\n")
-    sneaky = EditorTool().run({"command": "view", "path": str(other / "escape" / "secret.txt")},
-                              added)
+    sneaky = EditorTool().run(
+        {"command": "view", "path": str(other / "escape" / "secret.txt")}, added
+    )
     assert sneaky.is_error and "symbolic link" in sneaky.content

@@ -18,8 +18,10 @@ from tools.sandbox import SandboxConfig, sandbox_status
 
 pytestmark = [
     pytest.mark.timeout(120),
-    pytest.mark.skipif(not sandbox_status().available,
-                       reason=f"bash sandbox unavailable: {sandbox_status().reason}"),
+    pytest.mark.skipif(
+        not sandbox_status().available,
+        reason=f"bash sandbox unavailable: {sandbox_status().reason}",
+    ),
 ]
 
 
@@ -40,7 +42,11 @@ def outside_dir():
     import shutil
     import tempfile
 
-    d = Path(tempfile.mkdtemp(prefix="godwit-sbx-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
+    d = Path(
+        tempfile.mkdtemp(
+            prefix="godwit-sbx-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None
+        )
+    )
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -80,9 +86,13 @@ def test_writes_inside_work_and_outside_fail(box, repo, tmp_path, outside_dir):
 def test_git_and_godwit_folders_are_read_only(box, repo):
     tool, ctx = box
     before = (repo / ".git" / "config").read_text()
-    r = sh(tool, ctx, "git config core.fsmonitor 'touch MARK'; echo x >> .git/config; "
-                      "mkdir -p .git/hooks; echo 'touch MARK' > .git/hooks/pre-commit; "
-                      "echo '{\"permissions\": {\"allow\": [\"bash\"]}}' > .godwit/settings.json")
+    r = sh(
+        tool,
+        ctx,
+        "git config core.fsmonitor 'touch MARK'; echo x >> .git/config; "
+        "mkdir -p .git/hooks; echo 'touch MARK' > .git/hooks/pre-commit; "
+        'echo \'{"permissions": {"allow": ["bash"]}}\' > .godwit/settings.json',
+    )
     assert (repo / ".git" / "config").read_text() == before
     assert not (repo / ".git" / "hooks" / "pre-commit").exists()
     assert (repo / ".godwit" / "settings.json").read_text() == "{}\n"
@@ -115,8 +125,10 @@ def test_network_is_refused_unless_allowed(repo):
     server, port = _listen()
     accepted = []
     threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
-    probe = (f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), "
-             "timeout=3); print('connected')\"")
+    probe = (
+        f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), "
+        "timeout=3); print('connected')\""
+    )
     tool, ctx = BashTool(sandbox=SandboxConfig()), ToolContext(cwd=repo)
     try:
         r = sh(tool, ctx, probe)
@@ -151,7 +163,11 @@ def _running(pattern: str) -> list[int]:
 def test_setsid_and_double_forked_jobs_die_with_the_session(box):
     tool, ctx = box
     tag1, tag2 = "4242.17", "4242.18"
-    r = sh(tool, ctx, f"setsid sleep {tag1} > /dev/null 2>&1 & ( ( sleep {tag2} >/dev/null 2>&1 & ) & ); echo started")
+    r = sh(
+        tool,
+        ctx,
+        f"setsid sleep {tag1} > /dev/null 2>&1 & ( ( sleep {tag2} >/dev/null 2>&1 & ) & ); echo started",
+    )
     assert "started" in r.content
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and len(_running("4242.1")) < 2:
@@ -191,13 +207,19 @@ def test_unix_sockets_outside_cannot_be_reached(box, outside_dir):
     server.listen(1)
     server.settimeout(5)
     try:
-        probe = ("python3 -c \"import socket; c = socket.socket(socket.AF_UNIX); "
-                 f"c.connect('{path}'); print('connected')\"")
+        probe = (
+            'python3 -c "import socket; c = socket.socket(socket.AF_UNIX); '
+            f"c.connect('{path}'); print('connected')\""
+        )
         r = sh(tool, ctx, probe)
         assert "connected" not in r.content and "[exit code" in r.content
         # socketpair (both ends inside) and ordinary programs still work.
-        r = sh(tool, ctx, "python3 -c \"import socket; a, b = socket.socketpair(); a.send(b'x'); "
-                          "print(b.recv(1))\"; git --version >/dev/null && echo git-ok")
+        r = sh(
+            tool,
+            ctx,
+            "python3 -c \"import socket; a, b = socket.socketpair(); a.send(b'x'); "
+            'print(b.recv(1))"; git --version >/dev/null && echo git-ok',
+        )
         assert "b'x'" in r.content and "git-ok" in r.content
         assert not os.listdir("/proc") == []
         r = sh(tool, ctx, "ls /run | wc -l")

@@ -14,7 +14,10 @@ from tools.search import GlobTool, GrepTool, glob_match, parse_gitignore, transl
 
 HAVE_RG = shutil.which("rg") is not None
 HAVE_GIT = shutil.which("git") is not None
-ENGINES = [pytest.param(True, id="rg", marks=pytest.mark.skipif(not HAVE_RG, reason="rg not on PATH")), pytest.param(False, id="py")]
+ENGINES = [
+    pytest.param(True, id="rg", marks=pytest.mark.skipif(not HAVE_RG, reason="rg not on PATH")),
+    pytest.param(False, id="py"),
+]
 
 
 def _write(root: Path, rel: str, data: bytes | str, mtime: float | None = None) -> None:
@@ -31,12 +34,27 @@ def _write(root: Path, rel: str, data: bytes | str, mtime: float | None = None) 
 def build_tree(root: Path) -> None:
     """A tree exercising ignore rules, hidden files, links, binaries and line endings."""
     t0 = 1_700_000_000
-    _write(root, ".gitignore", "# comment\nbuild/\n*.log\n/top_only.txt\ndocs/generated/**\n!keep.log\n\\#hash.txt\n", t0)
+    _write(
+        root,
+        ".gitignore",
+        "# comment\nbuild/\n*.log\n/top_only.txt\ndocs/generated/**\n!keep.log\n\\#hash.txt\n",
+        t0,
+    )
     _write(root, "README.md", "# Project\nTODO: write docs\n", t0 + 10)
     _write(root, "top_only.txt", "todo ignored at top\n", t0 + 11)
     _write(root, "src/top_only.txt", "TODO: not ignored, anchored rule\n", t0 + 12)
-    _write(root, "src/app.py", "import os\n\ndef main():\n    # TODO: refactor\n    return os.getcwd()\n", t0 + 50)
-    _write(root, "src/util.py", "def helper(x):\n    return x * 2\n\n\ndef other():\n    pass  # todo lower\n", t0 + 40)
+    _write(
+        root,
+        "src/app.py",
+        "import os\n\ndef main():\n    # TODO: refactor\n    return os.getcwd()\n",
+        t0 + 50,
+    )
+    _write(
+        root,
+        "src/util.py",
+        "def helper(x):\n    return x * 2\n\n\ndef other():\n    pass  # todo lower\n",
+        t0 + 40,
+    )
     _write(root, "src/pkg/mod.py", "VALUE = 1\n# TODO: pkg\n", t0 + 30)
     _write(root, "src/pkg/mod.js", "const todo = 'TODO';\n", t0 + 31)
     _write(root, "src/pkg/.hidden.py", "# TODO: hidden but not ignored\n", t0 + 20)
@@ -54,7 +72,12 @@ def build_tree(root: Path) -> None:
     _write(root, "data.bin", b"TODO\x00\x01\x02binary", t0 + 8)
     _write(root, "latin.txt", "caf\xe9 TODO\n".encode("latin-1"), t0 + 9)
     _write(root, "long.txt", "TODO " + "y" * 2000 + "\n", t0 + 13)
-    _write(root, "ctx.txt", "".join(f"line {i}{' TODO' if i in (5, 7, 20) else ''}\n" for i in range(1, 31)), t0 + 14)
+    _write(
+        root,
+        "ctx.txt",
+        "".join(f"line {i}{' TODO' if i in (5, 7, 20) else ''}\n" for i in range(1, 31)),
+        t0 + 14,
+    )
     os.symlink("src/app.py", root / "link.py")
     os.symlink(str(root / "src"), root / "srclink")
     (root / ".git_not_really").mkdir()  # a hidden folder that is not .git
@@ -62,7 +85,13 @@ def build_tree(root: Path) -> None:
 
 
 def make_git(root: Path) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     subprocess.run(["git", "init", "-q"], cwd=root, check=True, env=env)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=env)
     subprocess.run(["git", "commit", "-q", "-m", "init"], cwd=root, check=True, env=env)
@@ -166,7 +195,9 @@ def test_glob_ignore_details(stree, use_rg):
     everything = set(glob_(ctx, use_rg, pattern="**").splitlines())
     assert "keep.log" in everything and "debug.log" not in everything  # negation
     assert "src/top_only.txt" in everything and "top_only.txt" not in everything  # anchored
-    assert "src/pkg/important.tmp" in everything and "src/pkg/scratch.tmp" not in everything  # nested
+    assert (
+        "src/pkg/important.tmp" in everything and "src/pkg/scratch.tmp" not in everything
+    )  # nested
     assert "docs/guide.md" in everything and "docs/generated/api.md" not in everything  # /**
     assert "#hash.txt" not in everything  # escaped '#'
     assert ".git_not_really/n.txt" in everything and ".gitignore" in everything  # hidden included
@@ -178,12 +209,23 @@ def test_glob_ignore_details(stree, use_rg):
 def test_glob_patterns_and_path(stree, use_rg):
     ctx = ToolContext(cwd=stree)
     git = (stree / ".git").is_dir()
-    assert glob_(ctx, use_rg, pattern="*.txt").splitlines() == ["ctx.txt", "long.txt", "latin.txt", "win.txt"]
+    assert glob_(ctx, use_rg, pattern="*.txt").splitlines() == [
+        "ctx.txt",
+        "long.txt",
+        "latin.txt",
+        "win.txt",
+    ]
     top_md = glob_(ctx, use_rg, pattern="*.md")
     assert top_md == ("No files match the pattern '*.md' in the work tree." if git else "README.md")
-    assert glob_(ctx, use_rg, pattern="*.py", path="src").splitlines()[-2:] == ["src/app.py", "src/util.py"]
+    assert glob_(ctx, use_rg, pattern="*.py", path="src").splitlines()[-2:] == [
+        "src/app.py",
+        "src/util.py",
+    ]
     assert "src/pkg/mod.py" not in glob_(ctx, use_rg, pattern="*.py", path="src")
-    assert set(glob_(ctx, use_rg, pattern="**/mod.{py,js}").splitlines()) == {"src/pkg/mod.py", "src/pkg/mod.js"}
+    assert set(glob_(ctx, use_rg, pattern="**/mod.{py,js}").splitlines()) == {
+        "src/pkg/mod.py",
+        "src/pkg/mod.js",
+    }
     assert glob_(ctx, use_rg, pattern=str(stree / "src" / "*.py"), path="src")
     assert "No files match" in glob_(ctx, use_rg, pattern="**/*.nothing")
 
@@ -207,7 +249,9 @@ def test_glob_errors(stree, use_rg, tmp_path):
     assert "'..'" in g.run({"pattern": "../*"}, ctx).content
     assert "absolute" in g.run({"pattern": "/etc/*"}, ctx).content
     assert "empty" in g.run({"pattern": " "}, ctx).content
-    r = g.run({"pattern": "*", "path": "srclink"}, ctx)  # a link inside the tree to a folder inside: fine
+    r = g.run(
+        {"pattern": "*", "path": "srclink"}, ctx
+    )  # a link inside the tree to a folder inside: fine
     assert not r.is_error
     os.symlink(tmp_path, stree / "outlink")
     assert "symbolic link" in g.run({"pattern": "*", "path": "outlink"}, ctx).content
@@ -243,7 +287,11 @@ def test_grep_files_with_matches(stree, use_rg, request):
 def test_grep_content_count_context(stree, use_rg):
     ctx = ToolContext(cwd=stree)
     out = grep_(ctx, use_rg, pattern="TODO", path="ctx.txt", output_mode="content")
-    assert out.splitlines()[1:] == ["ctx.txt:5:line 5 TODO", "ctx.txt:7:line 7 TODO", "ctx.txt:20:line 20 TODO"]
+    assert out.splitlines()[1:] == [
+        "ctx.txt:5:line 5 TODO",
+        "ctx.txt:7:line 7 TODO",
+        "ctx.txt:20:line 20 TODO",
+    ]
     out = grep_(ctx, use_rg, pattern="TODO", path="ctx.txt", output_mode="content", context=1)
     assert out.splitlines()[1:] == [
         "ctx.txt-4-line 4",
@@ -279,9 +327,16 @@ def test_grep_crlf_latin1_long_lines(stree, use_rg):
 @pytest.mark.parametrize("use_rg", ENGINES)
 def test_grep_glob_filter(stree, use_rg):
     ctx = ToolContext(cwd=stree)
-    assert set(files_of(grep_(ctx, use_rg, pattern="TODO", glob="*.py", path="src"))) >= {"src/app.py", "src/pkg/mod.py"}
+    assert set(files_of(grep_(ctx, use_rg, pattern="TODO", glob="*.py", path="src"))) >= {
+        "src/app.py",
+        "src/pkg/mod.py",
+    }
     assert "src/pkg/mod.js" not in grep_(ctx, use_rg, pattern="TODO", glob="*.py")
-    assert files_of(grep_(ctx, use_rg, pattern="TODO", glob="src/pkg/*.{js,py}")) == ["src/pkg/.hidden.py", "src/pkg/mod.js", "src/pkg/mod.py"]
+    assert files_of(grep_(ctx, use_rg, pattern="TODO", glob="src/pkg/*.{js,py}")) == [
+        "src/pkg/.hidden.py",
+        "src/pkg/mod.js",
+        "src/pkg/mod.py",
+    ]
     excl = files_of(grep_(ctx, use_rg, pattern="TODO", glob="!*.py"))
     assert excl and not any(f.endswith(".py") for f in excl)
     # a glob never brings ignored files back
@@ -295,7 +350,11 @@ def test_grep_max_results(stree, use_rg):
     assert len(files_of(out)) == 2 and "Showing 2 of" in out
     out = grep_(ctx, use_rg, pattern="line", path="ctx.txt", output_mode="content", max_results=5)
     assert len(out.splitlines()) == 7 and "Output cut" in out
-    out = GrepTool(use_rg=use_rg, max_results=1).run({"pattern": "TODO", "output_mode": "count"}, ctx).content
+    out = (
+        GrepTool(use_rg=use_rg, max_results=1)
+        .run({"pattern": "TODO", "output_mode": "count"}, ctx)
+        .content
+    )
     assert "Showing 1 of" in out
 
 
@@ -322,7 +381,15 @@ def test_read_only_and_specs():
         assert set(spec) == {"name", "description", "input_schema"} and spec["name"] == t.name
         assert t.openai_spec()["function"]["name"] == t.name
     props = GrepTool(use_rg=False).anthropic_spec()["input_schema"]["properties"]
-    assert set(props) == {"pattern", "path", "glob", "case_insensitive", "output_mode", "context", "max_results"}
+    assert set(props) == {
+        "pattern",
+        "path",
+        "glob",
+        "case_insensitive",
+        "output_mode",
+        "context",
+        "max_results",
+    }
     assert props["output_mode"]["enum"] == ["files_with_matches", "content", "count"]
 
 
@@ -378,9 +445,15 @@ def test_fallback_without_git_binary(tree, monkeypatch):
         make_git(tree)
     ctx = ToolContext(cwd=tree)
     real_which = shutil.which
-    monkeypatch.setattr("tools.search.shutil.which", lambda name: None if name == "git" else real_which(name))
+    monkeypatch.setattr(
+        "tools.search.shutil.which", lambda name: None if name == "git" else real_which(name)
+    )
     files = glob_(ctx, False, pattern="**").splitlines()
-    assert "build/out.py" not in files and "keep.log" in files and not any(f.startswith(".git/") for f in files)
+    assert (
+        "build/out.py" not in files
+        and "keep.log" in files
+        and not any(f.startswith(".git/") for f in files)
+    )
 
 
 @pytest.mark.skipif(shutil.which("rg") is None, reason="ripgrep not installed")

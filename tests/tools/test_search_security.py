@@ -22,8 +22,10 @@ def plant_fake_repo(folder: Path) -> None:
     (git / "objects").mkdir(parents=True)
     (git / "refs").mkdir()
     (git / "HEAD").write_text("ref: refs/heads/main\n")
-    (git / "config").write_text("[core]\n\trepositoryformatversion = 0\n\tfsmonitor = touch MARK\n"
-                                "\tpager = touch MARK_PAGER\n[alias]\n\tls-files = !touch MARK_ALIAS\n")
+    (git / "config").write_text(
+        "[core]\n\trepositoryformatversion = 0\n\tfsmonitor = touch MARK\n"
+        "\tpager = touch MARK_PAGER\n[alias]\n\tls-files = !touch MARK_ALIAS\n"
+    )
     (folder / "a.txt").write_text("needle\n")
 
 
@@ -32,7 +34,9 @@ def _no_marks(root: Path) -> list[str]:
 
 
 @pytest.mark.skipif(not HAVE_GIT, reason="git not on PATH")
-@pytest.mark.parametrize("with_rg", [pytest.param(True, marks=pytest.mark.skipif(not HAVE_RG, reason="no rg")), False])
+@pytest.mark.parametrize(
+    "with_rg", [pytest.param(True, marks=pytest.mark.skipif(not HAVE_RG, reason="no rg")), False]
+)
 def test_a_planted_nested_repository_runs_nothing(tmp_path, monkeypatch, with_rg):
     root = tmp_path / "work"
     root.mkdir()
@@ -124,7 +128,9 @@ def test_grep_without_ripgrep_streams_and_skips_huge_and_binary_files(tmp_path):
         "hwm = [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0]\n"
         "print(json.dumps({'out': r.content, 's': time.monotonic() - t, 'rss_kb': hwm}))\n"
     ) % (str(Path(__file__).resolve().parents[2]), str(root))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     got = json.loads(done.stdout)
     assert got["out"] == "Found 1 file\nsmall.txt", got["out"]
     assert got["s"] < 10
@@ -137,8 +143,15 @@ def test_grep_fallback_keeps_context_lines_while_streaming(tmp_path):
     ctx = ToolContext(cwd=tmp_path)
     args = {"pattern": "HIT", "output_mode": "content", "context": 1}
     py = GrepTool(use_rg=False).run(args, ctx).content
-    assert py.splitlines()[1:] == ["f.txt-2-line 2", "f.txt:3:line 3 HIT", "f.txt:4:line 4 HIT",
-                                   "f.txt-5-line 5", "--", "f.txt-9-line 9",
-                                   "f.txt:10:line 10 HIT", "f.txt-11-line 11"]
+    assert py.splitlines()[1:] == [
+        "f.txt-2-line 2",
+        "f.txt:3:line 3 HIT",
+        "f.txt:4:line 4 HIT",
+        "f.txt-5-line 5",
+        "--",
+        "f.txt-9-line 9",
+        "f.txt:10:line 10 HIT",
+        "f.txt-11-line 11",
+    ]
     if HAVE_RG:
         assert GrepTool(use_rg=True).run(args, ctx).content == py

@@ -47,7 +47,10 @@ async def test_approval_and_transcript_speak_to_people(repo):
     (repo / "long.txt").write_text(LONG)
     turns = [
         {"text": "Editing.", "tool_calls": [EDIT_LINE_20]},
-        {"text": "Testing.", "tool_calls": [{"name": "bash", "input": {"command": "touch made.txt"}}]},
+        {
+            "text": "Testing.",
+            "tool_calls": [{"name": "bash", "input": {"command": "touch made.txt"}}],
+        },
         {"text": "Done."},
     ]
     # Sandboxed commands are not asked about (issue 14); this test is about the asking.
