@@ -157,20 +157,7 @@ class CheckpointStore:
         with self._locked("diff", None, self.lock_wait):
             target, tgt_extras = self._resolve(checkpoint)
             cur = self._scanner.scan()
-            raw, counts = raw_diff(self._git, cur.tree, target.tree, numstat=True)
-            # Paths the target's ignore rules ignore would be kept: not deletions.
-            raw, shown, kept = keep_ignored_at_target(
-                self._git, raw, cur.extras, target.tree, tgt_extras, self.store_dir / "ignore-check"
-            )
-            changes = file_changes(
-                self._git,
-                cur.tree,
-                cur.extras,
-                target.tree,
-                shown,
-                raw=raw,
-                tree_modes=self._tree_modes,
-            )
+            raw, counts, changes, kept = self._changes(cur, target, tgt_extras, numstat=True)
             add_patches(self._git, cur.tree, target.tree, changes)
             add_line_counts(changes, counts)
             conflicts = [Conflict(path=os.fsdecode(p), reason=KEPT_IGNORED) for p in kept]
@@ -199,6 +186,25 @@ class CheckpointStore:
                     )
             return Diff(checkpoint=target.id, files=changes, conflicts=conflicts)
 
+    def _changes(self, cur, target, tgt_extras, *, numstat: bool = False):
+        """(raw diff, line counts, file changes, kept paths) from the scanned work tree `cur`
+        to `target`: what restoring it would change. Paths the target's ignore rules ignore
+        would be kept: they are not deletions."""
+        raw, counts = raw_diff(self._git, cur.tree, target.tree, numstat=numstat)
+        raw, shown, kept = keep_ignored_at_target(
+            self._git, raw, cur.extras, target.tree, tgt_extras, self.store_dir / "ignore-check"
+        )
+        changes = file_changes(
+            self._git,
+            cur.tree,
+            cur.extras,
+            target.tree,
+            shown,
+            raw=raw,
+            tree_modes=self._tree_modes,
+        )
+        return raw, counts, changes, kept
+
     def would_change(self, checkpoints: list[str]) -> dict[str, list[str] | None]:
         """{checkpoint: the paths `restore(checkpoint)` would change now}, with one scan of the
         work tree for all of them (a listing's FILES column); None for a pruned or unknown one."""
@@ -213,24 +219,7 @@ class CheckpointStore:
                     out[ref] = None
                     continue
                 if target.tree not in by_tree:
-                    raw, _ = raw_diff(self._git, cur.tree, target.tree)
-                    raw, shown, _ = keep_ignored_at_target(
-                        self._git,
-                        raw,
-                        cur.extras,
-                        target.tree,
-                        tgt_extras,
-                        self.store_dir / "ignore-check",
-                    )
-                    changes = file_changes(
-                        self._git,
-                        cur.tree,
-                        cur.extras,
-                        target.tree,
-                        shown,
-                        raw=raw,
-                        tree_modes=self._tree_modes,
-                    )
+                    changes = self._changes(cur, target, tgt_extras)[2]
                     by_tree[target.tree] = sorted(c.path for c in changes)
                 out[ref] = by_tree[target.tree]
             return out
