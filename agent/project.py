@@ -4,9 +4,10 @@ The project root is the enclosing git work tree of the folder the user is in (el
 one checkpoint store and one session list per repository, wherever in it Godwit starts. The
 instruction files are read as Claude Code and Codex read theirs: a user-level file in
 `$GODWIT_HOME`, then the one of each folder from the root down to the current one, the more
-specific later (so they win where they disagree). A folder's file is its `AGENTS.md`, or its
-`CLAUDE.md` when it has none: many repositories keep both with the same text (often one links
-to the other), and the model should read it once.
+specific later (so they win where they disagree). A folder's files are its `AGENTS.md` and its
+`CLAUDE.md`, both read. Many repositories keep the two with the same text, one a link to the
+other, or a `CLAUDE.md` that only imports the other (`@AGENTS.md`, Claude Code's import form);
+such a copy is read once, so the model does not see the same instructions twice.
 """
 
 from __future__ import annotations
@@ -56,11 +57,8 @@ def instruction_files(root: Path, cwd: Path, home: Path | None) -> list[Instruct
     must be `root` or inside it; otherwise only `root`'s is read)."""
     found: list[InstructionFile] = []
     if home is not None:
-        picked = _pick(home)
-        if picked:
-            found.append(
-                InstructionFile(picked[0], f"$GODWIT_HOME/{picked[0].name} (yours)", picked[1])
-            )
+        for path, text in _pick(home):
+            found.append(InstructionFile(path, f"$GODWIT_HOME/{path.name} (yours)", text))
     folders = [root]
     try:
         for part in cwd.relative_to(root).parts:
@@ -68,17 +66,32 @@ def instruction_files(root: Path, cwd: Path, home: Path | None) -> list[Instruct
     except ValueError:
         pass
     for folder in folders:
-        picked = _pick(folder)
-        if picked:
-            found.append(
-                InstructionFile(picked[0], picked[0].relative_to(root).as_posix(), picked[1])
-            )
+        for path, text in _pick(folder):
+            found.append(InstructionFile(path, path.relative_to(root).as_posix(), text))
     return found
 
 
-def _pick(folder: Path) -> tuple[Path, str] | None:
+def _pick(folder: Path) -> list[tuple[Path, str]]:
+    """The folder's instruction files, leaving out one that repeats another already picked."""
+    picked: list[tuple[Path, str]] = []
     for name in INSTRUCTION_NAMES:
-        text = _read(folder / name)
-        if text is not None:
-            return folder / name, text
-    return None
+        path = folder / name
+        text = _read(path)
+        if text is None or any(_same(path, text, p, t) for p, t in picked):
+            continue
+        picked.append((path, text))
+    return picked
+
+
+def _same(path: Path, text: str, other: Path, other_text: str) -> bool:
+    """Whether `path` adds nothing to `other`: a link to it, the same text, or only import
+    lines (`@AGENTS.md`) naming it."""
+    try:
+        if path.resolve() == other.resolve():
+            return True
+    except OSError:
+        return False
+    if text.strip() == other_text.strip():
+        return True
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return bool(lines) and all(line in (f"@{other.name}", f"@./{other.name}") for line in lines)

@@ -309,6 +309,28 @@ def test_subfolder_uses_the_repository_root(repo, llm_server, godwit_home):
     assert len(stores) == 1, stores
 
 
+def test_agents_md_and_claude_md_are_both_read_and_copies_once(repo, llm_server):
+    (repo / "AGENTS.md").write_text("ROOT-AGENTS: run make test.\n")
+    (repo / "CLAUDE.md").write_text("ROOT-CLAUDE: use the fixtures.\n")
+    linked, imported, copied = (repo / "pkg", repo / "pkg" / "deep", repo / "pkg" / "deep" / "x")
+    copied.mkdir()
+    (linked / "AGENTS.md").write_text("PKG-ONCE: linked.\n")
+    (linked / "CLAUDE.md").symlink_to("AGENTS.md")
+    (imported / "AGENTS.md").write_text("DEEP-ONCE: imported.\n")
+    (imported / "CLAUDE.md").write_text("@AGENTS.md\n")
+    (copied / "AGENTS.md").write_text("X-ONCE: the same text.\n")
+    (copied / "CLAUDE.md").write_text("X-ONCE: the same text.\n\n")
+    llm_server.push(say("done"))
+    out = godwit("-p", "hi", cwd=copied, server=llm_server)
+    assert out.returncode == 0, out.stderr
+    system = system_text(posts(llm_server)[0])
+    marks = ("ROOT-AGENTS", "ROOT-CLAUDE", "PKG-ONCE", "DEEP-ONCE", "X-ONCE")
+    assert [system.count(m) for m in marks] == [1] * len(marks), system
+    order = [system.index(m) for m in marks]
+    assert order == sorted(order), system
+    assert "@AGENTS.md" not in system
+
+
 def test_local_settings_sit_between_project_and_command_line(repo, llm_server):
     (repo / ".godwit").mkdir()
     (repo / ".godwit" / "settings.json").write_text(json.dumps({"model": "anthropic:opus"}))

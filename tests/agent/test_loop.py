@@ -345,12 +345,12 @@ def test_usage_errors(repo):
 
 def test_agents_md_goes_into_the_system_prompt(repo):
     (repo / "AGENTS.md").write_text("Always run make lint.\n")
-    (repo / "CLAUDE.md").write_text("ignored when AGENTS.md exists\n")
+    (repo / "CLAUDE.md").write_text("Also read when AGENTS.md exists.\n")
     agent = Agent(cwd=repo, system_prompt="Extra rule.", provider=scripted({"text": "ok"}))
     agent.run("hi")
     system = agent.runtime().provider.requests[0].system
     assert "Always run make lint." in system and "Extra rule." in system
-    assert "ignored when" not in system
+    assert system.index("Always run make lint.") < system.index("Also read when AGENTS.md")
 
 
 def test_plan_mode_is_told_to_the_model(repo):
