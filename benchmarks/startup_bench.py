@@ -190,8 +190,14 @@ def loop_overhead(round_trips: int, home: Path, cwd: Path) -> tuple[float, float
         """Do nothing."""
         return "ok"
 
-    turns = [{"tool_calls": [{"name": "noop", "input": {"x": i}}]} for i in range(round_trips)]
-    turns.append({"text": "done"})
+    # Explicit usage: the scripted provider otherwise sizes every request by serialising the
+    # whole conversation, a cost of the stand-in model, not of the loop.
+    usage = {"input_tokens": 100, "output_tokens": 10}
+    turns = [
+        {"tool_calls": [{"name": "noop", "input": {"x": i}}], "usage": usage}
+        for i in range(round_trips)
+    ]
+    turns.append({"text": "done", "usage": usage})
     agent = Agent(
         cwd=cwd,
         home=home,

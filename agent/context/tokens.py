@@ -97,6 +97,9 @@ class TokenCounter:
         self._anchor_tokens: int | None = None
         self._anchor_prefix: list[int] = []
         self._anchor_fixed = 0
+        # The last message list walked and its per-message counts: a request's view is
+        # estimated before it is sent and observed after, and walking it once is enough.
+        self._walked: tuple[Sequence[Message] | None, int, list[int]] = (None, 0, [])
 
     # -- raw counts (uncalibrated, deterministic: safe to print into text the model sees) --
 
@@ -217,7 +220,7 @@ class TokenCounter:
         is as good as an estimate gets without asking the provider.
         """
         fixed = self.raw_text(system) + self.raw_tools(tools)
-        per_message = [self.raw_message(m) for m in messages]
+        per_message = self._per_message(messages)
         anchor = self._anchor_tokens
         n = len(self._anchor_prefix)
         if (
@@ -228,6 +231,16 @@ class TokenCounter:
         ):
             return anchor + self.scale(sum(per_message[n:]))
         return self.scale(fixed + sum(per_message))
+
+    def _per_message(self, messages: Sequence[Message]) -> list[int]:
+        """Raw tokens of each message; the same list object twice in a row (a request's view,
+        estimated then observed) is walked once."""
+        last, length, counts = self._walked
+        if messages is last and len(messages) == length:
+            return counts
+        counts = [self.raw_message(m) for m in messages]
+        self._walked = (messages, len(messages), counts)
+        return counts
 
     # -- learning from real usage --
 
@@ -259,7 +272,7 @@ class TokenCounter:
         if actual_input_tokens <= 0:
             return
         fixed = self.raw_text(system) + self.raw_tools(tools)
-        per_message = [self.raw_message(m) for m in messages]
+        per_message = self._per_message(messages)
         self.calibrate(actual_input_tokens + cleared_tokens, self.scale(fixed + sum(per_message)))
         self._anchor_tokens = actual_input_tokens
         self._anchor_prefix = per_message
