@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import stat
 import sys
@@ -73,6 +74,17 @@ for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "localhost,127.0.0.1,::1"
 os.execvp(sys.argv[2], sys.argv[2:])
 """
+
+
+def _python() -> str:
+    """An interpreter the sandbox can see. A virtual environment's python links to its base
+    interpreter, which is all the bridge needs (`-I -S`: the standard library only); /tmp and
+    /run are private inside, so one that lives there is not used."""
+    hidden = ("/tmp/", "/run/", "/var/run/")
+    for candidate in (os.path.realpath(sys.executable), shutil.which("python3")):
+        if candidate and not os.path.realpath(candidate).startswith(hidden):
+            return os.path.realpath(candidate)
+    return "python3"
 
 
 class _BadRequest(Exception):
@@ -172,7 +184,7 @@ class NetworkProxy:
 
     def command(self, fd: int) -> list[str]:
         """The launcher to put before the shell's command line inside the sandbox."""
-        return [sys.executable, "-I", "-S", "-c", BRIDGE, str(fd)]
+        return [_python(), "-I", "-S", "-c", BRIDGE, str(fd)]
 
     def refusal_count(self) -> int:
         """How many requests have been refused so far (a mark for `refused_since`)."""
