@@ -5,7 +5,7 @@ it gets instead is an HTTP proxy that reaches only the listed hosts:
 
 - Godwit runs the proxy (`NetworkProxy`: an asyncio loop on a thread of its own, one per
   sandboxed shell, started with the shell and stopped with it). It serves `CONNECT host:port`
-  (https, or any TLS) and plain `GET http://host/...` requests, and answers 403, with a body
+  (https; the tunnel carries any bytes, but only to a listed host and port) and plain `GET http://host/...` requests, and answers 403, with a body
   naming the host and the setting, for any host the list does not allow (tools/sandbox_hosts.py).
   The name is checked as the request gives it; only then is it resolved, and the connection goes
   to what that very name resolves to.
@@ -14,13 +14,13 @@ it gets instead is an HTTP proxy that reaches only the listed hosts:
   to the proxy as a file descriptor over a socket pair made outside (SCM_RIGHTS). The seccomp
   filter forbids new Unix-domain sockets inside (tools/sandbox_seccomp.py), so a socket file
   bound into the sandbox could not be connected to; an inherited socket pair can be used. The
-  bridge then execs nothing: the launcher process execs the shell with HTTP_PROXY, HTTPS_PROXY,
-  ALL_PROXY (and the lower-case forms) pointing at the bridge, NO_PROXY for the loopback.
-- The bridge lives in the sandbox's PID namespace and process group: it dies with the shell. It
-  also ends when Godwit's end of the socket pair is gone.
+  launcher forks the bridge and execs the shell with HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (and
+  the lower-case forms) pointing at the bridge, NO_PROXY for the sandbox's own loopback.
+- The bridge lives in the sandbox's PID namespace: when the shell ends, the kernel kills it
+  with everything else in there. It also ends when Godwit's end of the socket pair is gone.
 
 Only programs that honour the proxy variables get through (curl, git, pip, most HTTP libraries);
-raw TCP to anything else is impossible, since the sandbox has no route out.
+any other connection is impossible, since the sandbox has no route out.
 """
 
 from __future__ import annotations
