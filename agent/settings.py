@@ -292,7 +292,13 @@ def _no_weaker_sandbox(layer: Any, project: Path, user: Path) -> None:
     """A repository must not loosen the sandbox by itself (it may tighten it)."""
     if not isinstance(layer, dict):
         return
-    looser = [k for k, bad in (("enabled", False), ("network", True)) if layer.get(k) is bad]
+    looser = ["enabled"] if layer.get("enabled") is False else []
+    # Any network at all (everything, or a list of hosts) is looser than the default none.
+    network = layer.get("network")
+    if isinstance(network, str):
+        network = network.strip().lower()
+    if network not in (None, False, "none", []):
+        looser.append("network")
     if layer.get("allow_write"):
         looser.append("allow_write")
     if looser:

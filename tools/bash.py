@@ -44,6 +44,7 @@ from .base import ToolContext, ToolResult
 from .bash_shell import Capture, Shell, decode_q, group_alive, sweep_stale_dirs
 from .readonly_shell import is_read_only_command
 from .sandbox import SandboxConfig, blocked_by_sandbox, bwrap_argv, sandbox_status
+from .sandbox_proxy import NetworkProxy
 
 __all__ = ["BashInput", "BashTool", "SandboxConfig", "group_alive", "sweep_stale_dirs"]
 
@@ -59,7 +60,7 @@ POLL_S = 0.05
 _START_LOCK = threading.Lock()  # two calls of one session must not both start a shell
 _BLOCKED_NOTES = {
     "write": "writing outside the work tree (and into .git/ or .godwit/) is not allowed there",
-    "network": "the network is off there",
+    "network": "the network is off there (or reached only through its proxy)",
 }
 
 
@@ -165,6 +166,8 @@ class BashTool(BaseTool):
             return Shell(cwd, self._env(False))
         assert self.sandbox is not None
         mounts: list = []
+        proxies: list[NetworkProxy] = []
+        hosts = self.sandbox.allowed_hosts
 
         def make_prefix(tmpdir: str) -> tuple[list[str], tuple[int, ...]]:
             m = bwrap_argv(
@@ -175,14 +178,24 @@ class BashTool(BaseTool):
                 start_in=Path(cwd),
             )
             mounts.append(m)
-            return m.argv, m.pass_fds
+            if hosts is None:
+                return m.argv, m.pass_fds
+            # A host list: the shell starts behind the bridge to a proxy of its own.
+            proxy = NetworkProxy(hosts)
+            proxies.append(proxy)
+            proxy.start()
+            fd = proxy.sandbox_fd()
+            return [*m.argv, *proxy.command(fd)], (*m.pass_fds, fd)
 
-        return Shell(
-            cwd,
-            self._env(True),
-            make_prefix=make_prefix,
-            on_close=lambda: [m.cleanup() for m in mounts],
-        )
+        def on_close() -> None:
+            for m in mounts:
+                m.cleanup()
+            for p in proxies:
+                p.stop()
+
+        shell = Shell(cwd, self._env(True), make_prefix=make_prefix, on_close=on_close)
+        shell.proxy = proxies[0] if proxies else None
+        return shell
 
     def _shell(self, ctx: ToolContext) -> tuple[Shell, bool]:
         """The session's shell, started if needed; the flag says a new one was started."""
@@ -237,23 +250,41 @@ class BashTool(BaseTool):
             )
         timeout = a.timeout or self.default_timeout
         shell, _ = self._shell(ctx)
+        proxy = shell.proxy
         with shell.run_lock:
+            mark = proxy.refusal_count() if proxy else 0
             result = self._execute(shell, a.command, timeout, ctx)
-        if self.sandboxed and result.content.endswith("]") and "[exit code" in result.content:
-            kind = blocked_by_sandbox(result.content)
-            if kind:
-                note = (
-                    f"[The sandbox may have stopped this: {_BLOCKED_NOTES[kind]}. If the "
-                    "command must run outside the sandbox, say so: the user will be asked.]"
-                )
-                result = ToolResult(
-                    content=_join(result.content, note),
-                    is_error=result.is_error,
-                    sandbox_blocked=kind,
-                )
+            refused = proxy.refused_since(mark) if proxy else []
+        if self.sandboxed:
+            result = self._note_blocked(result, refused)
         if prefix:
             result = result.model_copy(update={"content": prefix + result.content})
         return result
+
+    @staticmethod
+    def _note_blocked(result: ToolResult, refused: list[str]) -> ToolResult:
+        """Say so when the sandbox (not the command) stopped it: the proxy refused a host, or
+        the output shows a write outside or a missing network, and the command failed."""
+        failed = result.content.endswith("]") and "[exit code" in result.content
+        kind = blocked_by_sandbox(result.content) if failed else None
+        if refused:
+            hosts = ", ".join(refused[:10]) + (", ..." if len(refused) > 10 else "")
+            note = (
+                f"[The sandbox's proxy refused {hosts}: not in the sandbox.network setting. "
+                "Only the user can allow more hosts (in their settings); if the command must "
+                "run outside the sandbox, say so: the user will be asked.]"
+            )
+            kind = "network" if failed else None
+        elif kind:
+            note = (
+                f"[The sandbox may have stopped this: {_BLOCKED_NOTES[kind]}. If the "
+                "command must run outside the sandbox, say so: the user will be asked.]"
+            )
+        else:
+            return result
+        return ToolResult(
+            content=_join(result.content, note), is_error=result.is_error, sandbox_blocked=kind
+        )
 
     def run_outside_sandbox(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         """Run one command outside the sandbox, in a shell of its own started where the

@@ -231,6 +231,7 @@ class Shell:
         self.tmpdir = _make_dir()
         self.cmd_file = os.path.join(self.tmpdir, "command")
         self.last_cwd = cwd
+        self.proxy = None  # the sandbox's network proxy (tools/sandbox_proxy.py), if it has one
         self._n = 0
         pass_fds: tuple[int, ...] = ()
         if make_prefix is not None:  # the sandbox needs the folder to show it inside

@@ -7,7 +7,9 @@ Inside it (see `bwrap_argv`):
   hooks, a repository config (fsmonitor, aliases) and Godwit's own settings could otherwise
   turn one sandboxed command into code that runs outside it later. A missing one can be
   created (known limit; see bwrap_argv);
-- no network unless `network` is true (`--unshare-net`: only a loopback device);
+- no network unless `network` is true (`--unshare-net`: only a loopback device); with a list
+  of hosts, still none of its own: a bridge inside (tools/sandbox_proxy.py) hands each
+  connection to 127.0.0.1:PORT out to Godwit's proxy, which reaches only the listed hosts;
 - no new Unix-domain sockets and no io_uring (a seccomp filter, tools/sandbox_seccomp.py), and
   /run hidden: a socket file on a read-only file system still connects (docker.sock);
 - its own PID namespace (`--unshare-pid`): when the sandbox's first process dies, the kernel
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .sandbox_hosts import HostPattern, parse_pattern
 from .sandbox_seccomp import program as seccomp_program
 
 PROTECTED_NAMES = (".git", ".godwit", ".mcp.json")
@@ -49,15 +52,40 @@ class SandboxConfig(BaseModel):
         "(Linux with bubblewrap); elsewhere Godwit says so once and falls "
         "back to asking for approval.",
     )
-    network: bool = Field(
+    network: bool | list[str] = Field(
         False,
-        description="Let sandboxed commands use the network (all of it); off: no network at all.",
+        description='What sandboxed commands may reach: false or "none" (nothing), true or '
+        '"all" (everything), or a list of hosts such as ["pypi.org", "*.pythonhosted.org", '
+        '"github.com:443"], reached only through Godwit\'s proxy (tools/sandbox_proxy.py).',
     )
     allow_write: list[str] = Field(
         default_factory=list,
         description="More folders sandboxed "
         "commands may write (absolute, or relative to the work tree).",
     )
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _network(cls, v: object) -> bool | list[str]:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, str) and v.strip().lower() in ("none", "all"):
+            return v.strip().lower() == "all"
+        if not isinstance(v, list):
+            # pydantic reports a ValueError as a settings error; a TypeError would escape it.
+            raise ValueError(  # noqa: TRY004
+                'must be false or "none", true or "all", or a list of hosts such as '
+                f'["pypi.org", "*.pythonhosted.org", "github.com:443"], not {v!r}'
+            )
+        hosts = [str(parse_pattern(item)) for item in v]
+        return list(dict.fromkeys(hosts)) or False  # an empty list allows nothing
+
+    @property
+    def allowed_hosts(self) -> list[HostPattern] | None:
+        """The host list when `network` is one (commands go through the proxy), else None."""
+        if isinstance(self.network, list):
+            return [parse_pattern(h) for h in self.network]
+        return None
 
     @field_validator("allow_write")
     @classmethod
@@ -210,7 +238,8 @@ def bwrap_argv(
     """
     bwrap = shutil.which("bwrap") or "bwrap"
     root = Path(os.path.realpath(work_tree))
-    args = [bwrap, *_base_args(config.network)]
+    # With a host list the sandbox has no network of its own: the proxy reaches the hosts.
+    args = [bwrap, *_base_args(config.network is True)]
     writable = [root]
     for d in [*extra_dirs, *(Path(p) for p in config.allow_write)]:
         p = Path(d) if Path(d).is_absolute() else root / d
