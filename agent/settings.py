@@ -21,7 +21,7 @@ from agent.context.settings import ContextSettings
 from agent.errors import ConfigError
 from agent.events import PermissionMode
 from agent.providers.catalogue import DEFAULT_CLAUDE_MODEL
-from tools.sandbox import SandboxConfig
+from tools.sandbox import DEFAULT_DENY_READ, SandboxConfig
 
 # The newest Sonnet the installed anthropic SDK lists (agent.providers.aliases), resolved when
 # the provider is built; the session records the resolved id.
@@ -301,6 +301,9 @@ def _no_weaker_sandbox(layer: Any, project: Path, user: Path) -> None:
         looser.append("network")
     if layer.get("allow_write"):
         looser.append("allow_write")
+    deny = layer.get("deny_read")
+    if isinstance(deny, list) and not set(DEFAULT_DENY_READ) <= set(deny):
+        looser.append("deny_read (it may add paths to the default list, not drop any)")
     if looser:
         keys = ", ".join("sandbox." + k for k in looser)
         raise ConfigError(

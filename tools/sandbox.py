@@ -7,6 +7,8 @@ Inside it (see `bwrap_argv`):
   hooks, a repository config (fsmonitor, aliases) and Godwit's own settings could otherwise
   turn one sandboxed command into code that runs outside it later. A missing one can be
   created (known limit; see bwrap_argv);
+- the `deny_read` paths (by default the credential stores: ~/.ssh, ~/.aws, ~/.gnupg, ...,
+  and Godwit's home) show empty;
 - no network unless `network` is true (`--unshare-net`: only a loopback device); with a list
   of hosts, still none of its own: a bridge inside (tools/sandbox_proxy.py) hands each
   connection to 127.0.0.1:PORT out to Godwit's proxy, which reaches only the listed hosts;
@@ -32,12 +34,33 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .sandbox_hosts import HostPattern, parse_pattern
 from .sandbox_seccomp import program as seccomp_program
 
 PROTECTED_NAMES = (".git", ".godwit", ".mcp.json")
+# Where credentials live: a command (or a prompt injection steering one) has no business there,
+# and with any network at all what it reads could leave. Godwit's home holds every project's
+# session logs and the user's settings.
+DEFAULT_DENY_READ = (
+    "~/.ssh",
+    "~/.aws",
+    "~/.azure",
+    "~/.gnupg",
+    "~/.password-store",
+    "~/.kube",
+    "~/.docker",
+    "~/.netrc",
+    "~/.git-credentials",
+    "~/.npmrc",
+    "~/.pypirc",
+    "~/.config/gcloud",
+    "~/.config/gh",
+    "~/.config/hub",
+    "$GODWIT_HOME",
+    "~/.godwit",
+)
 _TRIAL_TIMEOUT_S = 10
 
 
@@ -63,6 +86,12 @@ class SandboxConfig(BaseModel):
         description="More folders sandboxed "
         "commands may write (absolute, or relative to the work tree).",
     )
+    deny_read: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DENY_READ),
+        description="Files and folders sandboxed commands cannot read: shown empty inside "
+        "(absolute, `~/...`, `$VAR/...`, or relative to the work tree). The default hides "
+        "credential stores and Godwit's home; setting the key replaces the list.",
+    )
 
     @field_validator("network", mode="before")
     @classmethod
@@ -87,12 +116,12 @@ class SandboxConfig(BaseModel):
             return [parse_pattern(h) for h in self.network]
         return None
 
-    @field_validator("allow_write")
+    @field_validator("allow_write", "deny_read")
     @classmethod
-    def _paths(cls, v: list[str]) -> list[str]:
+    def _paths(cls, v: list[str], info: ValidationInfo) -> list[str]:
         for p in v:
             if not p or "\x00" in p:
-                raise ValueError("allow_write entries must be non-empty paths")
+                raise ValueError(f"{info.field_name} entries must be non-empty paths")
         return v
 
 
@@ -262,11 +291,34 @@ def bwrap_argv(
             # run outside it).
     for d in read_only_dirs:
         args += ["--ro-bind", str(d), str(d)]
+    args += _hidden(config.deny_read, root, writable)
     fd = _seccomp_fd()
     if fd is not None:
         args += ["--seccomp", str(fd)]
     args += ["--chdir", str(Path(os.path.realpath(start_in)) if start_in else root), "--"]
     return SandboxMounts(args, standins, (fd,) if fd is not None else ())
+
+
+def _hidden(entries: list[str], root: Path, writable: list[Path]) -> list[str]:
+    """Mounts that show each existing `deny_read` path empty: a folder as an empty read-only
+    tmpfs, a file as /dev/null. A path that holds a writable folder (the work tree inside
+    `~/.config/gh`, say) is left alone: hiding it would hide the work."""
+    args: list[str] = []
+    for entry in entries:
+        expanded = os.path.expanduser(os.path.expandvars(entry))
+        if "$" in expanded:  # an unset variable: nothing to hide
+            continue
+        p = Path(expanded) if os.path.isabs(expanded) else root / expanded
+        if not os.path.lexists(p):
+            continue
+        real = Path(os.path.realpath(p))
+        if any(w == real or w.is_relative_to(real) for w in writable):
+            continue
+        if real.is_dir():
+            args += ["--tmpfs", str(real), "--remount-ro", str(real)]
+        elif real.exists():
+            args += ["--ro-bind", "/dev/null", str(real)]
+    return args
 
 
 # What a command prints when the sandbox, not the command, was the reason it failed.

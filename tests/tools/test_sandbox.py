@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import tools
 from tools.base import ToolContext
 from tools.bash import BashTool
-from tools.sandbox import SandboxConfig, sandbox_status
+from tools.sandbox import DEFAULT_DENY_READ, SandboxConfig, sandbox_status
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -226,3 +227,55 @@ def test_unix_sockets_outside_cannot_be_reached(box, outside_dir):
         assert r.content.strip() == "0"
     finally:
         server.close()
+
+
+def test_credentials_and_deny_read_paths_show_empty(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE-KEY\n")
+    (home / ".netrc").write_text("machine x login me password SECRET\n")
+    godwit_home = tmp_path / "ghome"
+    godwit_home.mkdir()
+    (godwit_home / "settings.json").write_text('{"api_key": "sk-SECRET"}\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GODWIT_HOME", str(godwit_home))
+    root = home / "projects" / "repo"  # the work tree under the hidden home stays usable
+    root.mkdir(parents=True)
+    (root / ".env").write_text("TOKEN=SECRET\n")
+    (root / "notes.txt").write_text("visible\n")
+    config = SandboxConfig(deny_read=[*SandboxConfig().deny_read, ".env"])
+    tool, ctx = BashTool(sandbox=config), ToolContext(cwd=root)
+    try:
+        r = sh(tool, ctx, "cat ~/.ssh/id_ed25519 ~/.netrc $GODWIT_HOME/settings.json .env")
+        assert "SECRET" not in r.content and "PRIVATE-KEY" not in r.content, r.content
+        r = sh(tool, ctx, "ls -A ~/.ssh | wc -w; ls -A $GODWIT_HOME | wc -w")
+        assert r.content.split() == ["0", "0"], r.content
+        r = sh(tool, ctx, "cat notes.txt; echo new > made.txt; touch ~/.ssh/planted")
+        assert "visible" in r.content and (root / "made.txt").read_text() == "new\n"
+        assert not (home / ".ssh" / "planted").exists()
+    finally:
+        tools.close_all(ctx)
+    # Outside the sandbox nothing changed.
+    assert (home / ".ssh" / "id_ed25519").read_text() == "PRIVATE-KEY\n"
+    assert (root / ".env").read_text() == "TOKEN=SECRET\n"
+
+
+def test_a_project_may_add_to_deny_read_but_not_drop_from_it(tmp_path):
+    from agent.errors import ConfigError
+    from agent.settings import load_settings
+
+    home, project = tmp_path / "home", tmp_path / "project"
+    (project / ".godwit").mkdir(parents=True)
+    home.mkdir()
+    settings = project / ".godwit" / "settings.json"
+    for dropped in ([], ["~/.aws"], [d for d in DEFAULT_DENY_READ if d != "~/.ssh"]):
+        settings.write_text(json.dumps({"sandbox": {"deny_read": dropped}}))
+        with pytest.raises(ConfigError, match=r"sandbox.deny_read"):
+            load_settings(home, project)
+    settings.write_text(json.dumps({"sandbox": {"deny_read": [*DEFAULT_DENY_READ, ".env"]}}))
+    assert ".env" in load_settings(home, project).sandbox.deny_read
+    (home / "settings.json").write_text(json.dumps({"sandbox": {"deny_read": ["~/.aws"]}}))
+    settings.unlink()
+    assert load_settings(home, project).sandbox.deny_read == ["~/.aws"]  # the user may
+    with pytest.raises(Exception, match="deny_read entries must be non-empty"):
+        SandboxConfig(deny_read=[""])
