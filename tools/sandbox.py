@@ -24,6 +24,7 @@ succeeds: some containers forbid the namespaces) and, if not, why, in one senten
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
@@ -301,7 +302,7 @@ def bwrap_argv(
 
 def _hidden(entries: list[str], root: Path, writable: list[Path]) -> list[str]:
     """Mounts that show each existing `deny_read` path empty: a folder as an empty read-only
-    tmpfs, a file as /dev/null. A path that holds a writable folder (the work tree inside
+    tmpfs, a file as an empty file. A path that holds a writable folder (the work tree inside
     `~/.config/gh`, say) is left alone: hiding it would hide the work."""
     args: list[str] = []
     for entry in entries:
@@ -317,8 +318,21 @@ def _hidden(entries: list[str], root: Path, writable: list[Path]) -> list[str]:
         if real.is_dir():
             args += ["--tmpfs", str(real), "--remount-ro", str(real)]
         elif real.exists():
-            args += ["--ro-bind", "/dev/null", str(real)]
+            args += ["--ro-bind", _empty_file(), str(real)]
     return args
+
+
+@functools.cache
+def _empty_file() -> str:
+    """An empty file to show in place of a hidden one: programs that read their config file
+    (npm's ~/.npmrc) see it empty instead of failing on a device they may not open."""
+    folder = tempfile.mkdtemp(prefix="godwit-sandbox-empty-")  # 0700, ours alone
+    path = os.path.join(folder, "empty")
+    with open(path, "x"):
+        pass
+    os.chmod(path, 0o444)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return path
 
 
 # What a command prints when the sandbox, not the command, was the reason it failed.

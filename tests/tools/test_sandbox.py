@@ -248,8 +248,8 @@ def test_credentials_and_deny_read_paths_show_empty(tmp_path, monkeypatch):
     try:
         r = sh(tool, ctx, "cat ~/.ssh/id_ed25519 ~/.netrc $GODWIT_HOME/settings.json .env")
         assert "SECRET" not in r.content and "PRIVATE-KEY" not in r.content, r.content
-        r = sh(tool, ctx, "ls -A ~/.ssh | wc -w; ls -A $GODWIT_HOME | wc -w")
-        assert r.content.split() == ["0", "0"], r.content
+        r = sh(tool, ctx, "ls -A ~/.ssh | wc -w; ls -A $GODWIT_HOME | wc -w; wc -c < ~/.netrc")
+        assert r.content.split() == ["0", "0", "0"], r.content  # shown empty, still readable
         r = sh(tool, ctx, "cat notes.txt; echo new > made.txt; touch ~/.ssh/planted")
         assert "visible" in r.content and (root / "made.txt").read_text() == "new\n"
         assert not (home / ".ssh" / "planted").exists()
