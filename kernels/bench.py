@@ -285,6 +285,32 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
     return times
 
 
+def bench_indexer_chunks() -> None:
+    """The engine's prefill case: 4096 new queries at the end of an N-key cache. The query rows
+    scored at once (`chunk`) decide the top-k path: under 2 x SMs rows the split histogram
+    kernels, from there the one-program-per-row kernel."""
+    header("Indexer + top-k for 4096 queries at the end of an N-key cache, by rows per chunk")
+    T = 4096
+    for N in (32768, 131072):
+        q, k, w, ks = fp8_inputs(T, N)
+        q_pos = torch.arange(N - T, N, device="cuda")
+        flop, nbytes = indexer_cost(T, N)
+        for chunk in (None, 128, 272, 512, 1024, 4096):
+            cfg = None if chunk is None else {"chunk": chunk}
+            try:
+                ms = bench(lambda cfg=cfg: lightning_indexer(q, k, w, 2048, q_pos, ks, config=cfg))
+                row(
+                    f"indexer 4096 q at the end of {N}, chunk {chunk or 'default'}",
+                    ms,
+                    flop,
+                    nbytes,
+                    unit="fp8",
+                )
+            except Exception as err:
+                emit(f"| indexer chunk {chunk}: failed: {str(err)[:160]} |")
+        del q, k, w, ks
+
+
 def bench_paged_indexer() -> None:
     header("Paged decode indexer, batch 1, FP8; CUDA-graph replays")
     for L in (32768, 131072):
@@ -364,6 +390,8 @@ def main() -> int:
     times = bench_indexer(args.sweep) if "indexer" in sections else {}
     if "indexer" in sections or "paged" in sections:
         bench_paged_indexer()
+    if "chunks" in sections:
+        bench_indexer_chunks()
     if "indexer32" in sections:
         bench_indexer(args.sweep, lengths=(32768,))
     if "layer" in sections:
