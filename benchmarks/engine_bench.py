@@ -538,6 +538,18 @@ def prefill_profile(net, kw, device, n: int, chunks: list[int]) -> None:
         del engine
         gc.collect()
         torch.cuda.empty_cache() if device.type == "cuda" else None
+    if device.type == "cuda":
+        # prefill attention reading the paged cache in place, or over rows gathered per chunk
+        for mode in ("paged", "gathered", "paged"):
+            engine = Engine(net, **{**kw, "max_cached_tokens": n + 4096})
+            engine.backend.prefill_attention = mode
+            seq = engine.start(tokens(n, net.cfg.vocab_size, 19), SamplingParams(max_new_tokens=1))
+            with Clock(device) as c:
+                engine.prefill(seq)
+            record("prefill_profile", context=n, attention=mode, prefill_s=round(c.s, 3))
+            engine.release(seq)
+            del engine
+            gc.collect()
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
@@ -612,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         guarded("profile", lambda: profile(net, {**kw, "max_cached_tokens": 65536}, device))
     if "prefill_profile" in sections and left() > 60:
         n = max(sizes)
-        chunks = [4096, 8192, 16384] if not args.tiny else [16, 32]
+        chunks = [4096, 4096, 8192] if not args.tiny else [16, 32]
         guarded("prefill_profile", lambda: prefill_profile(net, kw, device, n, chunks))
     if "micro" in sections and left() > 60:
         guarded("micro", lambda: micro(net, device))
