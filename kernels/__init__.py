@@ -29,7 +29,7 @@ _LAZY = {
     "radix_topk": "kernels.topk",
 }
 
-__all__ = ["KernelError", "KernelInputError", *_LAZY]
+__all__ = ["KernelError", "KernelInputError", *_LAZY]  # noqa: PLE0604 - _LAZY is a dict of names
 
 
 def __getattr__(name: str) -> Any:

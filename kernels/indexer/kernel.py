@@ -99,7 +99,7 @@ def _indexer_scores_kernel(
             ks = tl.load(ks_ptr + rows, mask=n_mask, other=0.0)
         offs_h = tl.arange(0, HP)
         h_mask = offs_h < HI
-        for i in range(0, BT):
+        for i in range(BT):
             t = t0 + i
             t_ok = t < T
             t_in = tl.minimum(t, T - 1).to(
@@ -126,12 +126,22 @@ def _indexer_scores_kernel(
 def _scores_config(paged: bool) -> dict:
     """Tiles of the score kernel and of the top-k passes (H200 sweep of 2026-11-28 in BENCHMARKS.md)."""
     if interpreting():
-        return dict(
-            BT=1 if paged else 4, BN=32, num_warps=4, num_stages=1, topk_block=1024, topk_warps=4
-        )
-    return dict(
-        BT=1 if paged else 16, BN=128, num_warps=4, num_stages=3, topk_block=1024, topk_warps=4
-    )
+        return {
+            "BT": 1 if paged else 4,
+            "BN": 32,
+            "num_warps": 4,
+            "num_stages": 1,
+            "topk_block": 1024,
+            "topk_warps": 4,
+        }
+    return {
+        "BT": 1 if paged else 16,
+        "BN": 128,
+        "num_warps": 4,
+        "num_stages": 3,
+        "topk_block": 1024,
+        "topk_warps": 4,
+    }
 
 
 def _output(given: torch.Tensor | None, shape: tuple, device: torch.device) -> torch.Tensor:
