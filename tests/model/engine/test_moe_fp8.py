@@ -131,7 +131,7 @@ def test_kernel_path_agrees_with_the_fallback(net8, n):
 
     engine = Engine(net8, block_size=16, max_cached_tokens=256, backend="triton", cuda_graphs=False)
     _, g = moe_layer(engine)
-    assert g.use_kernel == torch.cuda.is_available()  # the rule: FP8 tensor cores only
+    assert not g.use_kernel  # the rule: FP8 tensor cores only, and these weights are on the CPU
     x = torch.randn(n, net8.cfg.hidden_size, generator=torch.Generator().manual_seed(n))
     shared = g.moe.shared_experts(x)
     g.use_kernel = False
