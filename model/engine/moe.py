@@ -178,7 +178,9 @@ class GroupedExperts:
         p, dim = xs.shape
         e_count, rows2, _ = self.gate_up.shape
         per = max(1, DEQUANT_CHUNK // (rows2 * dim))  # experts dequantised at once
-        if p <= e_count:  # decode: gather each pair's expert (chunks of a fixed size: no sync)
+        # Decode: gather each pair's expert, in chunks of a fixed size, so nothing syncs (a CUDA
+        # graph being captured takes this path whatever the batch).
+        if p <= e_count or torch.cuda.is_current_stream_capturing():
             outs = []
             for p0 in range(0, p, per):
                 e = expert[p0 : p0 + per]  # (c,)
