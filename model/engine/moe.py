@@ -10,9 +10,9 @@ expert and run as one grouped GEMM per projection:
   `kernels.fp8_grouped_gemm`, activations quantised per (row, 128 columns) to e4m3 with
   power-of-two scales (`kernels.quantize_rows`, SwiGLU fused into the down projection's
   quantisation), weights per 128 x 128 block: DeepSeek's scheme, as `FP8Linear` runs it on CUDA;
-- elsewhere a batched fallback: for a few pairs (decode) the chosen experts' weights are gathered
-  (FP8: and dequantised, in chunks of pairs that bound the temporary) and multiplied pair by pair
-  in one `bmm`; for many pairs (prefill) the sorted rows are padded to `(E, max_count, D)` and
+- elsewhere a batched fallback: for a few pairs (decode; FP8 also under CUDA-graph capture) the
+  chosen experts' weights are gathered (FP8: and dequantised, in chunks of pairs that bound the
+  temporary; nothing syncs) and multiplied pair by pair in one `bmm`; for many pairs (prefill) the sorted rows are padded to `(E, max_count, D)` and
   multiplied in one `bmm` per projection (FP8: per chunk of the experts that have rows, each chunk
   dequantised at once, at most `DEQUANT_CHUNK` elements).
 Experts that cannot be stacked (mixed kinds, FP8 blocks that do not tile the widths) run the
@@ -180,7 +180,7 @@ class GroupedExperts:
         per = max(1, DEQUANT_CHUNK // (rows2 * dim))  # experts dequantised at once
         # Decode: gather each pair's expert, in chunks of a fixed size, so nothing syncs (a CUDA
         # graph being captured takes this path whatever the batch).
-        if p <= e_count or torch.cuda.is_current_stream_capturing():
+        if p <= e_count or (xs.is_cuda and torch.cuda.is_current_stream_capturing()):
             outs = []
             for p0 in range(0, p, per):
                 e = expert[p0 : p0 + per]  # (c,)
