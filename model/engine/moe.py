@@ -82,8 +82,10 @@ def fp8_kernel_ok(device: torch.device) -> bool:
 class GroupedExperts:
     """A stacked view of one MoE layer's routed experts.
 
-    `use_kernel` (FP8 experts only) runs `kernels.fp8_grouped_gemm`; the runner sets it through
-    `triton` (its backend is the Triton one) when the device has FP8 tensor cores.
+    `use_kernel` (FP8 experts only) runs `kernels.fp8_grouped_gemm`. It is on when `triton` (the
+    engine's backend is the Triton one) and the weights sit on a GPU with FP8 tensor cores: the
+    kernel reads one byte per weight where the dequantising fallback moves about seven, and a bf16
+    grouped GEMM would need a second, dequantised copy of the experts (kernels/BENCHMARKS.md).
     """
 
     def __init__(self, moe: MoE, triton: bool = False):
