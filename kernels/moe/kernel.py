@@ -30,7 +30,7 @@ from .._common import (
     next_pow2,
 )
 
-FP8_MAX = 448.0  # largest finite float8_e4m3fn value
+FP8_MAX = tl.constexpr(448.0)  # largest finite float8_e4m3fn value (a constexpr: kernels read it)
 
 
 @triton.jit
@@ -100,7 +100,7 @@ def _fp8_grouped_gemm_kernel(
     xs_col = xs_ptr + rows * stride_xs  # (BM,)
     ws_col = ws_ptr + e64 * stride_wse + (offs_n // QB).to(tl.int64) * stride_wsn  # (BN,)
     acc = tl.zeros((BM, BN), dtype=tl.float32)
-    for kb in tl.range(0, K // QB):
+    for kb in range(K // QB):
         a = tl.load(x_tile + kb * QB, mask=m_mask[:, None], other=0.0)  # (BM, QB) e4m3
         b = tl.load(w_tile + kb * QB, mask=n_mask[:, None], other=0.0)  # (BN, QB) e4m3
         if UPCAST:
