@@ -145,7 +145,9 @@ class LocalProvider:
         stop_reason = reply.stop_reason(produced >= budget)
         if stop_reason != "tool_use" and self.kv is not None and req.tokens:
             # Control goes back to the user: keep this conversation's cache for a later process.
-            saved = await self._on_worker(self.kv.save, req.tokens)
+            # The cache rows are copied on the worker; the file is written off it.
+            snap = await self._on_worker(self.kv.snapshot, req.tokens)
+            saved = None if snap is None else await asyncio.to_thread(self.kv.write, *snap)
             if saved is not None and self._last_saved not in (None, saved):
                 self._last_saved.unlink(missing_ok=True)  # a prefix of the new file
             self._last_saved = saved or self._last_saved

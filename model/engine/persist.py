@@ -81,18 +81,21 @@ class KVStore:
 
     def save(self, tokens: list[int]) -> Path | None:
         """Write the cached full blocks that start `tokens`; the file path, or None if none are cached."""
-        from safetensors.torch import save_file
+        snap = self.snapshot(tokens)
+        return None if snap is None else self.write(*snap)
 
+    def snapshot(self, tokens: list[int]) -> tuple[Path, dict[str, torch.Tensor] | None] | None:
+        """The engine half of `save`: the target file and the cached blocks' rows copied to host
+        memory (None when that file is already on disk), or None when nothing is cached. A server
+        runs this on its worker and `write` elsewhere, so the disk write stalls no decoding."""
         e = self.engine
         hashes = block_hashes(tokens, e.block_size)
         blocks = e.pool.lookup(hashes)
         if not blocks:
             return None
-        self.dir.mkdir(parents=True, exist_ok=True)
         target = self.dir / f"{hashes[len(blocks) - 1].hex()}.safetensors"
         if target.is_file():
-            os.utime(target)  # newest again for the size cap
-            return target
+            return target, None
         idx = torch.tensor(blocks, device=e.device)
         tensors = {}
         for name, t in e.cache.tensors().items():
@@ -103,6 +106,17 @@ class KVStore:
                 .contiguous()
             )
         tensors["tokens"] = torch.tensor(tokens[: len(blocks) * e.block_size], dtype=torch.int64)
+        return target, tensors
+
+    def write(self, target: Path, tensors: dict[str, torch.Tensor] | None) -> Path:
+        """The disk half of `save` (touches the engine no more): write a snapshot, or mark an
+        existing file as the newest for the size cap."""
+        from safetensors.torch import save_file
+
+        if tensors is None:
+            os.utime(target)
+            return target
+        self.dir.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
         save_file(tensors, str(tmp), metadata=self._meta())
         os.replace(tmp, target)  # a crash mid-write leaves no half file under the real name
