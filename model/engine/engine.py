@@ -8,6 +8,8 @@ A sequence's prompt is first matched against the prefix cache (full blocks, by h
 only the rest is prefilled, `prefill_chunk` tokens per forward call. Decoding runs one token of
 every live sequence per step. Finished sequences release their blocks; full blocks stay cached
 for the next request until memory pressure evicts them (least recently used first).
+`generate` batches the prompts it is given; requests that arrive at different times (several
+agents) are batched by `model.engine.server.Server`, which then owns the engine.
 """
 
 from __future__ import annotations

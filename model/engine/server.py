@@ -331,7 +331,8 @@ class Server:
         if ready:
             rows.append(torch.stack([logits for _, logits in ready]))
         try:
-            picked = e.sample_next([r.seq for r in batch], torch.cat(rows))  # (B, vocab) in
+            logits = rows[0] if len(rows) == 1 else torch.cat(rows)  # (B, vocab)
+            picked = e.sample_next([r.seq for r in batch], logits)
         except Exception as exc:  # noqa: BLE001
             for req in batch:
                 self._fail(req, exc)

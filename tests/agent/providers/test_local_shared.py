@@ -106,3 +106,14 @@ def test_two_sdk_agents_on_one_local_model_run_concurrently(checkpoint, tmp_path
     for agent in agents:
         agent.close()
     assert shared not in local_models.loaded()
+
+
+def test_an_agent_closes_only_the_provider_it_built(checkpoint, tmp_path):
+    mine = LocalProvider(str(checkpoint), persist_kv=False)
+    settings = {"max_tokens": 4, "max_turns": 1, "checkpoints": False}
+    with Agent(cwd=tmp_path, provider=mine, settings=settings) as agent:
+        agent.run("hi")
+    assert mine.shared in local_models.loaded()  # the caller's provider is the caller's to close
+    assert asyncio.run(reply(mine, request("still there?"))).usage.output_tokens > 0
+    mine.close()
+    assert mine.shared not in local_models.loaded()
