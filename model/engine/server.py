@@ -32,7 +32,7 @@ import torch
 
 from model.engine.cache import blocks_for
 from model.engine.engine import Engine, Sequence
-from model.engine.errors import CacheFullError, EngineError
+from model.engine.errors import CacheFullError, EngineError, RequestTooLargeError
 from model.engine.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,7 @@ class Server:
         self._calls: deque[tuple[Callable[..., Any], tuple, Future]] = deque()
         self._closed = False
         self._failure: BaseException | None = None
+        self._blocked: Request | None = None  # the head of the queue, waiting for blocks
         self._prefilling: list[Request] = []  # admitted, prompt not fully in the cache yet
         self._running: list[Request] = []  # decoding; each has a next_token to feed
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -257,30 +258,35 @@ class Server:
         e = self.engine
         while True:
             with self._cond:
-                if not self._waiting:
-                    return
+                if not self._waiting or self._waiting[0] is self._blocked:
+                    return  # nothing new to admit, or no block freed since the head last tried
                 req = self._waiting[0]
             busy = bool(self._prefilling or self._running)
             try:
                 seq = e.start(req.prompt, req.params)
-                short = (
-                    self._owed(seq)
-                    + sum(self._owed(r.seq) for r in self._busy())
-                    - (e.pool.available)
-                )
-                if short > 0:
-                    e.release(seq)
-                    raise CacheFullError(
-                        f"the request needs {short} more cache blocks than are free with the "
-                        f"running sequences' outputs reserved"
-                    )
             except CacheFullError as exc:
                 if busy:
-                    return  # it fits once running sequences finish
+                    self._blocked = req  # it fits once running sequences finish
+                    return
                 self._pop_waiting()._finish(exc)
                 continue
             except (EngineError, ValueError) as exc:  # too large for the planner, empty prompt
                 self._pop_waiting()._finish(exc)
+                continue
+            need, owed = self._owed(seq), sum(self._owed(r.seq) for r in self._busy())
+            if need + owed > e.pool.available:
+                e.release(seq)
+                if busy:
+                    self._blocked = req
+                    return
+                self._pop_waiting()._finish(
+                    RequestTooLargeError(
+                        f"request needs {need} more cache blocks of {e.block_size} tokens "
+                        f"({seq.prompt_len} prompt + {req.params.max_new_tokens} to generate) but "
+                        f"only {e.pool.available} are free with nothing else running. Shorten the "
+                        f"conversation or lower max_new_tokens, or give the cache more memory."
+                    )
+                )
                 continue
             self._pop_waiting()
             req.seq = seq
@@ -371,6 +377,7 @@ class Server:
         req._finish(exc)
 
     def _drop(self, req: Request) -> None:
+        self._blocked = None  # blocks are freed: the head of the queue may fit now
         for queue in (self._prefilling, self._running):
             if req in queue:
                 queue.remove(req)

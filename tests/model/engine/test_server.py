@@ -26,12 +26,17 @@ def net(tiny_dir):
 
 
 class Recording(Engine):
-    """An engine that logs what it ran: ("prefill", prompt length) per chunk, ("decode", batch)."""
+    """An engine that logs what it ran: ("start", prompt length) per admission attempt,
+    ("prefill", prompt length) per chunk, ("decode", batch)."""
 
     def __init__(self, *args, fail_decode_at: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.log: list[tuple[str, int]] = []
         self.fail_decode_at = fail_decode_at
+
+    def start(self, prompt, params=None):
+        self.log.append(("start", len(prompt)))
+        return super().start(prompt, params)
 
     def prefill_next(self, seq, all_logits=False):
         self.log.append(("prefill", seq.prompt_len))
@@ -214,6 +219,8 @@ def test_a_request_waits_for_room_instead_of_failing(net):
     finally:
         server.close()
     assert max(engine.batches) == 1  # never both at once: the cache holds only one of them
+    # the second tried once while the first ran, and once more when the first freed its blocks
+    assert engine.log.count(("start", 100)) == 3
 
 
 def test_a_worker_exception_reaches_the_waiters_and_the_server_goes_on(net):
