@@ -463,7 +463,7 @@ def serve(net, kw, device, prompt_len: int, decode: int, counts: tuple[int, ...]
         # warm-up (not timed): compile the kernels and capture the decode graphs of every bucket
         # up to the largest batch at this context's block-table width
         for r in [
-            server.submit(tokens(prompt_len, vocab, 500 + i), SamplingParams(max_new_tokens=8))
+            server.submit(tokens(prompt_len, vocab, 500 + i), SamplingParams(max_new_tokens=16))
             for i in range(max(counts))
         ]:
             r.result()
