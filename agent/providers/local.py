@@ -121,8 +121,12 @@ class LocalProvider:
 
         ids = self._ids(request)
         budget = min(request.max_tokens, self.max_new_tokens, self.context_window - len(ids))
-        if self.kv is not None:
-            await self._on_worker(self._restore, ids)
+        if self.kv is not None and await self._on_worker(self._want_persisted, ids):
+            # A new process (--continue / --resume): reload rather than re-prefill. The files
+            # are searched off the worker; only the copy into the cache runs on it.
+            found = await asyncio.to_thread(self.kv.find, ids)
+            if found is not None:
+                await self._on_worker(self.kv.restore, *found)
         eos = self.tokenizer.eos_id
         params = SamplingParams(max_new_tokens=budget, stop_ids=(eos,) if eos is not None else ())
         try:
@@ -169,14 +173,8 @@ class LocalProvider:
         except Exception as exc:  # reported to the loop as a provider error
             raise _provider_error(exc) from exc
 
-    def _restore(self, ids: list[int]) -> None:
-        """On the worker: reload persisted KV for a new process's conversation (`--continue`,
-        `--resume`) rather than re-prefilling it."""
-        if self._want_persisted(ids):
-            self.kv.load(ids)
-
     def _want_persisted(self, ids: list[int]) -> bool:
-        """Look on disk on this provider's first request (a resumed session), and later only when
+        """On the worker: look on disk on this provider's first request (a resumed session), and later only when
         most of the prompt is not cached (a session switched to, or evicted blocks): reading the
         files' token lists every agent step would cost more than it saves."""
         first, self._looked = not self._looked, True
