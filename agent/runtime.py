@@ -223,12 +223,15 @@ class Runtime:
     def _progress(self, task: str) -> Callable[[int, int], None]:
         """A (done, total) callback, safe from any thread, that records Progress events."""
         loop = asyncio.get_running_loop()
-        what = {"snapshot": "Snapshotting the work tree", "load": "Loading the model"}[task]
+        what, unit = {
+            "snapshot": ("Snapshotting the work tree", "files"),
+            "load": ("Loading the model", "shards"),
+        }[task]
 
         def report(done: int, total: int) -> None:
             event = ev.Progress(
                 task=task,  # type: ignore[arg-type]
-                message=f"{what}: {done:,}/{total:,} files",
+                message=f"{what}: {done:,}/{total:,} {unit}",
                 done=done,
                 total=total,
                 finished=done >= total,

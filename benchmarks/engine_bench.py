@@ -570,6 +570,61 @@ def profile(net, kw, device) -> None:
     engine.release(seq)
 
 
+@torch.no_grad()
+def prefill_profile(net, kw, device, n: int, chunks: list[int]) -> None:
+    """Where a long prefill goes: the same n-token prompt prefilled with several chunk sizes
+    (each on a fresh cache), then the CUDA kernels of the last 4 chunks by total time."""
+    engine = None
+    for chunk in chunks:
+        engine = Engine(net, **{**kw, "prefill_chunk": chunk, "max_cached_tokens": n + 4096})
+        prompt = tokens(n, net.cfg.vocab_size, 17)
+        seq = engine.start(prompt, SamplingParams(max_new_tokens=1))
+        peak_reset(device)
+        with Clock(device) as c:
+            engine.prefill(seq)
+        record(
+            "prefill_profile",
+            context=n,
+            chunk=chunk,
+            prefill_s=round(c.s, 3),
+            tok_s=round(n / c.s),
+            peak_gb=round(peak_gb(device), 1),
+        )
+        engine.release(seq)
+        del engine
+        gc.collect()
+        torch.cuda.empty_cache() if device.type == "cuda" else None
+    if device.type == "cuda":
+        # prefill attention reading the paged cache in place, or over rows gathered per chunk
+        for mode in ("gathered", "gathered", "paged"):  # the first one compiles the kernel
+            engine = Engine(net, **{**kw, "max_cached_tokens": n + 4096})
+            engine.backend.prefill_attention = mode
+            seq = engine.start(tokens(n, net.cfg.vocab_size, 19), SamplingParams(max_new_tokens=1))
+            with Clock(device) as c:
+                engine.prefill(seq)
+            record("prefill_profile", context=n, attention=mode, prefill_s=round(c.s, 3))
+            engine.release(seq)
+            del engine
+            gc.collect()
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    chunk = chunks[0]
+    engine = Engine(net, **{**kw, "prefill_chunk": chunk, "max_cached_tokens": n + 4096})
+    seq = engine.start(tokens(n, net.cfg.vocab_size, 18), SamplingParams(max_new_tokens=1))
+    seq_tokens = seq.tokens
+    seq.tokens = seq_tokens[: n - 4 * chunk]
+    engine.prefill(seq)  # all but the last 4 chunks, unprofiled
+    seq.tokens = seq_tokens
+    acts = [ProfilerActivity.CUDA] if device.type == "cuda" else [ProfilerActivity.CPU]
+    with torch_profile(activities=acts) as prof:
+        engine.prefill(seq)
+    sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    print(f"kernels of the last 4 chunks of a {n}-token prefill (chunk {chunk}):", flush=True)
+    print(prof.key_averages().table(sort_by=sort, row_limit=30, max_name_column_width=70))
+    engine.release(seq)
+
+
 def guarded(section: str, fn, **where) -> None:
     """Run one measurement; an error (out of memory included) becomes a row, not the end of the run."""
     try:
@@ -623,6 +678,10 @@ def main(argv: list[str] | None = None) -> int:
     table_tokens = max(sizes) + 64 * 64
     if "profile" in sections and left() > 60:
         guarded("profile", lambda: profile(net, {**kw, "max_cached_tokens": 65536}, device))
+    if "prefill_profile" in sections and left() > 60:
+        n = max(sizes)
+        chunks = [4096, 4096, 8192] if not args.tiny else [16, 32]
+        guarded("prefill_profile", lambda: prefill_profile(net, kw, device, n, chunks))
     if "micro" in sections and left() > 60:
         guarded("micro", lambda: micro(net, device))
     if "check" in sections and left() > 60:

@@ -1,4 +1,4 @@
-"""Godwit's Triton kernels for DeepSeek Sparse Attention (DSA).
+"""Godwit's Triton kernels for DeepSeek Sparse Attention (DSA) and FP8 experts.
 
 Public entry points (imported lazily, so `import kernels` needs neither a GPU
 nor Triton until one of them is used):
@@ -10,6 +10,8 @@ nor Triton until one of them is used):
 - `sparse_mla_decode(q, kv_cache, block_table, seq_lens, indices, sm_scale, dv=512, num_splits=None)`:
   split-K sparse MLA decode over a paged latent cache.
 - `radix_topk(scores, lengths, topk)`: exact top-k indices of each row's first `lengths[r]` entries.
+- `fp8_grouped_gemm(x, x_scale, w, w_scale, ends)`: block-scaled FP8 GEMM of expert-sorted rows.
+- `quantize_rows(x, block=128, swiglu=False)`: per-(row, block) e4m3 activations, power-of-two scales.
 
 See kernels/README.md for the layouts.
 """
@@ -27,9 +29,11 @@ _LAZY = {
     "sparse_mla": "kernels.mla",
     "sparse_mla_decode": "kernels.mla",
     "radix_topk": "kernels.topk",
+    "fp8_grouped_gemm": "kernels.moe",
+    "quantize_rows": "kernels.moe",
 }
 
-__all__ = ["KernelError", "KernelInputError", *_LAZY]
+__all__ = ["KernelError", "KernelInputError", *_LAZY]  # noqa: PLE0604 - _LAZY is a dict of names
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
 """Benchmarks of the DSA kernels on one GPU, with same-run baselines.
 
-    python -m kernels.bench [--sections ceil,mla,decode,indexer,paged,layer] [--sweep]
+    python -m kernels.bench [--sections ceil,mla,decode,indexer,paged,layer,moe] [--sweep]
 
 Prints, per kernel and size: median time, TFLOP/s, GB/s, the floor (operations over the
 measured matmul rate, bytes over the measured copy bandwidth) and time over floor; then
@@ -22,12 +22,15 @@ import triton
 from triton.testing import do_bench, do_bench_cudagraph
 
 from kernels import (
+    fp8_grouped_gemm,
     lightning_indexer,
     lightning_indexer_paged,
     radix_topk,
     sparse_mla,
     sparse_mla_decode,
 )
+from kernels import quantize_rows as fp8_rows
+from kernels.testing import fp8_experts, routed_pairs
 
 FP8 = torch.float8_e4m3fn
 CEIL = {
@@ -285,6 +288,32 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
     return times
 
 
+def bench_indexer_chunks() -> None:
+    """The engine's prefill case: 4096 new queries at the end of an N-key cache. The query rows
+    scored at once (`chunk`) decide the top-k path: under 2 x SMs rows the split histogram
+    kernels, from there the one-program-per-row kernel."""
+    header("Indexer + top-k for 4096 queries at the end of an N-key cache, by rows per chunk")
+    T = 4096
+    for N in (32768, 131072):
+        q, k, w, ks = fp8_inputs(T, N)
+        q_pos = torch.arange(N - T, N, device="cuda")
+        flop, nbytes = indexer_cost(T, N)
+        for chunk in (None, 128, 272, 512, 1024, 4096):
+            cfg = None if chunk is None else {"chunk": chunk}
+            try:
+                ms = bench(lambda cfg=cfg: lightning_indexer(q, k, w, 2048, q_pos, ks, config=cfg))
+                row(
+                    f"indexer 4096 q at the end of {N}, chunk {chunk or 'default'}",
+                    ms,
+                    flop,
+                    nbytes,
+                    unit="fp8",
+                )
+            except Exception as err:
+                emit(f"| indexer chunk {chunk}: failed: {str(err)[:160]} |")
+        del q, k, w, ks
+
+
 def bench_paged_indexer() -> None:
     header("Paged decode indexer, batch 1, FP8; CUDA-graph replays")
     for L in (32768, 131072):
@@ -345,6 +374,110 @@ def bench_layer(indexer_ms: float | None) -> None:
     )
 
 
+def dequantize_experts(w: torch.Tensor, ws: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+    """bf16 copy of FP8 experts (E, N, K), a few experts at a time (the bf16 baseline's weights)."""
+    out = torch.empty(w.shape, device=w.device, dtype=torch.bfloat16)
+    for e in range(0, w.shape[0], chunk):
+        s = ws[e : e + chunk].repeat_interleave(128, 1).repeat_interleave(128, 2)
+        out[e : e + chunk] = (w[e : e + chunk].float() * s).to(torch.bfloat16)
+    return out
+
+
+MOE_SWEEP = {
+    "decode": [
+        {"BM": 16, "BN": 64},
+        {"BM": 16, "BN": 128},
+        {"BM": 32, "BN": 64, "num_warps": 4},
+    ],
+    "prefill": [
+        {"BM": 64, "BN": 128, "num_warps": 4, "num_stages": 4},
+        {"BM": 128, "BN": 128, "num_warps": 8, "num_stages": 3},
+        {"BM": 128, "BN": 128, "num_warps": 4, "num_stages": 4},
+        {"BM": 128, "BN": 64, "num_warps": 4, "num_stages": 4},
+    ],
+}
+
+
+def bench_moe(sweep: bool, E=256, D=7168, I=2048, topk=8) -> None:
+    """FP8 grouped GEMM against bf16 torch._grouped_mm on DeepSeek-V3.2's routed experts."""
+    header(
+        f"Routed experts, {E} x (gate/up {2 * I}x{D}, down {D}x{I}), top-{topk}: FP8 grouped GEMM "
+        "vs bf16 torch._grouped_mm (bytes: the used experts' weights once, activations, outputs)"
+    )
+    shapes = {
+        "gate/up": fp8_experts(E, 2 * I, D, "cuda", seed=1),
+        "down": fp8_experts(E, D, I, "cuda", seed=2),
+    }
+    dense = {name: dequantize_experts(*wq) for name, wq in shapes.items()}
+    for tokens in (1, 4, 32, 256, 1024, 4096):
+        expert, ends = routed_pairs(tokens, E, topk, "cuda", seed=tokens)
+        for name, (w, ws) in shapes.items():
+            bench_moe_gemm(name, w, ws, dense[name], expert, ends, sweep)
+        bench_moe_pass(shapes, dense, ends, I)
+
+
+def bench_moe_gemm(name, w, ws, wd, expert, ends, sweep: bool) -> None:
+    """One projection: the FP8 kernel (and, with --sweep, other tiles), bf16 grouped_mm, and at
+    decode sizes the engine's gather-and-dequantise fallback."""
+    P, (E, N, K) = expert.shape[0], w.shape
+    used = int((torch.diff(ends, prepend=ends.new_zeros(1)) > 0).sum())
+    graph = P <= 2048  # launch gaps matter at decode sizes: time CUDA-graph replays there
+    x = torch.randn(P, K, device="cuda", dtype=torch.bfloat16)
+    xq, xs = fp8_rows(x)
+    out = torch.empty(P, N, device="cuda", dtype=torch.bfloat16)
+    flop, io = 2.0 * P * N * K, P * K * 2 + P * N * 2  # activations in, bf16 out
+    fp8_bytes = used * N * K * (1 + 4 / 128**2) + P * K * (1 + 4 / 128) + P * N * 2
+    configs = [None] + (MOE_SWEEP["decode" if P <= 2 * E else "prefill"] if sweep else [])
+    for cfg in configs:
+
+        def run(cfg=cfg):
+            return fp8_grouped_gemm(xq, xs, w, ws, ends, out=out, config=cfg)
+
+        try:
+            ms = bench(run, graph=graph)
+        except Exception as err:  # noqa: BLE001 -- one tile config failing to compile must not stop the sweep
+            emit(f"| fp8 {name} {P} {cfg}: failed: {str(err)[:160]} |")
+            continue
+        label = f"fp8 {name}, {P} pairs ({used} experts), {cfg or 'default'}"
+        row(label, ms, flop, fp8_bytes, "fp8")
+    wt = wd.transpose(1, 2)
+    ms = bench(lambda: torch._grouped_mm(x, wt, offs=ends), graph=graph)
+    row(f"  bf16 torch._grouped_mm {name}, {P} pairs", ms, flop, used * N * K * 2 + io)
+    if P <= 64:  # what the engine falls back to without the kernel: gather + dequantise + bmm
+
+        def gathered():
+            s = ws[expert].repeat_interleave(128, 1).repeat_interleave(128, 2)
+            wg = (w[expert].float() * s).to(torch.bfloat16)  # (P, N, K)
+            return torch.bmm(wg, x[:, :, None])
+
+        ms = bench(gathered, graph=graph)
+        row(f"  fallback gather + dequantise + bmm {name}, {P} pairs", ms, flop, P * N * K * 7 + io)
+
+
+def bench_moe_pass(shapes, dense, ends, I: int) -> None:
+    """The engine's whole expert pass: quantise, gate/up, SwiGLU + quantise, down; and bf16's."""
+    (w13, s13), (w2, s2) = shapes["gate/up"], shapes["down"]
+    P, D = int(ends[-1]), w13.shape[2]
+    used = int((torch.diff(ends, prepend=ends.new_zeros(1)) > 0).sum())
+    x = torch.randn(P, D, device="cuda", dtype=torch.bfloat16)
+
+    def fp8_pass():
+        q, s = fp8_rows(x)
+        a, sa = fp8_rows(fp8_grouped_gemm(q, s, w13, s13, ends), swiglu=True)
+        return fp8_grouped_gemm(a, sa, w2, s2, ends)
+
+    def bf16_pass():
+        h = torch._grouped_mm(x, dense["gate/up"].transpose(1, 2), offs=ends)
+        act = F.silu(h[:, :I]) * h[:, I:]
+        return torch._grouped_mm(act, dense["down"].transpose(1, 2), offs=ends)
+
+    flop, graph = 2.0 * P * 3 * I * D, P <= 2048
+    ms = bench(fp8_pass, graph=graph)
+    row(f"**fp8 expert pass, {P} pairs**", ms, flop, used * 3 * I * D + P * D * 4, "fp8")
+    ms = bench(bf16_pass, graph=graph)
+    row(f"**bf16 expert pass, {P} pairs**", ms, flop, used * 3 * I * D * 2 + P * D * 4)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sections", default="ceil,mla,decode,indexer,layer")
@@ -364,10 +497,14 @@ def main() -> int:
     times = bench_indexer(args.sweep) if "indexer" in sections else {}
     if "indexer" in sections or "paged" in sections:
         bench_paged_indexer()
+    if "chunks" in sections:
+        bench_indexer_chunks()
     if "indexer32" in sections:
         bench_indexer(args.sweep, lengths=(32768,))
     if "layer" in sections:
         bench_layer(times.get(131072))
+    if "moe" in sections:
+        bench_moe(args.sweep)
     out_dir = os.environ.get("OUT")
     if out_dir:
         with open(os.path.join(out_dir, "bench.md"), "w") as fh:

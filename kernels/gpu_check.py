@@ -1,15 +1,16 @@
 """Full-size correctness checks of every kernel on a CUDA GPU (run on the H200 before bench.py).
 
-    python -m kernels.gpu_check
+    python -m kernels.gpu_check [--only topk,mla,indexer,moe]
 
 Sizes are DeepSeek-V3.2's: 128 heads of 576 (512 latent + 64 rope), indexer 64 heads of 128
-in FP8, top-k 2048, caches up to 131072 tokens. Outputs are poisoned before each run; each
+in FP8, top-k 2048, caches up to 131072 tokens; 256 routed experts of D 7168, I 2048, 8 per token. Outputs are poisoned before each run; each
 check compares a random subset of rows with the plain-PyTorch reference (the reference on
 every row would need tens of gigabytes) and prints one line. Exit status 1 if any failed.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 import traceback
@@ -17,15 +18,18 @@ import traceback
 import torch
 
 from kernels import (
+    fp8_grouped_gemm,
     lightning_indexer,
     lightning_indexer_paged,
     radix_topk,
     sparse_mla,
     sparse_mla_decode,
 )
+from kernels import quantize_rows as fp8_rows
 from kernels.indexer import naive as naive_indexer
 from kernels.mla import naive as naive_mla
-from kernels.testing import poison_, rel_err, topk_mismatch
+from kernels.moe import naive as naive_moe
+from kernels.testing import fp8_experts, poison_, rel_err, routed_pairs, topk_mismatch
 
 FP8 = torch.float8_e4m3fn
 # bf16 outputs (2^-8 rounding) and bf16 probabilities in the value product: see tests/kernels.
@@ -193,18 +197,128 @@ def check_radix_topk(R=3, L=131072, topk=2048):
         report(f"radix_topk {R} x {L}, splits {splits}", msg is None, msg or "exact")
 
 
+def moe_weights(E=256, D=7168, I=2048, dev="cuda"):
+    """DeepSeek-V3.2's routed experts in FP8: gate/up (E, 2I, D) and down (E, D, I), 11 GB."""
+    return fp8_experts(E, 2 * I, D, dev, seed=1), fp8_experts(E, D, I, dev, seed=2)
+
+
+def expert_errors(x, xs, w, ws, ends, out, experts: list[int]) -> float:
+    """Largest rel. error over the given experts' rows against the dequantised float32 product."""
+    worst, start = 0.0, torch.cat((ends.new_zeros(1), ends)).tolist()
+    for e in experts:
+        r0, r1 = start[e], start[e + 1]
+        ref = naive_moe.fp8_grouped_gemm(
+            x[r0:r1], xs[r0:r1], w[e : e + 1], ws[e : e + 1], ends.new_tensor([r1 - r0])
+        )
+        worst = max(worst, rel_err(out[r0:r1], ref.float()))
+    return worst
+
+
+def moe_forward(x, weights, ends, h=None, y=None):
+    """Both expert projections as the engine runs them: quantise, GEMM, SwiGLU + quantise, GEMM."""
+    (w13, s13), (w2, s2) = weights
+    xq, xs = fp8_rows(x)
+    h = fp8_grouped_gemm(xq, xs, w13, s13, ends, out=h)  # (P, 2I)
+    aq, a_s = fp8_rows(h, swiglu=True)
+    return xq, xs, h, aq, a_s, fp8_grouped_gemm(aq, a_s, w2, s2, ends, out=y)  # (P, D)
+
+
+@checked
+def check_moe(weights, tokens: int, topk=8, dev="cuda"):
+    (w13, s13), (w2, s2) = weights
+    E, _, D = w13.shape
+    P = tokens * topk
+    _, ends = routed_pairs(tokens, E, topk, dev, seed=tokens)
+    x = torch.randn(P, D, device=dev, dtype=torch.bfloat16)
+    h = poison_(torch.empty(P, w13.shape[1], device=dev, dtype=torch.bfloat16))
+    y = poison_(torch.empty(P, D, device=dev, dtype=torch.bfloat16))
+    xq, xs, h, aq, a_s, y = moe_forward(x, weights, ends, h, y)
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    # Quantisers against the reference: x exactly; the SwiGLU input may differ by an e4m3 rounding
+    # where silu's float32 value lands on a tie (the kernel computes it in another order).
+    rq, rs = naive_moe.quantize_rows(x)
+    x_exact = torch.equal(rq.view(torch.uint8), xq.view(torch.uint8)) and torch.equal(rs, xs)
+    rq, rs = naive_moe.quantize_rows(h, swiglu=True)
+    swiglu_off = float((rq.view(torch.uint8) != aq.view(torch.uint8)).float().mean())
+    swiglu_off += float((rs != a_s).float().mean())
+    counts = torch.diff(ends, prepend=ends.new_zeros(1))
+    used = counts.nonzero()[:, 0].tolist()
+    picked = sorted(
+        {used[0], used[-1], int(counts.argmax())} | set(used[:: max(1, len(used) // 5)])
+    )
+    e13 = expert_errors(xq, xs, w13, s13, ends, h, picked)
+    e2 = expert_errors(aq, a_s, w2, s2, ends, y, picked)
+    unwritten = int(h.isnan().sum() + y.isnan().sum())
+    report(
+        f"fp8_grouped_gemm MoE {tokens} tokens x top-{topk} = {P} pairs, {len(used)} experts used",
+        max(e13, e2) < OUT_TOL and unwritten == 0 and x_exact and swiglu_off < 1e-3,
+        f"gate/up rel err {e13:.2e}, down {e2:.2e} (experts {picked[:8]}), unwritten {unwritten}, "
+        f"x quantised exactly {x_exact}, SwiGLU e4m3 values off by a rounding {swiglu_off:.1e}",
+    )
+
+
+@checked
+def check_moe_graph(weights, tokens=8, topk=8):
+    """The MoE pipeline captured in a CUDA graph (no host sync on group sizes) follows new routing."""
+    (w13, _), _ = weights
+    E, _, D = w13.shape
+    P = tokens * topk
+    x = torch.randn(P, D, device="cuda", dtype=torch.bfloat16)
+    ends = routed_pairs(tokens, E, topk, "cuda", seed=1)[1].clone()
+    moe_forward(x, weights, ends)  # compile outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = moe_forward(x, weights, ends)[-1]
+    worst = 0.0
+    for seed in (2, 3):
+        ends.copy_(routed_pairs(tokens, E, topk, "cuda", seed=seed)[1])
+        graph.replay()
+        worst = max(worst, rel_err(y, moe_forward(x, weights, ends)[-1].float()))
+    report(
+        f"fp8 MoE pipeline in a CUDA graph, {P} pairs, replayed on new routing",
+        worst < 1e-6,
+        f"rel err {worst:.1e}",
+    )
+
+
+def check_moe_all() -> None:
+    weights = moe_weights()
+    for tokens in (1, 8, 64, 512, 4096):  # 8 .. 32768 pairs
+        check_moe(weights, tokens)
+    check_moe_graph(weights)
+
+
+GROUPS = {
+    "topk": [check_radix_topk],
+    "mla": [
+        check_sparse_mla,
+        lambda: check_sparse_mla(config={"LAZY": True}),
+        lambda: check_sparse_mla_decode(B=64),
+        lambda: check_sparse_mla_decode(B=64, config={"LAZY": True}),
+        lambda: check_sparse_mla_decode(B=1, splits=None),
+        lambda: check_sparse_mla_decode(B=3, page=16, splits=7),
+    ],
+    "indexer": [
+        check_indexer,
+        lambda: check_indexer(T=4096, N=8192, dtype=torch.bfloat16),
+        check_paged_indexer,
+    ],
+    "moe": [check_moe_all],
+}
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups to run")
+    groups = parser.parse_args().only.split(",")
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown groups {sorted(unknown)}; choose from {list(GROUPS)}")
     print(f"GPU: {torch.cuda.get_device_name()}  torch {torch.__version__}", flush=True)
-    check_radix_topk()
-    check_sparse_mla()
-    check_sparse_mla(config={"LAZY": True})
-    check_sparse_mla_decode(B=64)
-    check_sparse_mla_decode(B=64, config={"LAZY": True})
-    check_sparse_mla_decode(B=1, splits=None)
-    check_sparse_mla_decode(B=3, page=16, splits=7)
-    check_indexer()
-    check_indexer(T=4096, N=8192, dtype=torch.bfloat16)
-    check_paged_indexer()
+    for group in groups:
+        for check in GROUPS[group]:
+            check()
     failed = [name for name, ok, _ in RESULTS if not ok]
     print(
         f"\n{len(RESULTS) - len(failed)}/{len(RESULTS)} checks passed"

@@ -59,3 +59,29 @@ def topk_mismatch(
         if not bool(torch.isin(must, chosen).all()):
             return f"row {r}: missed a key scoring above the k-th score {kth} + {tol}"
     return None
+
+
+def fp8_experts(
+    E: int, N: int, K: int, device: str, block: int = 128, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random e4m3 expert weights (E, N, K) and power-of-two block scales (E, N/block, K/block),
+    as DeepSeek-V3.2's ue8m0 checkpoints have; made an expert at a time to bound the float32
+    temporary. The scales vary by block, so a kernel that reads the wrong one is caught."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    w = torch.empty(E, N, K, dtype=torch.float8_e4m3fn, device=device)
+    for e in range(E):
+        w[e] = (torch.randn(N, K, device=device, generator=gen) * 64).to(torch.float8_e4m3fn)
+    exps = torch.randint(-14, -8, (E, N // block, K // block), device=device, generator=gen)
+    return w, torch.exp2(exps.float())
+
+
+def routed_pairs(
+    tokens: int, E: int, topk: int, device: str, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(token, expert) pairs of `tokens` tokens routed to `topk` distinct experts each, sorted by
+    expert as the engine sorts them: (sorted expert ids (P,), group ends (E,) int32)."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    ids = torch.rand(tokens, E, device=device, generator=gen).topk(topk, dim=1).indices  # (T, k)
+    expert = ids.reshape(-1).sort().values  # (P,)
+    counts = torch.bincount(expert, minlength=E)
+    return expert, torch.cumsum(counts, 0).to(torch.int32)

@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 BOS = "<｜begin▁of▁sentence｜>"
 EOS = "<｜end▁of▁sentence｜>"
@@ -73,7 +73,7 @@ class ParseError:
     raw: str = ""
 
 
-Event = Union[ReasoningDelta, TextDelta, ToolCall, ParseError]
+Event = ReasoningDelta | TextDelta | ToolCall | ParseError
 
 
 def _held_suffix(buf: str, markers: tuple[str, ...]) -> int:

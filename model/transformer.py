@@ -80,7 +80,7 @@ class DeepseekV32(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, start: int = 0, cache: list[LayerCache] | None = None
     ) -> torch.Tensor:
-        b, t = input_ids.shape
+        _b, t = input_ids.shape
         x = self.model.embed_tokens(input_ids)  # (B, T, hidden)
         positions = torch.arange(start, start + t, device=input_ids.device)
         cos, sin = cos_sin(self.inv_freq, self.rope_magnitude, positions)  # (T, 32) each

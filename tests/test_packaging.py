@@ -75,7 +75,7 @@ def test_every_direct_import_is_declared():
             core_use = folder in CORE and not files <= LOCAL_ONLY_FILES
             declared = core if core_use else local
             if dist not in declared:
-                missing.append(f"{module} ({dist}) imported by {sorted(files)[0]}")
+                missing.append(f"{module} ({dist}) imported by {min(files)}")
     assert not missing, "imported but not declared: " + "; ".join(missing)
 
 

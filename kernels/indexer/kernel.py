@@ -10,7 +10,7 @@ and in-quad reduction. FP8 operands go straight to the FP8 tensor cores.
 Queries are processed in chunks whose (chunk, N) float32 score block fits a fixed work
 space (`SCORE_BUDGET` bytes); `kernels.topk` then reduces each row to its top-k by
 radix select. The chunk is sized so that chunk * N <= max(T * topk, 16M) scores (and 1 GiB at
-most): memory is O(T * topk + N), never O(T * N).
+most), but holds at least 512 rows when T has them: memory is O(T * topk + N), never O(T * N).
 
 (Running the top-k of one chunk on a side stream beside the scores of the next was
 tried on the H200 on 2026-11-28: 18.2 ms against 18.3 ms at 32K, no gain, so the
@@ -36,6 +36,7 @@ from ..topk.kernel import radix_topk_
 
 SCORE_BUDGET = 1 << 30  # bytes of float32 scores held at once at most (256M scores)
 SCORE_FLOOR = 64 << 20  # ...but never held back below this (small problems keep one launch)
+MIN_ROWS = 512  # ...and never fewer query rows than this, when the prompt has them (chunk_rows)
 
 
 @triton.jit
@@ -98,7 +99,7 @@ def _indexer_scores_kernel(
             ks = tl.load(ks_ptr + rows, mask=n_mask, other=0.0)
         offs_h = tl.arange(0, HP)
         h_mask = offs_h < HI
-        for i in range(0, BT):
+        for i in range(BT):
             t = t0 + i
             t_ok = t < T
             t_in = tl.minimum(t, T - 1).to(
@@ -125,12 +126,22 @@ def _indexer_scores_kernel(
 def _scores_config(paged: bool) -> dict:
     """Tiles of the score kernel and of the top-k passes (H200 sweep of 2026-11-28 in BENCHMARKS.md)."""
     if interpreting():
-        return dict(
-            BT=1 if paged else 4, BN=32, num_warps=4, num_stages=1, topk_block=1024, topk_warps=4
-        )
-    return dict(
-        BT=1 if paged else 16, BN=128, num_warps=4, num_stages=3, topk_block=1024, topk_warps=4
-    )
+        return {
+            "BT": 1 if paged else 4,
+            "BN": 32,
+            "num_warps": 4,
+            "num_stages": 1,
+            "topk_block": 1024,
+            "topk_warps": 4,
+        }
+    return {
+        "BT": 1 if paged else 16,
+        "BN": 128,
+        "num_warps": 4,
+        "num_stages": 3,
+        "topk_block": 1024,
+        "topk_warps": 4,
+    }
 
 
 def _output(given: torch.Tensor | None, shape: tuple, device: torch.device) -> torch.Tensor:
@@ -280,9 +291,13 @@ def chunk_rows(T: int, width: int, topk: int, bt: int) -> int:
     """Query rows scored at once. The score block stays within the budget, and the grid's
     second axis (chunk / BT programs) within CUDA's 65535. The budget is the smaller of
     SCORE_BUDGET and what the output itself takes (T * topk), with a small floor, so the scores
-    held at once never outgrow O(T * topk + N): a few queries over a long cache get a small block."""
+    held at once never outgrow O(T * topk + N): a few queries over a long cache get a small block.
+    But a prompt of MIN_ROWS or more queries scores at least MIN_ROWS at once (O(N) more): fewer
+    rows than twice the SMs send the top-k down its split path, twice as slow for 4096 queries
+    at the end of a 128K cache (28.9 ms against 13.6 ms with 512 rows, H200, 2026-12-03)."""
     budget = min(SCORE_BUDGET, max(4 * T * topk, SCORE_FLOOR))
-    return max(bt, min(budget // (4 * width), 65535 * bt) // bt * bt)
+    rows = max(budget // (4 * width), min(T, MIN_ROWS))
+    return max(bt, min(rows, 65535 * bt) // bt * bt)
 
 
 def lightning_indexer_paged(

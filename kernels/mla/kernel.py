@@ -193,7 +193,7 @@ def _merge_kernel(
     m_safe = tl.where(has, m, 0.0)
     denom = tl.sum(tl.exp(lse_all - m_safe[None, :]), 0)
     acc = tl.zeros([BH, BD], dtype=tl.float32)
-    for s in range(0, S):
+    for s in range(S):
         lse_s = tl.load(
             plse_ptr + pid_t * stride_lt + s * stride_ls + offs_h, mask=h_mask, other=float("-inf")
         )
@@ -225,9 +225,15 @@ def _config(H: int, paged: bool) -> dict:
     LAZY: rescale the accumulator only when a running maximum grows by more than 2^8.
     """
     if interpreting():
-        return dict(BH=max(16, min(64, next_pow2(H))), BK=16, num_warps=4, num_stages=1, LAZY=False)
+        return {
+            "BH": max(16, min(64, next_pow2(H))),
+            "BK": 16,
+            "num_warps": 4,
+            "num_stages": 1,
+            "LAZY": False,
+        }
     bh = 64 if H >= 64 else max(16, next_pow2(H))
-    return dict(BH=bh, BK=64, num_warps=8 if bh == 64 else 4, num_stages=2, LAZY=False)
+    return {"BH": bh, "BK": 64, "num_warps": 8 if bh == 64 else 4, "num_stages": 2, "LAZY": False}
 
 
 def _launch(

@@ -71,7 +71,7 @@ def _radix_hist_kernel(
     )  # lengths outside [0, L] are clamped
     if length > topk:  # shorter rows take every element; they need no histogram
         hist_row = hist_ptr + row * stride_w
-        prefix, need = _prefix(hist_row, topk, ROUND, NB)
+        prefix, _need = _prefix(hist_row, topk, ROUND, NB)
         bins = tl.arange(0, NB)
         hist = tl.zeros([NB], dtype=tl.int32)
         start = sp * seg

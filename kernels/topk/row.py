@@ -162,7 +162,7 @@ def _kth_largest(keys, k, NS: tl.constexpr, DIGIT: tl.constexpr, NBINS: tl.const
             W = 32 - DIGIT * r
         if r == 0:
             b = (keys >> SH) + (1 << (W - 1))
-            sel = keys == keys
+            sel = keys == keys  # noqa: PLR0124 - an all-true mask of keys' shape
         else:
             b = (keys >> SH) & ((1 << W) - 1)
             sel = (keys >> (SH + W)) == prefix
@@ -215,7 +215,7 @@ def _radix_topk_row_kernel(
         ckey = ckey_ptr + row * cap
         cidx = cidx_ptr + row * cap
         done = topk * 0
-        if SAMPLE:
+        if SAMPLE:  # noqa: SIM102 - a constexpr: the sampled path is compiled out when off
             if length >= sample_min:
                 # Fast path: guess a threshold from NSB evenly spread blocks of SB keys, aiming
                 # at 1.6 * topk keys above it; one pass copies the keys >= guess to the buffer.

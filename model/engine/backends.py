@@ -174,6 +174,10 @@ class TritonBackend:
     """The `kernels` package on a CUDA device (or Triton's CPU interpreter in tests)."""
 
     name = "triton"
+    # Prefill attention: "paged" reads the cache in place with the decode kernel; "gathered"
+    # copies the sequence's latent rows out once per chunk and layer (S x 576, 0.15 GB at 128K)
+    # and runs the prefill kernel over them.
+    prefill_attention = "paged"
 
     def select_prefill(self, cache, layer, table, start, qi, w, logit_scale, topk):
         import kernels
@@ -193,6 +197,10 @@ class TritonBackend:
         import kernels
 
         t = q.shape[0]
+        if self.prefill_attention == "gathered":
+            rows = cache.latent_rows(layer, cache.rows(table, start + t))  # (S, 576)
+            out, _ = kernels.sparse_mla(q.contiguous(), rows, indices.contiguous(), scale, dv=dv)
+            return out  # (T, H, dv)
         lens = torch.full((1,), start + t, dtype=torch.int32, device=q.device)
         out, _ = kernels.sparse_mla_decode(
             q[None].contiguous(),

@@ -61,7 +61,11 @@ class Runner:
             self.absorb.append(
                 (w[:, : cfg.qk_nope_head_dim], w[:, cfg.qk_nope_head_dim :])
             )  # (H, nope, 512), (H, v, 512)
-            self.experts.append(GroupedExperts(layer.mlp) if isinstance(layer.mlp, MoE) else None)
+            self.experts.append(
+                GroupedExperts(layer.mlp, triton=backend.name == "triton")
+                if isinstance(layer.mlp, MoE)
+                else None
+            )
         self.index_fp8 = cache.index_fp8
 
     @torch.no_grad()

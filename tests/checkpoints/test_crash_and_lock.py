@@ -74,7 +74,7 @@ def test_restore_killed_midway_is_finished_by_next_call(
 ):
     cp, before, after = many_changes
     proc = start_restore(project, home, cp.id, {KILL_ENV: str(kill_after)})
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, err.decode()
     journal = store.store_dir / "journal.json"
     assert journal.exists()
@@ -108,7 +108,7 @@ def test_recover_reports_the_finished_restore(project, home, store, many_changes
 
 
 def test_undo_killed_midway_is_finished(project, home, store, many_changes):
-    cp, before, after = many_changes
+    cp, _before, after = many_changes
     store.restore(cp.id)
     proc = start_restore(project, home, "", {KILL_ENV: "4"}, op="undo")
     proc.communicate(timeout=60)
@@ -147,7 +147,7 @@ def test_two_sessions_cannot_restore_at_once(project, home, store, many_changes)
         other.list()  # reading is allowed while the restore runs
     finally:
         marker.unlink(missing_ok=True)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert tree_state(project) == before
     # the lock is free again

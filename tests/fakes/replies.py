@@ -17,7 +17,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 _ids = itertools.count(1)
 
@@ -56,7 +56,7 @@ class ToolUse:
         return self.raw_json if self.raw_json is not None else json.dumps(self.input)
 
 
-ReplyBlock = Union[Text, Thinking, RedactedThinking, ToolUse]
+ReplyBlock = Text | Thinking | RedactedThinking | ToolUse
 
 
 @dataclass

@@ -88,8 +88,9 @@ def test_indexer_rejects_bad_input(device):
 
 def test_scores_held_at_once_stay_within_o_of_t_times_topk():
     """The (T, N) score matrix is never held whole: at most max(T * topk, floor) scores, plus one
-    tile of rows, whatever N is (checked at the sizes of the issue, no GPU needed)."""
-    from kernels.indexer.kernel import SCORE_BUDGET, SCORE_FLOOR, chunk_rows
+    tile of rows, and at most MIN_ROWS rows of N (the top-k's fast path needs as many rows),
+    whatever N is (checked at the sizes of the issue, no GPU needed)."""
+    from kernels.indexer.kernel import MIN_ROWS, SCORE_BUDGET, SCORE_FLOOR, chunk_rows
 
     bt = 64
     for T, N, topk in [
@@ -101,9 +102,11 @@ def test_scores_held_at_once_stay_within_o_of_t_times_topk():
     ]:
         rows = chunk_rows(T, N, topk, bt)
         held = 4 * min(rows, T + bt) * N
-        assert held <= max(4 * T * topk, SCORE_FLOOR) + 4 * bt * N, (T, N, topk)
-        assert held <= SCORE_BUDGET + 4 * bt * N
+        floor = max(4 * T * topk, SCORE_FLOOR, 4 * min(T, MIN_ROWS) * N)
+        assert held <= floor + 4 * bt * N, (T, N, topk)
+        assert held <= max(SCORE_BUDGET, 4 * MIN_ROWS * N) + 4 * bt * N
         assert rows % bt == 0 and rows >= bt
+        assert rows >= min(T, MIN_ROWS) // bt * bt  # enough rows for the row-wise top-k
 
 
 def test_indexer_in_several_chunks_matches_naive(device):

@@ -145,8 +145,10 @@ def test_thinking_and_non_thinking_modes():
             "unterminated",
         ),
         (
-            '</think><｜DSML｜function_calls>\n<｜DSML｜invoke name="f">\n<｜DSML｜parameter name="a" string="false">{bad'
-            "</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>",
+            (
+                '</think><｜DSML｜function_calls>\n<｜DSML｜invoke name="f">\n<｜DSML｜parameter name="a" string="false">{bad'
+                "</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>"
+            ),
             "not valid JSON",
         ),
         ("</think>hi <｜DSML｜tool_use>x</｜DSML｜tool_use>", "unknown DSML marker"),
@@ -155,8 +157,10 @@ def test_thinking_and_non_thinking_modes():
             "malformed invoke",
         ),
         (
-            '</think><｜DSML｜function_calls>\n<｜DSML｜invoke name="f">\n<｜DSML｜parameter name="a" string="true">x'
-            "</｜DSML｜invoke>\n</｜DSML｜function_calls>",
+            (
+                '</think><｜DSML｜function_calls>\n<｜DSML｜invoke name="f">\n<｜DSML｜parameter name="a" string="true">x'
+                "</｜DSML｜invoke>\n</｜DSML｜function_calls>"
+            ),
             "malformed parameter",
         ),
         ('</think><｜DSML｜function_calls>\n<｜DSML｜invoke name="f">' + EOS, "not closed"),
@@ -202,10 +206,12 @@ def test_random_chunking_never_changes_the_result(golden, seed):
     texts = [
         completion_of(messages, 4),
         completion_of(messages, -6),
-        'r</think>x <｜DSML｜nope> y\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name="f">\n'
-        '<｜DSML｜parameter name="a" string="false">[1, 2]</｜DSML｜parameter>\n</｜DSML｜invoke>\n'
-        '<｜DSML｜invoke name="g">\n<｜DSML｜parameter name="b" string="false">{oops</｜DSML｜parameter>\n'
-        "</｜DSML｜invoke>\n</｜DSML｜function_calls>tail",
+        (
+            'r</think>x <｜DSML｜nope> y\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name="f">\n'
+            '<｜DSML｜parameter name="a" string="false">[1, 2]</｜DSML｜parameter>\n</｜DSML｜invoke>\n'
+            '<｜DSML｜invoke name="g">\n<｜DSML｜parameter name="b" string="false">{oops</｜DSML｜parameter>\n'
+            "</｜DSML｜invoke>\n</｜DSML｜function_calls>tail"
+        ),
     ]
     for text in texts:
         whole = parse_completion(text)

@@ -29,12 +29,10 @@ def _edit_shard(folder: Path, edit, containing: str | None = None) -> None:
     index_path = folder / "model.safetensors.index.json"
     index = json.loads(index_path.read_text())
     shard = (
-        index["weight_map"][containing]
-        if containing
-        else sorted(set(index["weight_map"].values()))[0]
+        index["weight_map"][containing] if containing else min(set(index["weight_map"].values()))
     )
     with safe_open(str(folder / shard), framework="pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not iterable
     edit(tensors)
     save_file(tensors, str(folder / shard))
     index["weight_map"] = {k: v for k, v in index["weight_map"].items() if v != shard}
@@ -120,7 +118,7 @@ def test_single_file_checkpoint(tiny_dir, tmp_path):
     tensors = {}
     for shard in sorted(tiny_dir.glob("*.safetensors")):
         with safe_open(str(shard), framework="pt") as f:
-            tensors.update({k: f.get_tensor(k) for k in f.keys()})
+            tensors.update({k: f.get_tensor(k) for k in f.keys()})  # noqa: SIM118 - not iterable
     save_file(tensors, str(folder / "model.safetensors"))
     shutil.copy(tiny_dir / "config.json", folder / "config.json")
     a, b = model.load(folder, dtype=torch.float32), model.load(tiny_dir, dtype=torch.float32)

@@ -255,11 +255,11 @@ def test_commands_do_not_outlive_a_killed_agent(tmp_path):
 
     pid_file = tmp_path / "pid"
     script = (
-        "import os, sys; from pathlib import Path; sys.path.insert(0, %r)\n"
+        f"import os, sys; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
         "from tools import BashTool, ToolContext\n"
-        "BashTool().run({'command': 'sleep 300 >/dev/null 2>&1 & echo $! > %s'}, ToolContext(cwd=Path(%r)))\n"
+        f"BashTool().run({{'command': 'sleep 300 >/dev/null 2>&1 & echo $! > {pid_file}'}}, ToolContext(cwd=Path({str(tmp_path)!r})))\n"
         "os.kill(os.getpid(), 9)\n"
-    ) % (str(Path(__file__).resolve().parents[2]), pid_file, str(tmp_path))
+    )
     subprocess.run([sys.executable, "-c", script])
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 5
@@ -329,11 +329,11 @@ def test_stale_shell_folders_of_dead_owners_are_removed(tmp_path):
     tmp = tempfile.gettempdir()
     # A Godwit process that died with SIGKILL leaves its folder behind.
     script = (
-        "import os, sys; from pathlib import Path; sys.path.insert(0, %r)\n"
+        f"import os, sys; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
         "from tools import BashTool, ToolContext\n"
-        "c = ToolContext(cwd=Path(%r)); BashTool().run({'command': 'true'}, c)\n"
+        f"c = ToolContext(cwd=Path({str(tmp_path)!r})); BashTool().run({{'command': 'true'}}, c)\n"
         "print(c.state['bash'].tmpdir, flush=True); os.kill(os.getpid(), 9)\n"
-    ) % (str(Path(__file__).resolve().parents[2]), str(tmp_path))
+    )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     stale = out.stdout.strip()
     assert stale.startswith(os.path.join(tmp, "godwit-bash-")) and os.path.isdir(stale)

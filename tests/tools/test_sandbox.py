@@ -222,7 +222,7 @@ def test_unix_sockets_outside_cannot_be_reached(box, outside_dir):
             'print(b.recv(1))"; git --version >/dev/null && echo git-ok',
         )
         assert "b'x'" in r.content and "git-ok" in r.content
-        assert not os.listdir("/proc") == []
+        assert os.listdir("/proc") != []
         r = sh(tool, ctx, "ls /run | wc -l")
         assert r.content.strip() == "0"
     finally:

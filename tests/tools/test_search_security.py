@@ -119,15 +119,15 @@ def test_grep_without_ripgrep_streams_and_skips_huge_and_binary_files(tmp_path):
         f.truncate(2 * 2**30)
     (root / "small.txt").write_text("a needle\n")
     script = (
-        "import json, sys, time; sys.path.insert(0, %r)\n"
+        f"import json, sys, time; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
         "from pathlib import Path\n"
         "from tools.base import ToolContext\nfrom tools.search import GrepTool\n"
         "t = time.monotonic()\n"
-        "r = GrepTool(use_rg=False).run({'pattern': 'needle'}, ToolContext(cwd=Path(%r)))\n"
+        f"r = GrepTool(use_rg=False).run({{'pattern': 'needle'}}, ToolContext(cwd=Path({str(root)!r})))\n"
         # VmHWM, not ru_maxrss: the latter survives exec and would count the forking parent.
         "hwm = [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0]\n"
         "print(json.dumps({'out': r.content, 's': time.monotonic() - t, 'rss_kb': hwm}))\n"
-    ) % (str(Path(__file__).resolve().parents[2]), str(root))
+    )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )

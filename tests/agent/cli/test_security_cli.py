@@ -414,3 +414,73 @@ def test_background_output_stays_out_of_the_next_result(llm_server, repo):
     rs = [r["content"] for r in results(out)]
     assert rs[0].strip() == "started" and rs[1].strip() == "second"
     assert rs[3].strip() == "third"
+
+
+# -- item 8: grep without ripgrep streams, skipping huge and binary files ---------------------
+
+
+def _bin_without_rg(tmp_path: Path) -> Path:
+    bindir = tmp_path / "bin-no-rg"
+    bindir.mkdir()
+    for exe in ("git", "bash", "sh", "env", "bwrap"):
+        found = shutil.which(exe)
+        if found:
+            os.symlink(found, bindir / exe)
+    return bindir
+
+
+def test_grep_without_ripgrep_over_two_sparse_gigabytes(llm_server, repo, tmp_path):
+    with open(repo / "disk.img", "wb") as f:
+        f.truncate(2 * 2**30)
+    with open(repo / "huge.log", "wb") as f:
+        f.write(b"needle in a huge log\n" * 800)
+        f.truncate(2 * 2**30)
+    (repo / "small.txt").write_text("a needle\n")
+    (repo / ".gitignore").write_text("")
+    llm_server.push(call("grep", {"pattern": "needle"}), say("done"))
+    bindir = _bin_without_rg(tmp_path)
+    assert shutil.which("rg", path=str(bindir)) is None
+    out = godwit(llm_server, repo, "-p", "find it", env={"PATH": str(bindir)}, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert results(out)[0]["content"] == "Found 1 file\nsmall.txt"
+
+
+# -- item 10: a SIGKILLed session's shell folder is removed at the next start ------------------
+
+
+def test_a_killed_sessions_shell_folder_is_swept_by_the_next(llm_server, repo, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {"TMPDIR": str(tmp)}
+    llm_server.push(bash("sleep 60"))
+    full = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ANTHROPIC_API_KEY": "k",
+        "ANTHROPIC_BASE_URL": llm_server.url,
+        **env,
+    }
+    args = ["-p", "go", "--model", MODEL, "--permission-mode", "bypassPermissions"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", *args],
+        cwd=repo,
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    import time
+
+    deadline = time.monotonic() + 60
+    while not list(tmp.glob("godwit-bash-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stale = list(tmp.glob("godwit-bash-*"))
+    assert len(stale) == 1, "the first session never started its shell"
+    os.killpg(proc.pid, 9)
+    proc.wait(timeout=30)
+    assert stale[0].is_dir()  # SIGKILL leaves it behind
+    llm_server.push(bash("echo hi"), say("done"))
+    out = godwit(llm_server, repo, "-p", "again", "--permission-mode", "bypassPermissions", env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not stale[0].exists()
+    assert list(tmp.glob("godwit-bash-*")) == []  # and the second one removed its own at exit

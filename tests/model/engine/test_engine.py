@@ -121,18 +121,3 @@ def test_the_planner_sizes_the_cache_and_refuses_a_zero_budget(net):
     assert engine.plan.num_blocks == 62 and engine.cache.latent.shape[1] == 62
     with pytest.raises(RequestTooLargeError, match="no room for a KV cache"):
         Engine(net, block_size=16, max_cached_tokens=8)
-
-
-def test_fp8_checkpoint_kept_in_fp8_runs_on_the_engine(fp8_dir):
-    """`keep_fp8=True`: projections stay FP8Linear (block-scaled FP8 GEMM on CUDA, dequantise +
-    matmul here) and the experts keep the reference loop; the engine matches that reference."""
-    from model.engine.moe import GroupedExperts
-    from model.fp8 import FP8Linear
-
-    net8 = model.load(fp8_dir, dtype=torch.float32, keep_fp8=True)
-    assert isinstance(net8.model.layers[0].self_attn.q_a_proj, FP8Linear)
-    tokens = prompt(90, seed=8)
-    engine = Engine(net8, block_size=16, prefill_chunk=40, max_cached_tokens=1024)
-    assert any(isinstance(e, GroupedExperts) and not e.stacked for e in engine.runner.experts)
-    seq = engine.start(tokens)
-    assert rel_err(engine.prefill(seq, all_logits=True), reference_logits(net8, tokens)) < TOL
