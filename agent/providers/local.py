@@ -174,9 +174,9 @@ class LocalProvider:
             raise _provider_error(exc) from exc
 
     def _want_persisted(self, ids: list[int]) -> bool:
-        """On the worker: look on disk on this provider's first request (a resumed session), and later only when
-        most of the prompt is not cached (a session switched to, or evicted blocks): reading the
-        files' token lists every agent step would cost more than it saves."""
+        """(On the worker.) Look on disk on this provider's first request (a resumed session),
+        and later only when most of the prompt is not cached (a session switched to, or evicted
+        blocks): reading the files' token lists every agent step would cost more than it saves."""
         first, self._looked = not self._looked, True
         return first or 2 * self.shared.engine.cached_tokens(ids) < len(ids)
 
