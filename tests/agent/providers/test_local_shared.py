@@ -117,3 +117,27 @@ def test_an_agent_closes_only_the_provider_it_built(checkpoint, tmp_path):
     assert asyncio.run(reply(mine, request("still there?"))).usage.output_tokens > 0
     mine.close()
     assert mine.shared not in local_models.loaded()
+
+
+def test_a_resumed_conversation_reloads_its_kv_while_another_agent_decodes(checkpoint):
+    long_request = ModelRequest(
+        system="Be brief. " * 40, messages=[Message.user("hi")], max_tokens=4
+    )
+    first = LocalProvider(str(checkpoint))
+    assert asyncio.run(reply(first, long_request)).stop_reason != "tool_use"  # saved at the end
+    first.close()  # the model is freed: the next providers start from an empty cache
+    busy = LocalProvider(str(checkpoint), persist_kv=False)
+    resumed = LocalProvider(str(checkpoint))
+    assert busy.shared is resumed.shared
+
+    async def both():
+        return await asyncio.wait_for(
+            asyncio.gather(reply(busy, request("keep talking")), reply(resumed, long_request)),
+            WAIT,
+        )
+
+    other, again = asyncio.run(both())
+    assert other.usage.output_tokens > 0
+    assert again.usage.cache_read_input_tokens >= 64  # restored from disk, not re-prefilled
+    busy.close()
+    resumed.close()
