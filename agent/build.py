@@ -18,6 +18,7 @@ from agent.hooks import Hooks
 from agent.permissions import Approver, PermissionPolicy
 from agent.project import instruction_files, project_root
 from agent.prompt import system_prompt
+from agent.providers.base import close_provider
 from agent.runtime import Runtime
 from agent.session.index import godwit_home
 from agent.session.open import open_for
@@ -123,6 +124,7 @@ def open_runtime(opts: Options) -> Runtime:
         root=root,
         instructions=instructions,
         model_spec=model_spec,
+        owns_provider=opts.provider is None,
     )
     rt.mcp = mcp
     rt.resumed = bool(session.events)
@@ -218,7 +220,9 @@ def _apply_model(rt: Runtime, event: ev.Event) -> None:
         provider = pending[1]
     else:
         provider = make_provider(rt.settings.model_copy(update={"model": event.model}))
-    rt.provider = provider
+    if rt.owns_provider:
+        close_provider(rt.provider)
+    rt.provider, rt.owns_provider = provider, True
     rt.model_spec = event.model
     rt.settings = rt.settings.model_copy(update={"model": event.model})
     rt.base_system = _system(rt.settings, rt.cwd, provider, rt.instructions)

@@ -22,7 +22,13 @@ from agent.errors import ConfigError
 from agent.hooks import Hooks
 from agent.permissions import Approver, PermissionPolicy, Rule
 from agent.prompt import for_mode
-from agent.providers.base import ModelRequest, ModelResponse, Provider, TokenUsage
+from agent.providers.base import (
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    TokenUsage,
+    close_provider,
+)
 from agent.session.open import OpenedSession
 from agent.session.recorder import Recorder
 from agent.settings import Settings
@@ -103,6 +109,8 @@ class Runtime:
     # ModelChanged about to be recorded (agent.build.switch_model).
     model_spec: str = ""
     pending_provider: tuple[str, Any] | None = None
+    # False when the caller handed the provider in (it closes it); a built one is closed here.
+    owns_provider: bool = True
     totals: Totals = field(default_factory=Totals)
     recorder: Recorder = field(init=False)
     # Claude Code's hooks: the settings' shell hooks and an SDK program's callbacks.
@@ -269,6 +277,8 @@ class Runtime:
         if self.mcp is not None:
             self.mcp.close()
         close_all(self.tool_ctx)
+        if self.owns_provider:
+            close_provider(self.provider)
         self.session.log.close()
 
 

@@ -1,6 +1,6 @@
 """The engine on one GPU: correctness at full width, the context table, agent replay, KV reload.
 
-    python -m benchmarks.engine_bench [--sections check,table,replay,reload] [--sizes 4096,16384,...]
+    python -m benchmarks.engine_bench [--sections check,table,reload,serve,replay] [--sizes 4096,...]
     python -m benchmarks.engine_bench --tiny      (a CPU dry run of every section at toy sizes)
 
 Stand-in model (issue 9): the released DeepSeek-V3.2 config.json with `num_hidden_layers` 4,
@@ -448,6 +448,62 @@ def reload(engine: Engine, device, n: int, root: Path) -> None:
     )
 
 
+def serve(net, kw, device, prompt_len: int, decode: int, counts: tuple[int, ...]) -> None:
+    """N concurrent requests through the batching `Server` against the same requests submitted
+    one after another (each waits for the previous one's end), with distinct prompts and the
+    prefix cache emptied between the two runs, so both prefill everything. Tokens/s are decoded
+    tokens over the wall time, prefills included."""
+    from model.engine.server import Server
+
+    vocab = net.cfg.vocab_size
+    params = SamplingParams(max_new_tokens=decode)
+    engine = Engine(net, **{**kw, "max_cached_tokens": max(counts) * (prompt_len + decode) + 4096})
+    server = Server(engine)
+    try:
+        # warm-up (not timed): compile the kernels and capture the decode graphs of every bucket
+        # up to the largest batch at this context's block-table width
+        for r in [
+            server.submit(tokens(prompt_len, vocab, 500 + i), SamplingParams(max_new_tokens=16))
+            for i in range(max(counts))
+        ]:
+            r.result()
+        table = []
+        for n in counts:
+            prompts = [tokens(prompt_len, vocab, 600 + 10 * n + i) for i in range(n)]
+            row = {"requests": n, "prompt": prompt_len, "decode": decode}
+            for mode in ("sequential", "concurrent"):
+                server.call(engine.pool.clear_cache).result()
+                steps, rows = server.decode_steps, server.decode_rows
+                with Clock(device) as c:
+                    if mode == "sequential":
+                        made = sum(len(server.submit(p, params).result()) for p in prompts)
+                    else:
+                        reqs = [server.submit(p, params) for p in prompts]
+                        made = sum(len(r.result()) for r in reqs)
+                row[f"{mode}_s"] = round(c.s, 3)
+                row[f"{mode}_tok_s"] = round(made / c.s, 1)
+                row[f"{mode}_mean_batch"] = round(
+                    (server.decode_rows - rows) / max(1, server.decode_steps - steps), 2
+                )
+            row["speedup"] = round(row["sequential_s"] / row["concurrent_s"], 2)
+            record("serve", **row)
+            table.append(row)
+    finally:
+        server.close()
+    print(
+        "\n| requests | sequential s | sequential tok/s | concurrent s | concurrent tok/s | mean batch | speedup |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in table:
+        print(
+            f"| {r['requests']} | {r['sequential_s']} | {r['sequential_tok_s']} | {r['concurrent_s']} | "
+            f"{r['concurrent_tok_s']} | {r['concurrent_mean_batch']} | {r['speedup']} |",
+            flush=True,
+        )
+    del server, engine
+    gc.collect()
+
+
 @torch.no_grad()
 def profile(net, kw, device) -> None:
     """Where a 4K decode step goes: graph replay alone vs the whole `Engine.decode` call, and the
@@ -589,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tiny", action="store_true", help="toy sizes on the CPU (a dry run of every section)"
     )
-    ap.add_argument("--sections", default="check,micro,table,reload,replay")
+    ap.add_argument("--sections", default="check,micro,table,reload,serve,replay")
     ap.add_argument("--sizes", default="4096,16384,32768,65536,131072")
     ap.add_argument("--budget", type=float, default=540.0, help="seconds for the whole run")
     ap.add_argument("--decode-steps", type=int, default=32)
@@ -654,6 +710,10 @@ def main(argv: list[str] | None = None) -> int:
                     guarded("reload", lambda n=n: reload(engine, device, n, Path(tmp)), context=n)
         del engine
         gc.collect()
+    if "serve" in sections and left() > 60:
+        gc.collect()
+        prompt_len, decode = (4096, 128) if not args.tiny else (64, 16)
+        guarded("serve", lambda: serve(net, kw, device, prompt_len, decode, (1, 4, 8)))
     if "replay" in sections and left() > 60:
         gc.collect()
         engine = Engine(net, **kw)

@@ -66,3 +66,11 @@ class Provider(Protocol):
 
     def cost(self, usage: TokenUsage) -> float:
         """US dollars for `usage` at this model's prices (0.0 when unknown)."""
+
+
+def close_provider(provider: Any) -> None:
+    """Let go of what a provider holds beyond its requests (the local provider's share of a
+    loaded model). The hook is optional: API providers hold nothing that outlives a call."""
+    close = getattr(provider, "close", None)
+    if close is not None:
+        close()

@@ -8,6 +8,8 @@ A sequence's prompt is first matched against the prefix cache (full blocks, by h
 only the rest is prefilled, `prefill_chunk` tokens per forward call. Decoding runs one token of
 every live sequence per step. Finished sequences release their blocks; full blocks stay cached
 for the next request until memory pressure evicts them (least recently used first).
+`generate` batches the prompts it is given; requests that arrive at different times (several
+agents) are batched by `model.engine.server.Server`, which then owns the engine.
 """
 
 from __future__ import annotations
@@ -172,26 +174,30 @@ class Engine:
     def prefill(self, seq: Sequence, all_logits: bool = False) -> torch.Tensor:
         """Run the uncached prompt tokens in chunks; logits of the last position `(vocab,)`, or of
         every prefilled position `(n, vocab)` with `all_logits`."""
-        outs = []
-        logits = None
-        while seq.computed < len(seq.tokens):
-            a = seq.computed
-            b = min(len(seq.tokens), a + self.prefill_chunk)
-            self._grow(seq, b)
-            table = self._table(seq)
-            pos = torch.arange(a, b, device=self.device)
-            slots = table.long()[pos // self.block_size] * self.block_size + pos % self.block_size
-            ids = torch.tensor(seq.tokens[a:b], dtype=torch.long, device=self.device)
-            rows = None if all_logits else torch.tensor([b - a - 1], device=self.device)
-            logits = self.runner(
-                Step(ids, pos, slots, table, decode=False, start=a, logit_rows=rows)
-            )
-            outs.append(logits)
-            seq.computed = b
-            self._register(seq)
-        if logits is None:
+        if seq.computed >= len(seq.tokens):
             raise ValueError("nothing to prefill: every token of this sequence is already cached")
-        return torch.cat(outs) if all_logits else logits[-1]
+        outs = []
+        while seq.computed < len(seq.tokens):
+            outs.append(self.prefill_next(seq, all_logits))
+        return torch.cat(outs) if all_logits else outs[-1][-1]
+
+    @torch.no_grad()
+    def prefill_next(self, seq: Sequence, all_logits: bool = False) -> torch.Tensor:
+        """Run the next `prefill_chunk` uncached tokens of `seq`; logits `(1, vocab)` of the chunk's
+        last position, or `(n, vocab)` of all of them (a server interleaves these with decode
+        steps so one long prompt does not stall the other sequences' streams)."""
+        a = seq.computed
+        b = min(len(seq.tokens), a + self.prefill_chunk)
+        self._grow(seq, b)
+        table = self._table(seq)
+        pos = torch.arange(a, b, device=self.device)
+        slots = table.long()[pos // self.block_size] * self.block_size + pos % self.block_size
+        ids = torch.tensor(seq.tokens[a:b], dtype=torch.long, device=self.device)
+        rows = None if all_logits else torch.tensor([b - a - 1], device=self.device)
+        logits = self.runner(Step(ids, pos, slots, table, decode=False, start=a, logit_rows=rows))
+        seq.computed = b
+        self._register(seq)
+        return logits
 
     @torch.no_grad()
     def decode(self, seqs: list[Sequence], tokens: list[int]) -> torch.Tensor:
@@ -244,30 +250,39 @@ class Engine:
             live = [s for s in seqs if s.params.max_new_tokens > 0]
             rows = [i for i, s in enumerate(seqs) if s.params.max_new_tokens > 0]
             while live:
-                picked = sample(
-                    logits[rows], [s.params for s in live], [s.generator for s in live]
-                ).tolist()
-                nxt, nxt_tokens = [], []
+                picked = self.sample_next(live, logits[rows])
                 for seq, tok in zip(live, picked):
-                    seq.generated += 1
-                    if tok in seq.params.stop_ids:
-                        seq.finished = True
-                        continue
-                    yield seqs.index(seq), tok
-                    if seq.generated >= seq.params.max_new_tokens:
-                        seq.tokens.append(tok)  # kept for persistence; its KV is not computed
-                        seq.finished = True
-                    else:
-                        nxt.append(seq)
-                        nxt_tokens.append(tok)
+                    if tok is not None:
+                        yield seqs.index(seq), tok
+                nxt = [(s, t) for s, t in zip(live, picked) if not s.finished]
                 if not nxt:
                     break
-                logits = self.decode(nxt, nxt_tokens)
-                live, rows = nxt, list(range(len(nxt)))
+                live = [s for s, _ in nxt]
+                logits = self.decode(live, [t for _, t in nxt])
+                rows = list(range(len(live)))
         finally:
             for s in seqs:
                 if s.blocks:
                     self.release(s)
+
+    def sample_next(self, seqs: list[Sequence], logits: torch.Tensor) -> list[int | None]:
+        """Sample each sequence's next token from its logits `(B, vocab)` (one host read for the
+        batch) and count it. A stop id finishes the sequence and is not streamed (None); the token
+        that reaches `max_new_tokens` finishes it too but is streamed and kept in `tokens` for
+        persistence (its KV is never computed). The others are to be fed to `decode`."""
+        picked = sample(logits, [s.params for s in seqs], [s.generator for s in seqs]).tolist()
+        out: list[int | None] = []
+        for seq, tok in zip(seqs, picked):
+            seq.generated += 1
+            if tok in seq.params.stop_ids:
+                seq.finished = True
+                out.append(None)
+                continue
+            if seq.generated >= seq.params.max_new_tokens:
+                seq.tokens.append(tok)
+                seq.finished = True
+            out.append(tok)
+        return out
 
     def cached_tokens(self, tokens: list[int]) -> int:
         """How many leading tokens of `tokens` the prefix cache holds right now."""

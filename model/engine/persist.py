@@ -81,18 +81,21 @@ class KVStore:
 
     def save(self, tokens: list[int]) -> Path | None:
         """Write the cached full blocks that start `tokens`; the file path, or None if none are cached."""
-        from safetensors.torch import save_file
+        snap = self.snapshot(tokens)
+        return None if snap is None else self.write(*snap)
 
+    def snapshot(self, tokens: list[int]) -> tuple[Path, dict[str, torch.Tensor] | None] | None:
+        """The engine half of `save`: the target file and the cached blocks' rows copied to host
+        memory (None when that file is already on disk), or None when nothing is cached. A server
+        runs this on its worker and `write` elsewhere, so the disk write stalls no decoding."""
         e = self.engine
         hashes = block_hashes(tokens, e.block_size)
         blocks = e.pool.lookup(hashes)
         if not blocks:
             return None
-        self.dir.mkdir(parents=True, exist_ok=True)
         target = self.dir / f"{hashes[len(blocks) - 1].hex()}.safetensors"
         if target.is_file():
-            os.utime(target)  # newest again for the size cap
-            return target
+            return target, None
         idx = torch.tensor(blocks, device=e.device)
         tensors = {}
         for name, t in e.cache.tensors().items():
@@ -103,6 +106,17 @@ class KVStore:
                 .contiguous()
             )
         tensors["tokens"] = torch.tensor(tokens[: len(blocks) * e.block_size], dtype=torch.int64)
+        return target, tensors
+
+    def write(self, target: Path, tensors: dict[str, torch.Tensor] | None) -> Path:
+        """The disk half of `save` (touches the engine no more): write a snapshot, or mark an
+        existing file as the newest for the size cap."""
+        from safetensors.torch import save_file
+
+        if tensors is None:
+            os.utime(target)
+            return target
+        self.dir.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
         save_file(tensors, str(tmp), metadata=self._meta())
         os.replace(tmp, target)  # a crash mid-write leaves no half file under the real name
@@ -111,7 +125,13 @@ class KVStore:
 
     def load(self, tokens: list[int]) -> int:
         """Restore the longest saved prefix of `tokens` into the prefix cache; tokens restored."""
-        e = self.engine
+        found = self.find(tokens)
+        return 0 if found is None else self.restore(*found)
+
+    def find(self, tokens: list[int]) -> tuple[Path, list[int]] | None:
+        """The disk half of `load` (touches no engine state): the file holding the longest saved
+        prefix of `tokens` and that prefix, or None."""
+        bs = self.engine.block_size
         best: tuple[int, Path] | None = None
         files = (
             sorted(self.dir.glob("*.safetensors"), key=lambda f: f.stat().st_mtime, reverse=True)
@@ -119,22 +139,20 @@ class KVStore:
             else []
         )
         if not files:
-            log.info("no persisted KV for checkpoint %s in %s", e.checkpoint_id, self.dir)
-            return 0
+            log.info("no persisted KV for checkpoint %s in %s", self.engine.checkpoint_id, self.dir)
+            return None
         for f in files:
             saved = self._read_tokens(f)
             if saved is None:
                 continue
             n = 0
-            limit = min(len(saved), len(tokens)) // e.block_size * e.block_size
+            limit = min(len(saved), len(tokens)) // bs * bs
             while n < limit and saved[n] == tokens[n]:
                 n += 1
-            n = n // e.block_size * e.block_size
+            n = n // bs * bs
             if n and (best is None or n > best[0]):
                 best = (n, f)
-        if best is None:
-            return 0
-        return self._restore(best[1], tokens[: best[0]])
+        return None if best is None else (best[1], tokens[: best[0]])
 
     def _read_tokens(self, f: Path) -> list[int] | None:
         """The token ids of a file whose metadata fits this engine, else None (logged)."""
@@ -160,7 +178,9 @@ class KVStore:
                 return None
         return tokens
 
-    def _restore(self, f: Path, tokens: list[int]) -> int:
+    def restore(self, f: Path, tokens: list[int]) -> int:
+        """The engine half of `load`: the blocks of `tokens` (a prefix saved in `f`) that the
+        prefix cache lacks, read into free blocks and named there; tokens now cached."""
         from safetensors import SafetensorError, safe_open
 
         e = self.engine
