@@ -27,6 +27,7 @@ async def run(rt: Runtime, prompt: str, *, max_calls: int | None = None) -> ev.T
     `--max-turns` flag and setting, named as in Claude Code); returns the TurnEnd event."""
     turn = rt.session.conversation.turns + 1
     await rt.sync_mcp()
+    rt.watch_provider()
     hooked = await turns.before_prompt(rt, prompt, first=not rt.started, resumed=rt.resumed)
     rt.started, rt.stop_requested = True, None
     if hooked.blocked or hooked.stop:

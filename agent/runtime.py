@@ -220,6 +220,13 @@ class Runtime:
             )
         )
 
+    def watch_provider(self) -> None:
+        """Point a provider that does long work on its first request (a local model loading
+        its shards) at this session's Progress events (called before each turn and compaction,
+        in the session's event loop)."""
+        if hasattr(self.provider, "progress"):
+            self.provider.progress = self._progress("load")
+
     def _progress(self, task: str) -> Callable[[int, int], None]:
         """A (done, total) callback, safe from any thread, that records Progress events."""
         loop = asyncio.get_running_loop()

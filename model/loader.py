@@ -13,6 +13,8 @@ import json
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,25 +44,9 @@ def load_checkpoint(
     """Build the model on `device` in `dtype` (bfloat16 by default) from the folder `path`.
     `progress(done, total)`, when given, is called after each shard (a large model has many)."""
     path = Path(path)
-    cfg = read_config(path)
-    try:
-        opts = RunOptions(**options)
-    except ValidationError as exc:
-        raise ConfigError(f"bad load option: {exc}") from exc
+    cfg, model, where, targets, plan, block = _prepare(path, options)
     dtype = dtype or torch.bfloat16
     device = torch.device(device)
-    where = shard_map(path)
-    block = (
-        tuple(cfg.quantization_config.weight_block_size) if cfg.quantization_config else (128, 128)
-    )
-
-    with torch.device("meta"):
-        model = DeepseekV32(cfg, opts)
-        if opts.keep_fp8:
-            _use_fp8_linears(model, where, block)
-    targets = _targets(model)
-    plan = _plan(cfg, where, targets)
-    _check_shapes(path, where, plan, targets, block)
 
     by_file: dict[str, list[str]] = defaultdict(list)
     for name in plan:
@@ -80,6 +66,35 @@ def load_checkpoint(
     return model.eval()
 
 
+def check_checkpoint(path: str | Path, **options: Any) -> ModelConfig:
+    """Everything `load_checkpoint` checks before it reads a tensor (the config, the options, the
+    shard index, every tensor's name and shape from the files' headers), on the meta device;
+    the config. Raises the same errors `load_checkpoint` would."""
+    return _prepare(Path(path), options)[0]
+
+
+def _prepare(path: Path, options: dict[str, Any]) -> tuple:
+    """The config, the model on the meta device, the shard map, the tensors to fill, the load
+    plan and the FP8 block size, all checked against the checkpoint's headers."""
+    cfg = read_config(path)
+    try:
+        opts = RunOptions(**options)
+    except ValidationError as exc:
+        raise ConfigError(f"bad load option: {exc}") from exc
+    where = shard_map(path)
+    block = (
+        tuple(cfg.quantization_config.weight_block_size) if cfg.quantization_config else (128, 128)
+    )
+    with torch.device("meta"):
+        model = DeepseekV32(cfg, opts)
+        if opts.keep_fp8:
+            _use_fp8_linears(model, where, block)
+    targets = _targets(model)
+    plan = _plan(cfg, where, targets)
+    _check_shapes(path, where, plan, targets, block)
+    return cfg, model, where, targets, plan, block
+
+
 def shard_map(path: Path) -> dict[str, str]:
     """Tensor name -> safetensors file name, from model.safetensors.index.json or a single file."""
     index = path / "model.safetensors.index.json"
@@ -97,9 +112,7 @@ def shard_map(path: Path) -> dict[str, str]:
     single = path / "model.safetensors"
     if not single.is_file():
         raise CheckpointError(f"no model.safetensors.index.json or model.safetensors in {path}")
-    from safetensors import safe_open
-
-    with safe_open(str(single), framework="pt") as f:
+    with _open(single) as f:
         return {k: single.name for k in f.keys()}  # noqa: SIM118 - safe_open is not iterable
 
 
@@ -168,8 +181,6 @@ def _check_shapes(
     block: tuple[int, int],
 ) -> None:
     """Compare every stored shape (and scale shape) with the model's before reading any data."""
-    from safetensors import safe_open
-
     by_file: dict[str, list[str]] = defaultdict(list)
     for name in plan:
         by_file[where[name]].append(name)
@@ -177,7 +188,7 @@ def _check_shapes(
             by_file[where[name + SCALE_SUFFIX]].append(name + SCALE_SUFFIX)
     bad = []
     for fname, names in by_file.items():
-        with safe_open(str(path / fname), framework="pt") as f:
+        with _open(path / fname) as f:
             stored = set(f.keys())
             for name in names:
                 if name not in stored:
@@ -216,9 +227,7 @@ def _load_shard(
     device: torch.device,
     dtype: torch.dtype,
 ) -> None:
-    from safetensors import safe_open
-
-    with safe_open(str(path / fname), framework="pt", device="cpu") as f:
+    with _open(path / fname) as f:
         for name in names:
             tensor = f.get_tensor(name)
             want = _target_dtype(name, targets[name], dtype)
@@ -245,10 +254,21 @@ def _read(path: Path, fname: str, name: str, handle: Any) -> torch.Tensor:
     """One tensor, from the open shard when it is there, else from its own file."""
     if handle is not None:
         return handle.get_tensor(name)
-    from safetensors import safe_open
-
-    with safe_open(str(path / fname), framework="pt", device="cpu") as f:
+    with _open(path / fname) as f:
         return f.get_tensor(name)
+
+
+@contextmanager
+def _open(file: Path) -> Iterator[Any]:
+    """A safetensors file opened on the CPU; a file that cannot be read (truncated, not
+    safetensors, a tensor's bytes missing) is a CheckpointError naming it."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(file), framework="pt", device="cpu") as f:
+            yield f
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{file.name} cannot be read as safetensors: {exc}") from exc
 
 
 def _assign(model: nn.Module, name: str, tensor: torch.Tensor) -> None:

@@ -78,6 +78,8 @@ class ContextRuntime:
 
             # Claude Code's PreCompact: seen before the summary is made, cannot stop it.
             await turns.report(rt, await hooks.pre_compact(trigger, instructions or ""))
+        if hasattr(rt, "watch_provider"):
+            rt.watch_provider()
         # A summary call can take a minute: say so while it runs, and when it is done.
         await rt.record(
             ev.Progress(task="compaction", message="Compacting the conversation…", total=1)

@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,39 +64,84 @@ class LocalProvider:
             raise ConfigError(f"local:{path} is not a checkpoint folder (no config.json there).")
         import torch
 
+        from model.errors import ModelError
+        from model.loader import check_checkpoint
+        from model.tokenizer import Tokenizer
+
         self.model = f"local:{folder}"
         self.thinking = thinking
         self.max_new_tokens = max_new_tokens
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         # The release's FP8 indexer on a GPU; the exact one on the CPU, where it costs nothing extra.
         indexer = indexer or ("fp8" if self.device != "cpu" else "exact")
-        self.shared = local_models.acquire(
-            folder,
-            device=self.device,
-            backend=backend,
-            indexer=indexer,
-            max_cached_tokens=max_cached_tokens,
-            progress=_shard_progress,
-        )
-        # A provider dropped without close() still lets go of the model when it is collected.
-        self._release = weakref.finalize(self, local_models.release_later, self.shared)
-        self._release.atexit = False
-        self.tokenizer, self.net = self.shared.tokenizer, self.shared.net
-        self.kv = None
-        if persist_kv:
-            from model.engine.persist import KVStore
-
-            self.kv = KVStore(self.shared.engine, cap_bytes=kv_cap_bytes)
+        # Everything that can be wrong with the checkpoint is found now, from its headers; the
+        # weights load on the first request (`progress` reports it shard by shard).
+        try:
+            self.tokenizer = Tokenizer(folder)
+            cfg = check_checkpoint(folder, indexer=indexer, backend=backend)
+        except ModelError as exc:
+            raise ConfigError(f"Cannot load local:{path}: {exc}") from exc
+        self._folder = folder
+        self._options = {
+            "device": self.device,
+            "backend": backend,
+            "indexer": indexer,
+            "max_cached_tokens": max_cached_tokens,
+        }
+        self._kv_cap = kv_cap_bytes if persist_kv else None
+        self._shared: local_models.LoadedModel | None = None
+        self._load_lock = threading.Lock()
+        self._release: weakref.finalize | None = None
+        self._kv: Any = None  # model.engine.persist.KVStore once loaded, unless persist_kv is off
+        # (done, total) after each shard of the load; the session points it at its Progress
+        # events (Runtime.watch_provider); without one, a line on a terminal's stderr.
+        self.progress: Callable[[int, int], None] | None = None
         self._last_saved: Path | None = None
         self._looked = False
-        self.context_window = min(
-            int(self.net.cfg.max_position_embeddings), self.shared.engine.plan.tokens
-        )
+        # The checkpoint's window until the model is loaded; then no more than the cache holds.
+        self.context_window = int(cfg.max_position_embeddings)
+
+    @property
+    def shared(self) -> local_models.LoadedModel:
+        """The shared model, engine and server (loaded on first use)."""
+        if self._shared is None:
+            self.load()
+        assert self._shared is not None
+        return self._shared
+
+    @property
+    def net(self) -> Any:
+        return self.shared.net
+
+    @property
+    def kv(self) -> Any:
+        """The persisted-KV store (loads the model), or None when persist_kv is off."""
+        if self._shared is None:
+            self.load()
+        return self._kv
+
+    def load(self) -> None:
+        """Load the weights (or take the process's already loaded copy); idempotent, blocking."""
+        with self._load_lock:
+            if self._shared is not None:
+                return
+            shared = local_models.acquire(
+                self._folder, **self._options, progress=self.progress or _shard_progress
+            )
+            # A provider dropped without close() still lets go of the model when collected.
+            self._release = weakref.finalize(self, local_models.release_later, shared)
+            self._release.atexit = False
+            if self._kv_cap is not None:
+                from model.engine.persist import KVStore
+
+                self._kv = KVStore(shared.engine, cap_bytes=self._kv_cap)
+            self.context_window = min(self.context_window, shared.engine.plan.tokens)
+            self._shared = shared
 
     def close(self) -> None:
         """Let go of the shared model (the last provider to do so frees it); idempotent."""
-        if self._release.detach() is not None:
-            local_models.release(self.shared)
+        if self._release is not None and self._release.detach() is not None:
+            local_models.release(self._shared)
 
     def _prompt(self, request: ModelRequest) -> str:
         messages = openai_messages(request.system, request.messages, send_reasoning=True)
@@ -119,6 +165,11 @@ class LocalProvider:
         from model.engine import EngineError, SamplingParams
         from model.parsing import StreamParser
 
+        if self._shared is None:
+            try:
+                await asyncio.to_thread(self.load)
+            except ConfigError as exc:
+                raise ProviderError(str(exc), kind="api") from exc
         ids = self._ids(request)
         budget = min(request.max_tokens, self.max_new_tokens, self.context_window - len(ids))
         if self.kv is not None and await self._on_worker(self._want_persisted, ids):
@@ -270,8 +321,8 @@ def _provider_error(exc: BaseException) -> ProviderError:
 
 
 def _shard_progress(done: int, total: int) -> None:
-    """A progress line on the terminal while a checkpoint loads shard by shard (the provider
-    is built before the session exists, so there is no event stream to tell yet)."""
+    """A progress line on a terminal's stderr while a checkpoint loads shard by shard, for a
+    provider used outside a session (a session streams Progress events instead)."""
     import sys
 
     if total < 2 or not sys.stderr.isatty():

@@ -103,3 +103,73 @@ def test_a_corrupt_kv_file_is_ignored_and_the_prompt_prefilled(checkpoint, tmp_p
     assert usage.cache_read_input_tokens == 0 and usage.input_tokens > 0
     assert any("unreadable KV file" in r.getMessage() for r in caplog.records)
     assert kv.is_dir()
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny3")
+    subprocess.run(
+        [sys.executable, "-m", "model.tiny", str(out), "--shards", "3"],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def _godwit(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root), "GODWIT_NO_SERVER": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_model_loads_on_the_first_request_and_says_so_shard_by_shard(sharded, tmp_path):
+    """The checkpoint is checked at start (headers only) and loaded on the first request, each
+    shard a progress line in the event stream (and on stderr for the text output)."""
+    import json
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    args = ["--model", f"local:{sharded}", "--max-turns", "1", "--settings"]
+    settings = tmp_path / "s.json"
+    settings.write_text(json.dumps({"max_tokens": 3, "checkpoints": False}))
+    out = _godwit(repo, "-p", "hi", *args, str(settings), "--output-format", "stream-json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    loads = [x for x in lines if x.get("subtype") == "progress" and x.get("task") == "load"]
+    total = loads[0]["total"]  # the shards holding tensors the model uses (not the MTP layer's)
+    assert total >= 2 and [(x["done"], x["total"]) for x in loads] == [
+        (i, total) for i in range(1, total + 1)
+    ]
+    assert (
+        loads[-1]["finished"]
+        and loads[-1]["message"] == f"Loading the model: {total}/{total} shards"
+    )
+    kinds = [x.get("type") for x in lines]
+    # after the init line, before the answer
+    assert kinds.index("system") == 0 and lines.index(loads[-1]) < kinds.index("result")
+    text = _godwit(repo, "-p", "hi", *args, str(settings))
+    assert text.returncode == 0, text.stderr[-2000:]
+    assert f"Loading the model: {total}/{total} shards" in text.stderr
+
+
+def test_a_broken_checkpoint_is_refused_at_start_not_at_the_first_request(sharded, tmp_path):
+    import json
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(sharded, broken)
+    index = json.loads((broken / "model.safetensors.index.json").read_text())
+    shard = index["weight_map"]["model.embed_tokens.weight"]
+    (broken / shard).write_bytes(b"\x00" * 16)  # a truncated shard
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    out = _godwit(repo, "-p", "hi", "--model", f"local:{broken}")
+    assert out.returncode != 0
+    assert f"Cannot load local:{broken}" in out.stderr and "Traceback" not in out.stderr

@@ -85,11 +85,13 @@ def test_triton_prefill_and_decode_equal_the_torch_backend(net):
         assert rel_err(db, da) < TOL
 
 
-def test_gathered_prefill_attention_equals_the_torch_backend(net):
-    """The prefill kernel over rows copied out of the paged cache gives what reading the cache
-    in place gives (block size 16 with a 24-token chunk: chunks cross blocks)."""
+@pytest.mark.parametrize("mode", ["gathered", "paged"])
+def test_both_prefill_attentions_equal_the_torch_backend(net, mode):
+    """The prefill kernel over rows copied out of the paged cache (the default), and the decode
+    kernel reading the cache in place, give what the PyTorch backend gives (block size 16 with
+    a 24-token chunk: chunks cross blocks)."""
     ref, tri = engines(net)
-    tri.backend.prefill_attention = "gathered"
+    tri.backend.prefill_attention = mode
     tokens = prompt(40, seed=3)
     la = ref.prefill(ref.start(tokens), all_logits=True)
     lb = tri.prefill(tri.start(tokens), all_logits=True)
