@@ -128,12 +128,12 @@ def bench_mla(sweep: bool) -> None:
     if sweep:
         # Tile shapes were swept on the H200 on 2026-11-28 (BENCHMARKS.md); what is left to
         # compare is the lazy rescaling switch.
-        configs += [dict(LAZY=not _mla_default_lazy())]
+        configs += [{"LAZY": not _mla_default_lazy()}]
     for cfg in configs:
         try:
             ms = bench(lambda: sparse_mla(q, kv, idx, 576**-0.5, config=cfg))
             row(f"triton sparse_mla {cfg or 'default'}", ms, flop, nbytes)
-        except Exception as err:  # one tile config failing to compile must not stop the sweep
+        except Exception as err:  # noqa: BLE001 - one tile config failing to compile must not stop the sweep
             emit(f"| triton sparse_mla {cfg}: failed: {str(err)[:160]} |")
     ms = bench(lambda: torch_sparse_mla(q, kv, idx, 576**-0.5), rep_ms=300)
     row("baseline: PyTorch gather + bmm", ms, flop, nbytes)
@@ -258,7 +258,7 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
         configs = [None]
         if sweep and T == 32768:
             # Swept 2026-11-28 with the row kernel: topk_block 1024 17.9 ms, 2048 20.5, 2048 with 8 warps 20.2.
-            configs += [dict(topk_block=2048)]
+            configs += [{"topk_block": 2048}]
         for cfg in configs:
             try:
                 ms = bench(
@@ -268,7 +268,7 @@ def bench_indexer(sweep: bool, lengths=(32768, 131072)) -> dict:
                 row(f"triton indexer {T}, {cfg or 'default'}", ms, flop, nbytes, unit="fp8")
                 if cfg is None:
                     times[T] = ms
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - a failing config is a row, the sweep goes on
                 emit(f"| triton indexer {cfg}: failed: {str(err)[:160]} |")
         if T == 32768:
             # Where the time goes: the top-k alone over one chunk of float32 scores.
@@ -309,7 +309,7 @@ def bench_indexer_chunks() -> None:
                     nbytes,
                     unit="fp8",
                 )
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - a failing config is a row, the sweep goes on
                 emit(f"| indexer chunk {chunk}: failed: {str(err)[:160]} |")
         del q, k, w, ks
 

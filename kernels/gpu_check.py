@@ -51,7 +51,7 @@ def checked(fn):
         t0 = time.time()
         try:
             fn(*args, **kwargs)
-        except Exception:  # a crash in one check must not hide the others' results
+        except Exception:  # noqa: BLE001 - a crash in one check must not hide the others' results
             report(fn.__name__, False, "raised:\n" + traceback.format_exc(limit=4))
         print(f"      ({fn.__name__} took {time.time() - t0:.1f} s)", flush=True)
 
