@@ -6,7 +6,9 @@ CUDA (plain PyTorch elsewhere), CUDA-graph decoding. Every provider of the proce
 checkpoint and load options shares one loaded model and one `model.engine.server.Server`, whose
 worker thread decodes all of their requests in one batch: several agents (SDK `Agent`s, or
 `asyncio.gather` of queries) on one model neither load it twice nor queue behind each other;
-`close()` lets go of it, and the last provider's close frees it. An agent re-sends the whole
+`close()` lets go of it, and the last provider's close frees it. The checkpoint is checked when
+the provider is built (headers only) and loaded on its first request, reporting each shard to
+`progress` (the session's Progress events). An agent re-sends the whole
 conversation every step; the engine's prefix cache keeps the earlier steps' blocks, so only the
 new tokens are prefilled, and usage reports the reused ones as cache reads (as Anthropic's usage
 does). At the end of a turn the cached conversation is written under `$GODWIT_HOME/kv/`, so a
