@@ -84,3 +84,21 @@ def debug_report(name: str, handle: object) -> None:
 
 
 _REPORTED: set[str] = set()  # lines already printed, so a benchmark loop prints each once
+
+
+def output(
+    name: str, given: torch.Tensor | None, shape: tuple, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """The caller's preallocated output `name` after checking it, or a fresh torch.empty one."""
+    if given is None:
+        return torch.empty(shape, dtype=dtype, device=device)
+    check(
+        isinstance(given, torch.Tensor)
+        and tuple(given.shape) == tuple(shape)
+        and given.dtype == dtype
+        and given.is_contiguous()
+        and given.device == device,
+        f"{name} must be a contiguous {tuple(shape)} {str(dtype).replace('torch.', '')} tensor "
+        f"on {device}",
+    )
+    return given

@@ -31,6 +31,7 @@ from .._common import (
     debug_report,
     interpreting,
     next_pow2,
+    output,
 )
 from ..topk.kernel import radix_topk_
 
@@ -144,21 +145,6 @@ def _scores_config(paged: bool) -> dict:
     }
 
 
-def _output(given: torch.Tensor | None, shape: tuple, device: torch.device) -> torch.Tensor:
-    """The caller's preallocated int32 index output after checking it, or a fresh one."""
-    if given is None:
-        return torch.empty(shape, dtype=torch.int32, device=device)
-    check(
-        isinstance(given, torch.Tensor)
-        and tuple(given.shape) == tuple(shape)
-        and given.dtype == torch.int32
-        and given.is_contiguous()
-        and given.device == device,
-        f"out must be a contiguous {tuple(shape)} int32 tensor on {device}",
-    )
-    return given
-
-
 def _check_qkw(q, k, weights, kdim, kname):
     dtypes = (torch.bfloat16, torch.float16, *FP8_DTYPES)
     check_tensor("q", q, 3, dtypes)
@@ -227,7 +213,7 @@ def lightning_indexer(
     check_same_device(
         q=q, k=k, weights=weights, q_pos=q_pos, **({} if k_scale is None else {"k_scale": k_scale})
     )
-    out = _output(out, (T, topk), q.device)
+    out = output("out", out, (T, topk), torch.int32, q.device)
     if T == 0:
         return out
     cfg = dict(_scores_config(False))
@@ -353,7 +339,7 @@ def lightning_indexer_paged(
     check_same_device(
         q=q, k_cache=k_cache, weights=weights, block_table=block_table, seq_lens=seq_lens, **extra
     )
-    out = _output(out, (B, topk), q.device)
+    out = output("out", out, (B, topk), torch.int32, q.device)
     max_len = block_table.shape[1] * page
     if B == 0:
         return out

@@ -19,7 +19,15 @@ import torch
 import triton
 import triton.language as tl
 
-from .._common import check, check_same_device, check_tensor, debug_report, interpreting, next_pow2
+from .._common import (
+    check,
+    check_same_device,
+    check_tensor,
+    debug_report,
+    interpreting,
+    next_pow2,
+    output,
+)
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
@@ -339,25 +347,6 @@ def _launch(
     return out, lse
 
 
-def _output(
-    name: str, given: torch.Tensor | None, shape: tuple, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
-    """The caller's preallocated output after checking it, or a fresh torch.empty one."""
-    if given is None:
-        return torch.empty(shape, dtype=dtype, device=device)
-    check(
-        isinstance(given, torch.Tensor)
-        and tuple(given.shape) == tuple(shape)
-        and given.dtype == dtype,
-        f"{name} must be a {tuple(shape)} {str(dtype).replace('torch.', '')} tensor",
-    )
-    check(
-        given.is_contiguous() and given.device == device,
-        f"{name} must be contiguous and on {device}",
-    )
-    return given
-
-
 def _check_dims(q: torch.Tensor, dv: int) -> None:
     D = q.shape[-1]
     check(
@@ -414,8 +403,8 @@ def sparse_mla(
         f"sm_scale must be a positive finite number, got {sm_scale}",
     )
     _check_dims(q, dv)
-    out = _output("out", out, (T, H, dv), q.dtype, q.device)
-    lse = _output("lse", lse, (T, H), torch.float32, q.device)
+    out = output("out", out, (T, H, dv), q.dtype, q.device)
+    lse = output("lse", lse, (T, H), torch.float32, q.device)
     if T == 0:
         return out, lse
     dummy = indices  # block table and lengths are unused unless paged
@@ -501,8 +490,8 @@ def sparse_mla_decode(
     q2 = q.reshape(B * S, H, D)  # (B*S, H, D)
     idx2 = indices.reshape(B * S, topk).contiguous()  # (B*S, topk)
     kv_rows = kv_cache.view(-1, D)  # (num_blocks * block_size, D)
-    out = _output("out", out, (*q.shape[:-1], dv), q.dtype, q.device).view(B * S, H, dv)
-    lse = _output("lse", lse, tuple(q.shape[:-1]), torch.float32, q.device).view(B * S, H)
+    out = output("out", out, (*q.shape[:-1], dv), q.dtype, q.device).view(B * S, H, dv)
+    lse = output("lse", lse, tuple(q.shape[:-1]), torch.float32, q.device).view(B * S, H)
     if B * S > 0:
         if num_splits is None:
             num_splits = _default_splits(B * S, H, topk, q.device, (config or {}).get("BK", 64))

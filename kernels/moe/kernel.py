@@ -28,6 +28,7 @@ from .._common import (
     debug_report,
     interpreting,
     next_pow2,
+    output,
 )
 
 FP8_MAX = tl.constexpr(448.0)  # largest finite float8_e4m3fn value (a constexpr: kernels read it)
@@ -162,23 +163,6 @@ def _config(P: int, E: int, N: int) -> dict:
     return {"BM": 128, "BN": 128, "num_warps": 8, "num_stages": 3}
 
 
-def _fresh(
-    given: torch.Tensor | None, name: str, shape: tuple, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
-    """The caller's preallocated output after checking it, or a new one."""
-    if given is None:
-        return torch.empty(shape, dtype=dtype, device=device)
-    check(
-        isinstance(given, torch.Tensor)
-        and tuple(given.shape) == tuple(shape)
-        and given.dtype == dtype
-        and given.is_contiguous()
-        and given.device == device,
-        f"{name} must be a contiguous {tuple(shape)} {str(dtype).replace('torch.', '')} tensor on {device}",
-    )
-    return given
-
-
 def fp8_grouped_gemm(
     x: torch.Tensor,
     x_scale: torch.Tensor,
@@ -232,7 +216,7 @@ def fp8_grouped_gemm(
     )
     check(ends.is_contiguous(), "ends must be contiguous")
     device = check_same_device(x=x, x_scale=x_scale, w=w, w_scale=w_scale, ends=ends)
-    out = _fresh(out, "out", (P, N), torch.bfloat16, device)
+    out = output("out", out, (P, N), torch.bfloat16, device)
     if P == 0 or N == 0:
         return out
     cfg = _config(P, E, N)
@@ -302,8 +286,8 @@ def quantize_rows(
     )
     check(x.stride(1) == 1, "x must be contiguous along its last axis")
     device = check_same_device(x=x)
-    q = _fresh(out, "out", (P, K), torch.float8_e4m3fn, device)
-    scale = _fresh(scale_out, "scale_out", (P, K // block), torch.float32, device)
+    q = output("out", out, (P, K), torch.float8_e4m3fn, device)
+    scale = output("scale_out", scale_out, (P, K // block), torch.float32, device)
     if P == 0 or K == 0:
         return q, scale
     br = 16
