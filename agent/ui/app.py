@@ -204,6 +204,8 @@ class GodwitApp(App[int]):
             self.status.mode = event.mode
         elif isinstance(event, ev.ModelChanged):
             self.status.model = event.model.split(":", 1)[-1]
+        elif isinstance(event, ev.Progress):
+            self.status.progress = "" if event.finished else event.message
         elif isinstance(event, ev.Usage):
             status = self.status
             status.tokens_in = event.session_input_tokens
@@ -224,6 +226,8 @@ class GodwitApp(App[int]):
 
     def watch_busy(self, busy: bool) -> None:
         self.status.busy = busy
+        if not busy:
+            self.status.progress = ""  # a turn that failed mid-load sends no finished event
 
     # -- status -----------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The status bar: model, session, permission mode, tokens and cost, context fullness, busy.
+"""The status bar: model, session, permission mode, tokens and cost, context fullness, busy
+(and what long work is under way).
 
 State comes down as reactive attributes that the app sets; the bar only draws them.
 """
@@ -35,6 +36,9 @@ class StatusBar(Widget):
     # The agent waits for the user's answer (approval): no spinner, it is not working.
     waiting = reactive(False)
     hint = reactive("")
+    # Long work under way (a model loading its shards, the first snapshot of a large tree,
+    # compaction): shown in place of "working" until it finishes.
+    progress = reactive("")
     _frame = reactive(0)
     _since = 0.0
 
@@ -78,8 +82,9 @@ class StatusBar(Widget):
             parts.append(("state", Text("? waiting for approval", style="bold magenta")))
         elif self.busy:
             elapsed = int(time.monotonic() - self._since)
+            doing = self.progress or "working"
             parts.append(
-                ("state", Text(f"{_SPINNER[self._frame]} working {elapsed}s", style="bold yellow"))
+                ("state", Text(f"{_SPINNER[self._frame]} {doing} {elapsed}s", style="bold yellow"))
             )
         else:
             parts.append(("state", Text("● ready", style="green")))

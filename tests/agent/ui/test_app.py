@@ -420,3 +420,27 @@ async def test_escape_stops_a_slow_compaction_and_nothing_is_replaced(repo):
             assert "compaction failed: interrupted by the user" in transcript_text(app)
             assert not any(isinstance(e, ev.Compaction) for e in agent.events)
             assert agent.messages() == before
+
+
+async def test_long_work_shows_its_progress_in_the_status_bar(repo):
+    """A Progress event (a local model loading its shards, a first snapshot) replaces "working"
+    until its finished event; the line goes when the work is done."""
+    turns = [{"text": "done", "delay": 2.0}]
+    with make_agent(repo, turns) as agent:
+        app = make_app(agent)
+        async with app.run_test(size=SIZE) as pilot:
+            await send(pilot, "go")
+            await wait_for(pilot, lambda: app.busy, what="the turn to start")
+            report = agent.runtime()._progress("load")
+            report(1, 3)
+            await wait_for(
+                pilot,
+                lambda: "Loading the model: 1/3 shards" in app.status.render().plain,
+                what="the progress line",
+            )
+            assert "working" not in app.status.render().plain
+            report(3, 3)
+            await wait_for(
+                pilot, lambda: "working" in app.status.render().plain, what="the line to go"
+            )
+            await until_idle(pilot)
