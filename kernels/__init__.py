@@ -11,6 +11,7 @@ nor Triton until one of them is used):
   split-K sparse MLA decode over a paged latent cache.
 - `radix_topk(scores, lengths, topk)`: exact top-k indices of each row's first `lengths[r]` entries.
 - `fp8_grouped_gemm(x, x_scale, w, w_scale, ends)`: block-scaled FP8 GEMM of expert-sorted rows.
+- `grouped_gemm(x, w, ends)`: the same in bf16 without scales (decode-sized groups).
 - `quantize_rows(x, block=128, swiglu=False)`: per-(row, block) e4m3 activations, power-of-two scales.
 
 See kernels/README.md for the layouts.
@@ -30,6 +31,7 @@ _LAZY = {
     "sparse_mla_decode": "kernels.mla",
     "radix_topk": "kernels.topk",
     "fp8_grouped_gemm": "kernels.moe",
+    "grouped_gemm": "kernels.moe",
     "quantize_rows": "kernels.moe",
 }
 

@@ -1,4 +1,5 @@
-"""FP8 grouped GEMM for routed experts (DeepSeek block scaling) and its activation quantiser, in Triton.
+"""FP8 grouped GEMM for routed experts (DeepSeek block scaling) and its activation quantiser, in
+Triton; the same kernel without scales is a bf16 grouped GEMM for decode-sized groups.
 
 out[r] = sum_kb (x[r, kb] . w[e(r), :, kb]^T) * x_scale[r, kb] * w_scale[e(r), n // QB, kb]
 
@@ -73,6 +74,7 @@ def _fp8_grouped_gemm_kernel(
     BM: tl.constexpr,
     BN: tl.constexpr,
     UPCAST: tl.constexpr,
+    SCALED: tl.constexpr,
 ):
     pid_n = tl.program_id(0)
     slot = tl.program_id(1)
@@ -108,9 +110,12 @@ def _fp8_grouped_gemm_kernel(
             a = a.to(tl.float32)
             b = b.to(tl.float32)
         part = tl.dot(a, tl.trans(b))  # (BM, BN) float32
-        sa = tl.load(xs_col + kb, mask=m_mask, other=0.0)
-        sb = tl.load(ws_col + kb, mask=n_mask, other=0.0)
-        acc += part * sa[:, None] * sb[None, :]
+        if SCALED:
+            sa = tl.load(xs_col + kb, mask=m_mask, other=0.0)
+            sb = tl.load(ws_col + kb, mask=n_mask, other=0.0)
+            acc += part * sa[:, None] * sb[None, :]
+        else:
+            acc += part
     if UPCAST:
         acc = _round_nearest_even(acc, 7, -126)  # bf16, see _round_nearest_even
     out = out_ptr + rows[:, None] * stride_o + offs_n[None, :]
@@ -245,10 +250,83 @@ def fp8_grouped_gemm(
         BM=bm,
         BN=bn,
         UPCAST=interpreting(),
+        SCALED=True,
         num_warps=cfg["num_warps"],
         num_stages=cfg["num_stages"],
     )
     debug_report(f"fp8 grouped gemm {cfg}", handle)
+    return out
+
+
+def grouped_gemm(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    ends: torch.Tensor,
+    *,
+    out: torch.Tensor | None = None,
+    config: dict | None = None,
+) -> torch.Tensor:
+    """Grouped GEMM in bf16 (the same kernel and device-side schedule, no scales).
+
+    Args:
+        x: (P, K) bfloat16 rows sorted by expert.
+        w: (E, N, K) bfloat16, contiguous along K.
+        ends: (E,) int32, the end of each expert's rows in x (a cumulative sum of group sizes).
+        out: optional preallocated (P, N) bfloat16 output.
+        config: optional tile overrides (BM, BN, BK, num_warps, num_stages), for benchmarks.
+
+    Returns:
+        (P, N) bfloat16: row r is `x[r] @ w[e(r)].T`.
+
+    Few rows per expert (decode) read the chosen experts' weights at close to the copy
+    bandwidth, where `torch._grouped_mm` reached about half of it (kernels/BENCHMARKS.md).
+    """
+    check_tensor("x", x, 2, (torch.bfloat16,))
+    check_tensor("w", w, 3, (torch.bfloat16,))
+    check_tensor("ends", ends, 1, (torch.int32,))
+    P, K = x.shape
+    E, N, KW = w.shape
+    check(KW == K, f"w must be (E, N, K={K}), got {tuple(w.shape)}")
+    bk = next((b for b in (64, 32, 16) if K % b == 0), 0)
+    check(bk > 0, f"K={K} must be a multiple of 16")
+    check(tuple(ends.shape) == (E,), f"ends must be (E={E},), got {tuple(ends.shape)}")
+    check(x.stride(1) == 1 and w.stride(2) == 1, "x and w must be contiguous along K")
+    check(ends.is_contiguous(), "ends must be contiguous")
+    device = check_same_device(x=x, w=w, ends=ends)
+    out = output("out", out, (P, N), torch.bfloat16, device)
+    if P == 0 or N == 0:
+        return out
+    cfg = _config(P, E, N)
+    cfg.update(config or {})
+    bm, bn, bk = cfg["BM"], cfg["BN"], cfg.get("BK", bk)
+    grid = (triton.cdiv(N, bn), min(P, triton.cdiv(P, bm) + E))
+    handle = _fp8_grouped_gemm_kernel[grid](
+        x,
+        x,  # no activation scales
+        w,
+        w,  # no weight scales
+        ends,
+        out,
+        N,
+        K,
+        x.stride(0),
+        0,
+        w.stride(0),
+        w.stride(1),
+        0,
+        0,
+        out.stride(0),
+        E=E,
+        EP=next_pow2(E),
+        QB=bk,
+        BM=bm,
+        BN=bn,
+        UPCAST=interpreting(),
+        SCALED=False,
+        num_warps=cfg["num_warps"],
+        num_stages=cfg["num_stages"],
+    )
+    debug_report(f"bf16 grouped gemm {cfg}", handle)
     return out
 
 

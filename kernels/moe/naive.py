@@ -46,3 +46,13 @@ def fp8_grouped_gemm(
         out[start:end] = xd[start:end] @ dequantize(w[e], w_scale[e]).T  # (rows, N)
         start = end
     return out.to(torch.bfloat16)
+
+
+def grouped_gemm(x: torch.Tensor, w: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """Reference for kernels.grouped_gemm: (P, N) bfloat16, float32 products."""
+    out = torch.zeros(x.shape[0], w.shape[1], dtype=torch.float32, device=x.device)
+    start = 0
+    for e, end in enumerate(ends.tolist()):
+        out[start:end] = x[start:end].float() @ w[e].float().T  # (rows, N)
+        start = end
+    return out.to(torch.bfloat16)

@@ -5,7 +5,9 @@ the e4m3 weights and, beside them, their block scales `(E, 2I/b, D/b)` and `(E, 
 the expert modules' parameters are re-pointed at views of the stacks, expert by expert (no second
 copy; the reference path reads the same storage). Per call the (token, expert) pairs are sorted by
 expert and run as one grouped GEMM per projection:
-- bf16 experts: `torch._grouped_mm` on CUDA (Hopper's grouped GEMM);
+- bf16 experts: with the Triton backend, up to `DECODE_PAIRS` pairs (decode) run
+  `kernels.grouped_gemm` (the FP8 kernel without scales); otherwise `torch._grouped_mm` on CUDA
+  (Hopper's grouped GEMM);
 - FP8 experts with the Triton backend on a GPU with FP8 tensor cores (compute capability >= 8.9):
   `kernels.fp8_grouped_gemm`, activations quantised per (row, 128 columns) to e4m3 with
   power-of-two scales (`kernels.quantize_rows`, SwiGLU fused into the down projection's
@@ -33,6 +35,9 @@ from model.layers import MoE
 log = logging.getLogger(__name__)
 
 DEQUANT_CHUNK = 1 << 27  # FP8 fallback: weight elements dequantised at once at most
+# bf16 experts: up to this many (token, expert) pairs (decode) take `kernels.grouped_gemm`, which
+# reads the chosen experts' weights near the copy bandwidth; more take `torch._grouped_mm`.
+DECODE_PAIRS = 64
 
 
 def _grouped_mm_ok(x: torch.Tensor) -> bool:
@@ -95,7 +100,7 @@ class GroupedExperts:
         self.stacked = self.fp8 or all(
             type(p) is nn.Linear for e in experts for p in (e.gate_proj, e.up_proj, e.down_proj)
         )
-        self.use_grouped_mm = self.use_kernel = False
+        self.use_grouped_mm = self.use_kernel = self.decode_kernel = False
         if not self.stacked:
             return
         self.inter = experts[0].gate_proj.weight.shape[0]
@@ -123,6 +128,7 @@ class GroupedExperts:
             )
         else:
             self.use_grouped_mm = True
+            self.decode_kernel = triton and self.gate_up.device.type == "cuda"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """`x (N, D)` -> routed experts plus shared expert `(N, D)`."""
@@ -139,6 +145,8 @@ class GroupedExperts:
             y = self._fp8_kernel(xs, self._ends(flat))
         elif self.fp8:
             y = self._fp8_batched(xs, expert)
+        elif self.decode_kernel and xs.shape[0] <= DECODE_PAIRS and x.dtype == torch.bfloat16:
+            y = self._bf16_kernel(xs, self._ends(flat))
         elif self.use_grouped_mm and _grouped_mm_ok(x):
             offs = self._ends(flat)
             try:
@@ -163,6 +171,14 @@ class GroupedExperts:
         counts = torch.zeros(self.gate_up.shape[0], dtype=torch.int64, device=flat.device)
         counts.scatter_add_(0, flat, torch.ones_like(flat))
         return torch.cumsum(counts, 0).to(torch.int32)
+
+    def _bf16_kernel(self, xs: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+        """Both projections as bf16 grouped GEMMs of the Triton kernel (decode-sized groups)."""
+        import kernels
+
+        h = kernels.grouped_gemm(xs.contiguous(), self.gate_up, ends)  # (P, 2I)
+        act = F.silu(h[:, : self.inter]) * h[:, self.inter :]
+        return kernels.grouped_gemm(act.contiguous(), self.down, ends)  # (P, D)
 
     def _fp8_kernel(self, xs: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
         """Both projections as block-scaled FP8 grouped GEMMs; nothing is read back to the host."""

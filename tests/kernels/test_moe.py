@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kernels import KernelInputError, fp8_grouped_gemm, quantize_rows
+from kernels import KernelInputError, fp8_grouped_gemm, grouped_gemm, quantize_rows
 from kernels.moe import naive
 from kernels.testing import poison_, rel_err
 
@@ -129,11 +129,12 @@ def compile_for_hopper() -> None:
     sig = {"x_ptr": "*fp8e4nv", "xs_ptr": "*fp32", "w_ptr": "*fp8e4nv", "ws_ptr": "*fp32"}
     sig |= {"ends_ptr": "*i32", "out_ptr": "*bf16", **dict.fromkeys(ints, "i32")}
     sig |= {"stride_wsn": "i32", "stride_o": "i32"}
-    sig |= dict.fromkeys(["E", "EP", "QB", "BM", "BN", "UPCAST"], "constexpr")
+    sig |= dict.fromkeys(["E", "EP", "QB", "BM", "BN", "UPCAST", "SCALED"], "constexpr")
     aligned = {(i,): [["tt.divisibility", 16]] for i in range(15)}
     for per_expert in (1, 32, 128):  # the three default tilings
         cfg = kernel._config(256 * per_expert, 256, 4096)
         consts = {"E": 256, "EP": 256, "QB": 128, "BM": cfg["BM"], "BN": cfg["BN"], "UPCAST": False}
+        consts["SCALED"] = True
         src = ASTSource(kernel._fp8_grouped_gemm_kernel, sig, consts, aligned)
         options = {"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]}
         try:
@@ -150,6 +151,18 @@ def compile_for_hopper() -> None:
             assert compiled.metadata.shared >= 2 * tile, cfg  # software-pipelined loads
         else:
             assert "mma.sync" in ptx and "e4m3" in ptx, cfg
+    # The unscaled bf16 variant at decode tiles (kernels.grouped_gemm).
+    bsig = {**sig, "x_ptr": "*bf16", "xs_ptr": "*bf16", "w_ptr": "*bf16", "ws_ptr": "*bf16"}
+    cfg = kernel._config(8, 256, 4096)
+    consts = {"E": 256, "EP": 256, "QB": 64, "BM": cfg["BM"], "BN": cfg["BN"], "UPCAST": False}
+    consts["SCALED"] = False
+    options = {"num_warps": cfg["num_warps"], "num_stages": cfg["num_stages"]}
+    ptx = triton.compile(
+        ASTSource(kernel._fp8_grouped_gemm_kernel, bsig, consts, aligned),
+        target=target,
+        options=options,
+    ).asm["ptx"]
+    assert "mma.sync" in ptx and "bf16" in ptx and "e4m3" not in ptx
     qsig = {"x_ptr": "*bf16", "q_ptr": "*fp8e4nv", "s_ptr": "*fp32"}
     qsig |= dict.fromkeys(["P", "half", "stride_x", "stride_q", "stride_s"], "i32")
     qsig |= dict.fromkeys(["SWIGLU", "QB", "BR", "EXACT_ROUND"], "constexpr")
@@ -159,3 +172,31 @@ def compile_for_hopper() -> None:
             ASTSource(kernel._quantize_rows_kernel, qsig, consts), target=target
         )
         assert "e4m3" in compiled.asm["ptx"]
+
+
+@pytest.mark.parametrize("counts", [[3, 0, 1, 0], [0, 0, 0, 40], [1, 1, 1, 1], [1]])
+def test_bf16_grouped_gemm_matches_the_reference(device, counts):
+    """The unscaled variant (decode-sized groups in bf16): empty groups, a group over several
+    row tiles, one row per expert, a single pair; rows of very different sizes."""
+    E, N, K = len(counts), 96, 48  # N not a multiple of the 64-wide tile, K of 16 but not 64
+    gen = torch.Generator().manual_seed(3)
+    w = (torch.randn(E, N, K, generator=gen) * 0.1).to(torch.bfloat16).to(device)
+    P = sum(counts)
+    x = (torch.randn(P, K, generator=gen) * torch.logspace(-1, 1, P)[:, None]).to(torch.bfloat16)
+    x = x.to(device)
+    ends = torch.tensor(counts).cumsum(0).to(torch.int32).to(device)
+    out = poison_(torch.empty(P, N, dtype=torch.bfloat16, device=device))
+    got = grouped_gemm(x, w, ends, out=out)
+    want = naive.grouped_gemm(x, w, ends)
+    assert got.data_ptr() == out.data_ptr() and not got.isnan().any()
+    assert rel_err(got, want) < TOL
+
+
+def test_bf16_grouped_gemm_refuses_bad_input(device):
+    w = torch.zeros(2, 32, 40, dtype=torch.bfloat16, device=device)
+    x = torch.zeros(3, 40, dtype=torch.bfloat16, device=device)
+    ends = torch.tensor([1, 3], dtype=torch.int32, device=device)
+    with pytest.raises(KernelInputError, match="multiple of 16"):
+        grouped_gemm(x, w, ends)
+    with pytest.raises(KernelInputError, match="ends must be"):
+        grouped_gemm(x[:, :32], w[:, :, :32].contiguous(), ends[:1])

@@ -137,3 +137,20 @@ def test_triton_batched_decode_matches_torch(net):
             engine.prefill(s)
         logits.append(engine.decode(seqs, [7, 9]))  # two lengths, one paged batch
     assert rel_err(logits[1], logits[0]) < TOL
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_bf16_expert_kernel_equals_the_batched_fallback(net2, n):
+    """Decode-sized groups of bf16 experts through `kernels.grouped_gemm` (forced here: the rule
+    takes it on CUDA with the Triton backend) equal the gathered-bmm fallback."""
+    net = net2
+    engine = Engine(net, backend="triton", block_size=16, max_cached_tokens=256, cuda_graphs=False)
+    g = next(e for e in engine.runner.experts if e is not None)
+    assert g.stacked and not g.fp8 and g.decode_kernel == (DEVICE == "cuda")
+    x = torch.randn(n, net.cfg.hidden_size, generator=torch.Generator().manual_seed(n))
+    x = x.to(DEVICE, torch.bfloat16)
+    g.decode_kernel, g.use_grouped_mm = False, False
+    want = g(x)
+    g.decode_kernel = True
+    got = g(x)
+    assert rel_err(got, want) < TOL
