@@ -25,7 +25,7 @@ PACKAGES = tuple(
 LOCAL = ("model", "kernels")  # the local model: the `local` extra may supply their imports
 CORE = tuple(p for p in PACKAGES if p not in LOCAL)
 # Modules of the core packages that only the local model path imports (the `local` extra).
-LOCAL_ONLY_FILES = {"agent/providers/local.py"}
+LOCAL_ONLY_FILES = {"agent/providers/local.py", "agent/providers/local_models.py"}
 
 
 def _project() -> dict:
