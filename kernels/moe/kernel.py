@@ -224,38 +224,7 @@ def fp8_grouped_gemm(
     out = output("out", out, (P, N), torch.bfloat16, device)
     if P == 0 or N == 0:
         return out
-    cfg = _config(P, E, N)
-    cfg.update(config or {})
-    bm, bn = cfg["BM"], cfg["BN"]
-    grid = (triton.cdiv(N, bn), min(P, triton.cdiv(P, bm) + E))
-    handle = _fp8_grouped_gemm_kernel[grid](
-        x,
-        x_scale,
-        w,
-        w_scale,
-        ends,
-        out,
-        N,
-        K,
-        x.stride(0),
-        x_scale.stride(0),
-        w.stride(0),
-        w.stride(1),
-        w_scale.stride(0),
-        w_scale.stride(1),
-        out.stride(0),
-        E=E,
-        EP=next_pow2(E),
-        QB=qb,
-        BM=bm,
-        BN=bn,
-        UPCAST=interpreting(),
-        SCALED=True,
-        num_warps=cfg["num_warps"],
-        num_stages=cfg["num_stages"],
-    )
-    debug_report(f"fp8 grouped gemm {cfg}", handle)
-    return out
+    return _launch(x, x_scale, w, w_scale, ends, out, qb, config, "fp8 grouped gemm")
 
 
 def grouped_gemm(
@@ -296,37 +265,47 @@ def grouped_gemm(
     out = output("out", out, (P, N), torch.bfloat16, device)
     if P == 0 or N == 0:
         return out
+    bk = (config or {}).get("BK", bk)
+    return _launch(x, None, w, None, ends, out, bk, config, "bf16 grouped gemm")
+
+
+def _launch(x, x_scale, w, w_scale, ends, out, qb: int, config: dict | None, label: str):
+    """Launch the grouped kernel over checked inputs: block-scaled FP8 when scales are given,
+    plain bf16 otherwise (the scale pointers then alias x and w and are never read)."""
+    P, K = x.shape
+    E, N, _ = w.shape
+    scaled = x_scale is not None
     cfg = _config(P, E, N)
-    cfg.update(config or {})
-    bm, bn, bk = cfg["BM"], cfg["BN"], cfg.get("BK", bk)
+    cfg.update({k: v for k, v in (config or {}).items() if k != "BK"})
+    bm, bn = cfg["BM"], cfg["BN"]
     grid = (triton.cdiv(N, bn), min(P, triton.cdiv(P, bm) + E))
     handle = _fp8_grouped_gemm_kernel[grid](
         x,
-        x,  # no activation scales
+        x_scale if scaled else x,
         w,
-        w,  # no weight scales
+        w_scale if scaled else w,
         ends,
         out,
         N,
         K,
         x.stride(0),
-        0,
+        x_scale.stride(0) if scaled else 0,
         w.stride(0),
         w.stride(1),
-        0,
-        0,
+        w_scale.stride(0) if scaled else 0,
+        w_scale.stride(1) if scaled else 0,
         out.stride(0),
         E=E,
         EP=next_pow2(E),
-        QB=bk,
+        QB=qb,
         BM=bm,
         BN=bn,
         UPCAST=interpreting(),
-        SCALED=False,
+        SCALED=scaled,
         num_warps=cfg["num_warps"],
         num_stages=cfg["num_stages"],
     )
-    debug_report(f"bf16 grouped gemm {cfg}", handle)
+    debug_report(f"{label} {cfg}", handle)
     return out
 
 
