@@ -73,6 +73,18 @@ def check_checkpoint(path: str | Path, **options: Any) -> ModelConfig:
     return _prepare(Path(path), options)[0]
 
 
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_once(path: Path, message: str) -> None:
+    """A warning about a checkpoint, once per folder and process (checking it and loading it
+    both plan the load)."""
+    key = (str(path.resolve()), message)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(message)
+
+
 def _prepare(path: Path, options: dict[str, Any]) -> tuple:
     """The config, the model on the meta device, the shard map, the tensors to fill, the load
     plan and the FP8 block size, all checked against the checkpoint's headers."""
@@ -90,7 +102,7 @@ def _prepare(path: Path, options: dict[str, Any]) -> tuple:
         if opts.keep_fp8:
             _use_fp8_linears(model, where, block)
     targets = _targets(model)
-    plan = _plan(cfg, where, targets)
+    plan = _plan(cfg, where, targets, path)
     _check_shapes(path, where, plan, targets, block)
     return cfg, model, where, targets, plan, block
 
@@ -136,7 +148,9 @@ def _targets(model: nn.Module) -> dict[str, torch.Tensor]:
     return targets
 
 
-def _plan(cfg: ModelConfig, where: dict[str, str], targets: dict[str, torch.Tensor]) -> list[str]:
+def _plan(
+    cfg: ModelConfig, where: dict[str, str], targets: dict[str, torch.Tensor], path: Path
+) -> list[str]:
     """Names to load; raise on missing or unexpected tensors; skip the MTP layer(s) with a note."""
     skipped, unexpected = [], []
     for name in where:
@@ -144,18 +158,17 @@ def _plan(cfg: ModelConfig, where: dict[str, str], targets: dict[str, torch.Tens
         if m and int(m.group(1)) >= cfg.num_hidden_layers:
             skipped.append(name)
         elif name == "lm_head.weight" and cfg.tie_word_embeddings:
-            log.warning("tie_word_embeddings is set: ignoring the stored lm_head.weight")
+            _warn_once(path, "tie_word_embeddings is set: ignoring the stored lm_head.weight")
         elif name not in targets and not (
             name.endswith(SCALE_SUFFIX) and name[: -len(SCALE_SUFFIX)] in where
         ):
             unexpected.append(name)
     if skipped:
         layers = sorted({int(_LAYER.match(n).group(1)) for n in skipped})
-        log.warning(
-            "skipping %d tensors of multi-token-prediction layer(s) %s: speculative decoding "
-            "with the MTP head is not implemented",
-            len(skipped),
-            layers,
+        _warn_once(
+            path,
+            f"skipping {len(skipped)} tensors of multi-token-prediction layer(s) {layers}: "
+            "speculative decoding with the MTP head is not implemented",
         )
     missing = [n for n in targets if n not in where]
     problems = []
