@@ -27,7 +27,8 @@ REPLY = "The answer is **42**, and here is why: the function returns one less th
 
 
 async def test_typed_prompt_streams_reply_then_renders_markdown(repo):
-    turns = [{"thinking": "Look at app.py first.", "text": REPLY, "delay": 0.03}]
+    # 0.08 s between pieces: long enough that a loaded 2-core machine still draws a partial reply
+    turns = [{"thinking": "Look at app.py first.", "text": REPLY, "delay": 0.08}]
     with make_agent(repo, turns) as agent:
         app = make_app(agent)
         async with app.run_test(size=SIZE) as pilot:
