@@ -3,9 +3,11 @@
 Providers for the same checkpoint folder with the same load options (device, dtype, backend,
 indexer, cache size) share one loaded model, one `Engine` and one batching `Server`: two agents on
 one model load the weights once and decode in one batch instead of queueing behind each other.
-(Each provider keeps its own `KVStore`: it holds only a folder and a size cap, both the provider's
-settings, and its engine work runs on the shared worker like everything else.) Each provider holds a reference; the last one to let go closes the server and
-drops the entry, so the model's memory is freed with the last provider.
+(Each provider keeps its own `KVStore`, which holds only a folder and a size cap, both the
+provider's settings, and its own tokenizer, read when the provider checks the checkpoint; engine
+work runs on the shared worker like everything else.) Each provider holds a reference; the last
+one to let go closes the server and drops the entry, so the model's memory is freed with the last
+provider.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ class LoadedModel:
     """One checkpoint in memory and what serves it."""
 
     key: tuple
-    tokenizer: Any  # model.tokenizer.Tokenizer
     net: Any  # model.transformer.DeepseekV32
     engine: Any  # model.engine.Engine, touched only by the server's worker
     server: Any  # model.engine.server.Server
@@ -108,10 +109,8 @@ def _load(
     from model.engine import Engine, EngineError
     from model.engine.persist import checkpoint_fingerprint
     from model.engine.server import Server
-    from model.tokenizer import Tokenizer
 
     try:
-        tokenizer = Tokenizer(folder)
         net = dsv32.load(
             folder, device=device, dtype=dtype, indexer=indexer, backend=backend, progress=progress
         )
@@ -122,7 +121,6 @@ def _load(
         raise ConfigError(f"Cannot load local:{folder}: {exc}") from exc
     return LoadedModel(
         key=key,
-        tokenizer=tokenizer,
         net=net,
         engine=engine,
         server=Server(engine, name=f"godwit-engine {folder.name}"),

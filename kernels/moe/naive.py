@@ -40,19 +40,20 @@ def fp8_grouped_gemm(
 ) -> torch.Tensor:
     """Reference for kernels.fp8_grouped_gemm: (P, N) bfloat16."""
     xd = x.float() * x_scale.float().repeat_interleave(x.shape[1] // x_scale.shape[1], dim=1)
-    out = torch.zeros(x.shape[0], w.shape[1], dtype=torch.float32, device=x.device)
-    start = 0
-    for e, end in enumerate(ends.tolist()):
-        out[start:end] = xd[start:end] @ dequantize(w[e], w_scale[e]).T  # (rows, N)
-        start = end
-    return out.to(torch.bfloat16)
+    return _per_expert(xd, lambda e: dequantize(w[e], w_scale[e]), w.shape[1], ends)
 
 
 def grouped_gemm(x: torch.Tensor, w: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
     """Reference for kernels.grouped_gemm: (P, N) bfloat16, float32 products."""
-    out = torch.zeros(x.shape[0], w.shape[1], dtype=torch.float32, device=x.device)
+    return _per_expert(x.float(), lambda e: w[e].float(), w.shape[1], ends)
+
+
+def _per_expert(x: torch.Tensor, weight, n: int, ends: torch.Tensor) -> torch.Tensor:
+    """float32 rows `x (P, K)` times `weight(e) (N, K)` of the expert owning each run of rows,
+    rounded once to bfloat16."""
+    out = torch.zeros(x.shape[0], n, dtype=torch.float32, device=x.device)
     start = 0
     for e, end in enumerate(ends.tolist()):
-        out[start:end] = x[start:end].float() @ w[e].float().T  # (rows, N)
+        out[start:end] = x[start:end] @ weight(e).T  # (rows, N)
         start = end
     return out.to(torch.bfloat16)
