@@ -573,39 +573,40 @@ def profile(net, kw, device) -> None:
 @torch.no_grad()
 def prefill_profile(net, kw, device, n: int, chunks: list[int]) -> None:
     """Where a long prefill goes: the same n-token prompt prefilled with several chunk sizes
-    (each on a fresh cache), then the CUDA kernels of the last 4 chunks by total time."""
-    engine = None
-    for chunk in chunks:
-        engine = Engine(net, **{**kw, "prefill_chunk": chunk, "max_cached_tokens": n + 4096})
-        prompt = tokens(n, net.cfg.vocab_size, 17)
-        seq = engine.start(prompt, SamplingParams(max_new_tokens=1))
+    (each on a fresh cache), prefill attention gathered against paged, then the CUDA kernels of
+    the last 4 chunks by total time."""
+
+    def timed(seed: int, attention: str | None = None, **engine_kw) -> float:
+        engine = Engine(net, **{**kw, "max_cached_tokens": n + 4096, **engine_kw})
+        if attention is not None:
+            engine.backend.prefill_attention = attention
+        seq = engine.start(tokens(n, net.cfg.vocab_size, seed), SamplingParams(max_new_tokens=1))
         peak_reset(device)
         with Clock(device) as c:
             engine.prefill(seq)
+        engine.release(seq)
+        del engine
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return c.s
+
+    for chunk in chunks:
+        s = timed(17, prefill_chunk=chunk)
         record(
             "prefill_profile",
             context=n,
             chunk=chunk,
-            prefill_s=round(c.s, 3),
-            tok_s=round(n / c.s),
+            prefill_s=round(s, 3),
+            tok_s=round(n / s),
             peak_gb=round(peak_gb(device), 1),
         )
-        engine.release(seq)
-        del engine
-        gc.collect()
-        torch.cuda.empty_cache() if device.type == "cuda" else None
     if device.type == "cuda":
-        # prefill attention reading the paged cache in place, or over rows gathered per chunk
+        # prefill attention over rows gathered per chunk, or reading the paged cache in place
         for mode in ("gathered", "gathered", "paged"):  # the first one compiles the kernel
-            engine = Engine(net, **{**kw, "max_cached_tokens": n + 4096})
-            engine.backend.prefill_attention = mode
-            seq = engine.start(tokens(n, net.cfg.vocab_size, 19), SamplingParams(max_new_tokens=1))
-            with Clock(device) as c:
-                engine.prefill(seq)
-            record("prefill_profile", context=n, attention=mode, prefill_s=round(c.s, 3))
-            engine.release(seq)
-            del engine
-            gc.collect()
+            record(
+                "prefill_profile", context=n, attention=mode, prefill_s=round(timed(19, mode), 3)
+            )
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
