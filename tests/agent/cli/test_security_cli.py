@@ -80,6 +80,16 @@ def bash(command):
     return call("bash", {"command": command})
 
 
+def path_of(folder: Path, *exes: str) -> str:
+    """A PATH holding only links to these programs (those installed here), in a new `folder`."""
+    folder.mkdir()
+    for exe in exes:
+        found = shutil.which(exe)
+        if found:
+            os.symlink(found, folder / exe)
+    return str(folder)
+
+
 # -- item 5: the sandbox ----------------------------------------------------------------------
 
 
@@ -138,14 +148,9 @@ def test_sandbox_off_asks_and_a_project_cannot_loosen_it(llm_server, repo):
 
 
 def test_without_a_working_sandbox_godwit_says_so_once(llm_server, repo, tmp_path):
-    bindir = tmp_path / "bin"  # a PATH without bwrap
-    bindir.mkdir()
-    for exe in ("git", "bash", "sh", "env"):
-        found = shutil.which(exe)
-        if found:
-            os.symlink(found, bindir / exe)
+    path = path_of(tmp_path / "bin", "git", "bash", "sh", "env")  # a PATH without bwrap
     llm_server.push(bash("echo made > inside.txt"), say("done"))
-    out = godwit(llm_server, repo, "-p", "go", env={"PATH": str(bindir)})
+    out = godwit(llm_server, repo, "-p", "go", env={"PATH": path})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stderr.count("without a sandbox") == 1 and "bubblewrap" in out.stderr
     assert not (repo / "inside.txt").exists()  # fell back to approvals: refused headless
@@ -308,14 +313,10 @@ def test_a_planted_nested_repository_never_runs_its_fsmonitor(llm_server, repo, 
         call("grep", {"pattern": "needle", "path": "vendor/dep", "glob": "*.txt"}),
         say("done"),
     )
-    bindir = tmp_path / "bin"  # no ripgrep: the git listing is the one at risk
-    bindir.mkdir()
-    for exe in ("git", "bash", "sh", "env", "touch", "bwrap"):
-        found = shutil.which(exe)
-        if found:
-            os.symlink(found, bindir / exe)
+    # no ripgrep: the git listing is the one at risk
+    path = path_of(tmp_path / "bin", "git", "bash", "sh", "env", "touch", "bwrap")
     out = godwit(
-        llm_server, repo, "-p", "go", "--permission-mode", "acceptEdits", env={"PATH": str(bindir)}
+        llm_server, repo, "-p", "go", "--permission-mode", "acceptEdits", env={"PATH": path}
     )
     assert out.returncode == 0, out.stderr[-2000:]
     rs = results(out)
@@ -419,16 +420,6 @@ def test_background_output_stays_out_of_the_next_result(llm_server, repo):
 # -- item 8: grep without ripgrep streams, skipping huge and binary files ---------------------
 
 
-def _bin_without_rg(tmp_path: Path) -> Path:
-    bindir = tmp_path / "bin-no-rg"
-    bindir.mkdir()
-    for exe in ("git", "bash", "sh", "env", "bwrap"):
-        found = shutil.which(exe)
-        if found:
-            os.symlink(found, bindir / exe)
-    return bindir
-
-
 def test_grep_without_ripgrep_over_two_sparse_gigabytes(llm_server, repo, tmp_path):
     with open(repo / "disk.img", "wb") as f:
         f.truncate(2 * 2**30)
@@ -438,9 +429,9 @@ def test_grep_without_ripgrep_over_two_sparse_gigabytes(llm_server, repo, tmp_pa
     (repo / "small.txt").write_text("a needle\n")
     (repo / ".gitignore").write_text("")
     llm_server.push(call("grep", {"pattern": "needle"}), say("done"))
-    bindir = _bin_without_rg(tmp_path)
-    assert shutil.which("rg", path=str(bindir)) is None
-    out = godwit(llm_server, repo, "-p", "find it", env={"PATH": str(bindir)}, timeout=60)
+    path = path_of(tmp_path / "bin", "git", "bash", "sh", "env", "bwrap")
+    assert shutil.which("rg", path=path) is None
+    out = godwit(llm_server, repo, "-p", "find it", env={"PATH": path}, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert results(out)[0]["content"] == "Found 1 file\nsmall.txt"
 
